@@ -1,0 +1,60 @@
+package inventory
+
+import "time"
+
+// Host is one host of the inventory with its connection settings fully
+// resolved (defaults, then groups in file order, then the host's own keys).
+type Host struct {
+	Name    string   // the inventory name, as --limit and output show it
+	Address string   // where to connect; "" means Name
+	OS      string   // one of platform.OSNames, or "" to detect
+	Groups  []string // every group the host belongs to, "all" first, then file order
+
+	Transport string        // "ssh" or "winrm"
+	User      string        // login user
+	Timeout   time.Duration // connect timeout and per-command timeout
+
+	SSH   SSH
+	WinRM WinRM
+}
+
+// Addr is the address to connect to: Address when set, else Name.
+func (h *Host) Addr() string {
+	if h.Address != "" {
+		return h.Address
+	}
+	return h.Name
+}
+
+// InGroup reports whether the host is a member of group g.
+func (h *Host) InGroup(g string) bool {
+	for _, x := range h.Groups {
+		if x == g {
+			return true
+		}
+	}
+	return false
+}
+
+// SSH holds the resolved ssh: settings. Paths are absolute (~ expanded,
+// relative paths taken from the inventory file's directory).
+type SSH struct {
+	Port            int
+	IdentityFiles   []string
+	KnownHosts      string
+	HostKeyChecking string // "strict" | "accept-new" | "off"
+	ProxyJump       string // [user@]host[:port], "" for none
+	ProxyCommand    string // OpenSSH-style, %h %p %r expanded at dial time
+	Become          string // "none" | "sudo"
+	PasswordEnv     string // name of the environment variable holding a password
+}
+
+// WinRM holds the resolved winrm: settings.
+type WinRM struct {
+	Port               int
+	HTTPS              bool
+	Auth               string // "basic" | "ntlm"
+	PasswordEnv        string
+	CAFile             string
+	InsecureSkipVerify bool
+}

@@ -1,0 +1,100 @@
+// Package platform holds one driver per OS family: what to run on a host to
+// read and change its TCP port settings, how to parse the answers, the units
+// each OS uses, how changes are persisted and when a reboot is needed.
+package platform
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fleettune/fleettune/remote"
+)
+
+// Runner runs one command on a host. A remote.Session is a Runner.
+type Runner interface {
+	Run(ctx context.Context, cmd string) (remote.Result, error)
+}
+
+// Setting names an abstract, OS-neutral setting of a playbook.
+type Setting string
+
+const (
+	EphemeralPorts Setting = "ephemeral_ports"
+	TimeWait       Setting = "time_wait"
+	KeepaliveTime  Setting = "keepalive_time"
+)
+
+// Settings lists the abstract settings in the order plans show them.
+var Settings = []Setting{EphemeralPorts, TimeWait, KeepaliveTime}
+
+// OS families fleettune knows.
+const (
+	Linux   = "linux"
+	Windows = "windows"
+	Solaris = "solaris"
+	HPUX    = "hpux"
+	AIX     = "aix"
+	Tru64   = "tru64"
+)
+
+// OSNames lists the OS families accepted in inventories and playbooks.
+var OSNames = []string{Linux, Windows, Solaris, HPUX, AIX, Tru64}
+
+// PortRange is an inclusive range of TCP ports.
+type PortRange struct {
+	Low, High int
+}
+
+// ParsePortRange parses "LOW-HIGH". Both ends must be ports (1-65535) and
+// LOW must be below HIGH.
+func ParsePortRange(s string) (PortRange, error) {
+	lo, hi, ok := strings.Cut(strings.TrimSpace(s), "-")
+	if !ok {
+		return PortRange{}, fmt.Errorf("port range %q: expected LOW-HIGH, e.g. 10240-65535", s)
+	}
+	l, err1 := strconv.Atoi(strings.TrimSpace(lo))
+	h, err2 := strconv.Atoi(strings.TrimSpace(hi))
+	if err1 != nil || err2 != nil {
+		return PortRange{}, fmt.Errorf("port range %q: expected two integers LOW-HIGH", s)
+	}
+	r := PortRange{l, h}
+	return r, r.Validate()
+}
+
+// Validate checks that both ends are ports and Low < High.
+func (r PortRange) Validate() error {
+	if r.Low < 1 || r.Low > 65535 || r.High < 1 || r.High > 65535 {
+		return fmt.Errorf("port range %s: ports must be between 1 and 65535", r)
+	}
+	if r.Low >= r.High {
+		return fmt.Errorf("port range %s: low end must be below high end", r)
+	}
+	return nil
+}
+
+// Size is the number of ports in the range.
+func (r PortRange) Size() int { return r.High - r.Low + 1 }
+
+// Contains reports whether port p is inside the range.
+func (r PortRange) Contains(p int) bool { return p >= r.Low && p <= r.High }
+
+func (r PortRange) String() string { return fmt.Sprintf("%d-%d", r.Low, r.High) }
+
+// Targets are the desired values for one host, after a playbook's overrides
+// have been resolved. A nil field means "leave alone".
+type Targets struct {
+	EphemeralPorts *PortRange
+	TimeWait       *time.Duration
+	KeepaliveTime  *time.Duration
+	// Native knobs by their OS name (e.g. net.ipv4.tcp_tw_reuse), already
+	// validated for the host's OS.
+	Native map[string]string
+}
+
+// Empty reports whether the targets ask for nothing.
+func (t Targets) Empty() bool {
+	return t.EphemeralPorts == nil && t.TimeWait == nil && t.KeepaliveTime == nil && len(t.Native) == 0
+}
