@@ -1,0 +1,301 @@
+package playbooks
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/charmbracelet/log"
+
+	"github.com/fleettune/fleettune/inventory"
+	"github.com/fleettune/fleettune/platform"
+	"github.com/fleettune/fleettune/remote"
+)
+
+// Host statuses, as the contract names them.
+const (
+	StatusOK          = "ok"
+	StatusChanges     = "changes"
+	StatusApplied     = "applied"
+	StatusRolledBack  = "rolled_back"
+	StatusFailed      = "failed"
+	StatusUnreachable = "unreachable"
+	StatusSkipped     = "skipped"
+)
+
+// Plan is what fleettune would do to a fleet: per host, every setting that
+// differs from its target, the commands that would fix it and what stands in
+// the way. It is a plain value: saved with --out, loaded by apply, rendered by
+// the views.
+type Plan struct {
+	RunID           string     `json:"run_id"`
+	Kind            string     `json:"kind"` // "plan"
+	CreatedAt       time.Time  `json:"created_at"`
+	Inventory       string     `json:"inventory,omitempty"`
+	InventoryDigest string     `json:"inventory_digest,omitempty"`
+	Playbook        string     `json:"playbook,omitempty"`
+	PlaybookName    string     `json:"playbook_name,omitempty"`
+	PlaybookDigest  string     `json:"playbook_digest,omitempty"`
+	Limit           string     `json:"limit,omitempty"`
+	Hosts           []HostPlan `json:"hosts"`
+	Summary         Summary    `json:"summary"`
+}
+
+// HostPlan is one host's part of a plan.
+type HostPlan struct {
+	Host           string            `json:"host"`
+	OS             string            `json:"os"`
+	Version        string            `json:"version,omitempty"`
+	Status         string            `json:"status"`
+	Error          string            `json:"error"`
+	RebootRequired bool              `json:"reboot_required"`
+	Changes        []platform.Change `json:"changes"`
+	Notes          []string          `json:"notes"`
+	BootID         string            `json:"boot_id,omitempty"`
+	// TimeWaitSockets is how many sockets were in TIME_WAIT when the host
+	// was read; -1 when unknown.
+	TimeWaitSockets int `json:"time_wait_sockets"`
+}
+
+// Summary counts hosts by status.
+type Summary struct {
+	Hosts          int `json:"hosts"`
+	OK             int `json:"ok"`
+	Changes        int `json:"changes"`
+	Failed         int `json:"failed"`
+	Unreachable    int `json:"unreachable"`
+	Skipped        int `json:"skipped,omitempty"`
+	RebootRequired int `json:"reboot_required"`
+}
+
+// Summarize recounts the summary from the hosts.
+func (p *Plan) Summarize() {
+	s := Summary{Hosts: len(p.Hosts)}
+	for _, h := range p.Hosts {
+		switch h.Status {
+		case StatusOK:
+			s.OK++
+		case StatusChanges:
+			s.Changes++
+		case StatusFailed:
+			s.Failed++
+		case StatusUnreachable:
+			s.Unreachable++
+		case StatusSkipped:
+			s.Skipped++
+		}
+		if h.RebootRequired {
+			s.RebootRequired++
+		}
+	}
+	p.Summary = s
+}
+
+// ExitCode is plan's exit status in the manner of terraform plan
+// -detailed-exitcode: 1 when any host failed, was unreachable or was not
+// planned, 2 when every host was reached and some have changes, 0 otherwise.
+func (p *Plan) ExitCode() int {
+	s := p.Summary
+	switch {
+	case s.Failed > 0 || s.Unreachable > 0 || s.Skipped > 0:
+		return 1
+	case s.Changes > 0:
+		return 2
+	}
+	return 0
+}
+
+// Dialer opens a session to a host. remote.Dial is one.
+type Dialer func(ctx context.Context, h *inventory.Host) (remote.Session, error)
+
+// Planner computes plans. Its zero value is not usable: Dial is required.
+type Planner struct {
+	Dial   Dialer
+	Forks  int         // hosts worked on at once; <= 0 means DefaultForks
+	Log    *log.Logger // nil means no logging
+	Driver func(os string) (platform.Driver, error)
+	Now    func() time.Time
+}
+
+// DefaultForks bounds concurrency when --forks is not given.
+const DefaultForks = 64
+
+// Plan reads every host and compares it with the playbook. One host's failure
+// never stops the others: it is recorded in that host's entry. The error is
+// non-nil only when no plan could be made at all.
+func (pl *Planner) Plan(ctx context.Context, hosts []*inventory.Host, pb *Playbook) (*Plan, error) {
+	if pl.Dial == nil {
+		return nil, errors.New("planner: no dialer")
+	}
+	now := time.Now
+	if pl.Now != nil {
+		now = pl.Now
+	}
+	p := &Plan{
+		RunID:          NewRunID(now()),
+		Kind:           "plan",
+		CreatedAt:      now().UTC().Truncate(time.Second),
+		Playbook:       pb.File,
+		PlaybookName:   pb.Name,
+		PlaybookDigest: pb.Digest,
+		Hosts:          make([]HostPlan, len(hosts)),
+	}
+	pl.forEach(ctx, hosts, func(ctx context.Context, i int, h *inventory.Host) {
+		p.Hosts[i] = pl.planHost(ctx, h, pb)
+	}, func(i int, h *inventory.Host) {
+		p.Hosts[i] = HostPlan{Host: h.Name, OS: h.OS, Status: StatusSkipped, Error: "not planned: interrupted", TimeWaitSockets: -1}
+	})
+	p.Summarize()
+	return p, nil
+}
+
+// forEach runs fn for every host with at most Forks at once; hosts not
+// started when ctx ends get skip instead.
+func (pl *Planner) forEach(ctx context.Context, hosts []*inventory.Host, fn func(context.Context, int, *inventory.Host), skip func(int, *inventory.Host)) {
+	forks := pl.Forks
+	if forks <= 0 {
+		forks = DefaultForks
+	}
+	sem := make(chan struct{}, forks)
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			skip(i, h)
+			continue
+		}
+		if ctx.Err() != nil {
+			<-sem
+			skip(i, h)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			fn(ctx, i, h)
+		}()
+	}
+	wg.Wait()
+}
+
+func (pl *Planner) logger() *log.Logger {
+	if pl.Log == nil {
+		return log.New(discard{})
+	}
+	return pl.Log
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func (pl *Planner) planHost(ctx context.Context, h *inventory.Host, pb *Playbook) HostPlan {
+	hp := HostPlan{Host: h.Name, OS: h.OS, TimeWaitSockets: -1}
+	l := pl.logger().With("host", h.Name)
+	start := time.Now()
+
+	sess, err := pl.Dial(ctx, h)
+	if err != nil {
+		hp.fail(err)
+		l.Warn("cannot connect", "err", err)
+		return hp
+	}
+	defer sess.Close()
+
+	facts, prop, err := pl.read(ctx, h, sess, pb)
+	if facts != nil {
+		hp.OS, hp.Version, hp.BootID, hp.TimeWaitSockets = facts.OS, facts.Version, facts.BootID, facts.TimeWait
+	}
+	if err != nil {
+		hp.fail(err)
+		l.Warn("cannot plan", "err", err)
+		return hp
+	}
+	hp.Changes, hp.Notes = prop.Changes, prop.Notes
+	hp.Status = StatusOK
+	var refused []string
+	for _, c := range prop.Changes {
+		if c.Refused != "" {
+			refused = append(refused, fmt.Sprintf("%s: %s", c.Setting, c.Refused))
+		}
+		if c.RebootRequired {
+			hp.RebootRequired = true
+		}
+	}
+	switch {
+	case len(refused) > 0:
+		hp.Status = StatusFailed
+		hp.Error = "refused by guardrail: " + strings.Join(refused, "; ")
+	case len(prop.Changes) > 0:
+		hp.Status = StatusChanges
+	}
+	l.Debug("planned", "os", hp.OS, "status", hp.Status, "changes", len(hp.Changes), "took", time.Since(start).Round(time.Millisecond))
+	return hp
+}
+
+// read detects the OS when the inventory does not say, gathers the facts and
+// asks the driver for a proposal.
+func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Session, pb *Playbook) (*platform.Facts, platform.Proposal, error) {
+	os := h.OS
+	if os == "" {
+		detected, _, err := platform.Detect(ctx, sess)
+		if err != nil {
+			return nil, platform.Proposal{}, err
+		}
+		os = detected
+	}
+	drivers := platform.For
+	if pl.Driver != nil {
+		drivers = pl.Driver
+	}
+	d, err := drivers(os)
+	if err != nil {
+		return &platform.Facts{OS: os, TimeWait: -1}, platform.Proposal{}, err
+	}
+	targets, err := pb.Resolve(os, h.Groups, h.Name)
+	if err != nil {
+		return &platform.Facts{OS: os, TimeWait: -1}, platform.Proposal{}, err
+	}
+	native := make([]string, 0, len(targets.Native))
+	for k := range targets.Native {
+		native = append(native, k)
+	}
+	sort.Strings(native)
+	facts, err := d.Gather(ctx, sess, native)
+	if err != nil {
+		return &platform.Facts{OS: os, TimeWait: -1}, platform.Proposal{}, err
+	}
+	g := platform.Guardrails{ProtectListeningPorts: pb.Guardrails.ProtectListeningPorts}
+	return facts, d.Propose(facts, targets, g), nil
+}
+
+// fail records err, choosing unreachable for failures to reach or log in to
+// the host and failed for everything after.
+func (hp *HostPlan) fail(err error) {
+	hp.Error = err.Error()
+	hp.Status = StatusFailed
+	for _, k := range []error{remote.ErrUnreachable, remote.ErrAuth, remote.ErrHostKey} {
+		if errors.Is(err, k) {
+			hp.Status = StatusUnreachable
+		}
+	}
+	if errors.Is(err, context.Canceled) {
+		hp.Status = StatusSkipped
+	}
+}
+
+// NewRunID returns an id like 20261122T171500Z-3f2a: sortable by time,
+// unique enough for one operator's state directory.
+func NewRunID(t time.Time) string {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,240 @@
+package views
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/fleettune/fleettune/platform"
+	"github.com/fleettune/fleettune/playbooks"
+)
+
+// Plan renders a plan.
+type Plan interface {
+	Plan(p *playbooks.Plan) error
+}
+
+// NewPlan chooses the view for a format once.
+func NewPlan(f Format, w io.Writer, color bool) Plan {
+	if f == JSON {
+		return &PlanJSON{W: w}
+	}
+	return &PlanHuman{W: w, Color: color}
+}
+
+var (
+	_ Plan = (*PlanHuman)(nil)
+	_ Plan = (*PlanJSON)(nil)
+)
+
+// PlanJSON writes the plan as the contract's JSON document.
+type PlanJSON struct{ W io.Writer }
+
+func (v *PlanJSON) Plan(p *playbooks.Plan) error {
+	return writeJSON(v.W, normalized(p))
+}
+
+// normalized returns a copy whose empty lists are [] rather than null, so
+// that consumers can iterate without checks.
+func normalized(p *playbooks.Plan) *playbooks.Plan {
+	c := *p
+	c.Hosts = make([]playbooks.HostPlan, len(p.Hosts))
+	for i, h := range p.Hosts {
+		if h.Changes == nil {
+			h.Changes = []platform.Change{}
+		}
+		for j := range h.Changes {
+			if h.Changes[j].Commands == nil {
+				cp := append([]platform.Change(nil), h.Changes...)
+				cp[j].Commands = []string{}
+				h.Changes = cp
+			}
+		}
+		if h.Notes == nil {
+			h.Notes = []string{}
+		}
+		c.Hosts[i] = h
+	}
+	return &c
+}
+
+// PlanHuman writes a plan an operator reads at a glance: hosts with
+// something to say in detail, hosts already right on one line, notes shared
+// by many hosts once, and a summary line last.
+type PlanHuman struct {
+	W     io.Writer
+	Color bool
+}
+
+func (v *PlanHuman) Plan(p *playbooks.Plan) error {
+	s := style{v.Color}
+	var b strings.Builder
+	name := p.PlaybookName
+	if name == "" {
+		name = p.Playbook
+	}
+	fmt.Fprintf(&b, "%s · playbook %s · %s · run %s\n", s.bold("fleettune plan"), name, plural(len(p.Hosts), "host", "hosts"), p.RunID)
+
+	var okHosts []string
+	for _, h := range p.Hosts {
+		if h.Status == playbooks.StatusOK {
+			okHosts = append(okHosts, h.Host)
+			continue
+		}
+		b.WriteString("\n")
+		writeHost(&b, s, h)
+	}
+	if len(okHosts) > 0 {
+		fmt.Fprintf(&b, "\n%s %s\n", s.green("Up to date:"), hostList(okHosts, 12))
+	}
+	writeNotes(&b, s, p.Hosts)
+	b.WriteString("\n" + planSummary(s, p) + "\n")
+	_, err := io.WriteString(v.W, b.String())
+	return err
+}
+
+func writeHost(b *strings.Builder, s style, h playbooks.HostPlan) {
+	head := s.bold(h.Host)
+	if h.OS != "" {
+		osv := h.OS
+		if h.Version != "" {
+			osv += " " + h.Version
+		}
+		head += "  " + s.dim(osv)
+	}
+	switch h.Status {
+	case playbooks.StatusChanges:
+		head += "  " + s.yellow(plural(len(h.Changes), "change", "changes"))
+	case playbooks.StatusUnreachable:
+		head += "  " + s.red("unreachable")
+	case playbooks.StatusFailed:
+		head += "  " + s.red("failed")
+	default:
+		head += "  " + h.Status
+	}
+	if h.RebootRequired {
+		head += "  " + s.yellow("reboot required")
+	}
+	b.WriteString(head + "\n")
+	if h.Error != "" && (h.Status != playbooks.StatusFailed || !refusedOnly(h)) {
+		fmt.Fprintf(b, "    %s\n", s.red(strings.TrimPrefix(h.Error, h.Host+": ")))
+	}
+	width := 0
+	for _, c := range h.Changes {
+		width = max(width, len(settingLabel(c)))
+	}
+	for _, c := range h.Changes {
+		mark, label := s.yellow("~"), settingLabel(c)
+		if c.Refused != "" {
+			mark = s.red("!")
+		}
+		cur := c.Current
+		if c.AtBoot != "" {
+			cur = "live " + c.Current + ", at next boot " + c.AtBoot
+		}
+		fmt.Fprintf(b, "  %s %-*s  %s → %s  %s\n", mark, width, label, cur, s.bold(c.Target), s.dim("("+c.Knob+")"))
+		if c.Refused != "" {
+			fmt.Fprintf(b, "      %s %s\n", s.red("refused:"), c.Refused)
+			continue
+		}
+		for _, cmd := range c.Commands {
+			fmt.Fprintf(b, "      %s %s\n", s.dim("run    "), s.cyan(cmd))
+		}
+		if c.Persist != "" {
+			fmt.Fprintf(b, "      %s %s\n", s.dim("persist"), c.Persist)
+		}
+		if c.RebootRequired {
+			reason := c.RebootReason
+			if reason == "" {
+				reason = "takes effect at the next boot"
+			}
+			fmt.Fprintf(b, "      %s %s\n", s.yellow("reboot "), reason)
+		}
+	}
+}
+
+func settingLabel(c platform.Change) string {
+	if c.Setting == "native" {
+		return c.Knob
+	}
+	return c.Setting
+}
+
+func refusedOnly(h playbooks.HostPlan) bool {
+	for _, c := range h.Changes {
+		if c.Refused != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// writeNotes prints each distinct note once with the hosts it concerns.
+func writeNotes(b *strings.Builder, s style, hosts []playbooks.HostPlan) {
+	var order []string
+	who := map[string][]string{}
+	reached := 0
+	for _, h := range hosts {
+		if len(h.Notes) > 0 || h.Status == playbooks.StatusOK || h.Status == playbooks.StatusChanges {
+			reached++
+		}
+		for _, n := range h.Notes {
+			if _, seen := who[n]; !seen {
+				order = append(order, n)
+			}
+			who[n] = append(who[n], h.Host)
+		}
+	}
+	if len(order) == 0 {
+		return
+	}
+	b.WriteString("\n" + s.bold("Notes:") + "\n")
+	for _, n := range order {
+		hs := who[n]
+		scope := hostList(hs, 6)
+		if len(hs) == reached && len(hs) > 1 {
+			scope = "all " + plural(len(hs), "host", "hosts")
+		}
+		fmt.Fprintf(b, "  • %s %s\n", n, s.dim("("+scope+")"))
+	}
+}
+
+func planSummary(s style, p *playbooks.Plan) string {
+	sum := p.Summary
+	if sum.Changes == 0 && sum.Failed == 0 && sum.Unreachable == 0 && sum.Skipped == 0 {
+		return s.green("No changes.") + fmt.Sprintf(" %s the playbook.", plural(sum.OK, "host matches", "hosts match"))
+	}
+	settings := 0
+	for _, h := range p.Hosts {
+		if h.Status == playbooks.StatusChanges {
+			settings += len(h.Changes)
+		}
+	}
+	parts := []string{
+		fmt.Sprintf("%s to change (%s)", plural(sum.Changes, "host", "hosts"), plural(settings, "setting", "settings")),
+		fmt.Sprintf("%d up to date", sum.OK),
+	}
+	if sum.Failed > 0 {
+		parts = append(parts, s.red(fmt.Sprintf("%d failed", sum.Failed)))
+	}
+	if sum.Unreachable > 0 {
+		parts = append(parts, s.red(fmt.Sprintf("%d unreachable", sum.Unreachable)))
+	}
+	if sum.Skipped > 0 {
+		parts = append(parts, fmt.Sprintf("%d not planned", sum.Skipped))
+	}
+	line := s.bold("Plan:") + " " + strings.Join(parts, ", ") + "."
+	if sum.RebootRequired > 0 {
+		line += fmt.Sprintf(" %s would need a reboot.", plural(sum.RebootRequired, "host", "hosts"))
+	}
+	return line
+}
+
+// PlanDocument is the plan's JSON document, as --out saves it.
+func PlanDocument(p *playbooks.Plan) ([]byte, error) {
+	var b strings.Builder
+	if err := writeJSON(&b, normalized(p)); err != nil {
+		return nil, err
+	}
+	return []byte(b.String()), nil
+}
