@@ -1,0 +1,122 @@
+package platform
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Facts are what a driver read from a host in one remote command: the live
+// and persisted value of every knob it manages, plus what the guardrails and
+// reboot tracking need.
+type Facts struct {
+	OS        string // family, one of OSNames
+	Version   string // kernel or OS release, e.g. "6.1.0-18-amd64"
+	BootID    string // changes on every boot; "" when the OS has none
+	Knobs     map[string]Knob
+	Listening []int // TCP ports services listen on, sorted, unique
+	TimeWait  int   // TIME_WAIT sockets at the time of reading; -1 if unknown
+	// Persisted is the content of the configuration fleettune owns on the
+	// host (e.g. /etc/sysctl.d/90-fleettune.conf); "" with PersistedExists
+	// false when there is none.
+	Persisted       string
+	PersistedExists bool
+}
+
+// Knob is one OS knob's value, in the OS's own form.
+type Knob struct {
+	Name      string
+	Live      string // the value in force now; "" when Missing
+	Missing   bool   // the running system does not have this knob
+	AtBoot    string // the value persisted configuration gives at next boot; "" if none sets it
+	AtBootSet bool   // some persisted configuration sets the knob
+	Source    string // where AtBoot comes from, e.g. "/etc/sysctl.d/99-local.conf:3"
+}
+
+// Change is one setting that differs from its target on a host, with what
+// fleettune would run to fix it.
+type Change struct {
+	Setting        string   `json:"setting"` // ephemeral_ports, time_wait, keepalive_time, or "native"
+	Knob           string   `json:"knob"`
+	Current        string   `json:"current"`           // live value, operator form
+	AtBoot         string   `json:"at_boot,omitempty"` // persisted value when it differs from live (drift)
+	Target         string   `json:"target"`
+	Commands       []string `json:"commands"`          // runtime commands, in order
+	Persist        string   `json:"persist,omitempty"` // the persistent configuration edit
+	RebootRequired bool     `json:"reboot_required"`
+	RebootReason   string   `json:"reboot_reason,omitempty"`
+	Refused        string   `json:"refused,omitempty"` // a guardrail refused this change; nothing will run
+}
+
+// Proposal is a driver's answer for one host: the changes and the notes an
+// operator should read.
+type Proposal struct {
+	Changes []Change
+	Notes   []string
+}
+
+// Driver knows one OS family.
+type Driver interface {
+	// OS is the family name, one of OSNames.
+	OS() string
+	// Gather reads every managed knob, its persisted value and the facts the
+	// guardrails need, in one remote command. native lists the native knobs
+	// the playbook will ask about for this host.
+	Gather(ctx context.Context, r Runner, native []string) (*Facts, error)
+	// Propose compares facts with targets and proposes changes. It never
+	// touches the host.
+	Propose(f *Facts, t Targets, g Guardrails) Proposal
+}
+
+// Guardrails are the playbook's safety limits, as drivers need them.
+type Guardrails struct {
+	ProtectListeningPorts bool
+}
+
+// For returns the driver for an OS family.
+func For(os string) (Driver, error) {
+	switch os {
+	case Linux:
+		return linuxDriver{}, nil
+	}
+	for _, n := range OSNames {
+		if n == os {
+			return nil, fmt.Errorf("no driver for %s yet", os)
+		}
+	}
+	return nil, fmt.Errorf("unknown OS %q (expected one of %s)", os, strings.Join(OSNames, ", "))
+}
+
+// listenersIn returns the listening ports inside r, excluding reserved ones.
+func listenersIn(r PortRange, listening []int, reserved func(int) bool) []int {
+	var in []int
+	for _, p := range listening {
+		if r.Contains(p) && (reserved == nil || !reserved(p)) {
+			in = append(in, p)
+		}
+	}
+	return in
+}
+
+func uniqueSorted(ports []int) []int {
+	sort.Ints(ports)
+	out := ports[:0]
+	for i, p := range ports {
+		if i == 0 || p != ports[i-1] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func formatPorts(ports []int) string {
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = fmt.Sprint(p)
+	}
+	if len(s) > 8 {
+		return strings.Join(s[:8], ", ") + fmt.Sprintf(" and %d more", len(s)-8)
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,600 @@
+package platform
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Linux sysctl knobs fleettune manages or reads.
+const (
+	linuxPortRange     = "net.ipv4.ip_local_port_range"
+	linuxKeepalive     = "net.ipv4.tcp_keepalive_time"
+	linuxFinTimeout    = "net.ipv4.tcp_fin_timeout"
+	linuxTwReuse       = "net.ipv4.tcp_tw_reuse"
+	linuxUnprivStart   = "net.ipv4.ip_unprivileged_port_start"
+	linuxReservedPorts = "net.ipv4.ip_local_reserved_ports"
+
+	// LinuxPersistFile is the one sysctl.d file fleettune owns.
+	LinuxPersistFile = "/etc/sysctl.d/90-fleettune.conf"
+
+	// linuxTimeWait is TCP_TIMEWAIT_LEN: fixed in the kernel.
+	linuxTimeWait = 60 * time.Second
+)
+
+// linuxBaseKnobs are read on every Linux host.
+var linuxBaseKnobs = []string{linuxPortRange, linuxKeepalive, linuxFinTimeout, linuxTwReuse, linuxUnprivStart, linuxReservedPorts}
+
+// linuxSysctlDirs are the sysctl.d directories in systemd-sysctl's order of
+// precedence: a file name in an earlier directory masks the same name later.
+var linuxSysctlDirs = []string{"/etc/sysctl.d", "/run/sysctl.d", "/usr/local/lib/sysctl.d", "/usr/lib/sysctl.d", "/lib/sysctl.d"}
+
+type linuxDriver struct{}
+
+func (linuxDriver) OS() string { return Linux }
+
+// linuxGatherScript is the one command that reads a Linux host. Knob names
+// come from linuxBaseKnobs and the native whitelist only, never from input.
+func linuxGatherScript(knobs []string) string {
+	var b strings.Builder
+	b.WriteString("LC_ALL=C; export LC_ALL\n")
+	b.WriteString("echo '@@fleettune@@ uname'; uname -r\n")
+	b.WriteString("echo '@@fleettune@@ boot_id'; cat /proc/sys/kernel/random/boot_id\n")
+	for _, k := range knobs {
+		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+		fmt.Fprintf(&b, "echo '@@fleettune@@ sysctl %s'; if [ -r %s ]; then cat %s; else echo '!missing'; fi\n", k, p, p)
+	}
+	b.WriteString("echo '@@fleettune@@ sockstat'; cat /proc/net/sockstat\n")
+	b.WriteString("echo '@@fleettune@@ listen'; awk '$4 == \"0A\" { print $2 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null\n")
+	b.WriteString("for f in")
+	for _, d := range linuxSysctlDirs {
+		b.WriteString(" " + d + "/*.conf")
+	}
+	b.WriteString(" /etc/sysctl.conf; do if [ -f \"$f\" ] && [ -r \"$f\" ]; then echo \"@@fleettune@@ file $f\"; cat \"$f\"; echo; fi; done\n")
+	return b.String()
+}
+
+// linuxKnobs lists the knobs the gather script reads: the base knobs, then
+// the native ones. Only names fleettune knows go into the shell line; any
+// other name is refused by Propose (ValidateNative) without being read.
+func linuxKnobs(native []string) []string {
+	knobs := append([]string(nil), linuxBaseKnobs...)
+	for _, n := range native {
+		if !contains(knobs, n) && linuxKnownNative(n) {
+			knobs = append(knobs, n)
+		}
+	}
+	return knobs
+}
+
+func (d linuxDriver) Gather(ctx context.Context, r Runner, native []string) (*Facts, error) {
+	knobs := linuxKnobs(native)
+	res, err := r.Run(ctx, linuxGatherScript(knobs))
+	if err != nil {
+		return nil, fmt.Errorf("read sysctls: %w", err)
+	}
+	if res.ExitCode != 0 {
+		return nil, fmt.Errorf("read sysctls: exit status %d: %s", res.ExitCode, firstLine(string(res.Stderr)))
+	}
+	return ParseLinuxFacts(string(res.Stdout), knobs)
+}
+
+// ParseLinuxFacts parses the output of the Linux gather script.
+func ParseLinuxFacts(out string, knobs []string) (*Facts, error) {
+	f := &Facts{OS: Linux, Knobs: map[string]Knob{}, TimeWait: -1}
+	sections := splitSections(out)
+	f.Version = strings.TrimSpace(sections.get("uname"))
+	f.BootID = strings.TrimSpace(sections.get("boot_id"))
+	if f.BootID == "" {
+		return nil, fmt.Errorf("read sysctls: no boot id in output (is /proc mounted?)")
+	}
+	for _, k := range knobs {
+		body, ok := sections.lookup("sysctl " + k)
+		if !ok {
+			return nil, fmt.Errorf("read sysctls: output has no section for %s", k)
+		}
+		v := strings.TrimSpace(body)
+		if v == "!missing" {
+			f.Knobs[k] = Knob{Name: k, Missing: true}
+			continue
+		}
+		f.Knobs[k] = Knob{Name: k, Live: v}
+	}
+	if tw, ok := parseSockstatTW(sections.get("sockstat")); ok {
+		f.TimeWait = tw
+	}
+	ports, err := parseProcNetListen(sections.get("listen"))
+	if err != nil {
+		return nil, err
+	}
+	f.Listening = ports
+
+	// Persisted values: systemd-sysctl semantics over every file read.
+	var files []sysctlFile
+	for _, s := range sections.all("file ") {
+		files = append(files, sysctlFile{Path: strings.TrimPrefix(s.name, "file "), Body: s.body})
+		if strings.TrimPrefix(s.name, "file ") == LinuxPersistFile {
+			// The gather script echoes a newline after each file so the
+			// next marker starts a line; it is not part of the file.
+			f.Persisted, f.PersistedExists = strings.TrimSuffix(s.body, "\n"), true
+		}
+	}
+	atBoot := effectiveSysctl(files)
+	for k, kn := range f.Knobs {
+		if a, ok := atBoot[k]; ok {
+			kn.AtBoot, kn.AtBootSet, kn.Source = a.value, true, a.source
+			f.Knobs[k] = kn
+		}
+	}
+	return f, nil
+}
+
+func (d linuxDriver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
+	var p Proposal
+	if t.EphemeralPorts != nil {
+		p.add(d.proposeRange(f, *t.EphemeralPorts, g))
+	}
+	if t.TimeWait != nil {
+		p.Notes = append(p.Notes, "time_wait: fixed at 60s by the Linux kernel; not changeable at runtime")
+	}
+	if t.KeepaliveTime != nil {
+		secs := int(*t.KeepaliveTime / time.Second)
+		p.add(d.proposeInt(f, string(KeepaliveTime), linuxKeepalive, secs, func(v string) string { return secondsString(v) }))
+	}
+	names := make([]string, 0, len(t.Native))
+	for n := range t.Native {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		p.add(d.proposeNative(f, n, t.Native[n]))
+	}
+	// What the operator should know about the knobs fleettune reads but does
+	// not change.
+	if k, ok := f.Knobs[linuxTwReuse]; ok && !k.Missing && strings.TrimSpace(k.Live) == "0" && t.Native[linuxTwReuse] == "" {
+		p.Notes = append(p.Notes, "net.ipv4.tcp_tw_reuse is 0: outgoing connections cannot reuse TIME_WAIT ports (1 helps clients with timestamps on)")
+	}
+	for _, c := range p.Changes {
+		if c.Persist != "" {
+			if later := laterOverride(f, c.Knob); later != "" {
+				p.Notes = append(p.Notes, fmt.Sprintf("%s is also set in %s, which is read after %s and wins at boot; remove it there", c.Knob, later, LinuxPersistFile))
+			}
+		}
+	}
+	return p
+}
+
+func (p *Proposal) add(c *Change, notes []string) {
+	if c != nil {
+		p.Changes = append(p.Changes, *c)
+	}
+	p.Notes = append(p.Notes, notes...)
+}
+
+func (d linuxDriver) proposeRange(f *Facts, want PortRange, g Guardrails) (*Change, []string) {
+	k := f.Knobs[linuxPortRange]
+	c := Change{Setting: string(EphemeralPorts), Knob: linuxPortRange, Target: want.String()}
+	var notes []string
+	if k.Missing {
+		c.Current = "(missing)"
+		c.Refused = "this kernel has no " + linuxPortRange
+		return &c, nil
+	}
+	live, err := parseLinuxRange(k.Live)
+	if err != nil {
+		c.Current = k.Live
+		c.Refused = "cannot parse the live value: " + err.Error()
+		return &c, nil
+	}
+	c.Current = live.String()
+	liveOK := live == want
+	bootOK := false
+	if k.AtBootSet {
+		if b, err := parseLinuxRange(k.AtBoot); err == nil {
+			bootOK = b == want
+			if b != live {
+				c.AtBoot = b.String()
+			}
+		} else {
+			c.AtBoot = k.AtBoot
+		}
+	} else if !liveOK {
+		bootOK = false
+	}
+	if liveOK && bootOK {
+		return nil, nil
+	}
+	if !k.AtBootSet {
+		c.AtBoot = "kernel default"
+		if liveOK {
+			c.AtBoot = "kernel default (not persisted)"
+		}
+	}
+	if !liveOK {
+		c.Commands = []string{fmt.Sprintf("sysctl -w %s='%d %d'", linuxPortRange, want.Low, want.High)}
+	}
+	c.Persist = fmt.Sprintf("%s: %s = %d %d", LinuxPersistFile, linuxPortRange, want.Low, want.High)
+
+	// Guardrails.
+	if u, ok := f.Knobs[linuxUnprivStart]; ok && !u.Missing {
+		if start, err := strconv.Atoi(strings.TrimSpace(u.Live)); err == nil && want.Low < start {
+			c.Refused = fmt.Sprintf("low end %d is below net.ipv4.ip_unprivileged_port_start (%d); the kernel rejects it", want.Low, start)
+		}
+	}
+	if c.Refused == "" && g.ProtectListeningPorts {
+		reserved := linuxReserved(f)
+		if in := listenersIn(want, f.Listening, reserved); len(in) > 0 {
+			c.Refused = fmt.Sprintf("range %s covers listening port(s) %s; move the range or reserve them in net.ipv4.ip_local_reserved_ports", want, formatPorts(in))
+		}
+	}
+	if (want.Low%2 == 0) == (want.High%2 == 0) {
+		notes = append(notes, fmt.Sprintf("ephemeral_ports %s: start and end have the same parity; Linux prefers an even number of ports (e.g. %d-%d)", want, want.Low, want.High-1))
+	}
+	return &c, notes
+}
+
+// proposeInt proposes an integer sysctl; show turns the raw value into the
+// operator's form.
+func (d linuxDriver) proposeInt(f *Facts, setting, knob string, want int, show func(string) string) (*Change, []string) {
+	k := f.Knobs[knob]
+	c := Change{Setting: setting, Knob: knob, Target: show(strconv.Itoa(want))}
+	if k.Missing {
+		c.Current = "(missing)"
+		c.Refused = "this kernel has no " + knob
+		return &c, nil
+	}
+	c.Current = show(k.Live)
+	liveOK := sameInts(k.Live, strconv.Itoa(want))
+	bootOK := k.AtBootSet && sameInts(k.AtBoot, strconv.Itoa(want))
+	if liveOK && bootOK {
+		return nil, nil
+	}
+	switch {
+	case !k.AtBootSet && liveOK:
+		c.AtBoot = "kernel default (not persisted)"
+	case !k.AtBootSet:
+		c.AtBoot = "kernel default"
+	case !sameInts(k.AtBoot, k.Live):
+		c.AtBoot = show(k.AtBoot)
+	}
+	if !liveOK {
+		c.Commands = []string{fmt.Sprintf("sysctl -w %s=%d", knob, want)}
+	}
+	c.Persist = fmt.Sprintf("%s: %s = %d", LinuxPersistFile, knob, want)
+	return &c, nil
+}
+
+func (d linuxDriver) proposeNative(f *Facts, knob, value string) (*Change, []string) {
+	if err := ValidateNative(Linux, knob, value); err != nil {
+		return &Change{Setting: "native", Knob: knob, Target: value, Refused: err.Error()}, nil
+	}
+	k := f.Knobs[knob]
+	c := Change{Setting: "native", Knob: knob, Target: normalizeSpaces(value)}
+	if k.Missing {
+		c.Current = "(missing)"
+		c.Refused = "this kernel has no " + knob
+		return &c, nil
+	}
+	c.Current = normalizeSpaces(k.Live)
+	same := func(a, b string) bool { return normalizeSpaces(a) == normalizeSpaces(b) }
+	if knob == linuxReservedPorts {
+		same = func(a, b string) bool { return samePortList(a, b) }
+	}
+	liveOK := same(k.Live, value)
+	bootOK := k.AtBootSet && same(k.AtBoot, value)
+	if liveOK && bootOK {
+		return nil, nil
+	}
+	switch {
+	case !k.AtBootSet && liveOK:
+		c.AtBoot = "kernel default (not persisted)"
+	case !k.AtBootSet:
+		c.AtBoot = "kernel default"
+	case !same(k.AtBoot, k.Live):
+		c.AtBoot = normalizeSpaces(k.AtBoot)
+	}
+	if knob == linuxMaxTwBuckets {
+		cur, err1 := strconv.Atoi(strings.TrimSpace(k.Live))
+		want, err2 := strconv.Atoi(strings.TrimSpace(value))
+		if err1 == nil && err2 == nil && want < cur {
+			c.Refused = fmt.Sprintf("lowering %s (%d to %d) destroys TIME_WAIT sockets early; the kernel documentation says never to lower it", knob, cur, want)
+		}
+	}
+	if !liveOK {
+		c.Commands = []string{fmt.Sprintf("sysctl -w %s='%s'", knob, normalizeSpaces(value))}
+	}
+	c.Persist = fmt.Sprintf("%s: %s = %s", LinuxPersistFile, knob, normalizeSpaces(value))
+	return &c, nil
+}
+
+const linuxMaxTwBuckets = "net.ipv4.tcp_max_tw_buckets"
+
+// laterOverride names a persisted file that sets knob and is read after
+// fleettune's own file, so it would win at boot.
+func laterOverride(f *Facts, knob string) string {
+	k := f.Knobs[knob]
+	if !k.AtBootSet {
+		return ""
+	}
+	file, _, _ := strings.Cut(k.Source, ":")
+	if file == LinuxPersistFile {
+		return ""
+	}
+	if file == "/etc/sysctl.conf" || path.Base(file) > path.Base(LinuxPersistFile) {
+		return k.Source
+	}
+	return ""
+}
+
+func linuxReserved(f *Facts) func(int) bool {
+	k, ok := f.Knobs[linuxReservedPorts]
+	if !ok || k.Missing {
+		return nil
+	}
+	set := parsePortList(k.Live)
+	return func(p int) bool { return set[p] }
+}
+
+// parseLinuxRange parses "32768\t60999" (any whitespace).
+func parseLinuxRange(s string) (PortRange, error) {
+	f := strings.Fields(s)
+	if len(f) != 2 {
+		return PortRange{}, fmt.Errorf("expected two ports, got %q", s)
+	}
+	lo, err1 := strconv.Atoi(f[0])
+	hi, err2 := strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil {
+		return PortRange{}, fmt.Errorf("expected two ports, got %q", s)
+	}
+	return PortRange{lo, hi}, nil
+}
+
+// LinuxRangeValue renders a range as sysctl writes it.
+func LinuxRangeValue(r PortRange) string { return fmt.Sprintf("%d %d", r.Low, r.High) }
+
+func secondsString(v string) string {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return strings.TrimSpace(v)
+	}
+	return (time.Duration(n) * time.Second).String()
+}
+
+func sameInts(a, b string) bool {
+	x, err1 := strconv.Atoi(strings.TrimSpace(a))
+	y, err2 := strconv.Atoi(strings.TrimSpace(b))
+	return err1 == nil && err2 == nil && x == y
+}
+
+func normalizeSpaces(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func parsePortList(s string) map[int]bool {
+	set := map[int]bool{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(part, "-")
+		l, err := strconv.Atoi(strings.TrimSpace(lo))
+		if err != nil {
+			continue
+		}
+		h := l
+		if isRange {
+			if h, err = strconv.Atoi(strings.TrimSpace(hi)); err != nil {
+				continue
+			}
+		}
+		for p := l; p <= h && p <= 65535; p++ {
+			set[p] = true
+		}
+	}
+	return set
+}
+
+func samePortList(a, b string) bool {
+	x, y := parsePortList(a), parsePortList(b)
+	if len(x) != len(y) {
+		return false
+	}
+	for p := range x {
+		if !y[p] {
+			return false
+		}
+	}
+	return true
+}
+
+// parseSockstatTW reads the "tw" count from /proc/net/sockstat.
+func parseSockstatTW(s string) (int, bool) {
+	for _, line := range strings.Split(s, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "TCP:" {
+			continue
+		}
+		for i := 1; i+1 < len(f); i += 2 {
+			if f[i] == "tw" {
+				n, err := strconv.Atoi(f[i+1])
+				return n, err == nil
+			}
+		}
+	}
+	return 0, false
+}
+
+// parseProcNetListen takes the local_address column ("0100007F:0016") of the
+// LISTEN rows of /proc/net/tcp and tcp6 and returns the ports.
+func parseProcNetListen(s string) ([]int, error) {
+	var ports []int
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		i := strings.LastIndexByte(line, ':')
+		if i < 0 {
+			return nil, fmt.Errorf("read listeners: unexpected address %q", line)
+		}
+		p, err := strconv.ParseUint(line[i+1:], 16, 16)
+		if err != nil {
+			return nil, fmt.Errorf("read listeners: unexpected port in %q", line)
+		}
+		ports = append(ports, int(p))
+	}
+	return uniqueSorted(ports), nil
+}
+
+type sysctlFile struct{ Path, Body string }
+
+type sysctlValue struct{ value, source string }
+
+// effectiveSysctl computes what systemd-sysctl (and procps sysctl --system)
+// would set at boot from the given files: per file name, the first directory
+// in linuxSysctlDirs wins; files apply in name order; /etc/sysctl.conf last;
+// a later assignment overrides an earlier one.
+func effectiveSysctl(files []sysctlFile) map[string]sysctlValue {
+	byName := map[string]sysctlFile{}
+	var etcConf *sysctlFile
+	for i, f := range files {
+		if f.Path == "/etc/sysctl.conf" {
+			etcConf = &files[i]
+			continue
+		}
+		name := path.Base(f.Path)
+		if prev, ok := byName[name]; ok && dirRank(prev.Path) <= dirRank(f.Path) {
+			continue
+		}
+		byName[name] = f
+	}
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := map[string]sysctlValue{}
+	apply := func(f sysctlFile) {
+		for i, line := range strings.Split(f.Body, "\n") {
+			k, v, ok := parseSysctlLine(line)
+			if ok {
+				out[k] = sysctlValue{value: v, source: fmt.Sprintf("%s:%d", f.Path, i+1)}
+			}
+		}
+	}
+	for _, n := range names {
+		apply(byName[n])
+	}
+	if etcConf != nil {
+		apply(*etcConf)
+	}
+	return out
+}
+
+func dirRank(p string) int {
+	d := path.Dir(p)
+	for i, x := range linuxSysctlDirs {
+		if x == d {
+			return i
+		}
+	}
+	return len(linuxSysctlDirs)
+}
+
+// parseSysctlLine parses one sysctl.d line (sysctl.d(5)): comments start
+// with # or ;, a leading - ignores failures, keys may use / as separator.
+func parseSysctlLine(line string) (key, value string, ok bool) {
+	line = strings.TrimSpace(line)
+	if line == "" || line[0] == '#' || line[0] == ';' {
+		return "", "", false
+	}
+	k, v, found := strings.Cut(line, "=")
+	if !found {
+		return "", "", false
+	}
+	k = strings.TrimPrefix(strings.TrimSpace(k), "-")
+	if i := strings.IndexAny(k, "./"); i >= 0 && k[i] == '/' {
+		// sysctl.d(5): when the first separator is a slash, slashes and
+		// dots swap ("net/ipv4/conf/eth0.100/x" is net.ipv4.conf.eth0/100.x).
+		k = strings.Map(func(r rune) rune {
+			switch r {
+			case '/':
+				return '.'
+			case '.':
+				return '/'
+			}
+			return r
+		}, k)
+	}
+	return k, strings.TrimSpace(v), k != ""
+}
+
+type section struct{ name, body string }
+type sections []section
+
+// sectionMarker starts a line that opens a section of gather output; no
+// sysctl or config file can plausibly contain it at the start of a line.
+const sectionMarker = "@@fleettune@@ "
+
+// splitSections splits marker-delimited output into named sections.
+func splitSections(out string) sections {
+	var s sections
+	out = strings.ReplaceAll(out, "\r\n", "\n")
+	for _, line := range strings.SplitAfter(out, "\n") {
+		if strings.HasPrefix(line, sectionMarker) {
+			s = append(s, section{name: strings.TrimSpace(line[len(sectionMarker):])})
+			continue
+		}
+		if len(s) > 0 {
+			s[len(s)-1].body += line
+		}
+	}
+	return s
+}
+
+func (s sections) lookup(name string) (string, bool) {
+	for _, x := range s {
+		if x.name == name {
+			return x.body, true
+		}
+	}
+	return "", false
+}
+
+func (s sections) get(name string) string { b, _ := s.lookup(name); return b }
+
+func (s sections) all(prefix string) []section {
+	var out []section
+	for _, x := range s {
+		if strings.HasPrefix(x.name, prefix) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// linuxKnownNative reports whether n is a Linux native knob fleettune
+// accepts or knowingly refuses, i.e. a constant name safe to read.
+func linuxKnownNative(n string) bool {
+	_, known := nativeKnobs[Linux][n]
+	_, refused := refusedKnobs[Linux][n]
+	return known || refused
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// LinuxGatherScript is the command Gather runs on a Linux host for the given
+// native knobs; the testdata fixtures are its output captured on real hosts.
+func LinuxGatherScript(native []string) string {
+	return linuxGatherScript(linuxKnobs(native))
+}
