@@ -1,0 +1,120 @@
+// Command fleettune finds and fixes TCP ephemeral-port exhaustion across a
+// fleet: it reads each host's port range, TIME_WAIT and keepalive settings
+// over SSH, compares them with a playbook and changes them.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/charmbracelet/log"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// exitError carries an exit status; err may be nil when the status is the
+// result (plan's 2 means "changes pending", not a failure).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+// globals are the flags every command shares.
+type globals struct {
+	stateDir string
+	logLevel string
+	noColor  bool
+	log      *log.Logger
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRoot().ExecuteContext(ctx)
+	stop()
+	os.Exit(exitCode(err))
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(os.Stderr, "fleettune: "+ee.err.Error())
+		}
+		return ee.code
+	}
+	fmt.Fprintln(os.Stderr, "fleettune: "+err.Error())
+	return 1
+}
+
+func newRoot() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "fleettune",
+		Short: "Find and fix TCP ephemeral-port exhaustion across a fleet",
+		Long: `fleettune reads each host's ephemeral port range, TIME_WAIT and keepalive
+settings over SSH, compares them with a playbook, and shows (plan) or makes
+(apply) the per-OS changes, persisted the way each OS persists them.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return g.setup()
+		},
+	}
+	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "where runs are recorded (default $FLEETTUNE_STATE_DIR or $XDG_STATE_HOME/fleettune)")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error (logs go to stderr)")
+	root.PersistentFlags().BoolVar(&g.noColor, "no-color", false, "never colour the output")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{code: 1, err: fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
+	})
+	root.AddCommand(newPlanCmd(g))
+	return root
+}
+
+func (g *globals) setup() error {
+	lvl, err := log.ParseLevel(g.logLevel)
+	if err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("--log-level %q: expected debug, info, warn or error", g.logLevel)}
+	}
+	g.log = log.NewWithOptions(os.Stderr, log.Options{Level: lvl, ReportTimestamp: true, TimeFormat: "15:04:05"})
+	if g.stateDir == "" {
+		g.stateDir = defaultStateDir()
+	}
+	return nil
+}
+
+func defaultStateDir() string {
+	if d := os.Getenv("FLEETTUNE_STATE_DIR"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "fleettune")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(".", ".fleettune-state")
+	}
+	return filepath.Join(home, ".local", "state", "fleettune")
+}
+
+// color reports whether stdout should be coloured.
+func (g *globals) color() bool {
+	if g.noColor || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	return term.IsTerminal(int(os.Stdout.Fd()))
+}
