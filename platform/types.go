@@ -5,6 +5,7 @@ package platform
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -97,4 +98,60 @@ type Targets struct {
 // Empty reports whether the targets ask for nothing.
 func (t Targets) Empty() bool {
 	return t.EphemeralPorts == nil && t.TimeWait == nil && t.KeepaliveTime == nil && len(t.Native) == 0
+}
+
+// targetsJSON is Targets in the operator's form, as plan files and the
+// journal store them: {"ephemeral_ports":"10240-65535","time_wait":"30s"}.
+type targetsJSON struct {
+	EphemeralPorts string            `json:"ephemeral_ports,omitempty"`
+	TimeWait       string            `json:"time_wait,omitempty"`
+	KeepaliveTime  string            `json:"keepalive_time,omitempty"`
+	Native         map[string]string `json:"native,omitempty"`
+}
+
+// MarshalJSON writes targets in the operator's form.
+func (t Targets) MarshalJSON() ([]byte, error) {
+	var j targetsJSON
+	if t.EphemeralPorts != nil {
+		j.EphemeralPorts = t.EphemeralPorts.String()
+	}
+	if t.TimeWait != nil {
+		j.TimeWait = t.TimeWait.String()
+	}
+	if t.KeepaliveTime != nil {
+		j.KeepaliveTime = t.KeepaliveTime.String()
+	}
+	j.Native = t.Native
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads the operator's form, validating every value.
+func (t *Targets) UnmarshalJSON(b []byte) error {
+	var j targetsJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	out := Targets{Native: j.Native}
+	if j.EphemeralPorts != "" {
+		r, err := ParsePortRange(j.EphemeralPorts)
+		if err != nil {
+			return fmt.Errorf("targets: ephemeral_ports: %w", err)
+		}
+		out.EphemeralPorts = &r
+	}
+	for _, p := range []struct {
+		name, s string
+		dst     **time.Duration
+	}{{"time_wait", j.TimeWait, &out.TimeWait}, {"keepalive_time", j.KeepaliveTime, &out.KeepaliveTime}} {
+		if p.s == "" {
+			continue
+		}
+		d, err := time.ParseDuration(p.s)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("targets: %s: %q is not a positive duration like 30s", p.name, p.s)
+		}
+		*p.dst = &d
+	}
+	*t = out
+	return nil
 }

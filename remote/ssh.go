@@ -297,12 +297,12 @@ func (s *sshSession) Close() error {
 // sudoWrap runs cmd through sudo without a password prompt (-n), in sh so
 // pipes and redirections apply to the privileged side.
 func sudoWrap(cmd string) string {
-	return "sudo -n -- sh -c " + shellQuote(cmd)
+	return "sudo -n -- sh -c " + ShellQuote(cmd)
 }
 
-// shellQuote quotes s for a POSIX shell: in single quotes, each single
+// ShellQuote quotes s for a POSIX shell: in single quotes, each single
 // quote inside closed, backslash-escaped and reopened.
-func shellQuote(s string) string {
+func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 

@@ -770,7 +770,7 @@ func TestProxyCommand(t *testing.T) {
 		f := newFixture(t, serverConfig{})
 		h := f.host()
 		pidFile := filepath.Join(f.dir, "proxy 100%.pid")
-		h.SSH.ProxyCommand = shellQuote(bin) + " " + proxyHelperFlag + ` %h %p "` + strings.ReplaceAll(pidFile, "%", "%%") + `"`
+		h.SSH.ProxyCommand = ShellQuote(bin) + " " + proxyHelperFlag + ` %h %p "` + strings.ReplaceAll(pidFile, "%", "%%") + `"`
 		s := f.mustDial(h)
 		for range 3 {
 			if res, err := s.Run(context.Background(), "echo proxied"); err != nil || string(res.Stdout) != "proxied\n" {

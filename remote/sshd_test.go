@@ -102,7 +102,7 @@ func realSSHD(t *testing.T) (*inventory.Host, ssh.PublicKey) {
 			IdentityFiles:   []string{clientKey},
 			KnownHosts:      kh,
 			HostKeyChecking: "strict",
-			ProxyCommand:    sshdPath + " -i -f " + shellQuote(config),
+			ProxyCommand:    sshdPath + " -i -f " + ShellQuote(config),
 			Become:          "none",
 		},
 	}, hostPub

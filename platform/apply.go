@@ -1,0 +1,55 @@
+package platform
+
+import "context"
+
+// Snapshot is what a host had before fleettune changed it: enough to put it
+// back exactly. The journal records it before any command runs.
+type Snapshot struct {
+	// Knobs holds, for every knob a change touches, its live and persisted
+	// state before the change.
+	Knobs map[string]KnobState `json:"knobs"`
+	// Files holds the configuration files fleettune writes (on Linux
+	// /etc/sysctl.d/90-fleettune.conf) with their content before the change;
+	// a nil value means the file did not exist, and restoring removes it.
+	Files map[string]*string `json:"files,omitempty"`
+}
+
+// KnobState is one knob's state at a moment.
+type KnobState struct {
+	Live      string `json:"live"`
+	Missing   bool   `json:"missing,omitempty"`
+	AtBoot    string `json:"at_boot,omitempty"`
+	AtBootSet bool   `json:"at_boot_set,omitempty"`
+}
+
+// Counters are kernel TCP counters by name (e.g. "TcpExt.PAWSEstab",
+// "Tcp.AttemptFails"); monotonic since boot.
+type Counters map[string]int64
+
+// Applier is the writing half of a driver. Every command it returns is built
+// from typed values and known knob names only.
+type Applier interface {
+	// Snapshot takes from facts what RestoreCommands needs to undo changes.
+	Snapshot(f *Facts, changes []Change) Snapshot
+	// ApplyCommands makes changes live and persistent, in order: the runtime
+	// commands, then the write of the persistent configuration, merged with
+	// what fleettune persisted before and never touching other files.
+	// Refused changes are an error.
+	ApplyCommands(f *Facts, changes []Change) ([]string, error)
+	// RestoreCommands bring a host whose current facts are f back to snap:
+	// live values and persisted configuration (removing fleettune's file when
+	// there was none). Nothing to do gives no commands.
+	RestoreCommands(f *Facts, snap Snapshot) ([]string, error)
+	// Differences lists how f differs from snap, for verifying a restore;
+	// empty when the host is back where it was.
+	Differences(f *Facts, snap Snapshot) []string
+}
+
+// HealthReader reads the counters that show handshake and protocol
+// failures, for the rollout's health check.
+type HealthReader interface {
+	Counters(ctx context.Context, r Runner) (Counters, error)
+	// Thresholds are the default per-watch-window increases above which a
+	// host is unhealthy, by counter name.
+	Thresholds() map[string]int64
+}
