@@ -1,0 +1,182 @@
+package journal
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleettune/fleettune/inventory"
+	"github.com/fleettune/fleettune/platform"
+)
+
+// The test binary doubles as a helper process (the os/exec pattern): with
+// helperEnv set it does one job on the state dir in helperDir and exits.
+const (
+	helperEnv = "FLEETTUNE_JOURNAL_TEST_HELPER"
+	helperDir = "FLEETTUNE_JOURNAL_TEST_DIR"
+	helperRun = "FLEETTUNE_JOURNAL_TEST_RUN"
+)
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(helperEnv) {
+	case "":
+		os.Exit(m.Run())
+	case "append":
+		os.Exit(helperAppend())
+	case "lock":
+		os.Exit(helperLock())
+	default:
+		fmt.Fprintln(os.Stderr, "unknown helper", os.Getenv(helperEnv))
+		os.Exit(2)
+	}
+}
+
+// helperAppend creates a run and appends command records as fast as it can
+// until it is killed.
+func helperAppend() int {
+	s, err := Open(os.Getenv(helperDir))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	w, err := s.Create(Header{ID: os.Getenv(helperRun), Kind: KindApply, Version: "test"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	// Lines of varied length, some long, so that a kill can land anywhere.
+	pad := strings.Repeat("x", 3000)
+	for i := 0; ; i++ {
+		err := w.Append(CommandRecord{Host: fmt.Sprintf("h%02d", i%7), Phase: PhaseApply, Cmd: fmt.Sprintf("cmd-%d", i), Stderr: pad[:i%3000]})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+}
+
+// helperLock takes the lock, says so on stdout and holds it until stdin
+// closes (or it is killed).
+func helperLock() int {
+	s, err := Open(os.Getenv(helperDir))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	unlock, err := s.Lock(os.Getenv(helperRun), KindApply)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("locked")
+	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+	if err := unlock(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// helper starts the test binary as a helper doing job.
+func helper(t *testing.T, job, dir, run string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+job, helperDir+"="+dir, helperRun+"="+run)
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+func newStore(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func sampleHost(name string) inventory.Host {
+	return inventory.Host{
+		Name: name, Address: "10.0.0.7", Groups: []string{"all", "web"},
+		Transport: "ssh", User: "ops", Timeout: 30 * time.Second,
+		SSH: inventory.SSH{
+			Port: 2222, IdentityFiles: []string{"/home/ops/.ssh/id_ed25519"}, KnownHosts: "/home/ops/.ssh/known_hosts",
+			HostKeyChecking: "strict", ProxyJump: "ops@bastion:22", Become: "sudo", PasswordEnv: "WEB_PASSWORD",
+		},
+		WinRM: inventory.WinRM{Port: 5986, HTTPS: true, Auth: "ntlm", PasswordEnv: "FLEETTUNE_WINRM_PASSWORD"},
+	}
+}
+
+func sampleTargets() platform.Targets {
+	tw, ka := 30*time.Second, 5*time.Minute
+	return platform.Targets{
+		EphemeralPorts: &platform.PortRange{Low: 10240, High: 65535},
+		TimeWait:       &tw, KeepaliveTime: &ka,
+		Native: map[string]string{"net.ipv4.tcp_tw_reuse": "1"},
+	}
+}
+
+func sampleSnapshot(name string) platform.Snapshot {
+	old := "# old\nnet.ipv4.ip_local_port_range = 32768 60999\n"
+	return platform.Snapshot{
+		Knobs: map[string]platform.KnobState{
+			"net.ipv4.ip_local_port_range": {Live: "32768\t60999", AtBoot: "32768 60999", AtBootSet: true},
+			"net.ipv4.tcp_keepalive_time":  {Live: "7200"},
+			"net.ipv4.tcp_fin_timeout":     {Missing: true},
+		},
+		Files: map[string]*string{"/etc/sysctl.d/90-fleettune.conf": &old, "/etc/sysctl.d/91-" + name + ".conf": nil},
+	}
+}
+
+func sampleChanges() []platform.Change {
+	return []platform.Change{{
+		Setting: "ephemeral_ports", Knob: "net.ipv4.ip_local_port_range", Current: "32768-60999", Target: "10240-65535",
+		Commands: []string{"sysctl -w net.ipv4.ip_local_port_range='10240 65535'"}, Persist: "net.ipv4.ip_local_port_range = 10240 65535",
+	}}
+}
+
+// fill sets every field reachable from v to a distinct non-zero value, so
+// that a round trip that drops a field, including one added later, fails.
+func fill(t *testing.T, v reflect.Value, n *int) {
+	t.Helper()
+	*n++
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(fmt.Sprintf("s%d", *n))
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(int64(*n))
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Slice:
+		s := reflect.MakeSlice(v.Type(), 2, 2)
+		for i := 0; i < 2; i++ {
+			fill(t, s.Index(i), n)
+		}
+		v.Set(s)
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		for i := 0; i < 2; i++ {
+			k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+			fill(t, k, n)
+			fill(t, e, n)
+			m.SetMapIndex(k, e)
+		}
+		v.Set(m)
+	case reflect.Pointer:
+		p := reflect.New(v.Type().Elem())
+		fill(t, p.Elem(), n)
+		v.Set(p)
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			fill(t, v.Field(i), n)
+		}
+	default:
+		t.Fatalf("fill: %s has kind %s; teach fill about it", v.Type(), v.Kind())
+	}
+}
