@@ -490,3 +490,33 @@ func sorted(list []string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// FromHosts builds an inventory of hosts already resolved (for example the
+// connection settings a journal recorded), with groups taken from each
+// host's Groups, so that --limit selects among them as it does in a file.
+func FromHosts(file string, hosts []*Host) *Inventory {
+	inv := &Inventory{File: file, byGroup: map[string]*group{}, byHost: map[string]*Host{}}
+	for _, h := range hosts {
+		if _, dup := inv.byHost[h.Name]; dup {
+			continue
+		}
+		inv.Hosts = append(inv.Hosts, h)
+		inv.byHost[h.Name] = h
+		for _, g := range h.Groups {
+			if g == All {
+				continue
+			}
+			gr, ok := inv.byGroup[g]
+			if !ok {
+				gr = &group{name: g, isMember: map[string]bool{}}
+				inv.byGroup[g] = gr
+				inv.groups = append(inv.groups, gr)
+			}
+			if !gr.isMember[h.Name] {
+				gr.isMember[h.Name] = true
+				gr.members = append(gr.members, h)
+			}
+		}
+	}
+	return inv
+}

@@ -703,3 +703,33 @@ func TestSelectCopies(t *testing.T) {
 		t.Errorf("Select(\"\") returned inv.Hosts itself")
 	}
 }
+
+func TestFromHostsSelect(t *testing.T) {
+	hs := []*Host{
+		{Name: "web01", Groups: []string{"all", "web"}},
+		{Name: "web02", Groups: []string{"all", "web"}},
+		{Name: "db1", Groups: []string{"all", "db"}},
+	}
+	inv := FromHosts("journal", hs)
+	for _, tc := range []struct{ limit, want string }{
+		{"", "web01,web02,db1"},
+		{"web", "web01,web02"},
+		{"web*,!web02", "web01"},
+		{"db1", "db1"},
+	} {
+		got, err := inv.Select(tc.limit)
+		if err != nil {
+			t.Fatalf("Select(%q): %v", tc.limit, err)
+		}
+		var names []string
+		for _, h := range got {
+			names = append(names, h.Name)
+		}
+		if strings.Join(names, ",") != tc.want {
+			t.Errorf("Select(%q) = %v, want %s", tc.limit, names, tc.want)
+		}
+	}
+	if _, err := inv.Select("cache"); err == nil {
+		t.Error("a pattern matching nothing must be an error")
+	}
+}
