@@ -34,17 +34,20 @@ const (
 // the way. It is a plain value: saved with --out, loaded by apply, rendered by
 // the views.
 type Plan struct {
-	RunID           string     `json:"run_id"`
-	Kind            string     `json:"kind"` // "plan"
-	CreatedAt       time.Time  `json:"created_at"`
-	Inventory       string     `json:"inventory,omitempty"`
-	InventoryDigest string     `json:"inventory_digest,omitempty"`
-	Playbook        string     `json:"playbook,omitempty"`
-	PlaybookName    string     `json:"playbook_name,omitempty"`
-	PlaybookDigest  string     `json:"playbook_digest,omitempty"`
-	Limit           string     `json:"limit,omitempty"`
-	Hosts           []HostPlan `json:"hosts"`
-	Summary         Summary    `json:"summary"`
+	RunID           string    `json:"run_id"`
+	Kind            string    `json:"kind"` // "plan"
+	CreatedAt       time.Time `json:"created_at"`
+	Inventory       string    `json:"inventory,omitempty"`
+	InventoryDigest string    `json:"inventory_digest,omitempty"`
+	Playbook        string    `json:"playbook,omitempty"`
+	PlaybookName    string    `json:"playbook_name,omitempty"`
+	PlaybookDigest  string    `json:"playbook_digest,omitempty"`
+	Limit           string    `json:"limit,omitempty"`
+	// Settings are the playbook's guardrails, rollout and health, so that
+	// apply PLAN.json runs exactly as the reviewed plan says.
+	Settings RunSettings `json:"settings"`
+	Hosts    []HostPlan  `json:"hosts"`
+	Summary  Summary     `json:"summary"`
 }
 
 // HostPlan is one host's part of a plan.
@@ -61,6 +64,34 @@ type HostPlan struct {
 	// TimeWaitSockets is how many sockets were in TIME_WAIT when the host
 	// was read; -1 when unknown.
 	TimeWaitSockets int `json:"time_wait_sockets"`
+	// Targets are the host's resolved targets, for apply PLAN.json.
+	Targets *platform.Targets `json:"targets,omitempty"`
+}
+
+// RunSettings are the parts of a playbook that steer apply.
+type RunSettings struct {
+	ProtectListeningPorts bool              `json:"protect_listening_ports"`
+	MinTimeWait           string            `json:"min_time_wait"`
+	Batch                 string            `json:"batch"`
+	MaxFailures           int               `json:"max_failures"`
+	Watch                 string            `json:"watch"`
+	Counters              bool              `json:"counters"`
+	Probe                 map[string]string `json:"probe,omitempty"`
+	Rollback              string            `json:"rollback"`
+}
+
+// Settings returns the playbook's run settings.
+func (pb *Playbook) Settings() RunSettings {
+	return RunSettings{
+		ProtectListeningPorts: pb.Guardrails.ProtectListeningPorts,
+		MinTimeWait:           pb.Guardrails.MinTimeWait.String(),
+		Batch:                 pb.Rollout.Batch.String(),
+		MaxFailures:           pb.Rollout.MaxFailures,
+		Watch:                 pb.Health.Watch.String(),
+		Counters:              pb.Health.Counters,
+		Probe:                 pb.Health.Probe,
+		Rollback:              pb.Health.Rollback,
+	}
 }
 
 // Summary counts hosts by status.
@@ -144,6 +175,7 @@ func (pl *Planner) Plan(ctx context.Context, hosts []*inventory.Host, pb *Playbo
 		Playbook:       pb.File,
 		PlaybookName:   pb.Name,
 		PlaybookDigest: pb.Digest,
+		Settings:       pb.Settings(),
 		Hosts:          make([]HostPlan, len(hosts)),
 	}
 	pl.forEach(ctx, hosts, func(ctx context.Context, i int, h *inventory.Host) {
@@ -210,7 +242,10 @@ func (pl *Planner) planHost(ctx context.Context, h *inventory.Host, pb *Playbook
 	}
 	defer sess.Close()
 
-	facts, prop, err := pl.read(ctx, h, sess, pb)
+	facts, targets, prop, err := pl.read(ctx, h, sess, pb)
+	if targets != nil {
+		hp.Targets = targets
+	}
 	if facts != nil {
 		hp.OS, hp.Version, hp.BootID, hp.TimeWaitSockets = facts.OS, facts.Version, facts.BootID, facts.TimeWait
 	}
@@ -243,12 +278,12 @@ func (pl *Planner) planHost(ctx context.Context, h *inventory.Host, pb *Playbook
 
 // read detects the OS when the inventory does not say, gathers the facts and
 // asks the driver for a proposal.
-func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Session, pb *Playbook) (*platform.Facts, platform.Proposal, error) {
+func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Session, pb *Playbook) (*platform.Facts, *platform.Targets, platform.Proposal, error) {
 	os := h.OS
 	if os == "" {
 		detected, _, err := platform.Detect(ctx, sess)
 		if err != nil {
-			return nil, platform.Proposal{}, err
+			return nil, nil, platform.Proposal{}, err
 		}
 		os = detected
 	}
@@ -258,11 +293,11 @@ func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Sess
 	}
 	d, err := drivers(os)
 	if err != nil {
-		return &platform.Facts{OS: os, TimeWait: -1}, platform.Proposal{}, err
+		return &platform.Facts{OS: os, TimeWait: -1}, nil, platform.Proposal{}, err
 	}
 	targets, err := pb.Resolve(os, h.Groups, h.Name)
 	if err != nil {
-		return &platform.Facts{OS: os, TimeWait: -1}, platform.Proposal{}, err
+		return &platform.Facts{OS: os, TimeWait: -1}, nil, platform.Proposal{}, err
 	}
 	native := make([]string, 0, len(targets.Native))
 	for k := range targets.Native {
@@ -271,10 +306,10 @@ func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Sess
 	sort.Strings(native)
 	facts, err := d.Gather(ctx, sess, native)
 	if err != nil {
-		return &platform.Facts{OS: os, TimeWait: -1}, platform.Proposal{}, err
+		return &platform.Facts{OS: os, TimeWait: -1}, &targets, platform.Proposal{}, err
 	}
 	g := platform.Guardrails{ProtectListeningPorts: pb.Guardrails.ProtectListeningPorts}
-	return facts, d.Propose(facts, targets, g), nil
+	return facts, &targets, d.Propose(facts, targets, g), nil
 }
 
 // fail records err, choosing unreachable for failures to reach or log in to
@@ -298,4 +333,40 @@ func NewRunID(t time.Time) string {
 	var b [2]byte
 	_, _ = rand.Read(b[:])
 	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// ApplyOptions turns a plan into the options apply runs it with: the
+// settings it recorded and, per host, the targets it resolved.
+func (p *Plan) ApplyOptions() (ApplyOptions, error) {
+	s := p.Settings
+	batch, err := ParseBatch(nonEmpty(s.Batch, "100%"))
+	if err != nil {
+		return ApplyOptions{}, fmt.Errorf("plan settings: %w", err)
+	}
+	watch, err := time.ParseDuration(nonEmpty(s.Watch, "0s"))
+	if err != nil {
+		return ApplyOptions{}, fmt.Errorf("plan settings: watch %q: %w", s.Watch, err)
+	}
+	byHost := map[string]HostPlan{}
+	for _, h := range p.Hosts {
+		byHost[h.Host] = h
+	}
+	return ApplyOptions{
+		Targets: func(h *inventory.Host, os string) (platform.Targets, error) {
+			hp, ok := byHost[h.Name]
+			switch {
+			case !ok || hp.Targets == nil:
+				return platform.Targets{}, fmt.Errorf("the plan has no targets for %s", h.Name)
+			case hp.OS != "" && hp.OS != os:
+				return platform.Targets{}, fmt.Errorf("stale plan: %s now runs %s, the plan saw %s; run plan again", h.Name, os, hp.OS)
+			}
+			return *hp.Targets, nil
+		},
+		Expected:    byHost,
+		Guardrails:  platform.Guardrails{ProtectListeningPorts: s.ProtectListeningPorts},
+		Batch:       batch,
+		MaxFailures: s.MaxFailures,
+		Watch:       watch,
+		Health:      Health{Watch: watch, Counters: s.Counters, Probe: s.Probe, Rollback: s.Rollback},
+	}, nil
 }

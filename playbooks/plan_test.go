@@ -19,7 +19,7 @@ import (
 
 // fakeHost answers the planner's commands from a captured gather fixture.
 type fakeHost struct {
-	uname   string // output of uname -sr
+	uname   string // output of uname -srv
 	gather  string // fixture file under platform/testdata/linux
 	dialErr error
 	delay   time.Duration

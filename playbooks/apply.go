@@ -1,0 +1,458 @@
+package playbooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fleettune/fleettune/inventory"
+	"github.com/fleettune/fleettune/platform"
+)
+
+var errStopped = errors.New("rollout stopped")
+
+// Rollback scopes: what an unhealthy batch undoes.
+const (
+	ScopeBatch = "batch" // the unhealthy batch only
+	ScopeAll   = "all"   // every host applied so far in this run
+)
+
+// ApplyOptions say what to apply and how to roll it out.
+type ApplyOptions struct {
+	// Targets resolves one host's targets once its OS is known.
+	Targets func(h *inventory.Host, os string) (platform.Targets, error)
+	// Expected, when set, holds the reviewed plan per host: a host whose
+	// fresh proposal differs from it is refused as stale.
+	Expected   map[string]HostPlan
+	Guardrails platform.Guardrails
+	Batch      Batch
+	// MaxFailures stops the rollout once more hosts than this have failed.
+	MaxFailures int
+	Watch       time.Duration
+	Health      Health
+	// RollbackScope is ScopeBatch (default) or ScopeAll.
+	RollbackScope string
+}
+
+// applied is a host the engine changed, kept for the health check and for
+// rolling back.
+type applied struct {
+	conn     *hostConn
+	out      *HostOutcome
+	snapshot platform.Snapshot
+	before   platform.Counters
+}
+
+// Apply rolls changes out over hosts in batches. The first batch is the
+// canary. It never returns without a result for every host.
+func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Host, o ApplyOptions) *Outcome {
+	out := &Outcome{RunID: runID, Kind: "apply", Hosts: make([]HostOutcome, len(hosts))}
+	for i, h := range hosts {
+		out.Hosts[i] = HostOutcome{Host: h.Name, OS: h.OS, Status: StatusSkipped, Error: "not started"}
+	}
+	size := o.Batch.Size(len(hosts))
+	if size <= 0 {
+		size = len(hosts)
+	}
+	failures := 0
+	var done []*applied // hosts changed so far, for a rollback of everything
+	defer func() {
+		for _, a := range done {
+			a.conn.close()
+		}
+		out.Summarize()
+	}()
+	for start, n := 0, 1; start < len(hosts); start, n = start+size, n+1 {
+		if ctx.Err() != nil || e.stopped() {
+			out.Stopped = "interrupted before batch " + fmt.Sprint(n)
+			break
+		}
+		end := min(start+size, len(hosts))
+		batch := BatchOutcome{Number: n, Canary: n == 1 && end < len(hosts)}
+		var changed []*applied
+		var mu sync.Mutex
+		e.forEachHost(ctx, hosts[start:end], func(ctx context.Context, i int, h *inventory.Host) {
+			ho := &out.Hosts[start+i]
+			ho.Batch = n
+			a := e.applyHost(ctx, h, o, ho)
+			if a != nil {
+				mu.Lock()
+				changed = append(changed, a)
+				mu.Unlock()
+			}
+		})
+		for i := start; i < end; i++ {
+			batch.Hosts = append(batch.Hosts, out.Hosts[i].Host)
+			if s := out.Hosts[i].Status; s == StatusFailed || s == StatusUnreachable {
+				failures++
+			}
+		}
+		sort.Slice(changed, func(i, j int) bool { return changed[i].out.Host < changed[j].out.Host })
+		done = append(done, changed...)
+
+		if len(changed) > 0 {
+			e.checkHealth(ctx, changed, o, &batch)
+			out.Batches = append(out.Batches, batch)
+			if e.Journal != nil {
+				if err := e.Journal.Health(batch); err != nil {
+					e.logger().Error("journal", "err", err)
+				}
+			}
+			if batch.Checked && !batch.Healthy {
+				if o.Health.Rollback == RollbackAuto {
+					undo := changed
+					if o.RollbackScope == ScopeAll {
+						undo = done
+					}
+					e.restoreAll(context.WithoutCancel(ctx), undo)
+					out.RolledBack = true
+					out.Stopped = fmt.Sprintf("batch %d unhealthy: rolled back %s", n, plural(len(undo), "host", "hosts"))
+				} else {
+					out.Stopped = fmt.Sprintf("batch %d unhealthy: rollout stopped; undo with fleettune rollback --run %s", n, runID)
+				}
+				break
+			}
+		}
+		if failures > o.MaxFailures && end < len(hosts) {
+			out.Stopped = fmt.Sprintf("%s failed, more than rollout.max_failures (%d): rollout stopped", plural(failures, "host", "hosts"), o.MaxFailures)
+			break
+		}
+	}
+	for i := range out.Hosts {
+		if h := &out.Hosts[i]; h.Status == StatusSkipped && h.Error == "not started" && out.Stopped != "" {
+			h.Error = "not started: " + out.Stopped
+		}
+	}
+	return out
+}
+
+// forEachHost runs fn over hosts with at most Forks at once. Hosts not
+// started when the rollout is stopped or cancelled are left as they are.
+func (e *Engine) forEachHost(ctx context.Context, hosts []*inventory.Host, fn func(context.Context, int, *inventory.Host)) {
+	forks := e.Forks
+	if forks <= 0 {
+		forks = DefaultForks
+	}
+	sem := make(chan struct{}, forks)
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil || e.stopped() {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			fn(ctx, i, h)
+		}()
+	}
+	wg.Wait()
+}
+
+// applyHost changes one host. It returns the host when commands ran on it
+// (and its session is still open), nil otherwise.
+func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOptions, ho *HostOutcome) *applied {
+	l := e.logger().With("host", h.Name)
+	ho.Error = ""
+	c, err := e.connect(ctx, h)
+	if err != nil {
+		ho.fail(err)
+		e.record(*ho)
+		return nil
+	}
+	ho.OS = c.os
+	keep := false
+	defer func() {
+		if !keep {
+			c.close()
+		}
+	}()
+	applier, ok := c.driver.(platform.Applier)
+	if !ok {
+		ho.fail(fmt.Errorf("applying changes on %s is not supported yet", c.os))
+		e.record(*ho)
+		return nil
+	}
+	targets, err := o.Targets(h, c.os)
+	if err != nil {
+		ho.fail(err)
+		e.record(*ho)
+		return nil
+	}
+	facts, prop, err := e.propose(ctx, c, targets, o.Guardrails)
+	if err != nil {
+		ho.fail(err)
+		e.record(*ho)
+		return nil
+	}
+	ho.BootID, ho.Changes, ho.Notes = facts.BootID, prop.Changes, prop.Notes
+	if exp, ok := o.Expected[h.Name]; o.Expected != nil {
+		if msg := staleness(exp, ok, prop.Changes); msg != "" {
+			ho.Status, ho.Error = StatusFailed, "stale plan: "+msg+"; run plan again"
+			e.record(*ho)
+			return nil
+		}
+	}
+	var refused []string
+	for _, ch := range prop.Changes {
+		if ch.Refused != "" {
+			refused = append(refused, ch.Setting+": "+ch.Refused)
+		}
+	}
+	if len(refused) > 0 {
+		ho.Status, ho.Error = StatusFailed, "refused by guardrail: "+strings.Join(refused, "; ")
+		e.record(*ho)
+		return nil
+	}
+	if len(prop.Changes) == 0 {
+		ho.Status = StatusOK
+		e.record(*ho)
+		return nil
+	}
+	cmds, err := applier.ApplyCommands(facts, prop.Changes)
+	if err != nil {
+		ho.fail(err)
+		e.record(*ho)
+		return nil
+	}
+	snap := applier.Snapshot(facts, prop.Changes)
+	// The journal entry comes first: no host is changed without one.
+	if e.Journal != nil {
+		if err := e.Journal.Before(BeforeRecord{Host: h, OS: c.os, BootID: facts.BootID, Changes: prop.Changes, Targets: targets, Snapshot: snap}); err != nil {
+			ho.Status, ho.Error = StatusFailed, "journal: "+err.Error()+"; host not touched"
+			return nil
+		}
+	}
+	a := &applied{conn: c, out: ho, snapshot: snap}
+	l.Info("applying", "changes", len(prop.Changes))
+	// Commands that started run to their end even when the rollout is
+	// interrupted: a host is never left between a runtime change and its
+	// persistence by a Ctrl-C.
+	runCtx := context.WithoutCancel(ctx)
+	if err := e.runAll(runCtx, c, "apply", cmds, ho); err != nil {
+		ho.fail(err)
+		if rerr := e.restore(runCtx, a); rerr != nil {
+			ho.Error += "; restoring previous values failed too: " + rerr.Error()
+		} else {
+			ho.Error += "; previous values restored"
+		}
+		e.record(*ho)
+		return nil
+	}
+	// Verify by reading back.
+	_, after, err := e.propose(runCtx, c, targets, o.Guardrails)
+	if err != nil {
+		ho.fail(fmt.Errorf("verify: %w", err))
+		e.record(*ho)
+		keep = true
+		return a
+	}
+	var wrong, reasons []string
+	for _, ch := range after.Changes {
+		if ch.RebootRequired {
+			reasons = append(reasons, fmt.Sprintf("%s: %s", ch.Setting, nonEmpty(ch.RebootReason, "takes effect at the next boot")))
+			continue
+		}
+		wrong = append(wrong, fmt.Sprintf("%s is %s, want %s", ch.Knob, ch.Current, ch.Target))
+	}
+	switch {
+	case len(wrong) > 0:
+		ho.Status, ho.Error = StatusFailed, "verify: "+strings.Join(wrong, "; ")
+	default:
+		ho.Status = StatusApplied
+		if len(reasons) > 0 {
+			ho.RebootRequired, ho.RebootReason = true, strings.Join(reasons, "; ")
+		}
+	}
+	e.record(*ho)
+	keep = true
+	return a
+}
+
+// propose gathers a host's facts and compares them with targets.
+func (e *Engine) propose(ctx context.Context, c *hostConn, t platform.Targets, g platform.Guardrails) (*platform.Facts, platform.Proposal, error) {
+	native := make([]string, 0, len(t.Native))
+	for k := range t.Native {
+		native = append(native, k)
+	}
+	sort.Strings(native)
+	f, err := c.driver.Gather(ctx, c.sess, native)
+	if err != nil {
+		return nil, platform.Proposal{}, err
+	}
+	return f, c.driver.Propose(f, t, g), nil
+}
+
+// runAll runs commands in order, journaling each; the first failure stops.
+func (e *Engine) runAll(ctx context.Context, c *hostConn, phase string, cmds []string, ho *HostOutcome) error {
+	for _, cmd := range cmds {
+		res, err := c.sess.Run(ctx, cmd)
+		rec := CommandRecord{Host: c.host.Name, Phase: phase, Cmd: cmd, Exit: res.ExitCode, Stderr: trimOutput(res.Stderr), Time: e.now()}
+		if err != nil {
+			rec.Exit, rec.Error = -1, err.Error()
+		}
+		ho.Commands = append(ho.Commands, rec)
+		if e.Journal != nil {
+			if jerr := e.Journal.Command(rec); jerr != nil {
+				e.logger().Error("journal", "host", c.host.Name, "err", jerr)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", cmd, err)
+		}
+		if res.ExitCode != 0 {
+			return fmt.Errorf("%s: exit status %d: %s", cmd, res.ExitCode, firstLine(rec.Stderr))
+		}
+	}
+	return nil
+}
+
+// restore brings one applied host back to its snapshot and verifies it.
+func (e *Engine) restore(ctx context.Context, a *applied) error {
+	c := a.conn
+	if c.sess == nil {
+		nc, err := e.connect(ctx, c.host)
+		if err != nil {
+			return err
+		}
+		a.conn = nc
+		c = nc
+	}
+	applier := c.driver.(platform.Applier)
+	f, err := c.driver.Gather(ctx, c.sess, knobNames(a.snapshot))
+	if err != nil {
+		return fmt.Errorf("read before restore: %w", err)
+	}
+	cmds, err := applier.RestoreCommands(f, a.snapshot)
+	if err != nil {
+		return err
+	}
+	if err := e.runAll(ctx, c, "restore", cmds, a.out); err != nil {
+		return err
+	}
+	f, err = c.driver.Gather(ctx, c.sess, knobNames(a.snapshot))
+	if err != nil {
+		return fmt.Errorf("verify restore: %w", err)
+	}
+	if diff := applier.Differences(f, a.snapshot); len(diff) > 0 {
+		return fmt.Errorf("verify restore: %s", strings.Join(diff, "; "))
+	}
+	return nil
+}
+
+// restoreAll rolls applied hosts back in parallel and records the result.
+func (e *Engine) restoreAll(ctx context.Context, hosts []*applied) {
+	e.parallel(hosts, func(a *applied) {
+		if err := e.restore(ctx, a); err != nil {
+			a.out.Status, a.out.Error = StatusFailed, "rollback: "+err.Error()
+		} else {
+			a.out.Status, a.out.Error = StatusRolledBack, ""
+			a.out.RebootRequired, a.out.RebootReason = false, ""
+		}
+		e.record(*a.out)
+	})
+}
+
+func (e *Engine) record(ho HostOutcome) {
+	if e.Journal == nil {
+		return
+	}
+	if err := e.Journal.Result(ho); err != nil {
+		e.logger().Error("journal", "host", ho.Host, "err", err)
+	}
+}
+
+// staleness compares a fresh proposal with the reviewed plan's changes.
+func staleness(exp HostPlan, known bool, fresh []platform.Change) string {
+	if !known {
+		return "host is not in the plan"
+	}
+	want := map[string]platform.Change{}
+	for _, c := range exp.Changes {
+		want[c.Knob] = c
+	}
+	got := map[string]platform.Change{}
+	for _, c := range fresh {
+		got[c.Knob] = c
+	}
+	var msgs []string
+	for k, w := range want {
+		g, ok := got[k]
+		switch {
+		case !ok:
+			msgs = append(msgs, fmt.Sprintf("%s already changed to %s since the plan", k, w.Target))
+		case g.Current != w.Current || g.AtBoot != w.AtBoot:
+			msgs = append(msgs, fmt.Sprintf("%s is now %s, the plan saw %s", k, describe(g), describe(w)))
+		case g.Target != w.Target:
+			msgs = append(msgs, fmt.Sprintf("%s target is now %s, the plan said %s", k, g.Target, w.Target))
+		}
+	}
+	for k, g := range got {
+		if _, ok := want[k]; !ok {
+			msgs = append(msgs, fmt.Sprintf("%s changed to %s since the plan", k, describe(g)))
+		}
+	}
+	sort.Strings(msgs)
+	return strings.Join(msgs, "; ")
+}
+
+func describe(c platform.Change) string {
+	if c.AtBoot != "" {
+		return fmt.Sprintf("live %s, at next boot %s", c.Current, c.AtBoot)
+	}
+	return c.Current
+}
+
+func knobNames(s platform.Snapshot) []string {
+	var out []string
+	for k := range s.Knobs {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// fail records err on an outcome, as HostPlan.fail does on a plan.
+func (ho *HostOutcome) fail(err error) {
+	hp := HostPlan{}
+	hp.fail(err)
+	ho.Status, ho.Error = hp.Status, hp.Error
+}
+
+func trimOutput(b []byte) string {
+	const max = 2048
+	s := strings.TrimSpace(string(b))
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return s
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

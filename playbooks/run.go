@@ -1,0 +1,236 @@
+package playbooks
+
+import (
+	"context"
+	"time"
+
+	"github.com/charmbracelet/log"
+
+	"github.com/fleettune/fleettune/inventory"
+	"github.com/fleettune/fleettune/platform"
+	"github.com/fleettune/fleettune/remote"
+)
+
+// Journal is where the run engine writes down what it is about to do and
+// what happened, in order: Before is called, and must succeed, before the
+// first command touches a host. The journal package provides one.
+type Journal interface {
+	Before(b BeforeRecord) error
+	Command(c CommandRecord) error
+	Result(r HostOutcome) error
+	Health(h BatchOutcome) error
+}
+
+// BeforeRecord is a host's state before the engine changes it.
+type BeforeRecord struct {
+	Host     *inventory.Host
+	OS       string
+	BootID   string
+	Changes  []platform.Change
+	Targets  platform.Targets
+	Snapshot platform.Snapshot
+}
+
+// CommandRecord is one command run on a host.
+type CommandRecord struct {
+	Host   string    `json:"host"`
+	Phase  string    `json:"phase"` // "apply" | "restore"
+	Cmd    string    `json:"cmd"`
+	Exit   int       `json:"exit"`
+	Stderr string    `json:"stderr,omitempty"`
+	Error  string    `json:"error,omitempty"` // transport error; Exit is then -1
+	Time   time.Time `json:"time"`
+}
+
+// Outcome is what apply or rollback did to a fleet.
+type Outcome struct {
+	RunID      string         `json:"run_id"`
+	Kind       string         `json:"kind"` // "apply" | "rollback"
+	RollbackOf string         `json:"rollback_of,omitempty"`
+	Hosts      []HostOutcome  `json:"hosts"`
+	Batches    []BatchOutcome `json:"batches,omitempty"`
+	// Stopped says why a rollout ended before every host was done.
+	Stopped string `json:"stopped,omitempty"`
+	// RolledBack is set when a failed health check rolled hosts back.
+	RolledBack bool           `json:"rolled_back"`
+	Summary    OutcomeSummary `json:"summary"`
+}
+
+// HostOutcome is one host's part of an outcome.
+type HostOutcome struct {
+	Host           string            `json:"host"`
+	OS             string            `json:"os"`
+	Batch          int               `json:"batch,omitempty"`
+	Status         string            `json:"status"`
+	Error          string            `json:"error"`
+	RebootRequired bool              `json:"reboot_required"`
+	RebootReason   string            `json:"reboot_reason,omitempty"`
+	BootID         string            `json:"boot_id,omitempty"`
+	Changes        []platform.Change `json:"changes"`
+	Commands       []CommandRecord   `json:"commands,omitempty"`
+	Notes          []string          `json:"notes"`
+}
+
+// BatchOutcome is one rollout batch and its health check.
+type BatchOutcome struct {
+	Number  int      `json:"batch"`
+	Canary  bool     `json:"canary"`
+	Hosts   []string `json:"hosts"`
+	Checked bool     `json:"checked"` // a health check ran
+	Healthy bool     `json:"healthy"`
+	Details []string `json:"details,omitempty"`
+	// Thresholds are the counter limits the check used, shown to the operator.
+	Thresholds map[string]int64 `json:"thresholds,omitempty"`
+}
+
+// OutcomeSummary counts hosts by status.
+type OutcomeSummary struct {
+	Hosts          int `json:"hosts"`
+	OK             int `json:"ok"`
+	Applied        int `json:"applied"`
+	RolledBack     int `json:"rolled_back"`
+	Failed         int `json:"failed"`
+	Unreachable    int `json:"unreachable"`
+	Skipped        int `json:"skipped"`
+	RebootRequired int `json:"reboot_required"`
+}
+
+// Summarize recounts the summary.
+func (o *Outcome) Summarize() {
+	s := OutcomeSummary{Hosts: len(o.Hosts)}
+	for _, h := range o.Hosts {
+		switch h.Status {
+		case StatusOK:
+			s.OK++
+		case StatusApplied:
+			s.Applied++
+		case StatusRolledBack:
+			s.RolledBack++
+		case StatusFailed:
+			s.Failed++
+		case StatusUnreachable:
+			s.Unreachable++
+		case StatusSkipped:
+			s.Skipped++
+		}
+		if h.RebootRequired {
+			s.RebootRequired++
+		}
+	}
+	o.Summary = s
+}
+
+// ExitCode is apply's and rollback's exit status: 3 when a failed health
+// check rolled the rollout back, 1 when any host failed, was unreachable or
+// was not done, 0 when every selected host is done and verified.
+func (o *Outcome) ExitCode() int {
+	s := o.Summary
+	switch {
+	case o.RolledBack:
+		return 3
+	case s.Failed > 0 || s.Unreachable > 0 || s.Skipped > 0:
+		return 1
+	}
+	return 0
+}
+
+// Engine applies and rolls back changes. Dial and Journal are required.
+type Engine struct {
+	Dial    Dialer
+	Journal Journal
+	Forks   int
+	Log     *log.Logger
+	Driver  func(os string) (platform.Driver, error)
+	// Stop, when closed, ends a rollout gently: hosts in flight finish,
+	// no new host or batch starts. Cancelling the context instead abandons
+	// hosts in flight (their journal entries still allow rollback).
+	Stop <-chan struct{}
+	// Now and Sleep are the clock; nil means the real one.
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+func (e *Engine) sleep(ctx context.Context, d time.Duration) error {
+	if e.Sleep != nil {
+		return e.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-e.Stop:
+		return errStopped
+	}
+}
+
+func (e *Engine) logger() *log.Logger {
+	if e.Log == nil {
+		return log.New(discard{})
+	}
+	return e.Log
+}
+
+func (e *Engine) driver(os string) (platform.Driver, error) {
+	if e.Driver != nil {
+		return e.Driver(os)
+	}
+	return platform.For(os)
+}
+
+func (e *Engine) stopped() bool {
+	if e.Stop == nil {
+		return false
+	}
+	select {
+	case <-e.Stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// hostConn is an open session to a host with what was learnt about it.
+type hostConn struct {
+	host   *inventory.Host
+	sess   remote.Session
+	os     string
+	driver platform.Driver
+}
+
+func (c *hostConn) close() {
+	if c != nil && c.sess != nil {
+		c.sess.Close()
+		c.sess = nil
+	}
+}
+
+// connect dials a host and finds its driver.
+func (e *Engine) connect(ctx context.Context, h *inventory.Host) (*hostConn, error) {
+	sess, err := e.Dial(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	c := &hostConn{host: h, sess: sess, os: h.OS}
+	if c.os == "" {
+		c.os, _, err = platform.Detect(ctx, sess)
+		if err != nil {
+			sess.Close()
+			return nil, err
+		}
+	}
+	if c.driver, err = e.driver(c.os); err != nil {
+		sess.Close()
+		return nil, err
+	}
+	return c, nil
+}
