@@ -38,6 +38,7 @@ func mixedPlan() *playbooks.Plan {
 	p := &playbooks.Plan{
 		RunID: "20261122T171500Z-3f2a", Kind: "plan", CreatedAt: time.Date(2026, 11, 22, 17, 15, 0, 0, time.UTC),
 		Playbook: "examples/playbook.yaml", PlaybookName: "port-hygiene",
+		Settings: playbooks.RunSettings{ProtectListeningPorts: true, MinTimeWait: "10s", Batch: "25%", MaxFailures: 0, Watch: "2m0s", Counters: true, Rollback: "auto"},
 		Hosts: []playbooks.HostPlan{
 			changedHost("node01"),
 			{Host: "node02", OS: "linux", Version: "6.18.44", Status: playbooks.StatusOK, Notes: []string{twNote}},

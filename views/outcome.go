@@ -1,0 +1,231 @@
+package views
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/fleettune/fleettune/platform"
+	"github.com/fleettune/fleettune/playbooks"
+)
+
+// Outcome renders what apply or rollback did.
+type Outcome interface {
+	Outcome(o *playbooks.Outcome) error
+}
+
+// NewOutcome chooses the view for a format once.
+func NewOutcome(f Format, w io.Writer, color bool) Outcome {
+	if f == JSON {
+		return &OutcomeJSON{W: w}
+	}
+	return &OutcomeHuman{W: w, Color: color}
+}
+
+var (
+	_ Outcome = (*OutcomeHuman)(nil)
+	_ Outcome = (*OutcomeJSON)(nil)
+)
+
+// OutcomeJSON writes the contract's result document.
+type OutcomeJSON struct{ W io.Writer }
+
+func (v *OutcomeJSON) Outcome(o *playbooks.Outcome) error {
+	c := *o
+	c.Hosts = make([]playbooks.HostOutcome, len(o.Hosts))
+	for i, h := range o.Hosts {
+		if h.Changes == nil {
+			h.Changes = []platform.Change{}
+		}
+		if h.Notes == nil {
+			h.Notes = []string{}
+		}
+		c.Hosts[i] = h
+	}
+	if c.Batches == nil {
+		c.Batches = []playbooks.BatchOutcome{}
+	}
+	return writeJSON(v.W, &c)
+}
+
+// OutcomeHuman writes one line per host that was changed or failed, the
+// batches' health, and a summary line.
+type OutcomeHuman struct {
+	W     io.Writer
+	Color bool
+}
+
+func (v *OutcomeHuman) Outcome(o *playbooks.Outcome) error {
+	s := style{v.Color}
+	var b strings.Builder
+	title := "fleettune apply"
+	if o.Kind == "rollback" {
+		title = "fleettune rollback of run " + o.RollbackOf
+	}
+	fmt.Fprintf(&b, "%s · %s · run %s\n\n", s.bold(title), plural(len(o.Hosts), "host", "hosts"), o.RunID)
+
+	var okHosts []string
+	for _, h := range o.Hosts {
+		if h.Status == playbooks.StatusOK {
+			okHosts = append(okHosts, h.Host)
+			continue
+		}
+		var mark, what string
+		switch h.Status {
+		case playbooks.StatusApplied:
+			mark, what = s.green("✓"), s.green("applied")
+		case playbooks.StatusRolledBack:
+			mark, what = s.yellow("↶"), s.yellow("rolled back")
+		case playbooks.StatusSkipped:
+			mark, what = s.dim("-"), s.dim("skipped")
+		default:
+			mark, what = s.red("✗"), s.red(strings.ReplaceAll(h.Status, "_", " "))
+		}
+		line := fmt.Sprintf("%s %s  %s", mark, s.bold(h.Host), what)
+		if h.Batch > 0 && len(o.Batches) > 1 {
+			line += s.dim(fmt.Sprintf("  batch %d", h.Batch))
+		}
+		sum := changeSummary(h.Changes)
+		if h.Status == playbooks.StatusRolledBack || o.Kind == "rollback" {
+			sum = restoreSummary(h.Changes)
+			if h.Status == playbooks.StatusFailed && sum != "" {
+				sum = "wanted " + sum
+			}
+		}
+		if sum != "" && h.Status != playbooks.StatusSkipped {
+			line += "  " + sum
+		}
+		b.WriteString(line + "\n")
+		if h.Error != "" {
+			fmt.Fprintf(&b, "    %s\n", s.red(strings.TrimPrefix(h.Error, h.Host+": ")))
+		}
+		if h.RebootRequired {
+			fmt.Fprintf(&b, "    %s %s\n", s.yellow("reboot required:"), h.RebootReason)
+		}
+		for _, n := range h.Notes {
+			fmt.Fprintf(&b, "    %s\n", s.dim(n))
+		}
+	}
+	if len(okHosts) > 0 {
+		why := "already as the playbook says; nothing changed"
+		if o.Kind == "rollback" {
+			why = "already at the recorded previous values; nothing changed"
+		}
+		fmt.Fprintf(&b, "%s %s  %s\n", s.green("="), hostList(okHosts, 12), s.dim(why))
+	}
+	if len(o.Batches) > 0 {
+		b.WriteString("\n" + s.bold("Health:") + "\n")
+		for _, bt := range o.Batches {
+			label := fmt.Sprintf("batch %d", bt.Number)
+			if bt.Canary {
+				label += " (canary)"
+			}
+			state := s.dim("not checked (no counters or probe)")
+			if bt.Checked {
+				state = s.green("healthy")
+				if !bt.Healthy {
+					state = s.red("UNHEALTHY")
+				}
+			}
+			fmt.Fprintf(&b, "  %s, %s: %s\n", label, plural(len(bt.Hosts), "host", "hosts"), state)
+			for _, d := range bt.Details {
+				fmt.Fprintf(&b, "    %s\n", d)
+			}
+		}
+		if th := thresholds(o.Batches); th != "" {
+			fmt.Fprintf(&b, "  %s\n", s.dim("thresholds per watch window: "+th))
+		}
+	}
+	if o.Stopped != "" {
+		fmt.Fprintf(&b, "\n%s %s\n", s.yellow("Stopped:"), o.Stopped)
+	}
+	b.WriteString("\n" + outcomeSummary(s, o) + "\n")
+	_, err := io.WriteString(v.W, b.String())
+	return err
+}
+
+func changeSummary(cs []platform.Change) string {
+	var parts []string
+	for _, c := range cs {
+		if c.Refused != "" {
+			continue
+		}
+		name := c.Setting
+		if name == "native" {
+			name = c.Knob
+		}
+		parts = append(parts, fmt.Sprintf("%s %s → %s", name, c.Current, c.Target))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// restoreSummary says what a rollback put back: the value before the run.
+func restoreSummary(cs []platform.Change) string {
+	var parts []string
+	for _, c := range cs {
+		if c.Refused != "" {
+			continue
+		}
+		name := c.Setting
+		if name == "native" {
+			name = c.Knob
+		}
+		parts = append(parts, fmt.Sprintf("%s back to %s", name, c.Current))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func thresholds(bs []playbooks.BatchOutcome) string {
+	all := map[string]int64{}
+	for _, b := range bs {
+		for k, v := range b.Thresholds {
+			all[k] = v
+		}
+	}
+	keys := make([]string, 0, len(all))
+	for k := range all {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s +%d", k, all[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+func outcomeSummary(s style, o *playbooks.Outcome) string {
+	sum := o.Summary
+	verb := "Apply"
+	if o.Kind == "rollback" {
+		verb = "Rollback"
+	}
+	if o.Kind == "apply" && sum.Applied == 0 && sum.OK == sum.Hosts {
+		return s.green("No changes.") + fmt.Sprintf(" %s the playbook; nothing was done.", plural(sum.OK, "host matches", "hosts match"))
+	}
+	var parts []string
+	if o.Kind == "apply" {
+		parts = append(parts, fmt.Sprintf("%d applied", sum.Applied), fmt.Sprintf("%d unchanged", sum.OK))
+	}
+	if sum.RolledBack > 0 || o.Kind == "rollback" {
+		parts = append(parts, fmt.Sprintf("%d rolled back", sum.RolledBack))
+	}
+	if o.Kind == "rollback" && sum.OK > 0 {
+		parts = append(parts, fmt.Sprintf("%d already as before", sum.OK))
+	}
+	if sum.Failed > 0 {
+		parts = append(parts, s.red(fmt.Sprintf("%d failed", sum.Failed)))
+	}
+	if sum.Unreachable > 0 {
+		parts = append(parts, s.red(fmt.Sprintf("%d unreachable", sum.Unreachable)))
+	}
+	if sum.Skipped > 0 {
+		parts = append(parts, fmt.Sprintf("%d not done", sum.Skipped))
+	}
+	line := s.bold(verb+":") + " " + strings.Join(parts, ", ") + "."
+	if sum.RebootRequired > 0 {
+		line += fmt.Sprintf(" %s awaiting a reboot (fleettune status tracks them).", plural(sum.RebootRequired, "host", "hosts"))
+	}
+	return line
+}

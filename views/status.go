@@ -1,0 +1,151 @@
+package views
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/fleettune/fleettune/journal"
+	"github.com/fleettune/fleettune/playbooks"
+)
+
+// StatusDoc is what fleettune status reports.
+type StatusDoc struct {
+	StateDir string                   `json:"state_dir"`
+	Runs     []RunLine                `json:"runs"`
+	Reboots  []playbooks.RebootStatus `json:"reboots"`
+}
+
+// RunLine is one run, as status lists it.
+type RunLine struct {
+	ID         string         `json:"run_id"`
+	Kind       string         `json:"kind"`
+	Started    time.Time      `json:"started"`
+	User       string         `json:"user"`
+	Playbook   string         `json:"playbook,omitempty"`
+	RollbackOf string         `json:"rollback_of,omitempty"`
+	State      string         `json:"state"` // done, failed, rolled_back, interrupted, running, unreadable
+	Counts     map[string]int `json:"counts"`
+	Error      string         `json:"error,omitempty"`
+}
+
+// RunLineOf summarizes a journal run. An unfinished run is "running" when
+// another fleettune holds the state dir's lock, "interrupted" otherwise.
+func RunLineOf(r *journal.Run, lockHeld bool) RunLine {
+	l := RunLine{ID: r.ID(), Kind: r.Header.Kind, Started: r.Header.Started, User: r.Header.User,
+		RollbackOf: r.Header.RollbackOf, Counts: r.Counts()}
+	if r.Header.Playbook != nil {
+		l.Playbook = r.Header.Playbook.Name
+	}
+	switch {
+	case r.Err != nil:
+		l.State, l.Error = "unreadable", r.Err.Error()
+	case r.End != nil:
+		l.State = r.End.Status
+	case lockHeld:
+		l.State = "running"
+	default:
+		l.State = "interrupted"
+	}
+	return l
+}
+
+// Status renders a StatusDoc.
+type Status interface{ Status(*StatusDoc) error }
+
+// NewStatus chooses the view for a format once.
+func NewStatus(f Format, w io.Writer, color bool) Status {
+	if f == JSON {
+		return statusJSON{w}
+	}
+	return statusHuman{w, style{color}}
+}
+
+type statusJSON struct{ w io.Writer }
+
+func (v statusJSON) Status(d *StatusDoc) error {
+	c := *d
+	if c.Runs == nil {
+		c.Runs = []RunLine{}
+	}
+	if c.Reboots == nil {
+		c.Reboots = []playbooks.RebootStatus{}
+	}
+	return writeJSON(v.w, &c)
+}
+
+type statusHuman struct {
+	w io.Writer
+	s style
+}
+
+func (v statusHuman) Status(d *StatusDoc) error {
+	s := v.s
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s · %s\n\n", s.bold("fleettune status"), d.StateDir)
+	if len(d.Runs) == 0 {
+		b.WriteString("No runs yet.\n")
+	} else {
+		fmt.Fprintf(&b, "%-22s %-9s %-19s %-12s %-12s %s\n", "RUN", "KIND", "STARTED", "BY", "STATE", "HOSTS")
+		for _, r := range d.Runs {
+			state := r.State
+			switch state {
+			case journal.EndDone:
+				state = s.green(fmt.Sprintf("%-12s", state))
+			case "interrupted", journal.EndFailed, "unreadable", journal.EndRolledBack:
+				state = s.yellow(fmt.Sprintf("%-12s", state))
+			default:
+				state = fmt.Sprintf("%-12s", state)
+			}
+			what := countsLine(r.Counts)
+			if r.RollbackOf != "" {
+				what += " (of " + r.RollbackOf + ")"
+			} else if r.Playbook != "" {
+				what += " · " + r.Playbook
+			}
+			fmt.Fprintf(&b, "%-22s %-9s %-19s %-12s %s %s\n", r.ID, r.Kind, r.Started.Local().Format("2006-01-02 15:04:05"), r.User, state, what)
+			if r.Error != "" {
+				fmt.Fprintf(&b, "    %s\n", s.red(r.Error))
+			}
+			if r.State == "interrupted" {
+				fmt.Fprintf(&b, "    %s\n", s.dim("did not finish; fleettune rollback --run "+r.ID+" restores the hosts it changed"))
+			}
+		}
+	}
+	b.WriteString("\n")
+	if len(d.Reboots) == 0 {
+		b.WriteString("No host is awaiting a reboot.\n")
+	} else {
+		b.WriteString(s.bold("Awaiting a reboot:") + "\n")
+		for _, r := range d.Reboots {
+			var state string
+			switch r.State {
+			case playbooks.RebootPending:
+				state = s.yellow("not rebooted yet")
+			case playbooks.RebootVerified:
+				state = s.green("rebooted; persisted values are live (cleared)")
+			case playbooks.RebootNotTaken:
+				state = s.red("rebooted, but the values did not take: " + r.Detail)
+			default:
+				state = s.red("could not check: " + r.Detail)
+			}
+			fmt.Fprintf(&b, "  %s  %s  %s\n    why: %s (run %s)\n", s.bold(r.Host), r.OS, state, r.Reason, r.RunID)
+		}
+	}
+	_, err := io.WriteString(v.w, b.String())
+	return err
+}
+
+func countsLine(c map[string]int) string {
+	var parts []string
+	for _, k := range []string{"applied", "ok", "rolled_back", "failed", "unreachable", "skipped"} {
+		if c[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c[k], strings.ReplaceAll(k, "_", " ")))
+		}
+	}
+	if len(parts) == 0 {
+		return "no hosts"
+	}
+	return strings.Join(parts, ", ")
+}
