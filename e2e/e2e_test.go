@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -45,12 +46,24 @@ type result struct {
 	stdout, stderr string
 }
 
+// stateDirs gives each test one state directory for all its runs.
+var stateDirs sync.Map
+
+func stateDir(t *testing.T) string {
+	if d, ok := stateDirs.Load(t.Name()); ok {
+		return d.(string)
+	}
+	d := filepath.Join(t.TempDir(), "state")
+	stateDirs.Store(t.Name(), d)
+	return d
+}
+
 func run(t *testing.T, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = append(os.Environ(), "FLEETTUNE_STATE_DIR="+t.TempDir(), "NO_COLOR=1")
+	cmd.Env = append(os.Environ(), "FLEETTUNE_STATE_DIR="+stateDir(t), "NO_COLOR=1")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -33,6 +33,7 @@ func (e *exitError) Error() string {
 
 // globals are the flags every command shares.
 type globals struct {
+	stop     <-chan struct{} // closed by the first interrupt
 	stateDir string
 	logLevel string
 	noColor  bool
@@ -40,9 +41,24 @@ type globals struct {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRoot().ExecuteContext(ctx)
-	stop()
+	// The first Ctrl-C closes stop: apply and rollback finish the hosts in
+	// flight and start no more. The second cancels ctx: abandon now (the
+	// journal still allows a rollback). Commands that only read treat the
+	// first as the second.
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		fmt.Fprintln(os.Stderr, "fleettune: interrupted: finishing hosts in flight, starting no more (interrupt again to abandon them)")
+		close(stop)
+		<-sigs
+		fmt.Fprintln(os.Stderr, "fleettune: interrupted again: abandoning hosts in flight")
+		cancel()
+	}()
+	err := newRoot(stop).ExecuteContext(ctx)
+	cancel()
 	os.Exit(exitCode(err))
 }
 
@@ -61,8 +77,8 @@ func exitCode(err error) int {
 	return 1
 }
 
-func newRoot() *cobra.Command {
-	g := &globals{}
+func newRoot(stop <-chan struct{}) *cobra.Command {
+	g := &globals{stop: stop}
 	root := &cobra.Command{
 		Use:   "fleettune",
 		Short: "Find and fix TCP ephemeral-port exhaustion across a fleet",
@@ -81,7 +97,7 @@ settings over SSH, compares them with a playbook, and shows (plan) or makes
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: 1, err: fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
-	root.AddCommand(newPlanCmd(g))
+	root.AddCommand(newPlanCmd(g), newApplyCmd(g), newRollbackCmd(g), newStatusCmd(g))
 	return root
 }
 
@@ -109,6 +125,20 @@ func defaultStateDir() string {
 		return filepath.Join(".", ".fleettune-state")
 	}
 	return filepath.Join(home, ".local", "state", "fleettune")
+}
+
+// readCtx is ctx cancelled also by the first interrupt, for commands that
+// only read.
+func (g *globals) readCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-g.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // color reports whether stdout should be coloured.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -34,7 +35,9 @@ every host was reached and some would change, 1 on bad input or when any
 host failed or was unreachable.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runPlan(cmd.Context(), g, f)
+			ctx, cancel := g.readCtx(cmd.Context())
+			defer cancel()
+			return runPlan(ctx, g, f)
 		},
 	}
 	fl := cmd.Flags()
@@ -57,31 +60,10 @@ func runPlan(ctx context.Context, g *globals, f *planFlags) error {
 	if f.forks < 1 {
 		return &exitError{code: 1, err: fmt.Errorf("--forks %d: must be at least 1", f.forks)}
 	}
-	inv, err := inventory.Load(f.inventory)
+	plan, _, err := makePlan(ctx, g, f.inventory, f.playbook, f.limit, f.forks)
 	if err != nil {
-		return &exitError{code: 1, err: err}
+		return err
 	}
-	pb, err := playbooks.Load(f.playbook)
-	if err != nil {
-		return &exitError{code: 1, err: err}
-	}
-	hosts, err := inv.Select(f.limit)
-	if err != nil {
-		return &exitError{code: 1, err: err}
-	}
-	g.log.Info("planning", "hosts", len(hosts), "forks", min(f.forks, len(hosts)), "playbook", pb.Name)
-	pl := &playbooks.Planner{
-		Dial: func(ctx context.Context, h *inventory.Host) (remote.Session, error) {
-			return remote.Dial(ctx, h, remote.Options{Logger: g.log.With("host", h.Name)})
-		},
-		Forks: f.forks,
-		Log:   g.log,
-	}
-	plan, err := pl.Plan(ctx, hosts, pb)
-	if err != nil {
-		return &exitError{code: 1, err: err}
-	}
-	plan.Inventory, plan.InventoryDigest, plan.Limit = inv.File, inv.Digest, f.limit
 	if f.out != "" {
 		if err := savePlan(f.out, plan); err != nil {
 			return &exitError{code: 1, err: err}
@@ -95,6 +77,40 @@ func runPlan(ctx context.Context, g *globals, f *planFlags) error {
 		return &exitError{code: 1, err: fmt.Errorf("interrupted")}
 	}
 	return &exitError{code: plan.ExitCode()}
+}
+
+// makePlan loads the inputs and plans; errors are exit-status 1.
+func makePlan(ctx context.Context, g *globals, invPath, pbPath, limit string, forks int) (*playbooks.Plan, []*inventory.Host, error) {
+	inv, err := inventory.Load(invPath)
+	if err != nil {
+		return nil, nil, &exitError{code: 1, err: err}
+	}
+	pb, err := playbooks.Load(pbPath)
+	if err != nil {
+		return nil, nil, &exitError{code: 1, err: err}
+	}
+	hosts, err := inv.Select(limit)
+	if err != nil {
+		return nil, nil, &exitError{code: 1, err: err}
+	}
+	g.log.Info("planning", "hosts", len(hosts), "forks", min(forks, len(hosts)), "playbook", pb.Name)
+	pl := &playbooks.Planner{Dial: g.dialer(), Forks: forks, Log: g.log}
+	plan, err := pl.Plan(ctx, hosts, pb)
+	if err != nil {
+		return nil, nil, &exitError{code: 1, err: err}
+	}
+	plan.Inventory, plan.InventoryDigest, plan.Limit = inv.File, inv.Digest, limit
+	// A saved plan finds its inventory from any working directory.
+	if abs, err := filepath.Abs(inv.File); err == nil {
+		plan.Inventory = abs
+	}
+	return plan, hosts, nil
+}
+
+func (g *globals) dialer() playbooks.Dialer {
+	return func(ctx context.Context, h *inventory.Host) (remote.Session, error) {
+		return remote.Dial(ctx, h, remote.Options{Logger: g.log.With("host", h.Name)})
+	}
 }
 
 func savePlan(path string, p *playbooks.Plan) error {

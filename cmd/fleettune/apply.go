@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/fleettune/fleettune/inventory"
+	"github.com/fleettune/fleettune/journal"
+	"github.com/fleettune/fleettune/playbooks"
+	"github.com/fleettune/fleettune/views"
+)
+
+type applyFlags struct {
+	inventory, playbook, limit, format, batch, watch, scope string
+	forks                                                   int
+	yes                                                     bool
+}
+
+func newApplyCmd(g *globals) *cobra.Command {
+	f := &applyFlags{}
+	cmd := &cobra.Command{
+		Use:   "apply (-i INVENTORY -p PLAYBOOK | PLAN.json [-i INVENTORY])",
+		Short: "Change hosts as the playbook (or a saved plan) says, in batches, with a journal",
+		Long: `apply plans (or loads a saved plan), asks for confirmation, then changes
+hosts batch by batch: the previous values go into the journal before
+anything runs on a host, the runtime commands run, the persistent
+configuration is written, and the values are read back. After each batch
+the health check watches for handshake failures; with health.rollback: auto
+an unhealthy batch is rolled back.
+
+Given PLAN.json (from plan --out) it applies exactly that plan, refusing
+hosts whose values changed since. The plan names its inventory; -i gives it
+when it moved, and must be the very inventory the plan was made from.
+
+Exit status: 0 every selected host done and verified; 1 bad input or some
+host failed; 3 the health check failed and the rollout was rolled back.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			planFile := ""
+			if len(args) == 1 {
+				planFile = args[0]
+			}
+			return runApply(cmd.Context(), g, f, planFile)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.inventory, "inventory", "i", "", "inventory file (YAML)")
+	fl.StringVarP(&f.playbook, "playbook", "p", "", "playbook file (YAML)")
+	fl.StringVar(&f.limit, "limit", "", "hosts, groups and globs to select, comma-separated; !x excludes")
+	fl.IntVar(&f.forks, "forks", playbooks.DefaultForks, "hosts worked on at once")
+	fl.StringVar(&f.batch, "batch", "", "batch size, N hosts or P% (default: the playbook's rollout.batch)")
+	fl.StringVar(&f.watch, "watch", "", "health watch after each batch (default: the playbook's health.watch)")
+	fl.StringVar(&f.scope, "rollback-scope", playbooks.ScopeBatch, "what an unhealthy batch rolls back with health.rollback auto: batch or all")
+	fl.BoolVar(&f.yes, "yes", false, "apply without asking")
+	fl.StringVar(&f.format, "format", "text", "output format: text or json")
+	return cmd
+}
+
+func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) error {
+	format, err := views.ParseFormat(f.format)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	if f.scope != playbooks.ScopeBatch && f.scope != playbooks.ScopeAll {
+		return &exitError{code: 1, err: fmt.Errorf("--rollback-scope %q: expected batch or all", f.scope)}
+	}
+	if f.forks < 1 {
+		return &exitError{code: 1, err: fmt.Errorf("--forks %d: must be at least 1", f.forks)}
+	}
+	store, err := journal.Open(g.stateDir)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	// The lock comes before planning, as Terraform locks state before it
+	// refreshes: a plan made while another fleettune changes hosts would be
+	// stale by the time it ran.
+	unlock, err := store.Lock("", journal.KindApply)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	defer unlock()
+
+	var plan *playbooks.Plan
+	var hosts []*inventory.Host
+	readCtx, cancelRead := g.readCtx(ctx)
+	defer cancelRead()
+	switch {
+	case planFile != "" && f.playbook != "":
+		return &exitError{code: 1, err: errors.New("apply takes either PLAN.json or -p PLAYBOOK, not both: a saved plan carries its playbook's settings")}
+	case planFile != "":
+		plan, hosts, err = loadPlan(planFile, f.inventory, f.limit)
+	case f.inventory == "" || f.playbook == "":
+		return &exitError{code: 1, err: errors.New("apply needs -i INVENTORY and -p PLAYBOOK, or a PLAN.json from plan --out")}
+	default:
+		plan, hosts, err = makePlan(readCtx, g, f.inventory, f.playbook, f.limit, f.forks)
+	}
+	if err != nil {
+		return err
+	}
+	if ctx.Err() != nil || isClosed(g.stop) {
+		return &exitError{code: 1, err: errors.New("interrupted while planning; nothing was changed")}
+	}
+	opts, err := plan.ApplyOptions()
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	if f.batch != "" {
+		if opts.Batch, err = playbooks.ParseBatch(f.batch); err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("--batch: %w", err)}
+		}
+	}
+	if f.watch != "" {
+		if opts.Watch, err = parseWatch(f.watch); err != nil {
+			return &exitError{code: 1, err: err}
+		}
+		opts.Health.Watch = opts.Watch
+	}
+	opts.RollbackScope = f.scope
+
+	// Only hosts with changes are applied; the others keep their plan status.
+	var todo []*inventory.Host
+	for i, hp := range plan.Hosts {
+		if hp.Status == playbooks.StatusChanges {
+			todo = append(todo, hosts[i])
+		}
+	}
+	if len(todo) == 0 {
+		out := &playbooks.Outcome{RunID: plan.RunID, Kind: "apply"}
+		mergePlanHosts(out, plan)
+		out.Summarize()
+		return renderOutcome(g, format, out)
+	}
+	if format == views.Text {
+		if err := views.NewPlan(views.Text, os.Stdout, g.color()).Plan(plan); err != nil {
+			return &exitError{code: 1, err: err}
+		}
+	}
+	if !f.yes {
+		if err := confirm(fmt.Sprintf("Apply these changes to %d hosts?", len(todo))); err != nil {
+			return &exitError{code: 1, err: err}
+		}
+	}
+
+	hdr := journal.Header{ID: plan.RunID, Kind: journal.KindApply, Version: version, Limit: f.limit,
+		Batch: opts.Batch.String(), Watch: journal.Duration(opts.Watch)}
+	if plan.Inventory != "" {
+		hdr.Inventory = &journal.FileRef{Path: plan.Inventory, Digest: plan.InventoryDigest}
+	}
+	if plan.Playbook != "" {
+		hdr.Playbook = &journal.FileRef{Path: plan.Playbook, Digest: plan.PlaybookDigest, Name: plan.PlaybookName}
+	}
+	if planFile != "" {
+		d, _ := journal.FileDigest(planFile)
+		hdr.PlanFile = &journal.FileRef{Path: planFile, Digest: d}
+	}
+	w, err := store.Create(hdr)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	defer w.Close()
+	g.log.Info("applying", "run", plan.RunID, "hosts", len(todo), "batch", opts.Batch.String(), "watch", opts.Watch, "journal", w.Path())
+
+	e := &playbooks.Engine{Dial: g.dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: g.stop}
+	out := e.Apply(ctx, plan.RunID, todo, opts)
+	mergePlanHosts(out, plan)
+	out.Summarize()
+	if err := w.Append(endRecord(out, ctx, g.stop)); err != nil {
+		g.log.Error("journal", "err", err)
+	}
+	return renderOutcome(g, format, out)
+}
+
+// loadPlan reads a saved plan and the inventory it was made from (or the
+// one -i names, which must be that same inventory, byte for byte).
+func loadPlan(path, invPath, limit string) (*playbooks.Plan, []*inventory.Host, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, &exitError{code: 1, err: fmt.Errorf("read plan: %w", err)}
+	}
+	var p playbooks.Plan
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s: not a fleettune plan: %v", path, err)}
+	}
+	if p.Kind != "plan" || p.RunID == "" {
+		return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s: not a fleettune plan (kind %q); make one with fleettune plan --out", path, p.Kind)}
+	}
+	if invPath != "" {
+		inv, err := inventory.Load(invPath)
+		if err != nil {
+			return nil, nil, &exitError{code: 1, err: err}
+		}
+		if inv.Digest != p.InventoryDigest {
+			return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s was made from another inventory (%s, %s), not %s (%s): a plan applies only to the inventory it was made from", path, p.Inventory, short(p.InventoryDigest), invPath, short(inv.Digest))}
+		}
+		p.Inventory = invPath
+	}
+	inv, err := inventory.Load(p.Inventory)
+	if err != nil {
+		return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s: the plan's inventory: %w (give it with -i if it moved)", path, err)}
+	}
+	if inv.Digest != p.InventoryDigest {
+		return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s was made from inventory %s as it was then (%s); it has changed since (%s): run plan again", path, p.Inventory, short(p.InventoryDigest), short(inv.Digest))}
+	}
+	selected := map[string]bool{}
+	if limit != "" {
+		hs, err := inv.Select(limit)
+		if err != nil {
+			return nil, nil, &exitError{code: 1, err: err}
+		}
+		for _, h := range hs {
+			selected[h.Name] = true
+		}
+	}
+	var keep []playbooks.HostPlan
+	var hosts []*inventory.Host
+	for _, hp := range p.Hosts {
+		if limit != "" && !selected[hp.Host] {
+			continue
+		}
+		h := inv.Host(hp.Host)
+		if h == nil {
+			return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s: host %s is not in inventory %s", path, hp.Host, p.Inventory)}
+		}
+		keep = append(keep, hp)
+		hosts = append(hosts, h)
+	}
+	p.Hosts = keep
+	p.Summarize()
+	return &p, hosts, nil
+}
+
+func short(digest string) string {
+	d := strings.TrimPrefix(digest, "sha256:")
+	if len(d) > 12 {
+		d = d[:12]
+	}
+	return d
+}
+
+// mergePlanHosts puts the hosts apply did not touch (up to date, failed or
+// unreachable when planned) into the outcome, in plan order.
+func mergePlanHosts(out *playbooks.Outcome, plan *playbooks.Plan) {
+	done := map[string]playbooks.HostOutcome{}
+	for _, h := range out.Hosts {
+		done[h.Host] = h
+	}
+	merged := make([]playbooks.HostOutcome, 0, len(plan.Hosts))
+	for _, hp := range plan.Hosts {
+		if h, ok := done[hp.Host]; ok {
+			merged = append(merged, h)
+			continue
+		}
+		merged = append(merged, playbooks.HostOutcome{Host: hp.Host, OS: hp.OS, Status: hp.Status, Error: hp.Error, Changes: hp.Changes, Notes: hp.Notes})
+	}
+	out.Hosts = merged
+}
+
+func endRecord(out *playbooks.Outcome, ctx context.Context, stop <-chan struct{}) journal.EndRecord {
+	status := journal.EndDone
+	switch {
+	case out.RolledBack:
+		status = journal.EndRolledBack
+	case ctx.Err() != nil || isClosed(stop):
+		status = journal.EndInterrupted
+	case out.ExitCode() != 0:
+		status = journal.EndFailed
+	}
+	sum := out.Summary
+	return journal.EndRecord{Status: status, Detail: out.Stopped, Summary: map[string]int{
+		"hosts": sum.Hosts, "ok": sum.OK, "applied": sum.Applied, "rolled_back": sum.RolledBack,
+		"failed": sum.Failed, "unreachable": sum.Unreachable, "skipped": sum.Skipped, "reboot_required": sum.RebootRequired}}
+}
+
+func renderOutcome(g *globals, format views.Format, out *playbooks.Outcome) error {
+	if err := views.NewOutcome(format, os.Stdout, g.color()).Outcome(out); err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	return &exitError{code: out.ExitCode()}
+}
+
+// confirm asks on the terminal, as terraform apply does. Without a terminal
+// it refuses: a script must say --yes.
+func confirm(question string) error {
+	if !term.IsTerminal(int(os.Stdin.Fd())) {
+		return errors.New("refusing to change hosts without confirmation: no terminal to ask on; pass --yes")
+	}
+	fmt.Fprintf(os.Stderr, "\n%s\n  Only 'yes' will be accepted: ", question)
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	if strings.TrimSpace(line) != "yes" {
+		return errors.New("cancelled; nothing was changed")
+	}
+	return nil
+}
+
+func isClosed(c <-chan struct{}) bool {
+	if c == nil {
+		return false
+	}
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/fleettune/fleettune/journal"
+	"github.com/fleettune/fleettune/playbooks"
+)
+
+// version is fleettune's own version, recorded in every run.
+const version = "0.3.0-dev"
+
+// journalSink writes the engine's records to a journal run.
+type journalSink struct{ w *journal.Writer }
+
+var _ playbooks.Journal = journalSink{}
+
+func (j journalSink) Before(b playbooks.BeforeRecord) error {
+	return j.w.Append(journal.BeforeRecord{Host: b.Host.Name, OS: b.OS, BootID: b.BootID, Conn: journal.Conn(*b.Host),
+		Changes: b.Changes, Targets: journal.Targets(b.Targets), Snapshot: b.Snapshot})
+}
+
+func (j journalSink) Command(c playbooks.CommandRecord) error {
+	return j.w.Append(journal.CommandRecord{Host: c.Host, Phase: c.Phase, Cmd: c.Cmd, Exit: c.Exit, Stderr: c.Stderr, Error: c.Error, Time: c.Time})
+}
+
+func (j journalSink) Result(r playbooks.HostOutcome) error {
+	return j.w.Append(journal.ResultRecord{Host: r.Host, Status: r.Status, Error: r.Error, Batch: r.Batch,
+		RebootRequired: r.RebootRequired, RebootReason: r.RebootReason, BootID: r.BootID})
+}
+
+func (j journalSink) Health(h playbooks.BatchOutcome) error {
+	return j.w.Append(journal.HealthRecord{Batch: h.Number, Canary: h.Canary, Hosts: h.Hosts, Checked: h.Checked, Healthy: h.Healthy, Details: h.Details})
+}
+
+func parseWatch(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("--watch %q: expected a Go duration such as 2m or 0s", s)
+	}
+	return d, nil
+}

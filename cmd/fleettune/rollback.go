@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fleettune/fleettune/inventory"
+	"github.com/fleettune/fleettune/journal"
+	"github.com/fleettune/fleettune/playbooks"
+	"github.com/fleettune/fleettune/views"
+)
+
+type rollbackFlags struct {
+	run, limit, format string
+	last, yes          bool
+	forks              int
+}
+
+func newRollbackCmd(g *globals) *cobra.Command {
+	f := &rollbackFlags{}
+	cmd := &cobra.Command{
+		Use:   "rollback (--run ID | --last)",
+		Short: "Put hosts back to the values a run recorded before changing them",
+		Long: `rollback restores, on every host a run changed, the values the journal
+recorded before the run touched it: live, and in the persistent
+configuration (removing fleettune's file where there was none). It reads the
+values back to verify, and records the rollback as a run of its own. Hosts
+already at their previous values are left alone, so rolling back twice is
+harmless. Hosts are reached with the connection settings the run recorded.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRollback(cmd.Context(), g, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.run, "run", "", "the run to undo (fleettune status lists them)")
+	fl.BoolVar(&f.last, "last", false, "undo the most recent apply")
+	fl.StringVar(&f.limit, "limit", "", "only these hosts, groups or globs of the run; !x excludes")
+	fl.IntVar(&f.forks, "forks", playbooks.DefaultForks, "hosts worked on at once")
+	fl.BoolVar(&f.yes, "yes", false, "roll back without asking")
+	fl.StringVar(&f.format, "format", "text", "output format: text or json")
+	return cmd
+}
+
+func runRollback(ctx context.Context, g *globals, f *rollbackFlags) error {
+	format, err := views.ParseFormat(f.format)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	if (f.run == "") == !f.last {
+		return &exitError{code: 1, err: errors.New("rollback needs exactly one of --run ID or --last")}
+	}
+	store, err := journal.Open(g.stateDir)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	// The lock comes first: --last must not pick, and no rollback may
+	// touch, a run another fleettune is still writing.
+	id := playbooks.NewRunID(timeNow())
+	unlock, err := store.Lock(id, journal.KindRollback)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	defer unlock()
+	var run *journal.Run
+	if f.last {
+		run, err = store.Last(journal.KindApply)
+	} else {
+		run, err = store.Load(f.run)
+	}
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	if run.Header.Kind != journal.KindApply {
+		return &exitError{code: 1, err: fmt.Errorf("run %s is a %s; only apply runs can be rolled back (apply again to redo)", run.ID(), run.Header.Kind)}
+	}
+	var conns []*inventory.Host
+	byName := map[string]*journal.HostRun{}
+	for _, h := range run.Hosts {
+		if h.Before == nil {
+			continue // never changed
+		}
+		c := h.Conn
+		conns = append(conns, &c)
+		byName[h.Host] = h
+	}
+	if len(conns) == 0 {
+		return &exitError{code: 1, err: fmt.Errorf("run %s changed no host; nothing to roll back", run.ID())}
+	}
+	selected := conns
+	if f.limit != "" {
+		if selected, err = inventory.FromHosts("run "+run.ID(), conns).Select(f.limit); err != nil {
+			return &exitError{code: 1, err: err}
+		}
+	}
+	var targets []playbooks.RestoreTarget
+	for _, c := range selected {
+		h := byName[c.Name]
+		targets = append(targets, playbooks.RestoreTarget{Host: c, OS: h.OS, Snapshot: *h.Before, Changes: h.Changes})
+	}
+	if !f.yes {
+		fmt.Fprintf(os.Stderr, "Run %s (%s, started %s) changed %d hosts.\n", run.ID(), run.Header.Kind, run.Header.Started.Local().Format("2006-01-02 15:04:05"), len(conns))
+		if err := confirm(fmt.Sprintf("Restore the recorded previous values on %d hosts?", len(targets))); err != nil {
+			return &exitError{code: 1, err: err}
+		}
+	}
+	w, err := store.Create(journal.Header{ID: id, Kind: journal.KindRollback, Version: version, RollbackOf: run.ID(), Limit: f.limit,
+		Inventory: run.Header.Inventory, Playbook: run.Header.Playbook})
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	defer w.Close()
+	g.log.Info("rolling back", "run", run.ID(), "hosts", len(targets), "as", id)
+	e := &playbooks.Engine{Dial: g.dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: g.stop}
+	out := e.Rollback(ctx, id, run.ID(), targets)
+	if err := w.Append(endRecord(out, ctx, g.stop)); err != nil {
+		g.log.Error("journal", "err", err)
+	}
+	return renderOutcome(g, format, out)
+}

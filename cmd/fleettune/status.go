@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fleettune/fleettune/inventory"
+	"github.com/fleettune/fleettune/journal"
+	"github.com/fleettune/fleettune/playbooks"
+	"github.com/fleettune/fleettune/views"
+)
+
+var timeNow = time.Now
+
+type statusFlags struct {
+	inventory, format string
+}
+
+func newStatusCmd(g *globals) *cobra.Command {
+	f := &statusFlags{}
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "List runs, and the hosts awaiting a reboot (re-checking their boot ids)",
+		Long: `status lists the runs in the state directory and every host a run left
+awaiting a reboot, with why. It reads each such host's boot id again; a host
+that has rebooted is verified (its persisted values must now be live) and
+its flag cleared in the journal, or reported as not taken.
+
+With -i, hosts are reached with the inventory's current connection settings
+instead of those the run recorded.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := g.readCtx(cmd.Context())
+			defer cancel()
+			return runStatus(ctx, g, f)
+		},
+	}
+	cmd.Flags().StringVarP(&f.inventory, "inventory", "i", "", "reach hosts with this inventory's settings")
+	cmd.Flags().StringVar(&f.format, "format", "text", "output format: text or json")
+	return cmd
+}
+
+func runStatus(ctx context.Context, g *globals, f *statusFlags) error {
+	format, err := views.ParseFormat(f.format)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	store, err := journal.Open(g.stateDir)
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	var inv *inventory.Inventory
+	if f.inventory != "" {
+		if inv, err = inventory.Load(f.inventory); err != nil {
+			return &exitError{code: 1, err: err}
+		}
+	}
+	runs, err := store.Runs()
+	if err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	// Holding the lock tells unfinished runs that are running from those
+	// that were interrupted, and lets status record what it sees.
+	unlock, lerr := store.Lock("", "status")
+	if lerr == nil {
+		defer unlock()
+	} else {
+		g.log.Warn("another fleettune is running; reboot checks will not be recorded", "err", lerr)
+	}
+	st := &views.StatusDoc{StateDir: store.Dir()}
+	for _, r := range runs {
+		st.Runs = append(st.Runs, views.RunLineOf(r, lerr != nil))
+	}
+	pending := journal.PendingReboots(runs)
+	if len(pending) > 0 {
+		var checks []playbooks.RebootCheck
+		for _, p := range pending {
+			conn := p.Host.Conn
+			if inv != nil {
+				if h := inv.Host(p.Host.Host); h != nil {
+					conn = *h
+				}
+			}
+			reason := ""
+			if p.Host.Result != nil {
+				reason = p.Host.Result.RebootReason
+			}
+			checks = append(checks, playbooks.RebootCheck{RunID: p.Run.ID(), Host: &conn, OS: p.Host.OS,
+				BootID: p.Host.BootID, Targets: p.Host.Targets, Reason: reason})
+		}
+		e := &playbooks.Engine{Dial: g.dialer(), Log: g.log}
+		st.Reboots = e.CheckReboots(ctx, checks)
+		// Record what was seen; a busy state dir only skips the recording.
+		if lerr == nil {
+			for _, r := range st.Reboots {
+				if r.State == playbooks.RebootVerified || r.State == playbooks.RebootNotTaken {
+					rec := journal.RebootRecord{Host: r.Host, BootID: r.BootID, Verified: r.State == playbooks.RebootVerified, Detail: r.Detail}
+					if err := store.AppendTo(r.RunID, rec); err != nil {
+						g.log.Error("journal", "run", r.RunID, "err", err)
+					}
+				}
+			}
+		}
+	}
+	if err := views.NewStatus(format, os.Stdout, g.color()).Status(st); err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	return nil
+}
