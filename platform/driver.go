@@ -49,6 +49,14 @@ type Change struct {
 	Refused        string   `json:"refused,omitempty"` // a guardrail refused this change; nothing will run
 }
 
+// Pending reports whether c is already done as far as fleettune can do it:
+// the target is persisted, and only a reboot brings it into force. Nothing
+// would run and nothing would be written, so a plan does not count it as a
+// change; the host is reported as awaiting a reboot instead.
+func (c Change) Pending() bool {
+	return c.RebootRequired && c.Refused == "" && len(c.Commands) == 0 && c.Persist == ""
+}
+
 // Proposal is a driver's answer for one host: the changes and the notes an
 // operator should read.
 type Proposal struct {
@@ -79,6 +87,14 @@ func For(os string) (Driver, error) {
 	switch os {
 	case Linux:
 		return linuxDriver{}, nil
+	case Solaris:
+		return newSolarisDriver()
+	case HPUX:
+		return newHPUXDriver()
+	case AIX:
+		return newAIXDriver()
+	case Tru64:
+		return newTru64Driver()
 	}
 	for _, n := range OSNames {
 		if n == os {

@@ -212,8 +212,10 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 		e.record(*ho)
 		return nil
 	}
-	if len(prop.Changes) == 0 {
+	if countActionable(prop.Changes) == 0 {
+		// Nothing to do, or only a reboot left to do.
 		ho.Status = StatusOK
+		ho.RebootRequired, ho.RebootReason = rebootReasons(prop.Changes)
 		e.record(*ho)
 		return nil
 	}
@@ -255,22 +257,18 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 		keep = true
 		return a
 	}
-	var wrong, reasons []string
+	var wrong []string
 	for _, ch := range after.Changes {
-		if ch.RebootRequired {
-			reasons = append(reasons, fmt.Sprintf("%s: %s", ch.Setting, nonEmpty(ch.RebootReason, "takes effect at the next boot")))
-			continue
+		if !ch.Pending() {
+			wrong = append(wrong, fmt.Sprintf("%s is %s, want %s", ch.Knob, ch.Current, ch.Target))
 		}
-		wrong = append(wrong, fmt.Sprintf("%s is %s, want %s", ch.Knob, ch.Current, ch.Target))
 	}
 	switch {
 	case len(wrong) > 0:
 		ho.Status, ho.Error = StatusFailed, "verify: "+strings.Join(wrong, "; ")
 	default:
 		ho.Status = StatusApplied
-		if len(reasons) > 0 {
-			ho.RebootRequired, ho.RebootReason = true, strings.Join(reasons, "; ")
-		}
+		ho.RebootRequired, ho.RebootReason = rebootReasons(after.Changes)
 	}
 	e.record(*ho)
 	keep = true
@@ -455,4 +453,15 @@ func plural(n int, one, many string) string {
 		return fmt.Sprintf("%d %s", n, one)
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// rebootReasons joins why each pending change needs a reboot.
+func rebootReasons(cs []platform.Change) (bool, string) {
+	var reasons []string
+	for _, c := range cs {
+		if c.Pending() {
+			reasons = append(reasons, fmt.Sprintf("%s: %s", c.Setting, nonEmpty(c.RebootReason, "takes effect at the next boot")))
+		}
+	}
+	return len(reasons) > 0, strings.Join(reasons, "; ")
 }

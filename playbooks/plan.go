@@ -269,7 +269,7 @@ func (pl *Planner) planHost(ctx context.Context, h *inventory.Host, pb *Playbook
 	case len(refused) > 0:
 		hp.Status = StatusFailed
 		hp.Error = "refused by guardrail: " + strings.Join(refused, "; ")
-	case len(prop.Changes) > 0:
+	case countActionable(prop.Changes) > 0:
 		hp.Status = StatusChanges
 	}
 	l.Debug("planned", "os", hp.OS, "status", hp.Status, "changes", len(hp.Changes), "took", time.Since(start).Round(time.Millisecond))
@@ -369,4 +369,16 @@ func (p *Plan) ApplyOptions() (ApplyOptions, error) {
 		Watch:       watch,
 		Health:      Health{Watch: watch, Counters: s.Counters, Probe: s.Probe, Rollback: s.Rollback},
 	}, nil
+}
+
+// countActionable counts the changes apply would act on: all but those
+// only a reboot completes (platform.Change.Pending).
+func countActionable(cs []platform.Change) int {
+	n := 0
+	for _, c := range cs {
+		if !c.Pending() {
+			n++
+		}
+	}
+	return n
 }

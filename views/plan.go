@@ -104,7 +104,13 @@ func writeHost(b *strings.Builder, s style, h playbooks.HostPlan) {
 	}
 	switch h.Status {
 	case playbooks.StatusChanges:
-		head += "  " + s.yellow(plural(len(h.Changes), "change", "changes"))
+		n := 0
+		for _, c := range h.Changes {
+			if !c.Pending() {
+				n++
+			}
+		}
+		head += "  " + s.yellow(plural(n, "change", "changes"))
 	case playbooks.StatusUnreachable:
 		head += "  " + s.red("unreachable")
 	case playbooks.StatusFailed:
@@ -125,8 +131,11 @@ func writeHost(b *strings.Builder, s style, h playbooks.HostPlan) {
 	}
 	for _, c := range h.Changes {
 		mark, label := s.yellow("~"), settingLabel(c)
-		if c.Refused != "" {
+		switch {
+		case c.Refused != "":
 			mark = s.red("!")
+		case c.Pending():
+			mark = s.yellow("⟳")
 		}
 		cur := c.Current
 		if c.AtBoot != "" {

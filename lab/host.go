@@ -1,0 +1,164 @@
+// Package lab simulates a fleet of hosts fleettune cannot run here
+// (Solaris, HP-UX, AIX, Tru64; Windows later) behind a real SSH server on
+// loopback. Each host is an emulated OS with its own state: live tunables,
+// persisted configuration files, boot time, TIME_WAIT sockets and listening
+// ports. Commands answer in the real OS's formats, fail the way the real
+// ones fail, and honour the real persistence and reboot semantics: a
+// simulated reboot keeps only what was persisted and changes the boot time.
+//
+// The pieces:
+//
+//	host.go      Host, Emulator, Call, Output: the state model every OS shares
+//	shell.go     the small POSIX-shell subset the drivers' commands use
+//	server.go    the SSH server (x/crypto/ssh), one loopback port per host
+//	faults.go    faults on demand for tests
+//	<os>.go      one emulator per OS family
+package lab
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Output is what a command printed and its exit status.
+type Output struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+// Call is one command as the lab's shell runs it on a host: argv after
+// quote removal, the login user, and stdin (redirected input; usually "").
+type Call struct {
+	Host  *Host
+	User  string
+	Argv  []string
+	Stdin string
+}
+
+// Root reports whether the call runs with root's rights.
+func (c *Call) Root() bool { return c.User == "root" }
+
+// Emulator is one OS's behaviour on one host. It keeps that OS's live state
+// (e.g. ndd values) itself; files, boot time and sockets live in Host.
+//
+// Command answers argv as the real OS would, or returns handled=false to
+// leave it to the shell's common built-ins (echo, printf, cat, mv, rm, true,
+// false, uname, hostname, id). It is called with the host locked, so it may
+// read and change Host fields freely.
+type Emulator interface {
+	Command(c *Call) (out Output, handled bool)
+	// Boot sets the live state from what the persisted configuration (in
+	// Host.Files) gives at boot. It is called when the host is created and
+	// at every simulated reboot, with the host locked.
+	Boot(h *Host)
+	// TimeWait is the live TIME_WAIT interval, for the handshake-failure
+	// fault (failures appear once it is lowered below BaselineTimeWait).
+	TimeWait() time.Duration
+}
+
+// Uname is what uname -s, -n, -r, -v and -m print.
+type Uname struct {
+	Sysname, Nodename, Release, Version, Machine string
+}
+
+// Host is one simulated host.
+type Host struct {
+	Name  string
+	OS    string // platform family: solaris, hpux, aix, tru64
+	Uname Uname
+
+	mu sync.Mutex
+	// Files is the host's file system: path → content. It survives
+	// reboots; only what is written here is persisted.
+	Files map[string]string
+	// BootTime changes at every simulated reboot.
+	BootTime time.Time
+	// Boots counts boots, 1 after creation.
+	Boots int
+	// Listening are the TCP ports services listen on.
+	Listening []int
+	// TimeWaitSockets is how many sockets netstat shows in TIME_WAIT.
+	TimeWaitSockets int
+	// BaselineTimeWait is the TIME_WAIT interval at creation, for the
+	// handshake-failure fault.
+	BaselineTimeWait time.Duration
+	Emu              Emulator
+	// Faults are switched on by tests and the demo; guarded by the lock.
+	Faults Faults
+	// Commands counts the commands run, for Faults.RebootAfter.
+	Commands int
+}
+
+// Faults are misbehaviours switched on per host, for tests and the demo.
+// The SSH server (server.go) honours the connection faults; the shell
+// (shell.go) honours the command faults.
+type Faults struct {
+	Refuse      bool          // refuse TCP connections (the listener closes them at once)
+	Reset       bool          // accept TCP, then reset it before the SSH handshake
+	Delay       time.Duration // wait this long before answering each command
+	RejectAuth  bool          // every authentication attempt fails
+	FailCommand string        // a command line containing this exits 1 with "lab: injected failure"
+	// RebootAfter reboots the host after this many more commands have run
+	// (0: never): a host that reboots in the middle of a run.
+	RebootAfter int
+	// HandshakeFailures makes the handshake probe
+	// (/usr/local/bin/check-app-handshakes) fail once the live TIME_WAIT
+	// interval is below BaselineTimeWait: stray segments reaching new
+	// connections.
+	HandshakeFailures bool
+}
+
+// Lock and Unlock guard the host's state; Call handlers run locked.
+func (h *Host) Lock()   { h.mu.Lock() }
+func (h *Host) Unlock() { h.mu.Unlock() }
+
+// Reboot simulates a reboot: the live state is rebuilt from the persisted
+// files and the boot time moves on.
+func (h *Host) Reboot() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.rebootLocked()
+}
+
+func (h *Host) rebootLocked() {
+	next := h.BootTime.Add(time.Hour + time.Duration(h.Boots)*time.Minute)
+	if now := time.Now().Truncate(time.Minute); next.Before(now) {
+		next = now
+	}
+	h.BootTime = next
+	h.Boots++
+	h.TimeWaitSockets = 0
+	h.Emu.Boot(h)
+}
+
+// NewHost makes a booted host of an OS family ("solaris", "hpux", "aix",
+// "tru64") and release as uname -r prints it ("5.10", "5.11", "B.11.31",
+// "7.2" for AIX 7.2, "V5.1"). The emulator sets the host's uname, its
+// files as the OS installs them, and its listening ports.
+func NewHost(name, os, release string) (*Host, error) {
+	h := &Host{Name: name, OS: os, Files: map[string]string{},
+		BootTime: time.Date(2026, 11, 1, 6, 0, 0, 0, time.UTC), Boots: 1}
+	var err error
+	switch os {
+	case "solaris":
+		err = newSolaris(h, release)
+	case "hpux":
+		err = newHPUX(h, release)
+	case "aix":
+		err = newAIX(h, release)
+	case "tru64":
+		err = newTru64(h, release)
+	default:
+		err = fmt.Errorf("lab: no emulator for OS %q (want solaris, hpux, aix or tru64)", os)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if h.Uname.Nodename == "" {
+		h.Uname.Nodename = name
+	}
+	h.Emu.Boot(h)
+	h.BaselineTimeWait = h.Emu.TimeWait()
+	return h, nil
+}
