@@ -1,0 +1,151 @@
+package lab
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// testEmu answers "tw" (prints the live TIME_WAIT in seconds) and "tw-set N";
+// everything else goes to the shell's built-ins.
+type testEmu struct {
+	tw    time.Duration
+	boots int
+}
+
+func (e *testEmu) Command(c *Call) (Output, bool) {
+	switch c.Argv[0] {
+	case "tw":
+		return Output{Stdout: e.tw.String() + "\n"}, true
+	case "tw-set":
+		if !c.Root() {
+			return Output{Stderr: "tw-set: Permission denied\n", Code: 1}, true
+		}
+		d, _ := time.ParseDuration(c.Argv[1])
+		e.tw = d
+		return Output{}, true
+	}
+	return Output{}, false
+}
+func (e *testEmu) Boot(h *Host)            { e.boots++; e.tw = 60 * time.Second }
+func (e *testEmu) TimeWait() time.Duration { return e.tw }
+
+func newTestHost() (*Host, *testEmu) {
+	e := &testEmu{}
+	h := &Host{Name: "t1", OS: "test", Files: map[string]string{"/etc/motd": "hello\n"},
+		Uname: Uname{Sysname: "SunOS", Nodename: "t1", Release: "5.10", Version: "Generic_150400-59", Machine: "sun4v"}, Emu: e}
+	e.Boot(h)
+	h.BaselineTimeWait = e.tw
+	return h, e
+}
+
+func TestShellScripts(t *testing.T) {
+	for _, tc := range []struct {
+		name, user, script string
+		want               Output
+		files              map[string]string // files that must hold exactly this after
+	}{
+		{name: "echo and uname order", script: "echo a  b 'c  d'\nuname -vrs",
+			want: Output{Stdout: "a b c  d\nSunOS 5.10 Generic_150400-59\n"}},
+		{name: "assignments before a command are ignored", script: "LC_ALL=C; export LC_ALL\nLC_ALL=C uname -s",
+			want: Output{Stdout: "SunOS\n"}},
+		{name: "printf reuses its format and keeps quotes", script: `printf '%s=%d\n' a 1 b 2; printf '%s' 'it'\''s "q" $HOME'`,
+			want: Output{Stdout: "a=1\nb=2\nit's \"q\" $HOME"}},
+		{name: "multi-line single-quoted content written atomically",
+			script: "printf '%s' '# header\nk = v\n' > /etc/x.tmp && sync && mv -f /etc/x.tmp /etc/x",
+			files:  map[string]string{"/etc/x": "# header\nk = v\n"}},
+		{name: "&& and || left to right", script: "false && echo no || echo yes; true || echo no; false; echo $?x",
+			want: Output{Stderr: "sh: syntax error: '$' is not supported by the lab shell (no pipes, background jobs, subshells, expansions or globs)\n", Code: 2}},
+		{name: "&& and || run as sh does", script: "false && echo no || echo yes\ntrue || echo no\ntrue && false || echo rescued",
+			want: Output{Stdout: "yes\nrescued\n"}},
+		{name: "exit status is the last command's", script: "echo x; cat /nonexistent",
+			want: Output{Stdout: "x\n", Stderr: "cat: cannot open /nonexistent: No such file or directory\n", Code: 2}},
+		{name: "2>&1 and 2>/dev/null", script: "cat /nonexistent 2>&1; cat /gone 2>/dev/null; echo end",
+			want: Output{Stdout: "cat: cannot open /nonexistent: No such file or directory\nend\n"}},
+		{name: "append and read back", script: "echo one > /tmp/f; echo two >> /tmp/f; cat /tmp/f /etc/motd",
+			want: Output{Stdout: "one\ntwo\nhello\n"}},
+		{name: "comments", script: "# a comment\necho a # trailing\necho b#c",
+			want: Output{Stdout: "a\nb#c\n"}},
+		{name: "unknown command", script: "ndd -get /dev/tcp x",
+			want: Output{Stderr: "sh: ndd: not found\n", Code: 127}},
+		{name: "emulator answers before built-ins", script: "tw-set 30s && tw",
+			want: Output{Stdout: "30s\n"}},
+		{name: "non-root cannot write outside /tmp", user: "ops", script: "echo x > /etc/motd; echo y > /tmp/ok; cat /tmp/ok",
+			want:  Output{Stdout: "y\n", Stderr: "sh: /etc/motd: Permission denied\n"},
+			files: map[string]string{"/etc/motd": "hello\n"}},
+		{name: "non-root emulator command", user: "ops", script: "tw-set 1s",
+			want: Output{Stderr: "tw-set: Permission denied\n", Code: 1}},
+		{name: "test and [", script: "[ -f /etc/motd ] && echo yes; test -r /nope || echo no",
+			want: Output{Stdout: "yes\nno\n"}},
+		{name: "rm -f is quiet, rm is not", script: "rm -f /nope; rm /nope; rm /etc/motd; cat /etc/motd",
+			want: Output{Stderr: "rm: /nope: No such file or directory\ncat: cannot open /etc/motd: No such file or directory\n", Code: 2}},
+		{name: "pipes are refused", script: "netstat -an | grep TIME_WAIT",
+			want: Output{Stderr: "sh: syntax error: '|' is not supported by the lab shell (no pipes, background jobs, subshells, expansions or globs)\n", Code: 2}},
+		{name: "globs are refused", script: "cat /etc/*.conf",
+			want: Output{Stderr: "sh: syntax error: '*' is not supported by the lab shell (no pipes, background jobs, subshells, expansions or globs)\n", Code: 2}},
+		{name: "unterminated quote", script: "echo 'x",
+			want: Output{Stderr: "sh: syntax error: unterminated '\n", Code: 2}},
+		{name: "double quotes escape", script: `echo "a \"b\" \\ c"`,
+			want: Output{Stdout: "a \"b\" \\ c\n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := newTestHost()
+			user := tc.user
+			if user == "" {
+				user = "root"
+			}
+			got := h.Run(user, tc.script)
+			if got != tc.want {
+				t.Errorf("got  %#v\nwant %#v", got, tc.want)
+			}
+			for p, want := range tc.files {
+				if h.Files[p] != want {
+					t.Errorf("%s holds %q, want %q", p, h.Files[p], want)
+				}
+			}
+			if strings.Contains(tc.script, "x.tmp") {
+				if _, left := h.Files["/etc/x.tmp"]; left {
+					t.Error("temporary file left behind")
+				}
+			}
+		})
+	}
+}
+
+func TestShellFaults(t *testing.T) {
+	h, e := newTestHost()
+	h.Faults.FailCommand = "tw-set"
+	if got := h.Run("root", "tw-set 10s"); got.Code != 1 || got.Stderr != "lab: injected failure\n" || e.tw != 60*time.Second {
+		t.Errorf("FailCommand: %#v, tw %v", got, e.tw)
+	}
+	h.Faults.FailCommand = ""
+
+	// The probe passes until TIME_WAIT is lowered with the fault on.
+	if got := h.Run("root", HandshakeProbe); got.Code != 0 {
+		t.Errorf("probe before: %#v", got)
+	}
+	h.Run("root", "tw-set 10s")
+	if got := h.Run("root", HandshakeProbe); got.Code != 0 {
+		t.Errorf("probe without the fault: %#v", got)
+	}
+	h.Faults.HandshakeFailures = true
+	if got := h.Run("root", HandshakeProbe); got.Code != 2 || !strings.Contains(got.Stderr, "handshakes failed") {
+		t.Errorf("probe with the fault: %#v", got)
+	}
+
+	// RebootAfter: the second command from now reboots the host after it
+	// ran; the boot resets the live value and moves the boot time.
+	boot := h.BootTime
+	h.Faults.RebootAfter = 2
+	h.Run("root", "tw-set 20s")
+	if e.boots != 1 || e.tw != 20*time.Second {
+		t.Fatalf("rebooted too early: boots %d tw %v", e.boots, e.tw)
+	}
+	h.Run("root", "true")
+	if e.boots != 2 || e.tw != 60*time.Second || !h.BootTime.After(boot) || h.Faults.RebootAfter != 0 {
+		t.Errorf("after RebootAfter: boots %d tw %v boot %v→%v fault %d", e.boots, e.tw, boot, h.BootTime, h.Faults.RebootAfter)
+	}
+	if h.Commands != 7 {
+		t.Errorf("Commands = %d, want 7", h.Commands)
+	}
+}
