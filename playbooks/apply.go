@@ -103,16 +103,22 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 				}
 			}
 			if batch.Checked && !batch.Healthy {
+				label := fmt.Sprintf("batch %d", n)
+				if batch.Canary {
+					label += " (canary)"
+				}
+				e.logger().Warn(label+" unhealthy", "details", strings.Join(batch.Details, "; "))
 				if o.Health.Rollback == RollbackAuto {
 					undo := changed
 					if o.RollbackScope == ScopeAll {
 						undo = done
 					}
+					e.logger().Warn("rolling back", "hosts", len(undo))
 					e.restoreAll(context.WithoutCancel(ctx), undo)
 					out.RolledBack = true
-					out.Stopped = fmt.Sprintf("batch %d unhealthy: rolled back %s", n, plural(len(undo), "host", "hosts"))
+					out.Stopped = fmt.Sprintf("%s unhealthy: rolled back %s", label, plural(len(undo), "host", "hosts"))
 				} else {
-					out.Stopped = fmt.Sprintf("batch %d unhealthy: rollout stopped; undo with fleettune rollback --run %s", n, runID)
+					out.Stopped = fmt.Sprintf("%s unhealthy: rollout stopped; undo with fleettune rollback --run %s", label, runID)
 				}
 				break
 			}

@@ -104,6 +104,9 @@ func makePlan(ctx context.Context, g *globals, invPath, pbPath, limit string, fo
 	if abs, err := filepath.Abs(inv.File); err == nil {
 		plan.Inventory = abs
 	}
+	if abs, err := filepath.Abs(plan.Playbook); err == nil && plan.Playbook != "" {
+		plan.Playbook = abs
+	}
 	return plan, hosts, nil
 }
 
