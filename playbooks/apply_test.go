@@ -27,6 +27,9 @@ type kvHost struct {
 	original string
 	probeBad bool   // probe fails while the range is changed
 	failCmd  string // a command prefix that exits 1
+	// bootOnly: the knob cannot change at runtime; what is persisted
+	// becomes live at the next boot.
+	bootOnly bool
 	cmds     []string
 }
 
@@ -40,8 +43,11 @@ func (h *kvHost) Run(ctx context.Context, cmd string) (remote.Result, error) {
 	f := strings.Fields(cmd)
 	switch f[0] {
 	case "get":
-		return remote.Result{Stdout: []byte(fmt.Sprintf("live=%s\npersisted=%s\n", h.live, h.persisted))}, nil
+		return remote.Result{Stdout: []byte(fmt.Sprintf("live=%s\npersisted=%s\nbootonly=%t\n", h.live, h.persisted, h.bootOnly))}, nil
 	case "set":
+		if h.bootOnly {
+			return remote.Result{ExitCode: 1, Stderr: []byte("range: not run-time settable\n")}, nil
+		}
 		h.live = f[1]
 	case "persist":
 		h.persisted = f[1]
@@ -93,6 +99,10 @@ func (kvDriver) Gather(ctx context.Context, r platform.Runner, _ []string) (*pla
 			k.Live = v
 		case "persisted":
 			k.AtBoot, k.AtBootSet = v, v != ""
+		case "bootonly":
+			if v == "true" {
+				k.Source = "boot-only"
+			}
 		}
 	}
 	f.Knobs["range"] = k
@@ -109,7 +119,13 @@ func (kvDriver) Propose(f *platform.Facts, t platform.Targets, _ platform.Guardr
 		return platform.Proposal{}
 	}
 	c := platform.Change{Setting: "ephemeral_ports", Knob: "range", Current: k.Live, Target: want}
-	if k.Live != want {
+	switch {
+	case k.Source == "boot-only":
+		c.RebootRequired, c.RebootReason = true, "range is not run-time settable"
+		if k.AtBoot != want {
+			c.Persist = "persist " + want
+		}
+	case k.Live != want:
 		c.Commands = []string{"set " + want}
 	}
 	if t.EphemeralPorts.Low < 1024 {
@@ -472,6 +488,33 @@ func TestRollbackRestoresAndIsIdempotent(t *testing.T) {
 	}
 	if h := f.hosts["h02"]; h.live != "32768-60999" || h.persisted != "30000-40000" {
 		t.Errorf("h02 after rollback: live %s persisted %q; want the old persisted value back", h.live, h.persisted)
+	}
+}
+
+// A knob only a reboot changes: apply persists it and reports the host
+// applied and awaiting a reboot; a second apply finds only the reboot left
+// (Change.Pending), runs nothing and says ok, still awaiting the reboot.
+func TestApplyBootOnlyKnobIsPendingNotRedone(t *testing.T) {
+	f := newKVFleet(1, func(_ int, h *kvHost) { h.bootOnly = true })
+	opts := rangeOptions("20000-60999", Batch{}, Health{})
+	out := f.engine(&memJournal{}).Apply(context.Background(), "run-1", f.inventory(), opts)
+	h := out.Hosts[0]
+	if h.Status != StatusApplied || !h.RebootRequired || h.RebootReason != "ephemeral_ports: range is not run-time settable" {
+		t.Fatalf("first apply: %+v", h)
+	}
+	if kh := f.hosts["h01"]; kh.live != "32768-60999" || kh.persisted != "20000-60999" {
+		t.Errorf("host: live %s persisted %s; want only the persisted value changed", kh.live, kh.persisted)
+	}
+	before := len(f.hosts["h01"].commands())
+	out = f.engine(&memJournal{}).Apply(context.Background(), "run-2", f.inventory(), opts)
+	h = out.Hosts[0]
+	if h.Status != StatusOK || !h.RebootRequired || out.ExitCode() != 0 {
+		t.Errorf("second apply: %+v exit %d; want ok, still awaiting a reboot", h, out.ExitCode())
+	}
+	for _, c := range f.hosts["h01"].commands()[before:] {
+		if c != "get" {
+			t.Errorf("second apply ran %q; only reads were expected", c)
+		}
 	}
 }
 
