@@ -468,3 +468,22 @@ func TestApplyPlanFromAnotherInventory(t *testing.T) {
 		t.Errorf("host changed by a refused plan: %+v", s)
 	}
 }
+
+// Rolling back an older run over a later one says so: the later run's
+// values go too.
+func TestRollbackOlderRunWarnsOfLaterApply(t *testing.T) {
+	f := netnsfleet.StartT(t, netnsfleet.Options{Hosts: 1})
+	before := fleetState(t, f)
+	first := decodeResult(t, run(t, "apply", "-i", f.Inventory, "-p", writePlaybook(t, hygiene+"health: {watch: 0s}\n"), "--yes", "--format", "json"))
+	second := writePlaybook(t, "name: wider\ntargets: {ephemeral_ports: 15000-60999}\nhealth: {watch: 0s}\n")
+	if r := run(t, "apply", "-i", f.Inventory, "-p", second, "--yes"); r.code != 0 {
+		t.Fatalf("second apply: exit %d\n%s", r.code, r.stderr)
+	}
+	r := run(t, "rollback", "--run", first.RunID, "--yes")
+	if r.code != 0 || !strings.Contains(r.stderr, "later applies changed these hosts too") || !strings.Contains(r.stderr, "node01 (run ") {
+		t.Errorf("rollback of the older run: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if after := fleetState(t, f); !equalStates(before, after) {
+		t.Errorf("the older run's rollback restores what was there before it:\nbefore %+v\nafter  %+v", before, after)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -102,6 +103,11 @@ func runRollback(ctx context.Context, g *globals, f *rollbackFlags) error {
 		h := byName[c.Name]
 		targets = append(targets, playbooks.RestoreTarget{Host: c, OS: h.OS, Snapshot: *h.Before, Changes: h.Changes})
 	}
+	// Rolling back an older run puts back values from before it, over
+	// whatever later applies set on the same hosts: say so before asking.
+	if later := laterApplies(store, run, targets); len(later) > 0 {
+		g.log.Warn("later applies changed these hosts too; rolling back this run undoes them as well", "hosts", strings.Join(later, ", "))
+	}
 	if !f.yes {
 		fmt.Fprintf(os.Stderr, "Run %s (%s, started %s) changed %d hosts.\n", run.ID(), run.Header.Kind, run.Header.Started.Local().Format("2006-01-02 15:04:05"), len(conns))
 		if err := confirm(fmt.Sprintf("Restore the recorded previous values on %d hosts?", len(targets))); err != nil {
@@ -121,4 +127,26 @@ func runRollback(ctx context.Context, g *globals, f *rollbackFlags) error {
 		g.log.Error("journal", "err", err)
 	}
 	return renderOutcome(g, format, out)
+}
+
+// laterApplies names the hosts among targets that an apply run started
+// after run also changed, as "host (run ID)".
+func laterApplies(store *journal.Store, run *journal.Run, targets []playbooks.RestoreTarget) []string {
+	runs, err := store.Runs()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, t := range targets {
+		for _, r := range runs {
+			if r.Header.Kind != journal.KindApply || r.ID() == run.ID() || !r.Header.Started.After(run.Header.Started) {
+				continue
+			}
+			if h := r.Host(t.Host.Name); h != nil && h.Before != nil {
+				out = append(out, fmt.Sprintf("%s (run %s)", t.Host.Name, r.ID()))
+				break
+			}
+		}
+	}
+	return out
 }
