@@ -879,12 +879,14 @@ func TestLinuxGather(t *testing.T) {
 }
 
 func TestFor(t *testing.T) {
-	d, err := For(Linux)
-	if err != nil || d.OS() != Linux {
-		t.Fatalf("For(linux) = %v, %v", d, err)
+	for _, os := range []string{Linux, AIX, Tru64} {
+		d, err := For(os)
+		if err != nil || d.OS() != os {
+			t.Fatalf("For(%s) = %v, %v", os, d, err)
+		}
 	}
-	if _, err := For(AIX); err == nil || !strings.Contains(err.Error(), "no driver for aix") {
-		t.Errorf("For(aix) error = %v, want no driver yet", err)
+	if _, err := For(Windows); err == nil || !strings.Contains(err.Error(), "no driver for windows") {
+		t.Errorf("For(windows) error = %v, want no driver yet", err)
 	}
 	if _, err := For("beos"); err == nil || !strings.Contains(err.Error(), `unknown OS "beos"`) {
 		t.Errorf("For(beos) error = %v, want unknown OS", err)

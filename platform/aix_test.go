@@ -1,0 +1,442 @@
+package platform
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleettune/fleettune/remote"
+)
+
+func readAIXFixture(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "aix", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func parseAIXFixture(t *testing.T, name string) *Facts {
+	t.Helper()
+	f, err := ParseAIXFacts(readAIXFixture(t, name))
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return f
+}
+
+// Expectations read off the fixtures by hand.
+func TestParseAIXFacts(t *testing.T) {
+	type kn struct{ live, atBoot string }
+	for _, tc := range []struct {
+		file      string
+		knobs     map[string]kn // atBoot "" = no nextboot entry
+		types     map[string]string
+		persisted bool
+	}{
+		{file: "gather-default.txt", persisted: true,
+			knobs: map[string]kn{aixEphemLow: {"32768", ""}, aixEphemHigh: {"65535", ""}, aixTimeWait: {"1", ""}, aixKeepIdle: {"14400", ""}},
+			types: map[string]string{aixTimeWait: "D"}},
+		{file: "gather-converged.txt", persisted: true,
+			knobs: map[string]kn{aixEphemLow: {"10240", "10240"}, aixEphemHigh: {"65535", ""}, aixTimeWait: {"2", "2"}, aixKeepIdle: {"600", "600"}}},
+		{file: "gather-drift.txt", persisted: true,
+			knobs: map[string]kn{aixEphemLow: {"20000", ""}, aixEphemHigh: {"65535", ""}, aixTimeWait: {"4", ""}, aixKeepIdle: {"14400", "600"}}},
+		{file: "gather-pending.txt", persisted: true,
+			knobs: map[string]kn{aixTimeWait: {"1", "2"}}, types: map[string]string{aixTimeWait: "R"}},
+		{file: "gather-no-nextboot.txt", persisted: false,
+			knobs: map[string]kn{aixTimeWait: {"1", ""}}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			f := parseAIXFixture(t, tc.file)
+			if f.OS != AIX || f.Version != "7.2" || f.BootID != ".       system boot  Nov  1 06:00" {
+				t.Errorf("os %q version %q boot id %q", f.OS, f.Version, f.BootID)
+			}
+			if !reflect.DeepEqual(f.Listening, []int{22, 111, 199, 657, 1334}) || f.TimeWait != 3 {
+				t.Errorf("listening %v (udp 514 must not count), time_wait %d", f.Listening, f.TimeWait)
+			}
+			if f.PersistedExists != tc.persisted || (tc.persisted && !strings.Contains(f.Persisted, "vmo:\n\tmaxpin% = \"90\"")) {
+				t.Errorf("persisted %t %q", f.PersistedExists, f.Persisted)
+			}
+			for n, want := range tc.knobs {
+				k := f.Knobs[n]
+				if k.Live != want.live || k.AtBoot != want.atBoot || k.AtBootSet != (want.atBoot != "") {
+					t.Errorf("%s = %+v, want live %q at boot %q", n, k, want.live, want.atBoot)
+				}
+				if k.AtBootSet && !strings.HasPrefix(k.Source, AIXNextboot+":") {
+					t.Errorf("%s source %q", n, k.Source)
+				}
+			}
+			for n, typ := range tc.types {
+				if l, ok := aixLimitsOf(f, n); !ok || l.Type != typ {
+					t.Errorf("%s limits %+v, want type %s", n, l, typ)
+				}
+			}
+		})
+	}
+	f := parseAIXFixture(t, "gather-default.txt")
+	want := map[string]aixLimits{
+		aixEphemLow:  {32768, 1024, 65535, "numeric", "D"},
+		aixEphemHigh: {65535, 1024, 65535, "numeric", "D"},
+		aixTimeWait:  {1, 1, 5, "15_seconds", "D"},
+		aixKeepIdle:  {14400, 1, 1<<31 - 1, "halfsecond", "D"},
+	}
+	for n, w := range want {
+		if l, _ := aixLimitsOf(f, n); l != w {
+			t.Errorf("%s limits %+v, want %+v", n, l, w)
+		}
+	}
+}
+
+func TestParseAIXFactsErrors(t *testing.T) {
+	def := readAIXFixture(t, "gather-default.txt")
+	for _, tc := range []struct{ name, out, want string }{
+		{"truncated", strings.Split(def, "@@fleettune@@ netstat")[0], "ends early"},
+		{"not AIX", replaceOnce(t, def, "AIX 2 7", "SunOS 5.10 Generic"), "not AIX"},
+		{"no boot time", replaceOnce(t, def, "   .       system boot  Nov  1 06:00\n", ""), "who -b"},
+		{"non-root no", replaceOnce(t, def, "tcp_timewait = 1\n", "no: 0050-011 Permission denied: only root can change tcp_timewait\n"), "Permission denied"},
+		{"garbled no -L", replaceOnce(t, def, "14400  14400  14400", "14400  14x00  14400"), "no -L"},
+		{"netstat missing", replaceOnce(t, def, "Proto Recv-Q", "Xroto Recv-Q"), "netstat"},
+	} {
+		_, err := ParseAIXFacts(tc.out)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want it to mention %q", tc.name, err, tc.want)
+		}
+	}
+	// An unknown tunable is a missing knob, not a failure.
+	f, err := ParseAIXFacts(replaceOnce(t, def, "tcp_keepidle = 14400\n", readAIXFixture(t, "no-o-unknown.txt")))
+	if err != nil || !f.Knobs[aixKeepIdle].Missing {
+		t.Errorf("unknown tunable: %v %+v", err, f.Knobs[aixKeepIdle])
+	}
+}
+
+func TestParseAIXNoValue(t *testing.T) {
+	for _, tc := range []struct {
+		out, name, want string
+		unknown, perm   bool
+	}{
+		{readAIXFixture(t, "no-o.txt"), aixTimeWait, "1", false, false},
+		{"       tcp_ephemeral_high = 65535\n", aixEphemHigh, "65535", false, false}, // no -a's right-aligned form
+		{"tcp_keepidle=600\r\n", aixKeepIdle, "600", false, false},
+		{readAIXFixture(t, "no-o-unknown.txt"), "tcp_bogus", "", true, false},
+		{readAIXFixture(t, "no-p-o-nonroot.txt"), aixTimeWait, "", false, true},
+		{readAIXFixture(t, "no-o-range.txt"), aixTimeWait, "", false, false},
+	} {
+		v, err := ParseAIXNoValue(tc.out, tc.name)
+		if v != tc.want {
+			t.Errorf("%q: value %q, want %q", tc.out, v, tc.want)
+		}
+		ne, _ := err.(*AIXNoError)
+		if tc.want == "" && ne == nil {
+			t.Errorf("%q: error %v, want an *AIXNoError", tc.out, err)
+			continue
+		}
+		if ne != nil && (ne.Unknown() != tc.unknown || ne.Permission() != tc.perm) {
+			t.Errorf("%q: unknown %t permission %t", tc.out, ne.Unknown(), ne.Permission())
+		}
+	}
+	if _, err := ParseAIXNoValue("tcp_timewait = abc\n", aixTimeWait); err == nil {
+		t.Error("non-integer accepted")
+	}
+}
+
+func TestParseAIXNum(t *testing.T) {
+	for s, want := range map[string]int64{"0": 0, "14400": 14400, "1K": 1024, "32K": 32768, "64K-1": 65535, "2G-1": 1<<31 - 1, "16M": 16 << 20, "8E-1": 1<<63 - 1} {
+		if got, err := parseAIXNum(s); err != nil || got != want {
+			t.Errorf("%s: %d %v, want %d", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"", "K", "-1", "16X", "8E", "9E-1", "0K-1"} {
+		if v, err := parseAIXNum(s); err == nil {
+			t.Errorf("%q accepted as %d", s, v)
+		}
+	}
+}
+
+func TestParseAIXNextboot(t *testing.T) {
+	// Unusual but valid: spaces instead of tabs, comments, DEFAULT, a
+	// repeated parameter and a repeated stanza (only firsts count).
+	content := "# comment no:\ninfo:\n    AIX_level = \"7.2.5.200\"\nno:   # network\n  tcp_timewait=\"2\"\n\ttcp_keepidle = \"DEFAULT\"\n tcp_timewait = \"3\"\n\n    tcp_ephemeral_low = \"9000\"  # ours\nvmo:\n tcp_ephemeral_high = \"1\"\nno:\n tcp_ephemeral_high = \"2\"\n"
+	got := ParseAIXNextboot(content)
+	want := map[string]aixStanzaValue{aixTimeWait: {"2", 5}, aixEphemLow: {"9000", 9}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if got := ParseAIXNextboot(readAIXFixture(t, "nextboot-default.txt")); !reflect.DeepEqual(got, map[string]aixStanzaValue{"rfc1323": {"1", 25}}) {
+		t.Errorf("default nextboot: %+v", got)
+	}
+}
+
+func TestParseAIXNetstat(t *testing.T) {
+	out := "Active Internet connections (including servers)\nProto Recv-Q Send-Q  Local Address          Foreign Address        (state)\n" +
+		"tcp6       0      0  ::1.8080               *.*                    LISTEN\n" +
+		"tcp   0 0 *.2049 *.* LISTEN\n" +
+		"tcp4       0      0  10.0.0.1.40000         10.0.0.2.80            TIME_WAIT\n" +
+		"tcp6       0      0  fe80::1.40001          fe80::2.80             TIME_WAIT\n" +
+		"udp4       0      0  *.2049                 *.*\n" +
+		"\nActive UNIX domain sockets\nSADR/PCB Type   Recv-Q Send-Q   Inode     Conn     Refs     Nextref  Addr\nx stream 0 0 0 0 0 0 LISTEN\n"
+	ports, tw, err := ParseAIXNetstat(out)
+	if err != nil || !reflect.DeepEqual(ports, []int{2049, 8080}) || tw != 2 {
+		t.Errorf("ports %v tw %d err %v", ports, tw, err)
+	}
+	ports, tw, err = ParseAIXNetstat(readAIXFixture(t, "netstat-an.txt"))
+	if err != nil || !reflect.DeepEqual(ports, []int{22, 111, 199, 657, 1334}) || tw != 3 {
+		t.Errorf("fixture: ports %v tw %d err %v", ports, tw, err)
+	}
+	if _, _, err := ParseAIXNetstat("netstat: not found\n"); err == nil {
+		t.Error("error output accepted")
+	}
+}
+
+func aixTargetsOf(r *PortRange, tw, ka time.Duration) Targets {
+	t := Targets{EphemeralPorts: r}
+	if tw != 0 {
+		t.TimeWait = &tw
+	}
+	if ka != 0 {
+		t.KeepaliveTime = &ka
+	}
+	return t
+}
+
+func TestAIXPropose(t *testing.T) {
+	d := aixDriver{}
+	g := Guardrails{ProtectListeningPorts: true}
+	std := aixTargetsOf(rng(10240, 65535), 30*time.Second, 5*time.Minute)
+
+	t.Run("from defaults", func(t *testing.T) {
+		p := d.Propose(parseAIXFixture(t, "gather-default.txt"), std, g)
+		want := []Change{
+			{Setting: "ephemeral_ports", Knob: "tcp_ephemeral_low,tcp_ephemeral_high", Current: "32768-65535", Target: "10240-65535",
+				Commands: []string{"no -p -o tcp_ephemeral_low=10240"}, Persist: "/etc/tunables/nextboot: no: tcp_ephemeral_low = 10240 (via no -p)"},
+			{Setting: "time_wait", Knob: "tcp_timewait", Current: "15s", Target: "30s",
+				Commands: []string{"no -p -o tcp_timewait=2"}, Persist: "/etc/tunables/nextboot: no: tcp_timewait = 2 (via no -p)"},
+			{Setting: "keepalive_time", Knob: "tcp_keepidle", Current: "2h0m0s", Target: "5m0s",
+				Commands: []string{"no -p -o tcp_keepidle=600"}, Persist: "/etc/tunables/nextboot: no: tcp_keepidle = 600 (via no -p)"},
+		}
+		if !reflect.DeepEqual(p.Changes, want) {
+			t.Errorf("changes\n%+v\nwant\n%+v", p.Changes, want)
+		}
+	})
+	t.Run("converged", func(t *testing.T) {
+		if p := d.Propose(parseAIXFixture(t, "gather-converged.txt"), std, g); len(p.Changes) != 0 {
+			t.Errorf("changes on a converged host: %+v", p.Changes)
+		}
+	})
+	t.Run("default target needs no nextboot entry", func(t *testing.T) {
+		p := d.Propose(parseAIXFixture(t, "gather-default.txt"), aixTargetsOf(rng(32768, 65535), 15*time.Second, 2*time.Hour), g)
+		if len(p.Changes) != 0 {
+			t.Errorf("changes: %+v", p.Changes)
+		}
+	})
+	t.Run("drift", func(t *testing.T) {
+		p := d.Propose(parseAIXFixture(t, "gather-drift.txt"), std, g)
+		if len(p.Changes) != 3 {
+			t.Fatalf("changes: %+v", p.Changes)
+		}
+		if c := p.Changes[0]; c.Current != "20000-65535" || c.AtBoot != "AIX default 32768-65535" {
+			t.Errorf("range drift: %+v", c)
+		}
+		if c := p.Changes[1]; c.Current != "1m0s" || c.AtBoot != "AIX default 15s" || c.Commands[0] != "no -p -o tcp_timewait=2" {
+			t.Errorf("time_wait drift: %+v", c)
+		}
+		// live already differs, nextboot already has the target: no -p
+		// still runs (it makes both right at once).
+		if c := p.Changes[2]; c.Current != "2h0m0s" || c.AtBoot != "5m0s" || c.Commands[0] != "no -p -o tcp_keepidle=600" {
+			t.Errorf("keepalive drift: %+v", c)
+		}
+	})
+	t.Run("pending after no -r", func(t *testing.T) {
+		p := d.Propose(parseAIXFixture(t, "gather-pending.txt"), aixTargetsOf(nil, 30*time.Second, 0), g)
+		if len(p.Changes) != 1 {
+			t.Fatalf("changes: %+v", p.Changes)
+		}
+		c := p.Changes[0]
+		if !c.Pending() || c.RebootReason != "tcp_timewait applies at next boot (no -r)" || c.Current != "15s" || c.AtBoot != "30s" {
+			t.Errorf("not pending: %+v", c)
+		}
+	})
+	t.Run("reboot tunable gets no -r", func(t *testing.T) {
+		f := parseAIXFixture(t, "gather-pending.txt")
+		p := d.Propose(f, aixTargetsOf(nil, 45*time.Second, 0), g)
+		c := p.Changes[0]
+		if !reflect.DeepEqual(c.Commands, []string{"no -r -o tcp_timewait=3"}) || !c.RebootRequired || c.Pending() ||
+			c.Persist != "/etc/tunables/nextboot: no: tcp_timewait = 3 (via no -r)" {
+			t.Errorf("change: %+v", c)
+		}
+		// Back to the live value: only nextboot needs fixing, no reboot.
+		p = d.Propose(f, aixTargetsOf(nil, 15*time.Second, 0), g)
+		if c := p.Changes[0]; !reflect.DeepEqual(c.Commands, []string{"no -r -o tcp_timewait=1"}) || c.RebootRequired {
+			t.Errorf("change: %+v", c)
+		}
+	})
+	t.Run("refusals", func(t *testing.T) {
+		f := parseAIXFixture(t, "gather-default.txt")
+		for _, tc := range []struct {
+			t    Targets
+			want string
+		}{
+			{aixTargetsOf(nil, 20*time.Second, 0), "15-second units (15s); 20s is not a whole number of them: use 15s or 30s"},
+			{aixTargetsOf(nil, 5*time.Second, 0), "use 15s"},
+			{aixTargetsOf(nil, 90*time.Second, 0), "tcp_timewait=6 is outside the range no -L gives (1-5) (15s-1m15s)"},
+			{aixTargetsOf(nil, 0, 1250*time.Millisecond), "use 1s or 1.5s"},
+			{aixTargetsOf(rng(100, 65535), 0, 0), "outside the range no -L gives (1024-65535)"},
+			{aixTargetsOf(rng(1024, 65535), 0, 0), "range 1024-65535 covers listening port(s) 1334"},
+			{aixTargetsOf(rng(100, 1000), 0, 0), "outside the range"},
+			{Targets{Native: map[string]string{"tcp_nodelayack": "1"}}, `native knobs for "aix" are not supported`},
+		} {
+			p := d.Propose(f, tc.t, g)
+			if len(p.Changes) != 1 || !strings.Contains(p.Changes[0].Refused, tc.want) {
+				t.Errorf("%+v: got %+v, want refusal %q", tc.t, p.Changes, tc.want)
+			}
+		}
+		// Listening ports are fine when the guardrail is off.
+		if p := d.Propose(f, aixTargetsOf(rng(1024, 65535), 0, 0), Guardrails{}); p.Changes[0].Refused != "" {
+			t.Errorf("refused without guardrail: %+v", p.Changes[0])
+		}
+	})
+	t.Run("range above the old one raises high first", func(t *testing.T) {
+		f := parseAIXFixture(t, "gather-default.txt")
+		f.Knobs[aixEphemLow] = Knob{Name: aixEphemLow, Live: "10000"}
+		f.Knobs[aixEphemHigh] = Knob{Name: aixEphemHigh, Live: "20000"}
+		p := d.Propose(f, aixTargetsOf(rng(40000, 60000), 0, 0), g)
+		want := []string{"no -p -o tcp_ephemeral_high=60000", "no -p -o tcp_ephemeral_low=40000"}
+		if !reflect.DeepEqual(p.Changes[0].Commands, want) {
+			t.Errorf("commands %v, want %v", p.Changes[0].Commands, want)
+		}
+	})
+	t.Run("missing tunable", func(t *testing.T) {
+		f := parseAIXFixture(t, "gather-default.txt")
+		f.Knobs[aixKeepIdle] = Knob{Name: aixKeepIdle, Missing: true}
+		p := d.Propose(f, aixTargetsOf(nil, 0, 5*time.Minute), g)
+		if c := p.Changes[0]; c.Current != "(missing)" || !strings.Contains(c.Refused, "no tcp_keepidle") {
+			t.Errorf("change: %+v", c)
+		}
+	})
+}
+
+func TestAIXUnits(t *testing.T) {
+	d := aixDriver{}
+	f := parseAIXFixture(t, "gather-default.txt")
+	for _, tc := range []struct {
+		tw, ka time.Duration
+		cmd    string
+	}{
+		{tw: 15 * time.Second}, // the default: nothing to do
+		{tw: 30 * time.Second, cmd: "no -p -o tcp_timewait=2"},
+		{tw: 75 * time.Second, cmd: "no -p -o tcp_timewait=5"},
+		{ka: 5 * time.Minute, cmd: "no -p -o tcp_keepidle=600"},
+		{ka: 1500 * time.Millisecond, cmd: "no -p -o tcp_keepidle=3"},
+		{ka: 2 * time.Hour},
+	} {
+		p := d.Propose(f, aixTargetsOf(nil, tc.tw, tc.ka), Guardrails{})
+		var got string
+		if len(p.Changes) == 1 && len(p.Changes[0].Commands) == 1 {
+			got = p.Changes[0].Commands[0]
+		}
+		if got != tc.cmd || (tc.cmd == "" && len(p.Changes) != 0) {
+			t.Errorf("tw %s ka %s: %+v, want %q", tc.tw, tc.ka, p.Changes, tc.cmd)
+		}
+	}
+}
+
+func TestAIXApplyCommands(t *testing.T) {
+	d := aixDriver{}
+	f := parseAIXFixture(t, "gather-default.txt")
+	p := d.Propose(f, aixTargetsOf(rng(10240, 65535), 30*time.Second, 5*time.Minute), Guardrails{ProtectListeningPorts: true})
+	cmds, err := d.ApplyCommands(f, p.Changes)
+	want := []string{"no -p -o tcp_ephemeral_low=10240", "no -p -o tcp_timewait=2", "no -p -o tcp_keepidle=600"}
+	if err != nil || !reflect.DeepEqual(cmds, want) {
+		t.Errorf("commands %v %v, want %v", cmds, err, want)
+	}
+	bad := append([]Change(nil), p.Changes...)
+	bad[1].Commands = []string{"no -p -o tcp_timewait=2; rm -rf /"}
+	if _, err := d.ApplyCommands(f, bad); err == nil {
+		t.Error("a pasted command line was accepted")
+	}
+	bad[1] = Change{Knob: aixTimeWait, Refused: "no"}
+	if _, err := d.ApplyCommands(f, bad); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("refused change applied: %v", err)
+	}
+	snap := d.Snapshot(f, p.Changes)
+	wantSnap := map[string]KnobState{aixEphemLow: {Live: "32768"}, aixEphemHigh: {Live: "65535"}, aixTimeWait: {Live: "1"}, aixKeepIdle: {Live: "14400"}}
+	if !reflect.DeepEqual(snap.Knobs, wantSnap) || snap.Files != nil {
+		t.Errorf("snapshot %+v", snap)
+	}
+}
+
+func TestAIXRestoreCommands(t *testing.T) {
+	d := aixDriver{}
+	conv := parseAIXFixture(t, "gather-converged.txt")
+	for _, tc := range []struct {
+		name string
+		was  map[string]KnobState
+		want []string
+	}{
+		{"defaults, no entries", map[string]KnobState{aixEphemLow: {Live: "32768"}, aixTimeWait: {Live: "1"}},
+			[]string{"no -p -d tcp_ephemeral_low", "no -p -d tcp_timewait"}},
+		{"entry equal to live", map[string]KnobState{aixTimeWait: {Live: "3", AtBoot: "3", AtBootSet: true}},
+			[]string{"no -p -o tcp_timewait=3"}},
+		{"entry different from live", map[string]KnobState{aixKeepIdle: {Live: "14400", AtBoot: "1200", AtBootSet: true}},
+			[]string{"no -o tcp_keepidle=14400", "no -r -o tcp_keepidle=1200"}},
+		{"live off default, no entry", map[string]KnobState{aixTimeWait: {Live: "4"}},
+			[]string{"no -r -d tcp_timewait", "no -o tcp_timewait=4"}},
+		{"already there", map[string]KnobState{aixTimeWait: {Live: "2", AtBoot: "2", AtBootSet: true}, aixEphemHigh: {Live: "65535"}}, nil},
+	} {
+		snap := Snapshot{Knobs: tc.was}
+		got, err := d.RestoreCommands(conv, snap)
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: %q %v, want %q", tc.name, got, err, tc.want)
+		}
+		if diff := d.Differences(conv, snap); (len(diff) == 0) != (tc.want == nil) {
+			t.Errorf("%s: differences %v", tc.name, diff)
+		}
+	}
+	// Reboot tunable: nextboot side only.
+	pend := parseAIXFixture(t, "gather-pending.txt")
+	got, _ := d.RestoreCommands(pend, Snapshot{Knobs: map[string]KnobState{aixTimeWait: {Live: "1"}}})
+	if !reflect.DeepEqual(got, []string{"no -r -d tcp_timewait"}) {
+		t.Errorf("reboot tunable restore: %q", got)
+	}
+	if _, err := d.RestoreCommands(conv, Snapshot{Knobs: map[string]KnobState{"ipforwarding": {Live: "1"}}}); err == nil {
+		t.Error("unknown knob restored")
+	}
+	diff := d.Differences(conv, Snapshot{Knobs: map[string]KnobState{aixTimeWait: {Live: "1"}, aixKeepIdle: {Live: "600", AtBoot: "1200", AtBootSet: true}}})
+	want := []string{
+		"tcp_keepidle: /etc/tunables/nextboot sets tcp_keepidle = 600, was 1200",
+		"tcp_timewait is 2, was 1",
+		"tcp_timewait: /etc/tunables/nextboot sets tcp_timewait = 2; it had no entry",
+	}
+	if !reflect.DeepEqual(diff, want) {
+		t.Errorf("differences\n%q\nwant\n%q", diff, want)
+	}
+}
+
+func TestAIXGather(t *testing.T) {
+	out := readAIXFixture(t, "gather-default.txt")
+	r := &fakeRunner{res: remote.Result{Stdout: []byte(out)}}
+	d, err := For(AIX)
+	if err != nil || d.OS() != AIX {
+		t.Fatalf("For(aix): %v %v", d, err)
+	}
+	f, err := d.Gather(context.Background(), r, nil)
+	if err != nil || f.Knobs[aixTimeWait].Live != "1" {
+		t.Fatalf("gather: %v %+v", err, f)
+	}
+	if len(r.cmds) != 1 || r.cmds[0] != AIXGatherScript() {
+		t.Errorf("gather ran %q, want the one script", r.cmds)
+	}
+	for _, bad := range []string{"|", "$", "`", "if ", "for "} {
+		if strings.Contains(AIXGatherScript(), bad) {
+			t.Errorf("gather script uses %q, outside the lab shell subset", bad)
+		}
+	}
+	r = &fakeRunner{res: remote.Result{ExitCode: 127, Stderr: []byte("sh: no: not found\n")}}
+	if _, err := d.Gather(context.Background(), r, nil); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("failed script: %v", err)
+	}
+}
