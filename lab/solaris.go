@@ -1,8 +1,403 @@
 package lab
 
-import "fmt"
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
 
-// newSolaris is a placeholder until the Solaris emulator lands.
+// Solaris 10 (SunOS 5.10) and 11 (5.11): TCP tunables through ndd on both
+// (live only; on 10 an rc script in /etc/rc2.d re-applies them at boot) and
+// ipadm on 11 (live and persistent; -t live only).
+//
+// Output formats follow the real tools: ndd's messages are those of
+// usr/src/cmd/cmd-inet/usr.sbin/ndd.c (printed on stdout, exit 1; EPERM is
+// "Not owner" in Solaris' strerror); ipadm's table has the column widths of
+// ipadm.c's modprop_fields and its errors are die("set-prop: %s: %s");
+// netstat -an -P tcp has the widths of a captured illumos/Solaris table.
+
+// solarisParam is one TCP tunable: its ndd name (the key), its ipadm name,
+// default and range.
+type solarisParam struct {
+	ndd, ipadm string
+	def        int
+	min, max   int
+}
+
+var solarisParams = []solarisParam{
+	{"tcp_smallest_anon_port", "smallest_anon_port", 32768, 1024, 65535},
+	{"tcp_largest_anon_port", "largest_anon_port", 65535, 1024, 65535},
+	{"tcp_time_wait_interval", "_time_wait_interval", 60000, 1000, 600000},
+	{"tcp_keepalive_interval", "_keepalive_interval", 7200000, 10000, 864000000},
+}
+
+// The ipadm names 11.4 prints in the PROPERTY column: public properties
+// hyphenated, private ones (leading underscore) as they are.
+func solarisShownName(ipadm string) string {
+	if strings.HasPrefix(ipadm, "_") {
+		return ipadm
+	}
+	return strings.ReplaceAll(ipadm, "_", "-")
+}
+
+func solarisParamByNdd(name string) (solarisParam, bool) {
+	for _, p := range solarisParams {
+		if p.ndd == name {
+			return p, true
+		}
+	}
+	return solarisParam{}, false
+}
+
+// solarisParamByIpadm accepts underscores or hyphens, as ipadm does.
+func solarisParamByIpadm(name string) (solarisParam, bool) {
+	n := strings.ReplaceAll(name, "-", "_")
+	for _, p := range solarisParams {
+		if p.ipadm == n {
+			return p, true
+		}
+	}
+	return solarisParam{}, false
+}
+
+type solarisEmu struct {
+	release string
+	ipadm   bool
+	// live values, by ndd name.
+	live map[string]int
+	// persistent holds what ipadm set-prop persisted (Solaris 11), by
+	// ndd name; Solaris 10 persists only through files.
+	persistent map[string]int
+}
+
+// SolarisRCDir is where /sbin/rc2 finds the scripts it runs at boot.
+const solarisRCDir = "/etc/rc2.d/"
+
 func newSolaris(h *Host, release string) error {
-	return fmt.Errorf("lab: Solaris is not emulated yet")
+	e := &solarisEmu{release: release, live: map[string]int{}, persistent: map[string]int{}}
+	switch release {
+	case "5.10":
+		h.Uname = Uname{Sysname: "SunOS", Release: "5.10", Version: "Generic_150400-59", Machine: "sun4v"}
+		h.Files["/etc/release"] = "                    Oracle Solaris 10 1/13 s10s_u11wos_24a SPARC\n" +
+			"  Copyright (c) 1983, 2013, Oracle and/or its affiliates. All rights reserved.\n" +
+			"                            Assembled 17 January 2013\n"
+		// sshd, sendmail, rpcbind, smc, nfsd, lockd
+		h.Listening = []int{22, 25, 111, 587, 898, 2049, 4045}
+	case "5.11":
+		e.ipadm = true
+		h.Uname = Uname{Sysname: "SunOS", Release: "5.11", Version: "11.4.42.111.0", Machine: "i86pc"}
+		h.Files["/etc/release"] = "                             Oracle Solaris 11.4 X86\n" +
+			"  Copyright (c) 1983, 2021, Oracle and/or its affiliates.\n" +
+			"                            Assembled 04 August 2021\n"
+		h.Listening = []int{22, 111, 2049, 4045}
+	default:
+		return fmt.Errorf("lab: no Solaris emulation for release %q (want 5.10 or 5.11)", release)
+	}
+	h.TimeWaitSockets = 2
+	h.Emu = e
+	return nil
+}
+
+// Boot rebuilds the live values: the defaults, then on 10 every ndd -set
+// line of the rc2 scripts in name order (as /sbin/rc2 runs them), on 11 the
+// ipadm persistent values.
+func (e *solarisEmu) Boot(h *Host) {
+	for _, p := range solarisParams {
+		e.live[p.ndd] = p.def
+	}
+	if e.ipadm {
+		for k, v := range e.persistent {
+			e.live[k] = v
+		}
+	}
+	var scripts []string
+	for name := range h.Files {
+		if strings.HasPrefix(name, solarisRCDir+"S") && path.Dir(name)+"/" == solarisRCDir {
+			scripts = append(scripts, name)
+		}
+	}
+	sort.Strings(scripts)
+	for _, s := range scripts {
+		for _, line := range strings.Split(h.Files[s], "\n") {
+			f := strings.Fields(line)
+			if len(f) != 5 || path.Base(f[0]) != "ndd" || f[1] != "-set" || f[2] != "/dev/tcp" {
+				continue
+			}
+			if p, ok := solarisParamByNdd(f[3]); ok {
+				if v, err := strconv.Atoi(f[4]); err == nil && v >= p.min && v <= p.max {
+					e.live[p.ndd] = v
+				}
+			}
+		}
+	}
+}
+
+func (e *solarisEmu) TimeWait() time.Duration {
+	return time.Duration(e.live["tcp_time_wait_interval"]) * time.Millisecond
+}
+
+func (e *solarisEmu) Command(c *Call) (Output, bool) {
+	if len(c.Argv) == 0 {
+		return Output{}, false
+	}
+	switch path.Base(c.Argv[0]) {
+	case "ndd":
+		return e.ndd(c), true
+	case "ipadm":
+		if !e.ipadm {
+			return Output{}, false // not installed on 10: the shell says "not found"
+		}
+		return e.ipadmCmd(c), true
+	case "kstat":
+		return e.kstat(c), true
+	case "who":
+		if len(c.Argv) == 2 && c.Argv[1] == "-b" {
+			return Output{Stdout: "   .       system boot  " + c.Host.BootTime.UTC().Format("Jan _2 15:04") + "\n"}, true
+		}
+		return Output{Stderr: "who: illegal option\n", Code: 2}, true
+	case "netstat":
+		return e.netstat(c), true
+	}
+	return Output{}, false
+}
+
+const nddUsage = "usage: ndd -set device_name name value\n       ndd [-get] device_name name [name ...]\n"
+
+func (e *solarisEmu) ndd(c *Call) Output {
+	args := c.Argv[1:]
+	set := false
+	if len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "-set":
+			set = true
+		case "-get":
+		default:
+			return Output{Stderr: nddUsage, Code: 1}
+		}
+		args = args[1:]
+	}
+	if len(args) < 2 || (set && len(args) != 3) {
+		return Output{Stderr: nddUsage, Code: 1}
+	}
+	if args[0] != "/dev/tcp" {
+		return Output{Stderr: "open of " + args[0] + " failed: No such file or directory\n", Code: 1}
+	}
+	const nonexistent = "name is non-existent for this module\nfor a list of valid names, use name '?'\n"
+	if set {
+		p, ok := solarisParamByNdd(args[1])
+		if !ok {
+			return Output{Stdout: nonexistent, Code: 1}
+		}
+		if !c.Root() {
+			return Output{Stdout: "operation failed: Not owner\n", Code: 1}
+		}
+		v, err := strconv.Atoi(args[2])
+		if err != nil || v < p.min || v > p.max {
+			return Output{Stdout: "operation failed: Invalid argument\n", Code: 1}
+		}
+		e.live[p.ndd] = v
+		return Output{}
+	}
+	var out strings.Builder
+	for i, name := range args[1:] {
+		if i > 0 {
+			out.WriteString("\n")
+		}
+		p, ok := solarisParamByNdd(name)
+		if !ok {
+			out.WriteString(nonexistent)
+			return Output{Stdout: out.String(), Code: 1}
+		}
+		fmt.Fprintf(&out, "%d\n", e.live[p.ndd])
+	}
+	return Output{Stdout: out.String()}
+}
+
+const ipadmUsage = "usage:  ipadm <subcommand> <args> ...\n" +
+	"\tset-prop\t[-t] -p <prop>[+|-]=<value[,...]> <protocol>\n" +
+	"\treset-prop\t[-t] -p <prop> <protocol>\n" +
+	"\tshow-prop\t[[-c] -o <field>,...] [-p <prop>,...] [protocol]\n"
+
+func (e *solarisEmu) ipadmCmd(c *Call) Output {
+	if len(c.Argv) < 2 {
+		return Output{Stderr: ipadmUsage, Code: 1}
+	}
+	sub := c.Argv[1]
+	temporary, prop, proto := false, "", ""
+	args := c.Argv[2:]
+	for i := 0; i < len(args); i++ {
+		switch {
+		case args[i] == "-t" && sub != "show-prop":
+			temporary = true
+		case args[i] == "-p" && i+1 < len(args):
+			prop = args[i+1]
+			i++
+		case strings.HasPrefix(args[i], "-"):
+			return Output{Stderr: fmt.Sprintf("ipadm: unrecognized option '%s'\n", args[i]) + ipadmUsage, Code: 1}
+		case proto == "":
+			proto = args[i]
+		default:
+			return Output{Stderr: ipadmUsage, Code: 1}
+		}
+	}
+	if proto != "" && proto != "tcp" && proto != "udp" && proto != "ip" && proto != "ipv4" && proto != "ipv6" && proto != "sctp" && proto != "icmp" {
+		return Output{Stderr: fmt.Sprintf("ipadm: invalid protocol '%s' specified\n", proto), Code: 1}
+	}
+	switch sub {
+	case "show-prop":
+		return e.showProp(prop, proto)
+	case "set-prop", "reset-prop":
+		if prop == "" || proto == "" {
+			return Output{Stderr: ipadmUsage, Code: 1}
+		}
+		return e.setProp(c, sub, prop, proto, temporary)
+	}
+	return Output{Stderr: fmt.Sprintf("ipadm: unknown subcommand '%s'\n", sub) + ipadmUsage, Code: 1}
+}
+
+// possible is ipadm's POSSIBLE column: the anon-port bounds limit each other.
+func (e *solarisEmu) possible(p solarisParam) (lo, hi int) {
+	switch p.ndd {
+	case "tcp_smallest_anon_port":
+		return p.min, e.live["tcp_largest_anon_port"]
+	case "tcp_largest_anon_port":
+		return e.live["tcp_smallest_anon_port"], p.max
+	}
+	return p.min, p.max
+}
+
+func (e *solarisEmu) showProp(props, proto string) Output {
+	var list []solarisParam
+	for _, name := range strings.Split(props, ",") {
+		p, ok := solarisParamByIpadm(name)
+		if !ok || (proto != "" && proto != "tcp") {
+			return Output{Stderr: fmt.Sprintf("ipadm: cannot get property %s for %s: Unknown property\n", name, proto), Code: 1}
+		}
+		list = append(list, p)
+	}
+	var b strings.Builder
+	b.WriteString(solarisIpadmRow("PROTO", "PROPERTY", "PERM", "CURRENT", "PERSISTENT", "DEFAULT", "POSSIBLE"))
+	for _, p := range list {
+		persist := "--"
+		if v, ok := e.persistent[p.ndd]; ok {
+			persist = strconv.Itoa(v)
+		}
+		lo, hi := e.possible(p)
+		b.WriteString(solarisIpadmRow("tcp", solarisShownName(p.ipadm), "rw", strconv.Itoa(e.live[p.ndd]), persist,
+			strconv.Itoa(p.def), fmt.Sprintf("%d-%d", lo, hi)))
+	}
+	return Output{Stdout: b.String()}
+}
+
+// solarisIpadmRow lays out one line as ofmt does for ipadm's modprop
+// fields: each column padded to its width (PROTO 6, PROPERTY 22, PERM 5,
+// CURRENT 13, PERSISTENT 13, DEFAULT 13); a cell as wide as its column or
+// wider is followed by one space and the overflow is taken from the next
+// columns' padding. The last column is not padded.
+func solarisIpadmRow(cells ...string) string {
+	widths := []int{6, 22, 5, 13, 13, 13}
+	var b strings.Builder
+	overflow := 0
+	for i, c := range cells {
+		if i == len(cells)-1 {
+			b.WriteString(c)
+			break
+		}
+		w := widths[i]
+		if len(c)+overflow >= w {
+			overflow += len(c) - w + 1
+			b.WriteString(c + " ")
+			continue
+		}
+		pad := w - len(c) - overflow
+		overflow = 0
+		b.WriteString(c + strings.Repeat(" ", pad))
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+func (e *solarisEmu) setProp(c *Call, sub, prop, proto string, temporary bool) Output {
+	name, value, hasValue := strings.Cut(prop, "=")
+	fail := func(msg string) Output {
+		return Output{Stderr: fmt.Sprintf("ipadm: %s: %s: %s\n", sub, name, msg), Code: 1}
+	}
+	p, ok := solarisParamByIpadm(name)
+	if !ok || proto != "tcp" {
+		return fail("Unknown property")
+	}
+	if !c.Root() {
+		return fail("Permission denied")
+	}
+	if sub == "reset-prop" {
+		if hasValue {
+			return fail("Invalid argument provided")
+		}
+		value = strconv.Itoa(p.def)
+	} else if !hasValue {
+		return fail("Invalid argument provided")
+	}
+	v, err := strconv.Atoi(value)
+	lo, hi := e.possible(p)
+	if err != nil || v < lo || v > hi {
+		return fail("Invalid argument provided")
+	}
+	e.live[p.ndd] = v
+	switch {
+	case temporary:
+	case sub == "reset-prop":
+		delete(e.persistent, p.ndd)
+	default:
+		e.persistent[p.ndd] = v
+	}
+	return Output{}
+}
+
+func (e *solarisEmu) kstat(c *Call) Output {
+	if len(c.Argv) == 3 && c.Argv[1] == "-p" && c.Argv[2] == "unix:0:system_misc:boot_time" {
+		return Output{Stdout: fmt.Sprintf("unix:0:system_misc:boot_time\t%d\n", c.Host.BootTime.Unix())}
+	}
+	return Output{Stderr: "Usage:\nkstat [ -Cjlpq ] [ -T d|u ] [ -c class ]\n      [ -m module ] [ -i instance ] [ -n name ] [ -s statistic ]\n      [ interval [ count ] ]\nkstat [ -Cjlpq ] [ -T d|u ] [ -c class ]\n      [ module:instance:name:statistic ... ]\n      [ interval [ count ] ]\n", Code: 2}
+}
+
+// solarisLocalIP is the lab host's address in netstat's connection rows.
+const solarisLocalIP = "192.168.56.10"
+
+func (e *solarisEmu) netstat(c *Call) Output {
+	a := strings.Join(c.Argv[1:], " ")
+	if a != "-an -P tcp" && a != "-na -P tcp" && a != "-n -a -P tcp" {
+		return Output{Stderr: "netstat: only `netstat -an -P tcp` is emulated\n", Code: 1}
+	}
+	rwind := 49152
+	if e.ipadm {
+		rwind = 128000
+	}
+	h := c.Host
+	var b strings.Builder
+	b.WriteString("\nTCP: IPv4\n")
+	b.WriteString("   Local Address        Remote Address    Swind Send-Q Rwind Recv-Q    State\n")
+	b.WriteString("-------------------- -------------------- ----- ------ ----- ------ -----------\n")
+	v4 := func(local, remote string, swind, rwind int, state string) {
+		fmt.Fprintf(&b, "%-20s %-20s %5d %6d %5d %6d %s\n", local, remote, swind, 0, rwind, 0, state)
+	}
+	v4("      *.*", "      *.*", 0, rwind, "IDLE")
+	for _, p := range h.Listening {
+		v4(fmt.Sprintf("      *.%d", p), "      *.*", 0, rwind, "LISTEN")
+	}
+	v4(solarisLocalIP+".22", "192.168.56.1.51514", 64128, 128872, "ESTABLISHED")
+	for i := 0; i < h.TimeWaitSockets; i++ {
+		v4(fmt.Sprintf("%s.%d", solarisLocalIP, e.live["tcp_smallest_anon_port"]+i), "192.168.56.20.8080", 64436, 128872, "TIME_WAIT")
+	}
+	b.WriteString("\nTCP: IPv6\n")
+	b.WriteString("   Local Address                     Remote Address                 Swind Send-Q Rwind Recv-Q   State      If\n")
+	b.WriteString("--------------------------------- --------------------------------- ----- ------ ----- ------ ----------- -----\n")
+	for _, p := range h.Listening {
+		if p == 22 || p == 111 {
+			fmt.Fprintf(&b, "%-33s %-33s %5d %6d %5d %6d %-11s %s\n", fmt.Sprintf("      *.%d", p), "      *.*", 0, 0, rwind, 0, "LISTEN", "")
+		}
+	}
+	return Output{Stdout: b.String()}
 }

@@ -1,8 +1,838 @@
 package platform
 
-import "fmt"
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
 
-// newSolarisDriver is a placeholder until the Solaris driver lands.
-func newSolarisDriver() (Driver, error) {
-	return nil, fmt.Errorf("no driver for solaris yet")
+	"github.com/fleettune/fleettune/remote"
+)
+
+// Solaris has two ways to tune TCP. Solaris 10 (SunOS 5.10) has ndd, whose
+// settings are lost at reboot: fleettune persists them in one rc script of
+// its own that /sbin/rc2 runs at boot. Solaris 11 (5.11) has ipadm, whose
+// set-prop is live and persistent at once and whose show-prop shows the
+// persisted value beside the live one.
+//
+// Facts.Knobs are keyed by the OS's own names: the ndd names on 5.10
+// (tcp_smallest_anon_port ...), the ipadm names on 5.11
+// (smallest_anon_port ...). The ephemeral range is one Change whose Knob is
+// both names joined by a comma, smallest first.
+const (
+	// SolarisRCScript is the one file fleettune owns on Solaris 10. /sbin/rc2
+	// runs every /etc/rc2.d/S* file that is not *.sh as `/sbin/sh FILE start`,
+	// so it needs no execute bit; S70 runs after S69inet has plumbed TCP/IP.
+	SolarisRCScript = "/etc/rc2.d/S70fleettune"
+	// solarisRCTemp is where the new script is written before the rename:
+	// same directory (so mv is a rename), and a name rc2 never runs (not S*).
+	solarisRCTemp = "/etc/rc2.d/.fleettune.tmp"
+
+	solarisNdd   = "/usr/sbin/ndd"
+	solarisIpadm = "/usr/sbin/ipadm"
+
+	// Solaris defaults (Tunable Parameters Reference Manual, S10 and S11).
+	solarisDefaultLow       = 32768
+	solarisDefaultHigh      = 65535
+	solarisDefaultTimeWait  = 60000   // ms
+	solarisDefaultKeepalive = 7200000 // ms
+
+	// Limits: the kernel's (tcp_time_wait_interval 1 s-10 min,
+	// tcp_keepalive_interval 10 s-10 days) and fleettune's floor for
+	// TIME_WAIT (the Solaris 11.4 manual: not below 10 s).
+	solarisMinTimeWait  = time.Second
+	solarisMaxTimeWait  = 10 * time.Minute
+	solarisTimeWaitWarn = 10 * time.Second
+	solarisOldAdvice    = 60 * time.Second
+	solarisMinKeepalive = 10 * time.Second
+	solarisMaxKeepalive = 10 * 24 * time.Hour
+)
+
+// solarisNames are one variant's names for the four knobs.
+type solarisNames struct {
+	Smallest, Largest, TimeWait, Keepalive string
+}
+
+func (n solarisNames) list() []string {
+	return []string{n.Smallest, n.Largest, n.TimeWait, n.Keepalive}
+}
+
+func (n solarisNames) rangeKnob() string { return n.Smallest + "," + n.Largest }
+
+var (
+	solarisNddNames   = solarisNames{"tcp_smallest_anon_port", "tcp_largest_anon_port", "tcp_time_wait_interval", "tcp_keepalive_interval"}
+	solarisIpadmNames = solarisNames{"smallest_anon_port", "largest_anon_port", "_time_wait_interval", "_keepalive_interval"}
+)
+
+// solarisUsesIpadm reports whether a release (uname -r) is tuned with ipadm:
+// 5.11 and later. 5.10 and earlier use ndd.
+func solarisUsesIpadm(release string) (bool, error) {
+	major, minor, ok := strings.Cut(strings.TrimSpace(release), ".")
+	m, err1 := strconv.Atoi(major)
+	n, err2 := strconv.Atoi(minor)
+	if !ok || err1 != nil || err2 != nil || m != 5 {
+		return false, fmt.Errorf("unexpected SunOS release %q (want 5.10 or 5.11)", release)
+	}
+	return n >= 11, nil
+}
+
+func solarisNamesFor(f *Facts) (solarisNames, bool) {
+	ipadm, _ := solarisUsesIpadm(f.Version)
+	if ipadm {
+		return solarisIpadmNames, true
+	}
+	return solarisNddNames, false
+}
+
+type solarisDriver struct{}
+
+// newSolarisDriver returns the Solaris driver (10 and 11).
+func newSolarisDriver() (Driver, error) { return solarisDriver{}, nil }
+
+func (solarisDriver) OS() string { return Solaris }
+
+// SolarisGatherScript is the one command Gather runs. It reads both
+// variants' knobs (ndd exists on 11 too; ipadm is "not found" on 10, which
+// the parser ignores there): every command's stderr goes into its own
+// section, so one failing command cannot derail the parse. The last line
+// marks a complete output and makes the exit status 0.
+func SolarisGatherScript() string {
+	var b strings.Builder
+	b.WriteString("LC_ALL=C; export LC_ALL\n")
+	b.WriteString("echo '@@fleettune@@ uname'; uname -r\n")
+	b.WriteString("echo '@@fleettune@@ kstat'; /usr/bin/kstat -p unix:0:system_misc:boot_time 2>&1\n")
+	b.WriteString("echo '@@fleettune@@ who'; who -b 2>&1\n")
+	for _, k := range solarisNddNames.list() {
+		fmt.Fprintf(&b, "echo '@@fleettune@@ ndd %s'; %s -get /dev/tcp %s 2>&1\n", k, solarisNdd, k)
+	}
+	fmt.Fprintf(&b, "echo '@@fleettune@@ ipadm'; %s show-prop -p %s tcp 2>&1\n", solarisIpadm, strings.Join(solarisIpadmNames.list(), ","))
+	b.WriteString("echo '@@fleettune@@ netstat'; /usr/bin/netstat -an -P tcp 2>&1\n")
+	fmt.Fprintf(&b, "test -f %s && echo '@@fleettune@@ file %s' && cat %s && echo && echo '@@fleettune@@ endfile'\n",
+		SolarisRCScript, SolarisRCScript, SolarisRCScript)
+	b.WriteString("echo '@@fleettune@@ end'\n")
+	return b.String()
+}
+
+func (d solarisDriver) Gather(ctx context.Context, r Runner, native []string) (*Facts, error) {
+	res, err := r.Run(ctx, SolarisGatherScript())
+	if err != nil {
+		return nil, fmt.Errorf("read TCP tunables: %w", err)
+	}
+	if res.ExitCode != 0 {
+		return nil, fmt.Errorf("read TCP tunables: exit status %d: %s", res.ExitCode, firstLine(string(res.Stderr)))
+	}
+	return ParseSolarisFacts(string(res.Stdout))
+}
+
+// ParseSolarisFacts parses the output of SolarisGatherScript.
+func ParseSolarisFacts(out string) (*Facts, error) {
+	s := splitSections(out)
+	if _, ok := s.lookup("end"); !ok {
+		return nil, fmt.Errorf("read TCP tunables: output is incomplete (no end marker)")
+	}
+	f := &Facts{OS: Solaris, Knobs: map[string]Knob{}, TimeWait: -1}
+	f.Version = strings.TrimSpace(s.get("uname"))
+	ipadm, err := solarisUsesIpadm(f.Version)
+	if err != nil {
+		return nil, fmt.Errorf("read TCP tunables: %w", err)
+	}
+	f.BootID, err = solarisParseBoot(s.get("kstat"), s.get("who"))
+	if err != nil {
+		return nil, fmt.Errorf("read boot time on Solaris %s: %w", f.Version, err)
+	}
+
+	if body, ok := s.lookup("file " + SolarisRCScript); ok {
+		if _, done := s.lookup("endfile"); !done {
+			return nil, fmt.Errorf("read %s on Solaris %s: the file exists but could not be read", SolarisRCScript, f.Version)
+		}
+		f.Persisted, f.PersistedExists = strings.TrimSuffix(body, "\n"), true
+	}
+
+	if ipadm {
+		props, err := ParseIpadmShowProp(s.get("ipadm"))
+		if err != nil {
+			return nil, fmt.Errorf("read %s on Solaris %s: %w", strings.Join(solarisIpadmNames.list(), ","), f.Version, err)
+		}
+		for _, name := range solarisIpadmNames.list() {
+			p, ok := props[name]
+			if !ok {
+				f.Knobs[name] = Knob{Name: name, Missing: true}
+				continue
+			}
+			k := Knob{Name: name, Live: p.Current}
+			if p.Persistent != "" && p.Persistent != "--" {
+				k.AtBoot, k.AtBootSet, k.Source = p.Persistent, true, "ipadm persistent store"
+			}
+			f.Knobs[name] = k
+		}
+	} else {
+		atBoot := solarisParseRCScript(f.Persisted)
+		for _, name := range solarisNddNames.list() {
+			v, missing, err := solarisParseNddGet(s.get("ndd " + name))
+			if err != nil {
+				return nil, fmt.Errorf("read %s on Solaris %s: %w", name, f.Version, err)
+			}
+			k := Knob{Name: name, Live: v, Missing: missing}
+			if a, ok := atBoot[name]; ok && f.PersistedExists {
+				k.AtBoot, k.AtBootSet, k.Source = a.value, true, fmt.Sprintf("%s:%d", SolarisRCScript, a.line)
+			}
+			f.Knobs[name] = k
+		}
+	}
+
+	listen, tw, err := ParseSolarisNetstat(s.get("netstat"))
+	if err != nil {
+		return nil, fmt.Errorf("read sockets on Solaris %s: %w", f.Version, err)
+	}
+	f.Listening, f.TimeWait = listen, tw
+	return f, nil
+}
+
+// solarisParseBoot takes the boot time from `kstat -p
+// unix:0:system_misc:boot_time` ("unix:0:system_misc:boot_time<TAB>1699954212"),
+// or failing that the raw `who -b` line (which has no year, so it is only
+// compared, never converted).
+func solarisParseBoot(kstat, who string) (string, error) {
+	for _, line := range strings.Split(kstat, "\n") {
+		fs := strings.Fields(line)
+		if len(fs) == 2 && fs[0] == "unix:0:system_misc:boot_time" && isDigits(fs[1]) {
+			return fs[1], nil
+		}
+	}
+	for _, line := range strings.Split(who, "\n") {
+		if strings.Contains(line, "system boot") {
+			return "who -b: " + normalizeSpaces(line), nil
+		}
+	}
+	return "", fmt.Errorf("neither kstat nor who -b gave a boot time: %s / %s", firstLine(kstat), firstLine(who))
+}
+
+// solarisParseNddGet reads the output of `ndd -get /dev/tcp NAME 2>&1`: one decimal
+// value, or ndd's error text (which ndd prints to stdout).
+func solarisParseNddGet(body string) (value string, missing bool, err error) {
+	v := strings.TrimSpace(body)
+	switch {
+	case isDigits(v):
+		return v, false, nil
+	case strings.Contains(v, "name is non-existent for this module"):
+		return "", true, nil
+	case v == "":
+		return "", false, fmt.Errorf("ndd printed nothing")
+	}
+	return "", false, fmt.Errorf("ndd: %s", firstLine(v))
+}
+
+// IpadmProp is one row of `ipadm show-prop`.
+type IpadmProp struct {
+	Proto, Property, Perm, Current, Persistent, Default, Possible string
+}
+
+// ParseIpadmShowProp parses `ipadm show-prop` output by its header. PROPERTY
+// is normalised to underscores (11.4 prints smallest-anon-port for
+// smallest_anon_port; a private property keeps its leading underscore).
+// Empty PERSISTENT cells print as "--".
+func ParseIpadmShowProp(out string) (map[string]IpadmProp, error) {
+	lines := strings.Split(strings.ReplaceAll(out, "\r\n", "\n"), "\n")
+	props := map[string]IpadmProp{}
+	header := -1
+	for i, line := range lines {
+		fs := strings.Fields(line)
+		if len(fs) == 0 {
+			continue
+		}
+		if header < 0 {
+			if fs[0] == "PROTO" && len(fs) >= 5 && fs[1] == "PROPERTY" {
+				header = i
+				continue
+			}
+			return nil, fmt.Errorf("ipadm: %s", strings.TrimSpace(line))
+		}
+		if len(fs) < 7 {
+			return nil, fmt.Errorf("ipadm show-prop: unexpected line %q", line)
+		}
+		p := IpadmProp{Proto: fs[0], Property: solarisIpadmName(fs[1]), Perm: fs[2], Current: fs[3], Persistent: fs[4], Default: fs[5], Possible: fs[6]}
+		props[p.Property] = p
+	}
+	if header < 0 {
+		return nil, fmt.Errorf("ipadm show-prop printed no table")
+	}
+	return props, nil
+}
+
+// solarisIpadmName turns a PROPERTY cell into the name fleettune uses.
+func solarisIpadmName(s string) string { return strings.ReplaceAll(s, "-", "_") }
+
+type solarisRCValue struct {
+	value string
+	line  int
+}
+
+// solarisParseRCScript finds the `ndd -set /dev/tcp NAME VALUE` lines in
+// fleettune's rc script; a later line for the same name wins, as at boot.
+func solarisParseRCScript(content string) map[string]solarisRCValue {
+	out := map[string]solarisRCValue{}
+	for i, line := range strings.Split(content, "\n") {
+		if name, value, ok := solarisParseNddSetLine(line); ok {
+			out[name] = solarisRCValue{value, i + 1}
+		}
+	}
+	return out
+}
+
+// solarisParseNddSetLine parses "[/usr/sbin/]ndd -set /dev/tcp NAME VALUE".
+func solarisParseNddSetLine(line string) (name, value string, ok bool) {
+	fs := strings.Fields(line)
+	if len(fs) != 5 || (fs[0] != "ndd" && fs[0] != solarisNdd) || fs[1] != "-set" || fs[2] != "/dev/tcp" {
+		return "", "", false
+	}
+	return fs[3], fs[4], true
+}
+
+// ParseSolarisNetstat reads `netstat -an -P tcp`: the ports of LISTEN rows
+// (the local address is HOST.PORT, "*.22" for a wildcard) and the number of
+// TIME_WAIT rows, IPv4 and IPv6 together.
+func ParseSolarisNetstat(out string) (listening []int, timeWait int, err error) {
+	sawHeader := false
+	for _, line := range strings.Split(strings.ReplaceAll(out, "\r\n", "\n"), "\n") {
+		fs := strings.Fields(line)
+		if len(fs) == 0 {
+			continue
+		}
+		if fs[0] == "TCP:" || fs[0] == "Local" || strings.Trim(line, "- ") == "" {
+			sawHeader = sawHeader || fs[0] == "TCP:"
+			continue
+		}
+		if !sawHeader {
+			return nil, 0, fmt.Errorf("netstat: %s", strings.TrimSpace(line))
+		}
+		if len(fs) < 7 {
+			return nil, 0, fmt.Errorf("netstat: unexpected line %q", line)
+		}
+		// The state is the 7th field; IPv6 rows add an If column after it.
+		switch fs[6] {
+		case "LISTEN":
+			i := strings.LastIndexByte(fs[0], '.')
+			p, perr := strconv.Atoi(fs[0][i+1:])
+			if i < 0 || perr != nil || p < 1 || p > 65535 {
+				return nil, 0, fmt.Errorf("netstat: unexpected local address %q", fs[0])
+			}
+			listening = append(listening, p)
+		case "TIME_WAIT":
+			timeWait++
+		}
+	}
+	if !sawHeader {
+		return nil, 0, fmt.Errorf("netstat printed no TCP table")
+	}
+	return uniqueSorted(listening), timeWait, nil
+}
+
+// Propose compares facts with targets. Every Solaris knob here is dynamic:
+// nothing ever needs a reboot, so no change is ever Pending.
+func (d solarisDriver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
+	var p Proposal
+	names, ipadm := solarisNamesFor(f)
+	if t.EphemeralPorts != nil {
+		p.add(d.proposeRange(f, names, ipadm, *t.EphemeralPorts, g))
+	}
+	if t.TimeWait != nil {
+		p.add(d.proposeDuration(f, ipadm, string(TimeWait), names.TimeWait, *t.TimeWait))
+	}
+	if t.KeepaliveTime != nil {
+		p.add(d.proposeDuration(f, ipadm, string(KeepaliveTime), names.Keepalive, *t.KeepaliveTime))
+	}
+	for _, n := range solarisSortedKeys(t.Native) {
+		if err := ValidateNative(Solaris, n, t.Native[n]); err != nil {
+			p.Changes = append(p.Changes, Change{Setting: "native", Knob: n, Target: t.Native[n], Refused: err.Error()})
+		}
+	}
+	return p
+}
+
+func solarisSortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// solarisRangeOf reads the live (or at-boot) range from the two knobs; a
+// knob not persisted counts as its default when atBoot.
+func solarisRangeOf(f *Facts, names solarisNames, atBoot bool) (r PortRange, set bool, err error) {
+	lo, hi := f.Knobs[names.Smallest], f.Knobs[names.Largest]
+	get := func(k Knob, def int) (int, bool, error) {
+		v := k.Live
+		if atBoot {
+			if !k.AtBootSet {
+				return def, false, nil
+			}
+			v = k.AtBoot
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return 0, false, fmt.Errorf("%s is %q, not a port", k.Name, v)
+		}
+		return n, true, nil
+	}
+	l, ls, err := get(lo, solarisDefaultLow)
+	if err != nil {
+		return r, false, err
+	}
+	h, hs, err := get(hi, solarisDefaultHigh)
+	if err != nil {
+		return r, false, err
+	}
+	return PortRange{l, h}, ls || hs, nil
+}
+
+func (d solarisDriver) proposeRange(f *Facts, names solarisNames, ipadm bool, want PortRange, g Guardrails) (*Change, []string) {
+	c := Change{Setting: string(EphemeralPorts), Knob: names.rangeKnob(), Target: want.String()}
+	if f.Knobs[names.Smallest].Missing || f.Knobs[names.Largest].Missing {
+		c.Current = "(missing)"
+		c.Refused = "this system has no " + names.Smallest + "/" + names.Largest
+		return &c, nil
+	}
+	live, _, err := solarisRangeOf(f, names, false)
+	if err != nil {
+		c.Current = f.Knobs[names.Smallest].Live + "-" + f.Knobs[names.Largest].Live
+		c.Refused = "cannot parse the live value: " + err.Error()
+		return &c, nil
+	}
+	c.Current = live.String()
+	boot, bootSet, err := solarisRangeOf(f, names, true)
+	if err != nil {
+		c.Refused = "cannot parse the persisted value: " + err.Error()
+		return &c, nil
+	}
+	if live == want && boot == want && bootSet {
+		return nil, nil
+	}
+	c.AtBoot = solarisAtBootText(boot.String(), bootSet, boot == live)
+	c.Commands = solarisRangeCommands(ipadm, names, live, want, ipadm)
+	c.Persist = solarisPersistText(ipadm, []string{names.Smallest, names.Largest}, []int{want.Low, want.High})
+
+	// The manuals give largest_anon_port a range of 32768-65535, but ipadm's
+	// POSSIBLE column shows the real bound is the smallest port, so only
+	// the low end has a fixed floor.
+	if want.Low < 1024 {
+		c.Refused = fmt.Sprintf("low end %d is a privileged port; Solaris accepts %s from 1024 up", want.Low, names.Smallest)
+	}
+	if c.Refused == "" && g.ProtectListeningPorts {
+		if in := listenersIn(want, f.Listening, nil); len(in) > 0 {
+			c.Refused = fmt.Sprintf("range %s covers listening port(s) %s; move the range or the services", want, formatPorts(in))
+		}
+	}
+	return &c, nil
+}
+
+// solarisAtBootText is Change.AtBoot: "" when the boot value equals the
+// live one and is persisted, the persisted value when it differs, and the
+// default's wording when nothing persists the knob.
+func solarisAtBootText(boot string, set, sameAsLive bool) string {
+	switch {
+	case !set && sameAsLive:
+		return "Solaris default (not persisted)"
+	case !set:
+		return "Solaris default " + boot
+	case !sameAsLive:
+		return boot
+	}
+	return ""
+}
+
+func (d solarisDriver) proposeDuration(f *Facts, ipadm bool, setting, knob string, want time.Duration) (*Change, []string) {
+	k := f.Knobs[knob]
+	ms := int(want / time.Millisecond)
+	c := Change{Setting: setting, Knob: knob, Target: want.String()}
+	var notes []string
+	if k.Missing {
+		c.Current = "(missing)"
+		c.Refused = "this system has no " + knob
+		return &c, nil
+	}
+	live, err := strconv.Atoi(strings.TrimSpace(k.Live))
+	if err != nil {
+		c.Current = k.Live
+		c.Refused = fmt.Sprintf("cannot parse the live value %q", k.Live)
+		return &c, nil
+	}
+	c.Current = solarisMs(live)
+	def := solarisDefaultTimeWait
+	if setting == string(KeepaliveTime) {
+		def = solarisDefaultKeepalive
+	}
+	boot, bootSet := def, false
+	if k.AtBootSet {
+		b, err := strconv.Atoi(strings.TrimSpace(k.AtBoot))
+		if err != nil {
+			c.Refused = fmt.Sprintf("cannot parse the persisted value %q", k.AtBoot)
+			return &c, nil
+		}
+		boot, bootSet = b, true
+	}
+	if live == ms && boot == ms && bootSet {
+		return nil, nil
+	}
+	c.AtBoot = solarisAtBootText(solarisMs(boot), bootSet, boot == live)
+	if live != ms || ipadm {
+		c.Commands = []string{solarisSetCommand(ipadm, knob, ms, false)}
+	}
+	c.Persist = solarisPersistText(ipadm, []string{knob}, []int{ms})
+
+	switch setting {
+	case string(TimeWait):
+		switch {
+		case want%time.Millisecond != 0:
+			c.Refused = fmt.Sprintf("%s counts whole milliseconds; %s is not one", knob, want)
+		case want < solarisMinTimeWait || want > solarisMaxTimeWait:
+			c.Refused = fmt.Sprintf("%s must be between %s and %s", knob, solarisMinTimeWait, solarisMaxTimeWait)
+		case want < solarisTimeWaitWarn:
+			c.Refused = fmt.Sprintf("time_wait %s is below 10s, the floor the Solaris 11.4 manual gives; a late segment could reach a new connection", want)
+		case want < solarisOldAdvice:
+			notes = append(notes, fmt.Sprintf("time_wait %s: the Solaris 10 and 11.2 manuals advise not going below 60s; 11.4 allows 10s", want))
+		}
+	case string(KeepaliveTime):
+		switch {
+		case want%time.Millisecond != 0:
+			c.Refused = fmt.Sprintf("%s counts whole milliseconds; %s is not one", knob, want)
+		case want < solarisMinKeepalive || want > solarisMaxKeepalive:
+			c.Refused = fmt.Sprintf("%s must be between %s and %s", knob, solarisMinKeepalive, solarisMaxKeepalive)
+		}
+	}
+	return &c, notes
+}
+
+func solarisMs(ms int) string { return (time.Duration(ms) * time.Millisecond).String() }
+
+// solarisSetCommand sets one knob: `ndd -set` (live only) on 10,
+// `ipadm set-prop` (live and persistent; -t for live only) on 11.
+func solarisSetCommand(ipadm bool, knob string, value int, temporary bool) string {
+	if !ipadm {
+		return fmt.Sprintf("%s -set /dev/tcp %s %d", solarisNdd, knob, value)
+	}
+	t := ""
+	if temporary {
+		t = "-t "
+	}
+	return fmt.Sprintf("%s set-prop %s-p %s=%d tcp", solarisIpadm, t, knob, value)
+}
+
+// solarisRangeCommands moves the live range from cur to next. The bounds
+// limit each other (ipadm's POSSIBLE column), so when the new low end is
+// above the current high end the high end moves first; otherwise the low end
+// does. Either way every step keeps smallest <= largest. Unchanged ends are
+// left alone unless always (ipadm set-prop also persists).
+func solarisRangeCommands(ipadm bool, names solarisNames, cur, next PortRange, always bool) []string {
+	lo := solarisSetCommand(ipadm, names.Smallest, next.Low, false)
+	hi := solarisSetCommand(ipadm, names.Largest, next.High, false)
+	var cmds []string
+	if next.Low > cur.High {
+		cmds = append(cmds, hi, lo)
+	} else {
+		if always || next.Low != cur.Low {
+			cmds = append(cmds, lo)
+		}
+		if always || next.High != cur.High {
+			cmds = append(cmds, hi)
+		}
+	}
+	return cmds
+}
+
+// solarisPersistText is Change.Persist: on 10 the rc script lines, on 11
+// what ipadm stores.
+func solarisPersistText(ipadm bool, knobs []string, values []int) string {
+	parts := make([]string, len(knobs))
+	for i, k := range knobs {
+		if ipadm {
+			parts[i] = fmt.Sprintf("%s=%d", k, values[i])
+		} else {
+			parts[i] = fmt.Sprintf("ndd -set /dev/tcp %s %d", k, values[i])
+		}
+	}
+	if ipadm {
+		return "ipadm persistent store: " + strings.Join(parts, ", ")
+	}
+	return SolarisRCScript + ": " + strings.Join(parts, "; ")
+}
+
+// solarisRCHeader opens fleettune's rc script on Solaris 10.
+const solarisRCHeader = "#!/sbin/sh\n" +
+	"# Written by fleettune. Solaris 10 forgets ndd settings at reboot; /sbin/rc2\n" +
+	"# runs this script at boot to set them again. fleettune rewrites it whole.\n"
+
+// solarisKnownKnob reports whether name is one of the variant's knobs.
+func solarisKnownKnob(names solarisNames, name string) bool {
+	for _, n := range names.list() {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+func solarisDefault(names solarisNames, knob string) int {
+	switch knob {
+	case names.Smallest:
+		return solarisDefaultLow
+	case names.Largest:
+		return solarisDefaultHigh
+	case names.TimeWait:
+		return solarisDefaultTimeWait
+	}
+	return solarisDefaultKeepalive
+}
+
+// Snapshot records the live and persisted state of every knob the changes
+// touch and, on Solaris 10, fleettune's rc script (nil: there was none).
+func (solarisDriver) Snapshot(f *Facts, changes []Change) Snapshot {
+	s := Snapshot{Knobs: map[string]KnobState{}}
+	for _, c := range changes {
+		for _, name := range strings.Split(c.Knob, ",") {
+			k := f.Knobs[name]
+			s.Knobs[name] = KnobState{Live: k.Live, Missing: k.Missing, AtBoot: k.AtBoot, AtBootSet: k.AtBootSet}
+		}
+	}
+	if _, ipadm := solarisNamesFor(f); !ipadm {
+		s.Files = map[string]*string{SolarisRCScript: nil}
+		if f.PersistedExists {
+			content := f.Persisted
+			s.Files[SolarisRCScript] = &content
+		}
+	}
+	return s
+}
+
+// ApplyCommands rebuilds every change's commands from its typed target and
+// the facts (so only integers and known knob names reach the shell): on 11
+// the ipadm set-prop commands, which are live and persistent; on 10 the
+// ndd -set commands, then one atomic rewrite of fleettune's rc script, which
+// keeps the values fleettune persisted earlier for other knobs.
+func (solarisDriver) ApplyCommands(f *Facts, changes []Change) ([]string, error) {
+	names, ipadm := solarisNamesFor(f)
+	var cmds []string
+	set := map[string]int{}
+	for _, c := range changes {
+		if c.Refused != "" {
+			return nil, fmt.Errorf("%s: refused: %s", c.Knob, c.Refused)
+		}
+		switch c.Setting {
+		case string(EphemeralPorts):
+			if c.Knob != names.rangeKnob() {
+				return nil, fmt.Errorf("%s: not the Solaris %s range knobs", c.Knob, f.Version)
+			}
+			want, err := ParsePortRange(c.Target)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", c.Knob, err)
+			}
+			live, _, err := solarisRangeOf(f, names, false)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", c.Knob, err)
+			}
+			cmds = append(cmds, solarisRangeCommands(ipadm, names, live, want, ipadm)...)
+			set[names.Smallest], set[names.Largest] = want.Low, want.High
+		case string(TimeWait), string(KeepaliveTime):
+			if (c.Setting == string(TimeWait) && c.Knob != names.TimeWait) || (c.Setting == string(KeepaliveTime) && c.Knob != names.Keepalive) {
+				return nil, fmt.Errorf("%s: not the Solaris %s knob for %s", c.Knob, f.Version, c.Setting)
+			}
+			d, err := time.ParseDuration(c.Target)
+			if err != nil || d <= 0 || d%time.Millisecond != 0 {
+				return nil, fmt.Errorf("%s: target %q is not a duration in whole milliseconds", c.Knob, c.Target)
+			}
+			ms := int(d / time.Millisecond)
+			if ipadm || !sameInts(f.Knobs[c.Knob].Live, strconv.Itoa(ms)) {
+				cmds = append(cmds, solarisSetCommand(ipadm, c.Knob, ms, false))
+			}
+			set[c.Knob] = ms
+		default:
+			return nil, fmt.Errorf("%s: setting %q is not supported on Solaris", c.Knob, c.Setting)
+		}
+	}
+	if !ipadm && len(set) > 0 {
+		cmds = append(cmds, solarisWriteFile(SolarisRCScript, solarisRCContent(f.Persisted, set)))
+	}
+	return cmds, nil
+}
+
+// solarisRCContent is fleettune's rc script with the knobs of set at their
+// new values: the header, one ndd -set line per known knob (the ones
+// persisted before included) in boot order (from the defaults, smallest
+// before largest is always valid), then any other command line the old
+// script had. Comments are fleettune's own and are rewritten.
+func solarisRCContent(old string, set map[string]int) string {
+	values := map[string]string{}
+	var other []string
+	for _, line := range strings.Split(old, "\n") {
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		if name, v, ok := solarisParseNddSetLine(t); ok && solarisKnownKnob(solarisNddNames, name) {
+			values[name] = v
+			continue
+		}
+		other = append(other, line)
+	}
+	for k, v := range set {
+		values[k] = strconv.Itoa(v)
+	}
+	var b strings.Builder
+	b.WriteString(solarisRCHeader)
+	for _, k := range solarisNddNames.list() {
+		if v, ok := values[k]; ok {
+			fmt.Fprintf(&b, "%s -set /dev/tcp %s %s\n", solarisNdd, k, v)
+		}
+	}
+	for _, line := range other {
+		b.WriteString(line + "\n")
+	}
+	return b.String()
+}
+
+// solarisWriteFile replaces path with content atomically: written to a
+// temporary file in the same directory, then renamed over the old one.
+func solarisWriteFile(path, content string) string {
+	return solarisWriteFileVia(path, solarisRCTemp, content)
+}
+
+func solarisWriteFileVia(path, tmp, content string) string {
+	return fmt.Sprintf("printf '%%s' %s > %s && mv -f %s %s", remote.ShellQuote(content), tmp, tmp, path)
+}
+
+// RestoreCommands bring live values and persisted configuration back to
+// snap. On 10: ndd -set for each live value, then fleettune's rc script
+// written back or removed. On 11, per knob: if its persisted state differs,
+// `ipadm set-prop` to the old persisted value, or `ipadm reset-prop` when
+// none was persisted (the only way to remove a persistent value; it also
+// sets the live value to the default); then, if the live value that leaves
+// is not the old live value, `ipadm set-prop -t` (live only) to it. That
+// restores both sides exactly, including a host that had drift.
+func (solarisDriver) RestoreCommands(f *Facts, snap Snapshot) ([]string, error) {
+	names, ipadm := solarisNamesFor(f)
+	type step struct {
+		knob  string
+		value int
+		cmd   string
+	}
+	var persist, live []step
+	for _, k := range sortedKnobs(snap) {
+		if !solarisKnownKnob(names, k) {
+			return nil, fmt.Errorf("%s: not a Solaris %s knob", k, f.Version)
+		}
+		was := snap.Knobs[k]
+		if was.Missing {
+			continue
+		}
+		now, ok := f.Knobs[k]
+		if !ok || now.Missing {
+			return nil, fmt.Errorf("%s: the host no longer has this knob; cannot restore %q", k, was.Live)
+		}
+		wasLive, err := strconv.Atoi(strings.TrimSpace(was.Live))
+		if err != nil {
+			return nil, fmt.Errorf("%s: recorded value %q is not an integer", k, was.Live)
+		}
+		cur, err := strconv.Atoi(strings.TrimSpace(now.Live))
+		if err != nil {
+			return nil, fmt.Errorf("%s: live value %q is not an integer", k, now.Live)
+		}
+		if ipadm && !solarisSameAtBoot(now, was) {
+			if was.AtBootSet {
+				v, err := strconv.Atoi(strings.TrimSpace(was.AtBoot))
+				if err != nil {
+					return nil, fmt.Errorf("%s: recorded persisted value %q is not an integer", k, was.AtBoot)
+				}
+				persist = append(persist, step{k, v, solarisSetCommand(true, k, v, false)})
+				cur = v
+			} else {
+				cur = solarisDefault(names, k)
+				persist = append(persist, step{k, cur, fmt.Sprintf("%s reset-prop -p %s tcp", solarisIpadm, k)})
+			}
+		}
+		if cur != wasLive {
+			live = append(live, step{k, wasLive, solarisSetCommand(ipadm, k, wasLive, ipadm)})
+		}
+	}
+	// Order each phase so that smallest <= largest holds after every step.
+	liveRange, _, _ := solarisRangeOf(f, names, false)
+	order := func(steps []step) []string {
+		next := liveRange
+		for _, s := range steps {
+			switch s.knob {
+			case names.Smallest:
+				next.Low = s.value
+			case names.Largest:
+				next.High = s.value
+			}
+		}
+		largestFirst := next.Low > liveRange.High
+		liveRange = next
+		var out []string
+		for _, s := range steps {
+			if largestFirst && s.knob == names.Largest {
+				out = append(out, s.cmd)
+			}
+		}
+		for _, s := range steps {
+			if !largestFirst || s.knob != names.Largest {
+				out = append(out, s.cmd)
+			}
+		}
+		return out
+	}
+	cmds := append(order(persist), order(live)...)
+	if content, tracked := snap.Files[SolarisRCScript]; tracked && !ipadm {
+		switch {
+		case content == nil && f.PersistedExists:
+			cmds = append(cmds, "rm -f "+SolarisRCScript)
+		case content != nil && (!f.PersistedExists || f.Persisted != *content):
+			cmds = append(cmds, solarisWriteFile(SolarisRCScript, *content))
+		}
+	}
+	return cmds, nil
+}
+
+func solarisSameAtBoot(now Knob, was KnobState) bool {
+	if now.AtBootSet != was.AtBootSet {
+		return false
+	}
+	return !was.AtBootSet || sameInts(now.AtBoot, was.AtBoot)
+}
+
+// Differences says how f differs from snap; empty when the host is back.
+func (solarisDriver) Differences(f *Facts, snap Snapshot) []string {
+	var diff []string
+	for _, k := range sortedKnobs(snap) {
+		was, now := snap.Knobs[k], f.Knobs[k]
+		switch {
+		case was.Missing != now.Missing:
+			diff = append(diff, fmt.Sprintf("%s: missing was %t, is %t", k, was.Missing, now.Missing))
+		case was.Missing:
+		case !sameInts(now.Live, was.Live):
+			diff = append(diff, fmt.Sprintf("%s is %s, was %s", k, strings.TrimSpace(now.Live), strings.TrimSpace(was.Live)))
+		case !solarisSameAtBoot(now, was):
+			diff = append(diff, fmt.Sprintf("%s at boot is %s, was %s", k, solarisAtBootWords(now.AtBoot, now.AtBootSet), solarisAtBootWords(was.AtBoot, was.AtBootSet)))
+		}
+	}
+	if content, tracked := snap.Files[SolarisRCScript]; tracked {
+		switch {
+		case content == nil && f.PersistedExists:
+			diff = append(diff, SolarisRCScript+" exists; there was none")
+		case content != nil && !f.PersistedExists:
+			diff = append(diff, SolarisRCScript+" is missing")
+		case content != nil && f.Persisted != *content:
+			diff = append(diff, SolarisRCScript+" differs from its previous content")
+		}
+	}
+	return diff
+}
+
+func solarisAtBootWords(v string, set bool) string {
+	if !set {
+		return "not persisted"
+	}
+	return strings.TrimSpace(v)
 }

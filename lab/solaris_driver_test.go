@@ -1,0 +1,329 @@
+package lab
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleettune/fleettune/platform"
+	"github.com/fleettune/fleettune/remote"
+)
+
+var updateSolaris = flag.Bool("update-solaris", false, "rewrite platform/testdata/solaris fixtures from the emulator")
+
+const solarisFixtureDir = "../platform/testdata/solaris"
+
+// solarisRunner is a platform.Runner over the lab's shell, as a user.
+type solarisRunner struct {
+	h    *Host
+	user string
+}
+
+func (r solarisRunner) Run(_ context.Context, cmd string) (remote.Result, error) {
+	out := r.h.Run(r.user, cmd)
+	return remote.Result{Stdout: []byte(out.Stdout), Stderr: []byte(out.Stderr), ExitCode: out.Code}, nil
+}
+
+func newSolarisHost(t *testing.T, release string) *Host {
+	t.Helper()
+	h, err := NewHost("sol-"+release, "solaris", release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// solarisRunAll runs each command through the host's shell and fails on any error.
+func solarisRunAll(t *testing.T, h *Host, user string, cmds []string) {
+	t.Helper()
+	for _, c := range cmds {
+		if out := h.Run(user, c); out.Code != 0 {
+			t.Fatalf("%s: exit %d: %s%s", c, out.Code, out.Stdout, out.Stderr)
+		}
+	}
+}
+
+func gatherSolaris(t *testing.T, h *Host) *platform.Facts {
+	t.Helper()
+	d, err := platform.For(platform.Solaris)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := d.Gather(context.Background(), solarisRunner{h, "root"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func solarisApplier(t *testing.T) (platform.Driver, platform.Applier) {
+	t.Helper()
+	d, err := platform.For(platform.Solaris)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, ok := d.(platform.Applier)
+	if !ok {
+		t.Fatal("the Solaris driver is not an Applier")
+	}
+	return d, a
+}
+
+func solRange(lo, hi int) *platform.PortRange { return &platform.PortRange{Low: lo, High: hi} }
+func solDur(d time.Duration) *time.Duration   { return &d }
+
+var solarisTargets = platform.Targets{EphemeralPorts: solRange(10240, 65535), TimeWait: solDur(30 * time.Second), KeepaliveTime: solDur(5 * time.Minute)}
+
+// solarisScenarios set up the hosts whose gather output is kept as fixtures
+// in platform/testdata/solaris (see its README.md).
+var solarisScenarios = []struct {
+	fixture, release string
+	setup            func(t *testing.T, h *Host)
+}{
+	{"gather-5.10-default.txt", "5.10", func(*testing.T, *Host) {}},
+	{"gather-5.11-default.txt", "5.11", func(*testing.T, *Host) {}},
+	{"gather-5.10-drift.txt", "5.10", func(t *testing.T, h *Host) {
+		// fleettune persisted 10240-65535 and 30 s earlier, next to an
+		// operator's line; someone then moved the live low end by hand.
+		h.Files[platform.SolarisRCScript] = "#!/sbin/sh\n# Written by fleettune.\n" +
+			"/usr/sbin/ndd -set /dev/tcp tcp_smallest_anon_port 10240\n" +
+			"/usr/sbin/ndd -set /dev/tcp tcp_largest_anon_port 65535\n" +
+			"/usr/sbin/ndd -set /dev/tcp tcp_time_wait_interval 30000\n" +
+			"/usr/sbin/ndd -set /dev/tcp tcp_conn_req_max_q 1024\n"
+		solarisRunAll(t, h, "root", []string{
+			"/usr/sbin/ndd -set /dev/tcp tcp_smallest_anon_port 20000",
+			"/usr/sbin/ndd -set /dev/tcp tcp_time_wait_interval 30000",
+		})
+	}},
+	{"gather-5.11-drift.txt", "5.11", func(t *testing.T, h *Host) {
+		solarisRunAll(t, h, "root", []string{
+			"/usr/sbin/ipadm set-prop -p smallest_anon_port=10240 tcp",
+			"/usr/sbin/ipadm set-prop -p _time_wait_interval=30000 tcp",
+			"/usr/sbin/ipadm set-prop -t -p smallest_anon_port=20000 tcp",
+		})
+	}},
+	{"gather-5.10-converged.txt", "5.10", func(t *testing.T, h *Host) { applySolarisTargets(t, h) }},
+	{"gather-5.11-converged.txt", "5.11", func(t *testing.T, h *Host) { applySolarisTargets(t, h) }},
+}
+
+func applySolarisTargets(t *testing.T, h *Host) {
+	t.Helper()
+	d, a := solarisApplier(t)
+	f := gatherSolaris(t, h)
+	p := d.Propose(f, solarisTargets, platform.Guardrails{ProtectListeningPorts: true})
+	cmds, err := a.ApplyCommands(f, p.Changes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	solarisRunAll(t, h, "root", cmds)
+}
+
+// The gather fixtures are the emulator's answer to the real gather script,
+// byte for byte: fixture and emulator cannot drift apart.
+func TestSolarisGatherFixturesMatchEmulator(t *testing.T) {
+	for _, sc := range solarisScenarios {
+		t.Run(sc.fixture, func(t *testing.T) {
+			h := newSolarisHost(t, sc.release)
+			sc.setup(t, h)
+			out := h.Run("root", platform.SolarisGatherScript())
+			if out.Code != 0 || out.Stderr != "" {
+				t.Fatalf("gather: exit %d, stderr %q", out.Code, out.Stderr)
+			}
+			path := filepath.Join(solarisFixtureDir, sc.fixture)
+			if *updateSolaris {
+				if err := os.WriteFile(path, []byte(out.Stdout), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Stdout != string(want) {
+				t.Errorf("emulator output differs from %s:\n%s", sc.fixture, out.Stdout)
+			}
+		})
+	}
+}
+
+// The whole cycle with the real driver over the lab's shell: plan, apply,
+// converged, reboot, still converged, restore, back where it was, and a
+// reboot after the restore gives what the host had persisted before.
+func TestSolarisDriverCycle(t *testing.T) {
+	for _, sc := range solarisScenarios[:4] {
+		for _, targets := range []platform.Targets{
+			solarisTargets,
+			// Above the current range (largest must move first), and below it.
+			{EphemeralPorts: solRange(40000, 50000), TimeWait: solDur(45 * time.Second)},
+			{EphemeralPorts: solRange(5000, 20000), KeepaliveTime: solDur(10 * time.Minute)},
+		} {
+			name := sc.fixture + "/" + targets.EphemeralPorts.String()
+			t.Run(name, func(t *testing.T) {
+				d, a := solarisApplier(t)
+				h := newSolarisHost(t, sc.release)
+				sc.setup(t, h)
+				before := gatherSolaris(t, h)
+				beforeFiles := solarisCopyFiles(h.Files)
+
+				p := d.Propose(before, targets, platform.Guardrails{ProtectListeningPorts: true})
+				if len(p.Changes) == 0 {
+					t.Fatal("no changes proposed")
+				}
+				for _, c := range p.Changes {
+					if c.Refused != "" || c.RebootRequired {
+						t.Fatalf("change %+v", c)
+					}
+				}
+				snap := a.Snapshot(before, p.Changes)
+				cmds, err := a.ApplyCommands(before, p.Changes)
+				if err != nil {
+					t.Fatal(err)
+				}
+				solarisRunAll(t, h, "root", cmds)
+
+				after := gatherSolaris(t, h)
+				if rest := d.Propose(after, targets, platform.Guardrails{ProtectListeningPorts: true}); len(rest.Changes) != 0 {
+					t.Fatalf("not converged after apply: %+v", rest.Changes)
+				}
+				if want := time.Duration(solarisAtoi(t, solarisTimeWaitLive(after, "time_wait"))) * time.Millisecond; h.Emu.TimeWait() != want {
+					t.Errorf("emulator TimeWait %v, facts say %v", h.Emu.TimeWait(), want)
+				}
+
+				h.Reboot()
+				rebooted := gatherSolaris(t, h)
+				if rebooted.BootID == after.BootID {
+					t.Errorf("boot id %q did not change at reboot", rebooted.BootID)
+				}
+				if rest := d.Propose(rebooted, targets, platform.Guardrails{ProtectListeningPorts: true}); len(rest.Changes) != 0 {
+					t.Fatalf("not converged after reboot (not persisted?): %+v", rest.Changes)
+				}
+
+				restore, err := a.RestoreCommands(rebooted, snap)
+				if err != nil {
+					t.Fatal(err)
+				}
+				solarisRunAll(t, h, "root", restore)
+				back := gatherSolaris(t, h)
+				if diff := a.Differences(back, snap); len(diff) != 0 {
+					t.Errorf("after restore: %q", diff)
+				}
+				if !reflect.DeepEqual(back.Knobs, before.Knobs) {
+					t.Errorf("knobs after restore\n%+v\nwant\n%+v", back.Knobs, before.Knobs)
+				}
+				if !reflect.DeepEqual(h.Files, beforeFiles) {
+					t.Errorf("files after restore differ: %v, want %v", solarisKeys(h.Files), solarisKeys(beforeFiles))
+				}
+				if again, _ := a.RestoreCommands(back, snap); len(again) != 0 {
+					t.Errorf("restore on a restored host: %q", again)
+				}
+
+				// What was persisted before is what a reboot gives now.
+				h.Reboot()
+				boot := gatherSolaris(t, h)
+				fresh := gatherSolaris(t, solarisRebootedFresh(t, sc.release, sc.setup))
+				for name, k := range fresh.Knobs {
+					if boot.Knobs[name] != k {
+						t.Errorf("%s after restore+reboot %+v, a fresh host rebooted has %+v", name, boot.Knobs[name], k)
+					}
+				}
+			})
+		}
+	}
+}
+
+// solarisRebootedFresh is a host set up like a scenario and rebooted, never touched
+// by fleettune: what the restored host must look like after a reboot.
+func solarisRebootedFresh(t *testing.T, release string, setup func(*testing.T, *Host)) *Host {
+	h := newSolarisHost(t, release)
+	setup(t, h)
+	h.Reboot()
+	return h
+}
+
+func solarisTimeWaitLive(f *platform.Facts, setting string) string {
+	for _, n := range []string{"tcp_time_wait_interval", "_time_wait_interval"} {
+		if k, ok := f.Knobs[n]; ok {
+			return k.Live
+		}
+	}
+	return ""
+}
+
+func solarisAtoi(t *testing.T, s string) int {
+	t.Helper()
+	var n int
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			t.Fatalf("%q is not a number", s)
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+func solarisCopyFiles(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func solarisKeys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// A user other than root can read everything (Gather works) but changes
+// nothing: ndd and ipadm refuse with their own messages.
+func TestSolarisDriverAsNonRoot(t *testing.T) {
+	for _, release := range []string{"5.10", "5.11"} {
+		t.Run(release, func(t *testing.T) {
+			d, a := solarisApplier(t)
+			h := newSolarisHost(t, release)
+			root := h.Run("root", platform.SolarisGatherScript())
+			ops := h.Run("ops", platform.SolarisGatherScript())
+			if ops.Stdout != root.Stdout || ops.Code != 0 {
+				t.Fatalf("non-root gather differs from root's:\n%s", ops.Stdout)
+			}
+			f, err := d.Gather(context.Background(), solarisRunner{h, "ops"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := d.Propose(f, solarisTargets, platform.Guardrails{})
+			cmds, err := a.ApplyCommands(f, p.Changes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := h.Run("ops", cmds[0])
+			want := "operation failed: Not owner\n"
+			got := out.Stdout
+			if release == "5.11" {
+				want, got = "ipadm: set-prop: smallest_anon_port: Permission denied\n", out.Stderr
+			}
+			if out.Code == 0 || got != want {
+				t.Errorf("%s as ops: exit %d, %q; want %q", cmds[0], out.Code, got, want)
+			}
+			if release == "5.10" {
+				write := h.Run("ops", cmds[len(cmds)-1])
+				if write.Code == 0 || !strings.Contains(write.Stderr, "Permission denied") {
+					t.Errorf("rc script write as ops: exit %d, %q", write.Code, write.Stderr)
+				}
+				if _, ok := h.Files[platform.SolarisRCScript]; ok {
+					t.Error("a non-root user wrote the rc script")
+				}
+			}
+			if after := gatherSolaris(t, h); !reflect.DeepEqual(after.Knobs, f.Knobs) {
+				t.Errorf("knobs changed: %+v", after.Knobs)
+			}
+		})
+	}
+}
