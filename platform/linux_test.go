@@ -879,7 +879,7 @@ func TestLinuxGather(t *testing.T) {
 }
 
 func TestFor(t *testing.T) {
-	for _, os := range []string{Linux, Solaris, AIX, Tru64} {
+	for _, os := range []string{Linux, Solaris, HPUX, AIX, Tru64} {
 		d, err := For(os)
 		if err != nil || d.OS() != os {
 			t.Fatalf("For(%s) = %v, %v", os, d, err)
