@@ -743,7 +743,7 @@ func (aixDriver) Differences(f *Facts, snap Snapshot) []string {
 		if !sameInts(now.Live, was.Live) && !(was.Missing && now.Missing) {
 			msg := fmt.Sprintf("%s is %s, was %s", t, strings.TrimSpace(now.Live), strings.TrimSpace(was.Live))
 			if lim, ok := aixLimitsOf(f, t); ok && aixRebootType(lim.Type) {
-				msg += " (a Reboot tunable: the next boot restores it)"
+				msg += AwaitsReboot
 			}
 			diff = append(diff, msg)
 		}

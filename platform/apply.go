@@ -1,6 +1,9 @@
 package platform
 
-import "context"
+import (
+	"context"
+	"strings"
+)
 
 // Snapshot is what a host had before fleettune changed it: enough to put it
 // back exactly. The journal records it before any command runs.
@@ -52,4 +55,21 @@ type HealthReader interface {
 	// Thresholds are the default per-watch-window increases above which a
 	// host is unhealthy, by counter name.
 	Thresholds() map[string]int64
+}
+
+// AwaitsReboot ends a Differences line that only the next boot clears: the
+// knob cannot change at run time, and its persisted value is already back.
+const AwaitsReboot = " (not run-time settable; the persisted value applies at the next boot)"
+
+// SplitAwaitingReboot separates Differences lines that only a reboot clears
+// (AwaitsReboot) from the others, which mean a restore did not take.
+func SplitAwaitingReboot(diff []string) (pending, other []string) {
+	for _, d := range diff {
+		if strings.HasSuffix(d, AwaitsReboot) {
+			pending = append(pending, d)
+		} else {
+			other = append(other, d)
+		}
+	}
+	return pending, other
 }

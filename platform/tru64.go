@@ -800,7 +800,7 @@ func (tru64Driver) Differences(f *Facts, snap Snapshot) []string {
 		case !was.Missing && !sameInts(now.Live, was.Live):
 			d := fmt.Sprintf("%s is %s, was %s", a, strings.TrimSpace(now.Live), strings.TrimSpace(was.Live))
 			if !tru64Runtime(f, a) {
-				d += " (not run-time settable; the persisted value applies at the next boot)"
+				d += AwaitsReboot
 			}
 			diff = append(diff, d)
 		}

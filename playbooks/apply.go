@@ -45,6 +45,8 @@ type applied struct {
 	out      *HostOutcome
 	snapshot platform.Snapshot
 	before   platform.Counters
+	// pendingRestore lists what a restore left for the next boot.
+	pendingRestore []string
 }
 
 // Apply rolls changes out over hosts in batches. The first batch is the
@@ -346,9 +348,11 @@ func (e *Engine) restore(ctx context.Context, a *applied) error {
 	if err != nil {
 		return fmt.Errorf("verify restore: %w", err)
 	}
-	if diff := applier.Differences(f, a.snapshot); len(diff) > 0 {
+	pending, diff := platform.SplitAwaitingReboot(applier.Differences(f, a.snapshot))
+	if len(diff) > 0 {
 		return fmt.Errorf("verify restore: %s", strings.Join(diff, "; "))
 	}
+	a.pendingRestore = pending
 	return nil
 }
 
@@ -360,6 +364,9 @@ func (e *Engine) restoreAll(ctx context.Context, hosts []*applied) {
 		} else {
 			a.out.Status, a.out.Error = StatusRolledBack, ""
 			a.out.RebootRequired, a.out.RebootReason = false, ""
+			if len(a.pendingRestore) > 0 {
+				a.out.RebootRequired, a.out.RebootReason = true, "restored at the next boot: "+strings.Join(a.pendingRestore, "; ")
+			}
 		}
 		e.record(*a.out)
 	})

@@ -16,7 +16,10 @@ type RebootCheck struct {
 	OS      string
 	BootID  string // the boot id when the change was made
 	Targets platform.Targets
-	Reason  string
+	// Snapshot, for a rollback awaiting a reboot, is the state the host
+	// must be back in after it; Targets are then not used.
+	Snapshot *platform.Snapshot
+	Reason   string
 }
 
 // Reboot states reported by CheckReboots.
@@ -57,19 +60,33 @@ func (e *Engine) CheckReboots(ctx context.Context, checks []RebootCheck) []Reboo
 			return
 		}
 		defer c.close()
-		f, prop, err := e.propose(ctx, c, checks[i].Targets, platform.Guardrails{})
-		if err != nil {
-			st.Detail = err.Error()
-			return
+		var f *platform.Facts
+		var wrong []string
+		if snap := checks[i].Snapshot; snap != nil {
+			applier, ok := c.driver.(platform.Applier)
+			if !ok {
+				st.Detail = "cannot verify a restore on " + c.os
+				return
+			}
+			if f, err = c.driver.Gather(ctx, c.sess, knobNames(*snap)); err != nil {
+				st.Detail = err.Error()
+				return
+			}
+			wrong = applier.Differences(f, *snap)
+		} else {
+			var prop platform.Proposal
+			if f, prop, err = e.propose(ctx, c, checks[i].Targets, platform.Guardrails{}); err != nil {
+				st.Detail = err.Error()
+				return
+			}
+			for _, ch := range prop.Changes {
+				wrong = append(wrong, fmt.Sprintf("%s is %s, want %s", ch.Knob, ch.Current, ch.Target))
+			}
 		}
 		st.BootID, st.Detail = f.BootID, ""
 		if f.BootID == checks[i].BootID {
 			st.State = RebootPending
 			return
-		}
-		var wrong []string
-		for _, ch := range prop.Changes {
-			wrong = append(wrong, fmt.Sprintf("%s is %s, want %s", ch.Knob, ch.Current, ch.Target))
 		}
 		if len(wrong) > 0 {
 			st.State, st.Detail = RebootNotTaken, strings.Join(wrong, "; ")

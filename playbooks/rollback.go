@@ -95,11 +95,15 @@ func (e *Engine) rollbackHost(ctx context.Context, h *inventory.Host, t RestoreT
 		e.record(*ho)
 		return
 	}
-	if diff := applier.Differences(f, t.Snapshot); len(diff) > 0 {
+	pending, diff := platform.SplitAwaitingReboot(applier.Differences(f, t.Snapshot))
+	if len(diff) > 0 {
 		ho.Status, ho.Error = StatusFailed, "verify: "+strings.Join(diff, "; ")
 		e.record(*ho)
 		return
 	}
 	ho.Status = StatusRolledBack
+	if len(pending) > 0 {
+		ho.RebootRequired, ho.RebootReason = true, "restored at the next boot: "+strings.Join(pending, "; ")
+	}
 	e.record(*ho)
 }

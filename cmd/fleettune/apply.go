@@ -23,6 +23,9 @@ type applyFlags struct {
 	inventory, playbook, limit, format, batch, watch, scope string
 	forks                                                   int
 	yes                                                     bool
+	// quietPlan skips printing the plan before applying (the demo has
+	// just shown it); not a command-line flag.
+	quietPlan bool
 }
 
 func newApplyCmd(g *globals) *cobra.Command {
@@ -139,7 +142,7 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 		out.Summarize()
 		return renderOutcome(g, format, out)
 	}
-	if format == views.Text {
+	if format == views.Text && !f.quietPlan {
 		if err := views.NewPlan(views.Text, os.Stdout, g.color()).Plan(plan); err != nil {
 			return &exitError{code: 1, err: err}
 		}

@@ -98,7 +98,7 @@ settings over SSH, compares them with a playbook, and shows (plan) or makes
 		return &exitError{code: 1, err: fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
 	root.AddCommand(newPlanCmd(g), newApplyCmd(g), newRollbackCmd(g), newStatusCmd(g))
-	root.AddCommand(newLabCmd(g))
+	root.AddCommand(newLabCmd(g), newDemoCmd(g))
 	return root
 }
 

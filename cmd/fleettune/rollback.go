@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -98,6 +99,8 @@ func runRollback(ctx context.Context, g *globals, f *rollbackFlags) error {
 			return &exitError{code: 1, err: err}
 		}
 	}
+	// In name order, whatever order the run finished them in.
+	sort.Slice(selected, func(i, j int) bool { return selected[i].Name < selected[j].Name })
 	var targets []playbooks.RestoreTarget
 	for _, c := range selected {
 		h := byName[c.Name]
@@ -130,7 +133,8 @@ func runRollback(ctx context.Context, g *globals, f *rollbackFlags) error {
 }
 
 // laterApplies names the hosts among targets that an apply run started
-// after run also changed, as "host (run ID)".
+// after run also changed and left changed (not rolled back), as
+// "host (run ID)".
 func laterApplies(store *journal.Store, run *journal.Run, targets []playbooks.RestoreTarget) []string {
 	runs, err := store.Runs()
 	if err != nil {
@@ -142,7 +146,7 @@ func laterApplies(store *journal.Store, run *journal.Run, targets []playbooks.Re
 			if r.Header.Kind != journal.KindApply || r.ID() == run.ID() || !r.Header.Started.After(run.Header.Started) {
 				continue
 			}
-			if h := r.Host(t.Host.Name); h != nil && h.Before != nil {
+			if h := r.Host(t.Host.Name); h != nil && h.Before != nil && h.Status() == journal.StatusApplied {
 				out = append(out, fmt.Sprintf("%s (run %s)", t.Host.Name, r.ID()))
 				break
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/fleettune/fleettune/platform"
 	"os"
 	"time"
 
@@ -88,8 +89,14 @@ func runStatus(ctx context.Context, g *globals, f *statusFlags) error {
 			if p.Host.Result != nil {
 				reason = p.Host.Result.RebootReason
 			}
-			checks = append(checks, playbooks.RebootCheck{RunID: p.Run.ID(), Host: &conn, OS: p.Host.OS,
-				BootID: p.Host.BootID, Targets: p.Host.Targets, Reason: reason})
+			check := playbooks.RebootCheck{RunID: p.Run.ID(), Host: &conn, OS: p.Host.OS,
+				BootID: p.Host.BootID, Targets: p.Host.Targets, Reason: reason}
+			if p.Run.Header.Kind == journal.KindRollback {
+				// A rollback awaiting a reboot is done when the host is
+				// back as the rolled-back run found it.
+				check.Snapshot = restoredSnapshot(runs, p.Run.Header.RollbackOf, p.Host.Host)
+			}
+			checks = append(checks, check)
 		}
 		e := &playbooks.Engine{Dial: g.dialer(), Log: g.log}
 		st.Reboots = e.CheckReboots(ctx, checks)
@@ -107,6 +114,19 @@ func runStatus(ctx context.Context, g *globals, f *statusFlags) error {
 	}
 	if err := views.NewStatus(format, os.Stdout, g.color()).Status(st); err != nil {
 		return &exitError{code: 1, err: err}
+	}
+	return nil
+}
+
+// restoredSnapshot is the state a rollback of run put host back to: what
+// that run recorded before changing it.
+func restoredSnapshot(runs []*journal.Run, run, host string) *platform.Snapshot {
+	for _, r := range runs {
+		if r.ID() == run {
+			if h := r.Host(host); h != nil && h.Before != nil {
+				return h.Before
+			}
+		}
 	}
 	return nil
 }
