@@ -284,3 +284,78 @@ func TestDemo(t *testing.T) {
 		t.Errorf("demo left %s behind (%v)", filepath.Dir(stateDir), err)
 	}
 }
+
+// Faults, one per host, through the binary: each faulty host gets one
+// clear error naming its trouble, the healthy host is planned as usual,
+// and plan exits 1.
+func TestLabFaultsStayWithTheirHost(t *testing.T) {
+	l := startLab(t, lab.DefaultFleet(6))
+	names := make([]string, 0, 6)
+	for _, h := range l.Hosts() {
+		names = append(names, h.Name)
+	}
+	must(t, l.SetFaults(names[1], lab.Faults{Refuse: true}))
+	must(t, l.SetFaults(names[2], lab.Faults{Reset: true}))
+	must(t, l.SetFaults(names[3], lab.Faults{RejectAuth: true}))
+	if _, err := l.ChangeHostKey(names[4]); err != nil {
+		t.Fatal(err)
+	}
+	must(t, l.SetFaults(names[5], lab.Faults{FailCommand: "uname"}))
+
+	pb := writePlaybook(t, labPlaybook)
+	r := run(t, "plan", "-i", l.Inventory, "-p", pb, "--format", "json")
+	if r.code != 1 {
+		t.Fatalf("plan: exit %d, want 1\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	d := decodePlan(t, r)
+	want := map[string]struct{ status, says string }{
+		names[0]: {"changes", ""},
+		names[1]: {"unreachable", "refused"},
+		names[2]: {"unreachable", "reset"},
+		names[3]: {"unreachable", "authentication"},
+		names[4]: {"unreachable", "host key"},
+		names[5]: {"failed", "lab: injected failure"},
+	}
+	for _, h := range d.Hosts {
+		w := want[h.Host]
+		if h.Status != w.status || !strings.Contains(strings.ToLower(h.Error), strings.ToLower(w.says)) {
+			t.Errorf("%s: status %s, error %q; want %s mentioning %q", h.Host, h.Status, h.Error, w.status, w.says)
+		}
+	}
+}
+
+// A host that reboots in the middle of its apply: the connection drops,
+// fleettune reconnects and puts the host back as it was; the other hosts
+// are applied; rollback --last afterwards leaves every file as it was.
+func TestLabHostRebootsMidApply(t *testing.T) {
+	l := startLab(t, []lab.Spec{{Name: "sol10-a", OS: "solaris", Release: "5.10"}, {Name: "hpux-a", OS: "hpux", Release: "B.11.31"}})
+	before := labFiles(l)
+	pb := writePlaybook(t, labPlaybook)
+	// plan: detect + gather (2); apply: detect + gather (2), then the first
+	// change command reboots the host once it has run.
+	h := l.Host("sol10-a")
+	h.Lock()
+	h.Faults.RebootAfter = 5
+	h.Unlock()
+	r := run(t, "apply", "-i", l.Inventory, "-p", pb, "--yes", "--format", "json")
+	if r.code != 1 {
+		t.Fatalf("apply: exit %d, want 1\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	d := decodeResult(t, r)
+	if got := d.status("sol10-a"); !strings.HasPrefix(got, "failed") || !strings.Contains(got, "previous values restored") {
+		t.Errorf("sol10-a = %s; want failed with its previous values restored", got)
+	}
+	t.Logf("sol10-a: %s", d.status("sol10-a"))
+	if got := d.status("hpux-a"); !strings.HasPrefix(got, "applied") {
+		t.Errorf("hpux-a = %s", got)
+	}
+	if got := labFiles(l)["sol10-a"]; !reflect.DeepEqual(got, before["sol10-a"]) {
+		t.Errorf("sol10-a files changed after its restore")
+	}
+	if r := run(t, "rollback", "--last", "--yes"); r.code != 0 {
+		t.Fatalf("rollback: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if got := labFiles(l); !reflect.DeepEqual(got, before) {
+		t.Errorf("files differ after rollback --last")
+	}
+}

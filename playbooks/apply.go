@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fleettune/fleettune/remote"
 	"sort"
 	"strings"
 	"sync"
@@ -334,6 +335,17 @@ func (e *Engine) restore(ctx context.Context, a *applied) error {
 	}
 	applier := c.driver.(platform.Applier)
 	f, err := c.driver.Gather(ctx, c.sess, knobNames(a.snapshot))
+	if errors.Is(err, remote.ErrConnLost) {
+		// The connection died under the change (the host rebooted, a
+		// firewall dropped it): a fresh one may still restore it.
+		c.close()
+		nc, cerr := e.connect(ctx, c.host)
+		if cerr != nil {
+			return fmt.Errorf("reconnect to restore: %w", cerr)
+		}
+		a.conn, c = nc, nc
+		f, err = c.driver.Gather(ctx, c.sess, knobNames(a.snapshot))
+	}
 	if err != nil {
 		return fmt.Errorf("read before restore: %w", err)
 	}
