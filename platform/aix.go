@@ -271,41 +271,20 @@ func ParseAIXNextboot(content string) map[string]aixStanzaValue {
 }
 
 // ParseAIXNetstat reads `netstat -an` (AIX): the TCP ports in LISTEN and
-// the number of TIME_WAIT sockets. Local addresses end in ".PORT"; the
-// protocol column is tcp, tcp4 or tcp6; the UNIX domain part is skipped.
+// the number of TIME_WAIT sockets. The connection table must be there (its
+// "Proto" header), or the output is not what the parser knows.
 func ParseAIXNetstat(out string) (listening []int, timeWait int, err error) {
 	header := false
 	for _, line := range strings.Split(strings.ReplaceAll(out, "\r\n", "\n"), "\n") {
-		if strings.HasPrefix(line, "Active UNIX domain sockets") {
-			break
-		}
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		if f[0] == "Proto" {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "Proto" {
 			header = true
-			continue
-		}
-		if !strings.HasPrefix(f[0], "tcp") || len(f) < 6 {
-			continue
-		}
-		switch f[5] {
-		case "LISTEN":
-			i := strings.LastIndexByte(f[3], '.')
-			p, perr := strconv.Atoi(f[3][i+1:])
-			if i < 0 || perr != nil || p < 1 || p > 65535 {
-				return nil, 0, fmt.Errorf("netstat -an: unexpected local address %q", f[3])
-			}
-			listening = append(listening, p)
-		case "TIME_WAIT":
-			timeWait++
+			break
 		}
 	}
 	if !header {
 		return nil, 0, fmt.Errorf("netstat -an: no connection table in output: %s", firstLine(out))
 	}
-	return uniqueSorted(listening), timeWait, nil
+	return parseBSDNetstat(out)
 }
 
 // ParseAIXFacts parses the output of AIXGatherScript.
@@ -480,18 +459,7 @@ func (d aixDriver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
 	if t.KeepaliveTime != nil {
 		p.add(d.proposeDuration(f, string(KeepaliveTime), aixKeepIdle, *t.KeepaliveTime, aixKeepIdleUnit, "half-second"), nil)
 	}
-	names := make([]string, 0, len(t.Native))
-	for n := range t.Native {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		c := Change{Setting: "native", Knob: n, Target: t.Native[n], Refused: "native knobs are not supported on AIX yet"}
-		if err := ValidateNative(AIX, n, t.Native[n]); err != nil {
-			c.Refused = err.Error()
-		}
-		p.Changes = append(p.Changes, c)
-	}
+	p.Changes = append(p.Changes, refuseNative(AIX, t)...)
 	return p
 }
 

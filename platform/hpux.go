@@ -152,7 +152,9 @@ func ParseHPUXFacts(out string) (*Facts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read sockets: netstat -an: %s", sectionError(v, err))
 	}
-	f.Listening, f.TimeWait = parseHPUXNetstat(v)
+	if f.Listening, f.TimeWait, err = parseBSDNetstat(v); err != nil {
+		return nil, fmt.Errorf("read sockets: %w", err)
+	}
 
 	v, err = body("nddconf")
 	switch {
@@ -205,32 +207,6 @@ func parseNddInt(s string) (int64, error) {
 		return strconv.ParseInt(h, 16, 64)
 	}
 	return strconv.ParseInt(s, 10, 64)
-}
-
-// parseHPUXNetstat reads the TCP rows of HP-UX's netstat -an (BSD layout,
-// host.port addresses, the state last): the ports with a LISTEN socket and
-// the number of TIME_WAIT sockets, IPv4 and IPv6 alike.
-func parseHPUXNetstat(s string) (listening []int, timeWait int) {
-	for _, line := range strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 6 || !strings.HasPrefix(f[0], "tcp") {
-			continue
-		}
-		switch f[len(f)-1] {
-		case "TIME_WAIT":
-			timeWait++
-		case "LISTEN":
-			local := f[3]
-			i := strings.LastIndexByte(local, '.')
-			if i < 0 {
-				continue
-			}
-			if p, err := strconv.Atoi(local[i+1:]); err == nil && p > 0 && p <= 65535 {
-				listening = append(listening, p)
-			}
-		}
-	}
-	return uniqueSorted(listening), timeWait
 }
 
 // nddEntry is one indexed entry of nddconf.
@@ -376,18 +352,7 @@ func (d hpuxDriver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
 	if t.KeepaliveTime != nil {
 		p.add(d.proposeDuration(f, KeepaliveTime, hpuxKeepalive, *t.KeepaliveTime, alloc))
 	}
-	names := make([]string, 0, len(t.Native))
-	for n := range t.Native {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		c := Change{Setting: "native", Knob: n, Target: t.Native[n], Refused: "native knobs are not supported on HP-UX yet"}
-		if err := ValidateNative(HPUX, n, t.Native[n]); err != nil {
-			c.Refused = err.Error()
-		}
-		p.Changes = append(p.Changes, c)
-	}
+	p.Changes = append(p.Changes, refuseNative(HPUX, t)...)
 	if len(alloc.appended) > 0 {
 		if g := cfg.gaps(); len(g) > 0 {
 			p.Notes = append(p.Notes, fmt.Sprintf("%s has no entry at index %s; HP asks for consecutive indexes, so check that ndd -c applies the entries after the gap", HPUXNddconf, joinInts(g)))

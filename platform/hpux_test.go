@@ -210,8 +210,8 @@ func TestParseHPUXNetstat(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l, tw := parseHPUXNetstat(tt.in)
-			if !reflect.DeepEqual(l, tt.listening) || tw != tt.timeWait {
+			l, tw, err := parseBSDNetstat(tt.in)
+			if err != nil || !reflect.DeepEqual(l, tt.listening) || tw != tt.timeWait {
 				t.Errorf("got %v %d, want %v %d", l, tw, tt.listening, tt.timeWait)
 			}
 		})

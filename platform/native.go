@@ -105,3 +105,23 @@ func portList(v string) error {
 	}
 	return nil
 }
+
+// refuseNative proposes, for an OS family whose native knobs fleettune does
+// not support yet, one refused change per native knob of t, in name order,
+// saying why (ValidateNative's error).
+func refuseNative(os string, t Targets) []Change {
+	names := make([]string, 0, len(t.Native))
+	for n := range t.Native {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []Change
+	for _, n := range names {
+		c := Change{Setting: "native", Knob: n, Target: t.Native[n], Refused: "native knobs are not supported on " + os}
+		if err := ValidateNative(os, n, t.Native[n]); err != nil {
+			c.Refused = err.Error()
+		}
+		out = append(out, c)
+	}
+	return out
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -352,28 +351,9 @@ func stanzaOrder(stanza string) []string {
 }
 
 // ParseTru64Netstat reads `netstat -an`: the TCP ports in LISTEN and the
-// number of TIME_WAIT sockets. Addresses are BSD style, the port after the
-// last dot ("*.22", "10.0.0.5.1025").
+// number of TIME_WAIT sockets (the BSD layout HP-UX and AIX share).
 func ParseTru64Netstat(out string) (listening []int, timeWait int, err error) {
-	for _, line := range strings.Split(strings.ReplaceAll(out, "\r\n", "\n"), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 6 || !strings.HasPrefix(f[0], "tcp") {
-			continue
-		}
-		switch f[len(f)-1] {
-		case "TIME_WAIT":
-			timeWait++
-		case "LISTEN":
-			local := f[3]
-			i := strings.LastIndexByte(local, '.')
-			p, perr := strconv.Atoi(local[i+1:])
-			if i < 0 || perr != nil || p < 1 || p > 65535 {
-				return nil, 0, fmt.Errorf("read listeners: unexpected local address %q in %q", local, strings.TrimSpace(line))
-			}
-			listening = append(listening, p)
-		}
-	}
-	return uniqueSorted(listening), timeWait, nil
+	return parseBSDNetstat(out)
 }
 
 // tru64Want is one attribute value a target needs.
@@ -521,18 +501,7 @@ func (d tru64Driver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
 	if t.KeepaliveTime != nil {
 		p.add(d.propose(f, string(KeepaliveTime), t.KeepaliveTime.String(), g))
 	}
-	names := make([]string, 0, len(t.Native))
-	for n := range t.Native {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		c := Change{Setting: "native", Knob: n, Target: t.Native[n], Refused: "native knobs are not supported on Tru64"}
-		if err := ValidateNative(Tru64, n, t.Native[n]); err != nil {
-			c.Refused = err.Error()
-		}
-		p.Changes = append(p.Changes, c)
-	}
+	p.Changes = append(p.Changes, refuseNative(Tru64, t)...)
 	return p
 }
 
