@@ -17,7 +17,8 @@ import (
 // usr/src/cmd/cmd-inet/usr.sbin/ndd.c (printed on stdout, exit 1; EPERM is
 // "Not owner" in Solaris' strerror); ipadm's table has the column widths of
 // ipadm.c's modprop_fields and its errors are die("set-prop: %s: %s");
-// netstat -an -P tcp has the widths of a captured illumos/Solaris table.
+// netstat -an -P tcp has the widths of a captured illumos/Solaris table;
+// netstat -s -P tcp prints as netstat.c's stat_report and print_tcp_stats.
 
 // solarisParam is one TCP tunable: its ndd name (the key), its ipadm name,
 // default and range.
@@ -71,13 +72,16 @@ type solarisEmu struct {
 	// persistent holds what ipadm set-prop persisted (Solaris 11), by
 	// ndd name; Solaris 10 persists only through files.
 	persistent map[string]int
+	// tcp holds the TCP MIB counters netstat -s -P tcp prints, by MIB
+	// name: since boot, zeroed at a reboot.
+	tcp map[string]int64
 }
 
 // SolarisRCDir is where /sbin/rc2 finds the scripts it runs at boot.
 const solarisRCDir = "/etc/rc2.d/"
 
 func newSolaris(h *Host, release string) error {
-	e := &solarisEmu{release: release, live: map[string]int{}, persistent: map[string]int{}}
+	e := &solarisEmu{release: release, live: map[string]int{}, persistent: map[string]int{}, tcp: solarisUptimeCounters()}
 	switch release {
 	case "5.10":
 		h.Uname = Uname{Sysname: "SunOS", Release: "5.10", Version: "Generic_150400-59", Machine: "sun4v"}
@@ -103,8 +107,12 @@ func newSolaris(h *Host, release string) error {
 
 // Boot rebuilds the live values: the defaults, then on 10 every ndd -set
 // line of the rc2 scripts in name order (as /sbin/rc2 runs them), on 11 the
-// ipadm persistent values.
+// ipadm persistent values. A reboot (not the first boot, which finds the
+// counters of a host that has been up a while) zeroes the TCP counters.
 func (e *solarisEmu) Boot(h *Host) {
+	if h.Boots > 1 {
+		e.tcp = solarisBootCounters()
+	}
 	for _, p := range solarisParams {
 		e.live[p.ndd] = p.def
 	}
@@ -139,7 +147,17 @@ func (e *solarisEmu) TimeWait() time.Duration {
 	return time.Duration(e.live["tcp_time_wait_interval"]) * time.Millisecond
 }
 
+// Command answers one command, then lets the TCP counters move on as a busy
+// host's do: every command run stands for a little traffic.
 func (e *solarisEmu) Command(c *Call) (Output, bool) {
+	out, handled := e.command(c)
+	for name, n := range solarisBackgroundTraffic {
+		e.tcp[name] += n
+	}
+	return out, handled
+}
+
+func (e *solarisEmu) command(c *Call) (Output, bool) {
 	if len(c.Argv) == 0 {
 		return Output{}, false
 	}
@@ -368,8 +386,12 @@ const solarisLocalIP = "192.168.56.10"
 
 func (e *solarisEmu) netstat(c *Call) Output {
 	a := strings.Join(c.Argv[1:], " ")
-	if a != "-an -P tcp" && a != "-na -P tcp" && a != "-n -a -P tcp" {
-		return Output{Stderr: "netstat: only `netstat -an -P tcp` is emulated\n", Code: 1}
+	switch a {
+	case "-an -P tcp", "-na -P tcp", "-n -a -P tcp":
+	case "-s -P tcp", "-P tcp -s":
+		return e.netstatStats(c.Host)
+	default:
+		return Output{Stderr: "netstat: only `netstat -an -P tcp` and `netstat -s -P tcp` are emulated\n", Code: 1}
 	}
 	rwind := 49152
 	if e.ipadm {
@@ -399,5 +421,110 @@ func (e *solarisEmu) netstat(c *Call) Output {
 			fmt.Fprintf(&b, "%-33s %-33s %5d %6d %5d %6d %-11s %s\n", fmt.Sprintf("      *.%d", p), "      *.*", 0, 0, rwind, 0, "LISTEN", "")
 		}
 	}
+	return Output{Stdout: b.String()}
+}
+
+// solarisTCPMIB is what netstat.c's print_tcp_stats prints, in its order;
+// "" marks its prval_end() after tcpInSegs. The first four are settings
+// (pr_int_val), not counters.
+var solarisTCPMIB = []string{
+	"tcpRtoAlgorithm", "tcpRtoMin", "tcpRtoMax", "tcpMaxConn",
+	"tcpActiveOpens", "tcpPassiveOpens", "tcpAttemptFails", "tcpEstabResets",
+	"tcpCurrEstab", "tcpOutSegs", "tcpOutDataSegs", "tcpOutDataBytes",
+	"tcpRetransSegs", "tcpRetransBytes", "tcpOutAck", "tcpOutAckDelayed",
+	"tcpOutUrg", "tcpOutWinUpdate", "tcpOutWinProbe", "tcpOutControl",
+	"tcpOutRsts", "tcpOutFastRetrans", "tcpInSegs", "",
+	"tcpInAckSegs", "tcpInAckBytes", "tcpInDupAck", "tcpInAckUnsent",
+	"tcpInInorderSegs", "tcpInInorderBytes", "tcpInUnorderSegs", "tcpInUnorderBytes",
+	"tcpInDupSegs", "tcpInDupBytes", "tcpInPartDupSegs", "tcpInPartDupBytes",
+	"tcpInPastWinSegs", "tcpInPastWinBytes", "tcpInWinProbe", "tcpInWinUpdate",
+	"tcpInClosed", "tcpRttNoUpdate", "tcpRttUpdate", "tcpTimRetrans",
+	"tcpTimRetransDrop", "tcpTimKeepalive", "tcpTimKeepaliveProbe", "tcpTimKeepaliveDrop",
+	"tcpListenDrop", "tcpListenDropQ0", "tcpHalfOpenDrop", "tcpOutSackRetrans",
+}
+
+// solarisBootCounters are the counters right after boot: zero, but for the
+// settings (RTO algorithm 4 = Van Jacobson, tcp_rexmit_interval_min and
+// _max in ms, no connection limit).
+func solarisBootCounters() map[string]int64 {
+	c := map[string]int64{}
+	for _, n := range solarisTCPMIB {
+		if n != "" {
+			c[n] = 0
+		}
+	}
+	c["tcpRtoAlgorithm"], c["tcpRtoMin"], c["tcpRtoMax"], c["tcpMaxConn"] = 4, 400, 60000, -1
+	return c
+}
+
+// solarisUptimeCounters are a lab host's counters when it is created: a
+// server that has been up for some days, a few failures among them.
+func solarisUptimeCounters() map[string]int64 {
+	c := solarisBootCounters()
+	for n, v := range map[string]int64{
+		"tcpActiveOpens": 48211, "tcpPassiveOpens": 13377, "tcpAttemptFails": 212, "tcpEstabResets": 96,
+		"tcpCurrEstab": 14, "tcpOutSegs": 9164728, "tcpOutDataSegs": 6342981, "tcpOutDataBytes": 2147119083,
+		"tcpRetransSegs": 3127, "tcpRetransBytes": 2210554, "tcpOutAck": 2611038, "tcpOutAckDelayed": 1298734,
+		"tcpOutWinUpdate": 411, "tcpOutWinProbe": 3, "tcpOutControl": 126954,
+		"tcpOutRsts": 1862, "tcpOutFastRetrans": 248, "tcpInSegs": 10278515,
+		"tcpInAckSegs": 6188402, "tcpInAckBytes": 2147046310, "tcpInDupAck": 18467,
+		"tcpInInorderSegs": 7920144, "tcpInInorderBytes": 1530771925, "tcpInUnorderSegs": 1029, "tcpInUnorderBytes": 1280377,
+		"tcpInDupSegs": 1611, "tcpInDupBytes": 54018, "tcpInPartDupSegs": 2, "tcpInPartDupBytes": 1448,
+		"tcpInWinProbe": 5, "tcpInWinUpdate": 388,
+		"tcpInClosed": 731, "tcpRttNoUpdate": 21458, "tcpRttUpdate": 6101877, "tcpTimRetrans": 4382,
+		"tcpTimRetransDrop": 17, "tcpTimKeepalive": 2954, "tcpTimKeepaliveProbe": 402, "tcpTimKeepaliveDrop": 6,
+		"tcpOutSackRetrans": 517,
+	} {
+		c[n] = v
+	}
+	return c
+}
+
+// solarisBackgroundTraffic is how much the counters rise with every command
+// run: a couple of connections opened and served, their segments and bytes.
+// No failure counter moves: a healthy host's failures stay far below the
+// driver's thresholds within a watch window.
+var solarisBackgroundTraffic = map[string]int64{
+	"tcpActiveOpens": 2, "tcpPassiveOpens": 1, "tcpOutSegs": 38, "tcpOutDataSegs": 21,
+	"tcpOutDataBytes": 2876, "tcpOutAck": 9, "tcpOutAckDelayed": 4, "tcpOutControl": 6,
+	"tcpInSegs": 41, "tcpInAckSegs": 20, "tcpInAckBytes": 2876, "tcpInInorderSegs": 17,
+	"tcpInInorderBytes": 1934, "tcpRttUpdate": 19,
+}
+
+// solarisHandshakeFailures is how much tcpAttemptFails and tcpEstabResets
+// rise at every netstat -s read while the handshake-failure fault shows
+// (Faults.HandshakeFailures on and TIME_WAIT below its baseline): well
+// above the driver's threshold of 50 per watch window. Every failed
+// handshake or reset connection also sent a reset: tcpOutRsts rises by
+// twice as much.
+const solarisHandshakeFailures = 120
+
+// netstatStats answers `netstat -s -P tcp` as netstat.c does: stat_report
+// prints "\nTCP", print_tcp_stats prints each value as "\t%-20s=%6u" and
+// ends a line after every second one (prval; prval_end ends an unfinished
+// line), and stat_report ends with one more newline.
+func (e *solarisEmu) netstatStats(h *Host) Output {
+	if h.Faults.HandshakeFailures && e.TimeWait() < h.BaselineTimeWait {
+		e.tcp["tcpAttemptFails"] += solarisHandshakeFailures
+		e.tcp["tcpEstabResets"] += solarisHandshakeFailures
+		e.tcp["tcpOutRsts"] += 2 * solarisHandshakeFailures
+	}
+	var b strings.Builder
+	b.WriteString("\nTCP")
+	odd := 0
+	end := func() {
+		if odd&1 == 1 {
+			b.WriteByte('\n')
+		}
+		odd++
+	}
+	for _, n := range solarisTCPMIB {
+		if n != "" {
+			fmt.Fprintf(&b, "\t%-20s=%6d", n, e.tcp[n])
+		}
+		end()
+	}
+	end()
+	b.WriteByte('\n')
 	return Output{Stdout: b.String()}
 }

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -148,6 +149,103 @@ func TestSolarisGatherFixturesMatchEmulator(t *testing.T) {
 				t.Errorf("emulator output differs from %s:\n%s", sc.fixture, out.Stdout)
 			}
 		})
+	}
+}
+
+// The counters fixture (platform/testdata/solaris/netstat-s-tcp.txt) is the
+// emulator's answer to the driver's counters command on a default host,
+// byte for byte, on 10 and 11: fixture and emulator cannot drift apart.
+func TestSolarisCountersFixtureMatchesEmulator(t *testing.T) {
+	path := filepath.Join(solarisFixtureDir, "netstat-s-tcp.txt")
+	for _, release := range []string{"5.10", "5.11"} {
+		h := newSolarisHost(t, release)
+		out := h.Run("root", platform.SolarisCountersCommand)
+		if out.Code != 0 || out.Stderr != "" {
+			t.Fatalf("%s: exit %d, stderr %q", release, out.Code, out.Stderr)
+		}
+		if *updateSolaris && release == "5.10" {
+			if err := os.WriteFile(path, []byte(out.Stdout), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Stdout != string(want) {
+			t.Errorf("%s: emulator output differs from netstat-s-tcp.txt:\n%s", release, out.Stdout)
+		}
+	}
+}
+
+// The health check's view through the real driver: counters read before
+// and after a TIME_WAIT change, as the engine reads them around its watch
+// window. With the handshake-failure fault on, lowering TIME_WAIT makes
+// tcpAttemptFails and tcpEstabResets rise past their thresholds; with the
+// fault off, or with the fault on and TIME_WAIT left alone, nothing is
+// exceeded although the host is busy (tcpActiveOpens rises).
+func TestSolarisCountersShowHandshakeFailures(t *testing.T) {
+	up := fmt.Sprintf("+%d", solarisHandshakeFailures)
+	for _, release := range []string{"5.10", "5.11"} {
+		for _, tc := range []struct {
+			name         string
+			fault, lower bool
+			wantExceeded []string
+		}{
+			{"fault, TIME_WAIT lowered", true, true, []string{
+				"Tcp.tcpAttemptFails " + up + " (threshold 50)",
+				"Tcp.tcpEstabResets " + up + " (threshold 50)",
+			}},
+			{"no fault, TIME_WAIT lowered", false, true, nil},
+			{"fault, TIME_WAIT unchanged", true, false, nil},
+		} {
+			t.Run(release+"/"+tc.name, func(t *testing.T) {
+				d, a := solarisApplier(t)
+				hr, ok := d.(platform.HealthReader)
+				if !ok {
+					t.Fatal("the Solaris driver is not a HealthReader")
+				}
+				h := newSolarisHost(t, release)
+				h.Lock()
+				h.Faults.HandshakeFailures = tc.fault
+				h.Unlock()
+				r := solarisRunner{h, "root"}
+				ctx := context.Background()
+
+				before, err := hr.Counters(ctx, r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.lower {
+					f := gatherSolaris(t, h)
+					p := d.Propose(f, platform.Targets{TimeWait: solDur(30 * time.Second)}, platform.Guardrails{ProtectListeningPorts: true})
+					cmds, err := a.ApplyCommands(f, p.Changes)
+					if err != nil || len(cmds) == 0 {
+						t.Fatalf("apply commands %q, %v", cmds, err)
+					}
+					solarisRunAll(t, h, "root", cmds)
+					if h.Emu.TimeWait() != 30*time.Second || h.BaselineTimeWait != time.Minute {
+						t.Fatalf("TIME_WAIT %v, baseline %v", h.Emu.TimeWait(), h.BaselineTimeWait)
+					}
+				}
+				gatherSolaris(t, h) // the watch window's other traffic
+				after, err := hr.Counters(ctx, r)
+				if err != nil {
+					t.Fatal(err)
+				}
+
+				deltas, exceeded := platform.CounterDeltas(before, after, hr.Thresholds())
+				if !reflect.DeepEqual(exceeded, tc.wantExceeded) {
+					t.Errorf("exceeded %q, want %q (deltas %v)", exceeded, tc.wantExceeded, deltas)
+				}
+				if len(deltas) != len(hr.Thresholds()) {
+					t.Errorf("deltas %v: a thresholded counter is missing from the emulator's output", deltas)
+				}
+				if after["Tcp.tcpActiveOpens"] <= before["Tcp.tcpActiveOpens"] {
+					t.Errorf("tcpActiveOpens %d -> %d: no background traffic", before["Tcp.tcpActiveOpens"], after["Tcp.tcpActiveOpens"])
+				}
+			})
+		}
 	}
 }
 

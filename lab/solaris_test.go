@@ -231,3 +231,63 @@ func TestSolarisNetstatCountsState(t *testing.T) {
 		t.Errorf("unemulated netstat form answered: %+v", out)
 	}
 }
+
+// netstat -s -P tcp: counters kept per host that rise with every command
+// (background traffic, never a failure counter), jump by
+// solarisHandshakeFailures at every read while the handshake fault shows
+// (fault on and TIME_WAIT below its baseline), and start from zero after a
+// reboot.
+func TestSolarisNetstatTCPCounters(t *testing.T) {
+	for _, rel := range []string{"5.10", "5.11"} {
+		h := newSolarisHost(t, rel)
+		read := func(argv ...string) platform.Counters {
+			t.Helper()
+			if len(argv) == 0 {
+				argv = []string{"/usr/bin/netstat", "-s", "-P", "tcp"}
+			}
+			out := solarisCall(t, h, "ops", argv...)
+			c, err := platform.ParseSolarisTCPStats(out.Stdout)
+			if out.Code != 0 || out.Stderr != "" || err != nil {
+				t.Fatalf("%s %q: %+v, %v", rel, argv, out, err)
+			}
+			return c
+		}
+		c1 := read()
+		c2 := read("netstat", "-P", "tcp", "-s")
+		// One command ran between the reads (the first read itself).
+		if d := c2["Tcp.tcpActiveOpens"] - c1["Tcp.tcpActiveOpens"]; d != solarisBackgroundTraffic["tcpActiveOpens"] {
+			t.Errorf("%s: tcpActiveOpens +%d per command, want +%d", rel, d, solarisBackgroundTraffic["tcpActiveOpens"])
+		}
+		for _, n := range []string{"Tcp.tcpAttemptFails", "Tcp.tcpEstabResets", "Tcp.tcpTimRetransDrop", "Tcp.tcpRtoMin"} {
+			if c2[n] != c1[n] {
+				t.Errorf("%s: %s moved without a fault: %d -> %d", rel, n, c1[n], c2[n])
+			}
+		}
+
+		// The fault alone is not enough: TIME_WAIT is still at its baseline.
+		h.Faults.HandshakeFailures = true
+		if c3 := read(); c3["Tcp.tcpAttemptFails"] != c1["Tcp.tcpAttemptFails"] {
+			t.Errorf("%s: failures rose with TIME_WAIT at its baseline", rel)
+		}
+		solarisCall(t, h, "root", "ndd", "-set", "/dev/tcp", "tcp_time_wait_interval", "30000")
+		c4, c5 := read(), read()
+		for _, n := range []string{"Tcp.tcpAttemptFails", "Tcp.tcpEstabResets"} {
+			if c4[n] != c1[n]+solarisHandshakeFailures || c5[n] != c4[n]+solarisHandshakeFailures {
+				t.Errorf("%s: %s %d, %d, %d: want +%d at each read", rel, n, c1[n], c4[n], c5[n], solarisHandshakeFailures)
+			}
+		}
+		h.Faults.HandshakeFailures = false
+		if c6 := read(); c6["Tcp.tcpAttemptFails"] != c5["Tcp.tcpAttemptFails"] {
+			t.Errorf("%s: failures rose with the fault off", rel)
+		}
+
+		h.Reboot()
+		c7 := read()
+		if c7["Tcp.tcpActiveOpens"] != 0 || c7["Tcp.tcpAttemptFails"] != 0 || c7["Tcp.tcpRtoMin"] != 400 || c7["Tcp.tcpMaxConn"] != -1 {
+			t.Errorf("%s: after reboot %v, want counters from zero and the settings kept", rel, c7)
+		}
+		if len(c7) != len(c1) {
+			t.Errorf("%s: %d counters after reboot, %d before", rel, len(c7), len(c1))
+		}
+	}
+}

@@ -836,3 +836,142 @@ func solarisAtBootWords(v string, set bool) string {
 	}
 	return strings.TrimSpace(v)
 }
+
+// SolarisCountersCommand prints the kernel's TCP MIB-II counters: the TCP
+// section of `netstat -s`, in the same form on 10 and 11.
+const SolarisCountersCommand = "/usr/bin/netstat -s -P tcp"
+
+var _ HealthReader = solarisDriver{}
+
+// Counters reads the TCP counters with SolarisCountersCommand. They are
+// since boot and most are 32-bit (they wrap); CounterDeltas counts a
+// counter that went down from zero.
+func (solarisDriver) Counters(ctx context.Context, r Runner) (Counters, error) {
+	res, err := r.Run(ctx, SolarisCountersCommand)
+	if err != nil {
+		return nil, fmt.Errorf("read TCP counters: %w", err)
+	}
+	if res.ExitCode != 0 {
+		return nil, fmt.Errorf("read TCP counters: %s: exit status %d: %s", SolarisCountersCommand, res.ExitCode, firstLine(string(res.Stderr)))
+	}
+	c, err := ParseSolarisTCPStats(string(res.Stdout))
+	if err != nil {
+		return nil, fmt.Errorf("read TCP counters: %w", err)
+	}
+	return c, nil
+}
+
+// ParseSolarisTCPStats parses the output of `netstat -s -P tcp` into
+// counters named "Tcp.<MIB name>" ("Tcp.tcpAttemptFails").
+//
+// netstat.c prints a blank line, "TCP", then every counter as
+// "\t%-20s=%6u", starting a new line after every second one (and once more
+// after tcpInSegs, which therefore stands alone on its line). So "TCP" shares
+// the first line with the first pair, a name of 20 characters touches the
+// "=" ("tcpTimKeepaliveProbe= 28677"), and a value wider than 6 digits
+// touches it from the other side ("tcpOutSegs          =21843389688").
+// Parsing is therefore by "name = value" triples around each "=", never by
+// column. tcpMaxConn is -1.
+func ParseSolarisTCPStats(out string) (Counters, error) {
+	c := Counters{}
+	sawHeader := false
+	for i, line := range strings.Split(strings.ReplaceAll(out, "\r\n", "\n"), "\n") {
+		fs := strings.Fields(strings.ReplaceAll(line, "=", " = "))
+		if len(fs) == 0 {
+			continue
+		}
+		if fs[0] == "TCP" {
+			if sawHeader {
+				return nil, fmt.Errorf("netstat -s: line %d: a second TCP section", i+1)
+			}
+			sawHeader, fs = true, fs[1:]
+		}
+		if !sawHeader {
+			return nil, fmt.Errorf("netstat -s: line %d: expected the TCP section, got %q", i+1, strings.TrimSpace(line))
+		}
+		if len(fs)%3 != 0 {
+			return nil, fmt.Errorf("netstat -s: line %d: expected \"name = value\" pairs, got %q", i+1, strings.TrimSpace(line))
+		}
+		for j := 0; j < len(fs); j += 3 {
+			name, eq, value := fs[j], fs[j+1], fs[j+2]
+			if eq != "=" || !solarisMIBName(name) {
+				return nil, fmt.Errorf("netstat -s: line %d: expected \"name = value\" pairs, got %q", i+1, strings.TrimSpace(line))
+			}
+			key := "Tcp." + name
+			if _, dup := c[key]; dup {
+				return nil, fmt.Errorf("netstat -s: line %d: %s appears twice", i+1, name)
+			}
+			v, err := strconv.ParseInt(value, 10, 64)
+			if err != nil {
+				if isDigits(value) {
+					// Beyond int64 (only tcpOutSegs and tcpInSegs are
+					// 64-bit): not a value a threshold can use.
+					continue
+				}
+				return nil, fmt.Errorf("netstat -s: line %d: %s = %q is not a number", i+1, name, value)
+			}
+			c[key] = v
+		}
+	}
+	if !sawHeader {
+		return nil, fmt.Errorf("netstat -s printed no TCP section")
+	}
+	if len(c) == 0 {
+		return nil, fmt.Errorf("netstat -s: the TCP section has no counters")
+	}
+	return c, nil
+}
+
+// solarisMIBName reports whether s looks like one of netstat's TCP MIB
+// names: "tcp" then letters and digits.
+func solarisMIBName(s string) bool {
+	if !strings.HasPrefix(s, "tcp") || len(s) == len("tcp") {
+		return false
+	}
+	for _, r := range s {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// solarisThresholds are how much each failure counter may rise in one watch
+// window before a host counts as unhealthy. Stray segments from old
+// connections reaching new ones (TIME_WAIT too short for the traffic) show
+// on Solaris as:
+//
+//   - tcpAttemptFails: connections that went from SYN_SENT or SYN_RCVD
+//     straight to CLOSED (or SYN_RCVD back to LISTEN): a handshake answered
+//     with a reset or an old segment, the MIB-II twin of Linux's
+//     Tcp.AttemptFails, with the same threshold;
+//   - tcpEstabResets: ESTABLISHED or CLOSE_WAIT straight to CLOSED, i.e.
+//     reset: a new connection torn down by a segment meant for its
+//     predecessor on the same 4-tuple (Linux's Tcp.EstabResets);
+//   - tcpTimRetransDrop: connections given up after too many
+//     retransmissions (tcp_ip_abort_cinterval for a SYN, 3 min by default;
+//     tcp_ip_abort_interval once established): a peer that keeps answering
+//     a reused 4-tuple as the old connection never lets the handshake
+//     finish. Rare on a healthy host, so a low threshold.
+//
+// Left out on purpose: tcpListenDrop, tcpListenDropQ0 and tcpHalfOpenDrop
+// count a listener's full accept or SYN queue (load or a SYN flood, not
+// TIME_WAIT; Linux's ListenOverflows is left out too); tcpOutRsts and
+// tcpInClosed rise with every connect to a closed port and every scanner,
+// and with no per-host baseline would raise false alarms; tcpTimRetrans and
+// tcpRetransSegs count loss, not failure; tcpTimKeepaliveDrop counts dead
+// peers of idle connections.
+var solarisThresholds = map[string]int64{
+	"Tcp.tcpAttemptFails":   50,
+	"Tcp.tcpEstabResets":    50,
+	"Tcp.tcpTimRetransDrop": 10,
+}
+
+// Thresholds returns a copy of the Solaris defaults.
+func (solarisDriver) Thresholds() map[string]int64 {
+	out := make(map[string]int64, len(solarisThresholds))
+	for k, v := range solarisThresholds {
+		out[k] = v
+	}
+	return out
+}

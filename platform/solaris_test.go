@@ -1,6 +1,8 @@
 package platform
 
 import (
+	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fleettune/fleettune/remote"
 )
 
 func readSolarisFixture(t *testing.T, name string) string {
@@ -394,5 +398,157 @@ func TestSolarisWriteFileByteExact(t *testing.T) {
 		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 			t.Errorf("%d entries, want only the file", len(entries))
 		}
+	}
+}
+
+// The counters fixture has the shape of real `netstat -s -P tcp` output
+// (see testdata/solaris/README.md): every MIB name of the TCP section
+// becomes one counter, whatever touches its "=".
+func TestParseSolarisTCPStats(t *testing.T) {
+	c, err := ParseSolarisTCPStats(readSolarisFixture(t, "netstat-s-tcp.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c) != 51 {
+		t.Errorf("%d counters, want the 51 print_tcp_stats prints: %v", len(c), c)
+	}
+	for name, want := range map[string]int64{
+		"Tcp.tcpRtoAlgorithm":      4,          // on the line of the TCP header
+		"Tcp.tcpMaxConn":           -1,         // negative
+		"Tcp.tcpAttemptFails":      212,        // padded value
+		"Tcp.tcpEstabResets":       96,         // second of its line
+		"Tcp.tcpOutDataBytes":      2147119083, // value touching "="
+		"Tcp.tcpInSegs":            10278515,   // alone on its line
+		"Tcp.tcpTimKeepaliveProbe": 402,        // 20-character name touching "="
+		"Tcp.tcpOutSackRetrans":    517,        // last
+	} {
+		if got, ok := c[name]; !ok || got != want {
+			t.Errorf("%s = %d (present %t), want %d", name, got, ok, want)
+		}
+	}
+
+	// A 64-bit counter beyond int64 is left out, its neighbours are kept;
+	// "TCP" may stand on a line of its own, and spaces may replace tabs.
+	c, err = ParseSolarisTCPStats("\nTCP\n  tcpOutSegs =18446744073709551615  tcpInSegs=7\n")
+	if err != nil || len(c) != 1 || c["Tcp.tcpInSegs"] != 7 {
+		t.Errorf("got %v, %v; want only Tcp.tcpInSegs = 7", c, err)
+	}
+}
+
+func TestParseSolarisTCPStatsErrors(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", "printed no TCP section"},
+		{"\n\n", "printed no TCP section"},
+		{"\nIPv4\tipForwarding        =     2\tipDefaultTTL        =   255\n", `line 2: expected the TCP section, got "IPv4`},
+		{"netstat: unknown protocol.\n", "expected the TCP section"},
+		{"\nTCP\n", "the TCP section has no counters"},
+		{"\nTCP\ttcpActiveOpens      =    12\ttcpPassiveOpens\n", `line 2: expected "name = value" pairs`},
+		{"\nTCP\ttcpActiveOpens      =    12\n\t= 5 tcpX\n", `line 3: expected "name = value" pairs`},
+		{"\nTCP\tActiveOpens         =    12\n", `expected "name = value" pairs`},
+		{"\nTCP\ttcpActiveOpens      =    1x\n", `tcpActiveOpens = "1x" is not a number`},
+		{"\nTCP\ttcpActiveOpens      =     1\ttcpActiveOpens      =     2\n", "line 2: tcpActiveOpens appears twice"},
+		{"\nTCP\ttcpActiveOpens      =     1\n\nTCP\ttcpInSegs = 2\n", "line 4: a second TCP section"},
+	} {
+		c, err := ParseSolarisTCPStats(tc.in)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, %v; want an error containing %q", tc.in, c, err, tc.want)
+		}
+	}
+}
+
+// solarisCountersRunner answers one command with a fixed result and
+// records what it was asked.
+type solarisCountersRunner struct {
+	res  remote.Result
+	err  error
+	cmds []string
+}
+
+func (r *solarisCountersRunner) Run(_ context.Context, cmd string) (remote.Result, error) {
+	r.cmds = append(r.cmds, cmd)
+	return r.res, r.err
+}
+
+func TestSolarisCounters(t *testing.T) {
+	var hr HealthReader = solarisDriver{}
+	fixture := readSolarisFixture(t, "netstat-s-tcp.txt")
+
+	r := &solarisCountersRunner{res: remote.Result{Stdout: []byte(fixture)}}
+	c, err := hr.Counters(context.Background(), r)
+	if err != nil || c["Tcp.tcpAttemptFails"] != 212 {
+		t.Fatalf("counters %v, %v", c, err)
+	}
+	if len(r.cmds) != 1 || r.cmds[0] != "/usr/bin/netstat -s -P tcp" {
+		t.Errorf("ran %q, want the one netstat command", r.cmds)
+	}
+
+	sentinel := errors.New("connection lost")
+	for _, tc := range []struct {
+		r    *solarisCountersRunner
+		want string
+	}{
+		{&solarisCountersRunner{err: sentinel}, "read TCP counters: connection lost"},
+		{&solarisCountersRunner{res: remote.Result{ExitCode: 1, Stderr: []byte("tcp: unknown protocol.\n")}},
+			"read TCP counters: /usr/bin/netstat -s -P tcp: exit status 1: tcp: unknown protocol."},
+		{&solarisCountersRunner{res: remote.Result{Stdout: []byte("garbage\n")}}, `read TCP counters: netstat -s: line 1: expected the TCP section, got "garbage"`},
+	} {
+		_, err := hr.Counters(context.Background(), tc.r)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("error %v, want %q", err, tc.want)
+		}
+		if tc.r.err != nil && !errors.Is(err, tc.r.err) {
+			t.Errorf("error %v does not wrap the runner's", err)
+		}
+	}
+}
+
+// Every threshold names a counter real netstat prints (else CounterDeltas
+// would skip it silently), only failure signs are watched, and the deltas
+// over a watch window flag exactly the counters that rose past theirs.
+func TestSolarisThresholds(t *testing.T) {
+	d := solarisDriver{}
+	th := d.Thresholds()
+	before, err := ParseSolarisTCPStats(readSolarisFixture(t, "netstat-s-tcp.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, must := range []string{"Tcp.tcpAttemptFails", "Tcp.tcpEstabResets"} {
+		if th[must] != 50 {
+			t.Errorf("%s threshold %d, want 50", must, th[must])
+		}
+	}
+	for name, v := range th {
+		if _, ok := before[name]; !ok {
+			t.Errorf("threshold %s names no counter of netstat -s -P tcp", name)
+		}
+		if v <= 0 {
+			t.Errorf("threshold %s = %d: any background failure would flag the host", name, v)
+		}
+	}
+	for _, notFailure := range []string{"Tcp.tcpListenDrop", "Tcp.tcpListenDropQ0", "Tcp.tcpActiveOpens", "Tcp.tcpOutRsts"} {
+		if _, ok := th[notFailure]; ok {
+			t.Errorf("%s is thresholded; it is not a handshake-failure sign", notFailure)
+		}
+	}
+	th["Tcp.tcpAttemptFails"] = 1
+	if d.Thresholds()["Tcp.tcpAttemptFails"] != 50 {
+		t.Error("Thresholds returned the defaults themselves, not a copy")
+	}
+
+	after := Counters{}
+	for k, v := range before {
+		after[k] = v
+	}
+	after["Tcp.tcpAttemptFails"] += 120
+	after["Tcp.tcpEstabResets"] += 51
+	after["Tcp.tcpTimRetransDrop"] += 10 // at the threshold: not above it
+	after["Tcp.tcpListenDrop"] += 1000
+	deltas, exceeded := CounterDeltas(before, after, d.Thresholds())
+	want := []string{"Tcp.tcpAttemptFails +120 (threshold 50)", "Tcp.tcpEstabResets +51 (threshold 50)"}
+	if !reflect.DeepEqual(exceeded, want) {
+		t.Errorf("exceeded %q, want %q", exceeded, want)
+	}
+	if len(deltas) != len(d.Thresholds()) || deltas["Tcp.tcpTimRetransDrop"] != 10 {
+		t.Errorf("deltas %v", deltas)
 	}
 }
