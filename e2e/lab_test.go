@@ -359,3 +359,31 @@ func TestLabHostRebootsMidApply(t *testing.T) {
 		t.Errorf("files differ after rollback --last")
 	}
 }
+
+// Handshake failures seen in Solaris's TCP counters (netstat -s -P tcp),
+// no probe: the canary's tcpAttemptFails rises past its threshold once
+// TIME_WAIT is lowered, and it is rolled back.
+func TestLabSolarisCountersRollBackCanary(t *testing.T) {
+	l := startLab(t, []lab.Spec{{Name: "sol-a", OS: "solaris", Release: "5.10"}, {Name: "sol-b", OS: "solaris", Release: "5.11"}})
+	before := labFiles(l)
+	for _, h := range l.Hosts() {
+		h.Lock()
+		h.Faults.HandshakeFailures = true
+		h.Unlock()
+	}
+	pb := writePlaybook(t, "name: tw\ntargets: {time_wait: 30s}\nrollout: {batch: 1}\nhealth: {watch: 0s, counters: true, rollback: auto}\n")
+	r := run(t, "apply", "-i", l.Inventory, "-p", pb, "--yes", "--format", "json")
+	if r.code != 3 {
+		t.Fatalf("exit %d, want 3\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	d := decodeResult(t, r)
+	if details := strings.Join(d.Batches[0].Details, "\n"); !strings.Contains(details, "sol-a: Tcp.tcpAttemptFails +") {
+		t.Errorf("details %q; want sol-a's tcpAttemptFails over its threshold", details)
+	}
+	if got := d.status("sol-b"); !strings.HasPrefix(got, "skipped") {
+		t.Errorf("sol-b = %s", got)
+	}
+	if got := labFiles(l); !reflect.DeepEqual(got, before) {
+		t.Errorf("files differ after the automatic rollback")
+	}
+}
