@@ -1,5 +1,5 @@
 // Package lab simulates a fleet of hosts fleettune cannot run here
-// (Solaris, HP-UX, AIX, Tru64; Windows later) behind a real SSH server on
+// (Solaris, HP-UX, AIX, Tru64, Windows) behind real SSH and WinRM servers on
 // loopback. Each host is an emulated OS with its own state: live tunables,
 // persisted configuration files, boot time, TIME_WAIT sockets and listening
 // ports. Commands answer in the real OS's formats, fail the way the real
@@ -8,10 +8,10 @@
 //
 // The pieces:
 //
-//	host.go      Host, Emulator, Call, Output: the state model every OS shares
-//	shell.go     the small POSIX-shell subset the drivers' commands use
+//	host.go      Host, Emulator, Call, Output, Faults: the state model every OS shares
+//	shell.go     the small POSIX-shell subset the Unix drivers' commands use
 //	server.go    the SSH server (x/crypto/ssh), one loopback port per host
-//	faults.go    faults on demand for tests
+//	fleet.go     Start, the fleet's files (client key, known_hosts, inventory), faults on demand
 //	<os>.go      one emulator per OS family
 package lab
 
@@ -38,6 +38,13 @@ type Call struct {
 
 // Root reports whether the call runs with root's rights.
 func (c *Call) Root() bool { return c.User == "root" }
+
+// Shell is implemented by an emulator whose OS has its own command
+// interpreter (Windows: cmd.exe); Host.Run then hands it the whole command
+// line instead of running the POSIX subset of shell.go. Called locked.
+type Shell interface {
+	Shell(h *Host, user, line string) Output
+}
 
 // Emulator is one OS's behaviour on one host. It keeps that OS's live state
 // (e.g. ndd values) itself; files, boot time and sockets live in Host.
@@ -149,8 +156,10 @@ func NewHost(name, os, release string) (*Host, error) {
 		err = newAIX(h, release)
 	case "tru64":
 		err = newTru64(h, release)
+	case "windows":
+		err = newWindows(h, release)
 	default:
-		err = fmt.Errorf("lab: no emulator for OS %q (want solaris, hpux, aix or tru64)", os)
+		err = fmt.Errorf("lab: no emulator for OS %q (want solaris, hpux, aix, tru64 or windows)", os)
 	}
 	if err != nil {
 		return nil, err

@@ -37,8 +37,13 @@ const HandshakeProbe = "/usr/local/bin/check-app-handshakes"
 func (h *Host) Run(user, script string) Output {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	sh := &shell{h: h, user: user}
-	out := sh.run(script)
+	var out Output
+	if own, ok := h.Emu.(Shell); ok {
+		out = own.Shell(h, user, script)
+	} else {
+		sh := &shell{h: h, user: user}
+		out = sh.run(script)
+	}
 	h.Commands++
 	if h.Faults.RebootAfter > 0 {
 		h.Faults.RebootAfter--

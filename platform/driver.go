@@ -95,6 +95,8 @@ func For(os string) (Driver, error) {
 		return newAIXDriver()
 	case Tru64:
 		return newTru64Driver()
+	case Windows:
+		return newWindowsDriver()
 	}
 	for _, n := range OSNames {
 		if n == os {
