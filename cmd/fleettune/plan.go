@@ -112,7 +112,7 @@ func makePlan(ctx context.Context, g *globals, invPath, pbPath, limit string, fo
 
 func (g *globals) dialer() playbooks.Dialer {
 	return func(ctx context.Context, h *inventory.Host) (remote.Session, error) {
-		return remote.Dial(ctx, h, remote.Options{Logger: g.log.With("host", h.Name)})
+		return remote.Dial(ctx, h, remote.Options{Logger: g.log.With("host", h.Name), Getenv: g.getenv})
 	}
 }
 
