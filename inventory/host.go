@@ -51,10 +51,13 @@ type SSH struct {
 
 // WinRM holds the resolved winrm: settings.
 type WinRM struct {
-	Port               int
-	HTTPS              bool
-	Auth               string // "basic" | "ntlm"
-	PasswordEnv        string
-	CAFile             string
+	Port        int
+	HTTPS       bool
+	Auth        string // "basic" | "ntlm"
+	PasswordEnv string
+	CAFile      string
+	// ServerName is the name the host's HTTPS certificate must carry; ""
+	// means the address connected to.
+	ServerName         string
 	InsecureSkipVerify bool
 }

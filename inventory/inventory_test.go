@@ -202,6 +202,26 @@ func TestPrecedence(t *testing.T) {
 	}
 }
 
+func TestWinRMServerName(t *testing.T) {
+	inv, err := Parse("inv.yaml", []byte(`
+defaults:
+  transport: winrm
+  winrm: {server_name: win.corp.example.com}
+hosts:
+  w1: {address: 10.0.0.5}
+  w2: {address: 10.0.0.6, winrm: {server_name: "10.0.0.6"}}
+  w3: {winrm: {server_name: "::1"}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]string{"w1": "win.corp.example.com", "w2": "10.0.0.6", "w3": "::1"} {
+		if got := inv.Host(host).WinRM.ServerName; got != want {
+			t.Errorf("%s: server_name = %q, want %q", host, got, want)
+		}
+	}
+}
+
 func TestWinRM(t *testing.T) {
 	fakeHome(t)
 	inv := mustLoad(t, "winrm.yaml")
@@ -404,7 +424,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown ssh key", "defaults:\n  user: root\n  ssh:\n    becom: sudo\n",
 			`inv.yaml:4:5: defaults.ssh: unknown key "becom" (expected one of: become, host_key_checking, identity_files, known_hosts, password_env, port, proxy_command, proxy_jump); did you mean "become"?`},
 		{"unknown winrm key", "defaults:\n  winrm: {http: false}\n",
-			`inv.yaml:2:11: defaults.winrm: unknown key "http" (expected one of: auth, ca_file, https, insecure_skip_verify, password_env, port); did you mean "https"?`},
+			`inv.yaml:2:11: defaults.winrm: unknown key "http" (expected one of: auth, ca_file, https, insecure_skip_verify, password_env, port, server_name); did you mean "https"?`},
 		{"unknown defaults key", "defaults:\n  vars: {}\n",
 			`inv.yaml:2:3: defaults: unknown key "vars" (expected one of: address, os, ssh, timeout, transport, user, winrm)`},
 		{"address in defaults", "defaults:\n  address: 10.0.0.1\n",
@@ -449,6 +469,10 @@ func TestParseErrors(t *testing.T) {
 			`inv.yaml:2:17: defaults.ssh.become: expected a string, found a boolean`},
 		{"https as a string", "defaults:\n  winrm: {https: \"yes\"}\n",
 			`inv.yaml:2:18: defaults.winrm.https: expected true or false, found the string "yes"`},
+		{"server_name with a port", "defaults:\n  winrm: {server_name: \"win1.corp:5986\"}\n",
+			`inv.yaml:2:24: defaults.winrm.server_name: "win1.corp:5986" is not a host name: give the name the host's certificate is issued to, without scheme or port`},
+		{"server_name as a URL", "defaults:\n  winrm: {server_name: \"https://win1\"}\n",
+			`inv.yaml:2:24: defaults.winrm.server_name: "https://win1" is not a host name: give the name the host's certificate is issued to, without scheme or port`},
 		{"bad winrm auth", "defaults:\n  winrm: {auth: kerberos}\n",
 			`inv.yaml:2:17: defaults.winrm.auth: "kerberos" is not one of: basic, ntlm`},
 		{"password in password_env", "defaults:\n  ssh: {password_env: \"hunter2!\"}\n",

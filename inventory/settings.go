@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -39,7 +40,7 @@ var (
 	settingKeys      = []string{"transport", "user", "timeout", "os", "ssh", "winrm"}
 	hostSettingKeys  = append(slices.Clone(settingKeys), "address")
 	sshKeys          = []string{"port", "identity_files", "known_hosts", "host_key_checking", "proxy_jump", "proxy_command", "become", "password_env"}
-	winrmKeys        = []string{"port", "https", "auth", "password_env", "ca_file", "insecure_skip_verify"}
+	winrmKeys        = []string{"port", "https", "auth", "password_env", "ca_file", "server_name", "insecure_skip_verify"}
 	transports       = []string{TransportSSH, TransportWinRM}
 	hostKeyCheckings = []string{"strict", "accept-new", "off"}
 	becomes          = []string{"none", "sudo"}
@@ -256,6 +257,15 @@ func (p *parser) winrmSettings(n *yaml.Node, block string) ([]setter, error) {
 				return nil, err
 			}
 			add(kv.Key, v, func(h *Host) { h.WinRM.CAFile = f })
+		case "server_name":
+			name, err := yamlx.String(p.file, v, what)
+			if err != nil {
+				return nil, err
+			}
+			if strings.ContainsAny(name, " \t/@") || (strings.Contains(name, ":") && net.ParseIP(name) == nil) {
+				return nil, yamlx.Errorf(p.file, v, "%s: %q is not a host name: give the name the host's certificate is issued to, without scheme or port", what, name)
+			}
+			add(kv.Key, v, func(h *Host) { h.WinRM.ServerName = name })
 		case "insecure_skip_verify":
 			b, err := yamlx.Bool(p.file, v, what)
 			if err != nil {

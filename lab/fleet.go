@@ -10,6 +10,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -91,6 +93,11 @@ type Options struct {
 	Password string
 	// Logger gets the server's debug detail and warnings; nil discards.
 	Logger *log.Logger
+	// WinRMAuth is how Windows hosts authenticate WinRM clients: "ntlm"
+	// (the default, "") or "basic".
+	WinRMAuth string
+	// WinRMHTTP serves Windows hosts over plain HTTP instead of HTTPS.
+	WinRMHTTP bool
 }
 
 // Lab is a running fleet of simulated hosts, each served on its own
@@ -100,13 +107,25 @@ type Lab struct {
 	ClientKey  string // the client's private key (ed25519, mode 0600)
 	KnownHosts string // one "[127.0.0.1]:PORT ssh-ed25519 ..." line per host
 	Inventory  string // fleettune's inventory for the fleet
+	// CAFile is the lab CA's certificate (PEM), which signs the HTTPS
+	// certificate of every Windows host; "" when there are none.
+	CAFile string
 
 	hosts    []*Host
-	releases map[string]string // from the specs, as NewHost took them
-	servers  map[string]*hostServer
+	releases map[string]string       // from the specs, as NewHost took them
+	servers  map[string]*hostServer  // hosts served over SSH
+	winrm    map[string]*winrmServer // Windows hosts, served over WinRM
 	ownsDir  bool
 	password string
 	log      *log.Logger
+
+	winrmPassword string // Administrator's password on the Windows hosts
+	winrmAuth     string // "ntlm" or "basic"
+	winrmHTTPS    bool
+	ca            *labCA
+	badCAOnce     sync.Once
+	badCA         *labCA
+	badCAErr      error
 
 	clientKey ssh.Signer
 	ctx       context.Context // cancelled by Close
@@ -164,7 +183,19 @@ func Start(ctx context.Context, o Options) (lab *Lab, err error) {
 		return nil, fmt.Errorf("lab: ports %d and up: %d hosts do not fit below 65536", basePort, len(hosts))
 	}
 
-	l := &Lab{hosts: hosts, releases: releases, servers: map[string]*hostServer{}, password: o.Password, log: logger}
+	switch o.WinRMAuth {
+	case "", "ntlm", "basic":
+	default:
+		return nil, fmt.Errorf("lab: WinRM auth %q: want ntlm or basic", o.WinRMAuth)
+	}
+	l := &Lab{hosts: hosts, releases: releases, servers: map[string]*hostServer{}, winrm: map[string]*winrmServer{},
+		password: o.Password, log: logger, winrmAuth: o.WinRMAuth, winrmHTTPS: !o.WinRMHTTP, winrmPassword: o.Password}
+	if l.winrmAuth == "" {
+		l.winrmAuth = "ntlm"
+	}
+	if l.winrmPassword == "" {
+		l.winrmPassword = randomPassword()
+	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -189,6 +220,23 @@ func Start(ctx context.Context, o Options) (lab *Lab, err error) {
 		addr := &net.TCPAddr{IP: ip}
 		if basePort != 0 {
 			addr.Port = basePort + i
+		}
+		if h.OS == "windows" {
+			if l.ca == nil {
+				if l.ca, err = newLabCA("fleettune lab CA", ip); err != nil {
+					return l, err
+				}
+				l.CAFile = filepath.Join(l.Dir, CAFile)
+				if err := writeFile(l.CAFile, l.ca.pem, 0o644); err != nil {
+					return l, err
+				}
+			}
+			w, err := newWinRMServer(l, h, addr, l.winrmHTTPS, l.winrmAuth)
+			if err != nil {
+				return l, err
+			}
+			l.winrm[h.Name] = w
+			continue
 		}
 		s, err := newHostServer(l, h, addr)
 		if err != nil {
@@ -246,7 +294,7 @@ func (l *Lab) setDir(dir, inv string) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range []string{l.ClientKey, l.KnownHosts} {
+	for _, p := range []string{l.ClientKey, l.KnownHosts, filepath.Join(abs, CAFile)} {
 		if _, err := os.Lstat(p); err == nil && !ours {
 			return fmt.Errorf("lab: %s exists and was not written by the lab; refusing to overwrite it (choose another directory)", p)
 		}
@@ -301,7 +349,9 @@ func (l *Lab) WriteKnownHosts() error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s host keys of %d simulated hosts\n", knownHostsHeader, len(l.hosts))
 	for _, h := range l.hosts {
-		b.WriteString(l.knownHostsLine(h.Name))
+		if l.servers[h.Name] != nil {
+			b.WriteString(l.knownHostsLine(h.Name))
+		}
 	}
 	return writeFile(l.KnownHosts, b.Bytes(), 0o644)
 }
@@ -329,6 +379,7 @@ func (l *Lab) inventoryYAML() []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# fleettune lab: %d simulated hosts on loopback, served until the lab stops.\n", len(l.hosts))
 	b.WriteString("# os: is left unset: fleettune detects each host with uname, as on a real fleet.\n")
+	b.WriteString("# Windows hosts are reached over WinRM as " + WinRMUser + "; set " + PasswordEnv + " to the lab's password.\n")
 	b.WriteString("defaults:\n  transport: ssh\n  user: root\n  timeout: 30s\n  ssh:\n")
 	fmt.Fprintf(&b, "    identity_files: [%s]\n", q(l.ClientKey))
 	fmt.Fprintf(&b, "    known_hosts: %s\n", q(l.KnownHosts))
@@ -337,9 +388,19 @@ func (l *Lab) inventoryYAML() []byte {
 	var families []string
 	members := map[string][]string{}
 	for _, h := range l.hosts {
-		s := l.servers[h.Name]
-		host, _, _ := net.SplitHostPort(s.Addr())
-		fmt.Fprintf(&b, "  %s:\n    address: %s\n    ssh: {port: %d}\n", h.Name, q(host), s.port())
+		if w := l.winrm[h.Name]; w != nil {
+			host, _, _ := net.SplitHostPort(w.Addr())
+			fmt.Fprintf(&b, "  %s:\n    address: %s\n    transport: winrm\n    os: windows\n    user: %s\n", h.Name, q(host), WinRMUser)
+			fmt.Fprintf(&b, "    winrm: {port: %d, https: %t, auth: %s, password_env: %s", w.port(), w.https, w.auth, PasswordEnv)
+			if w.https {
+				fmt.Fprintf(&b, ", ca_file: %s", q(l.CAFile))
+			}
+			b.WriteString("}\n")
+		} else {
+			s := l.servers[h.Name]
+			host, _, _ := net.SplitHostPort(s.Addr())
+			fmt.Fprintf(&b, "  %s:\n    address: %s\n    ssh: {port: %d}\n", h.Name, q(host), s.port())
+		}
 		if _, ok := members[h.OS]; !ok {
 			families = append(families, h.OS)
 		}
@@ -360,6 +421,9 @@ func (l *Lab) Host(name string) *Host {
 	if s := l.servers[name]; s != nil {
 		return s.host
 	}
+	if w := l.winrm[name]; w != nil {
+		return w.host
+	}
 	return nil
 }
 
@@ -367,6 +431,9 @@ func (l *Lab) Host(name string) *Host {
 func (l *Lab) Addr(name string) string {
 	if s := l.servers[name]; s != nil {
 		return s.Addr()
+	}
+	if w := l.winrm[name]; w != nil {
+		return w.Addr()
 	}
 	return ""
 }
@@ -376,6 +443,9 @@ func (l *Lab) Port(name string) int {
 	if s := l.servers[name]; s != nil {
 		return s.port()
 	}
+	if w := l.winrm[name]; w != nil {
+		return w.port()
+	}
 	return 0
 }
 
@@ -383,6 +453,11 @@ func (l *Lab) Port(name string) int {
 // lab started, those closed or reset by a fault included; refused ones
 // (SetFaults with Refuse) never reach it.
 func (l *Lab) Connections(name string) int {
+	if w := l.winrm[name]; w != nil {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.accepted
+	}
 	s := l.servers[name]
 	if s == nil {
 		return 0
@@ -394,6 +469,11 @@ func (l *Lab) Connections(name string) int {
 
 // OpenConnections is how many of the host's connections are open now.
 func (l *Lab) OpenConnections(name string) int {
+	if w := l.winrm[name]; w != nil {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return len(w.conns)
+	}
 	s := l.servers[name]
 	if s == nil {
 		return 0
@@ -437,6 +517,12 @@ func (l *Lab) ChangeHostKey(name string) (ssh.PublicKey, error) {
 // the host's listener is closed until a later SetFaults clears Refuse,
 // which reopens it on the same port.
 func (l *Lab) SetFaults(name string, f Faults) error {
+	if w := l.winrm[name]; w != nil {
+		w.host.Lock()
+		w.host.Faults = f
+		w.host.Unlock()
+		return w.setRefusing(f.Refuse)
+	}
 	s := l.servers[name]
 	if s == nil {
 		return fmt.Errorf("lab: no host %q", name)
@@ -455,6 +541,9 @@ func (l *Lab) Close() error {
 	l.closeOnce.Do(func() {
 		for _, s := range l.servers {
 			s.close()
+		}
+		for _, w := range l.winrm {
+			w.close()
 		}
 		l.cancel()
 		l.wg.Wait()
@@ -480,4 +569,56 @@ func (l *Lab) Table() [][]string {
 		rows = append(rows, []string{h.Name, h.OS, rel, l.Addr(h.Name)})
 	}
 	return rows
+}
+
+// Password is Administrator's password on the lab's Windows hosts
+// (Options.Password, or a random one): set PasswordEnv to it.
+func (l *Lab) Password() string { return l.winrmPassword }
+
+// WinRMStats is what the Windows host's WinRM endpoint has served so far;
+// ok is false for a host that is not served over WinRM.
+func (l *Lab) WinRMStats(name string) (st WinRMStats, ok bool) {
+	w := l.winrm[name]
+	if w == nil {
+		return WinRMStats{}, false
+	}
+	return w.snapshot(), true
+}
+
+// SetBadCertificate makes the Windows host present (on) a certificate
+// signed by another CA than the lab's, as a host reinstalled with a
+// self-signed certificate would; off restores the lab CA's.
+func (l *Lab) SetBadCertificate(name string, on bool) error {
+	w := l.winrm[name]
+	if w == nil {
+		return fmt.Errorf("lab: no Windows host %q", name)
+	}
+	if on {
+		if _, err := l.badServerCert(); err != nil {
+			return err
+		}
+	}
+	w.mu.Lock()
+	w.badCert = on
+	w.mu.Unlock()
+	return nil
+}
+
+// badServerCert is a server certificate for the lab's addresses from a CA
+// nobody trusts, made on first use.
+func (l *Lab) badServerCert() (*tls.Certificate, error) {
+	l.badCAOnce.Do(func() {
+		l.badCA, l.badCAErr = newLabCA("not the fleettune lab CA", nil)
+	})
+	if l.badCAErr != nil {
+		return nil, l.badCAErr
+	}
+	return &l.badCA.server, nil
+}
+
+// randomPassword is a password Windows' default complexity rules accept.
+func randomPassword() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "Lab-" + base64.RawURLEncoding.EncodeToString(b[:]) + "9a"
 }

@@ -329,3 +329,62 @@ func TestListenAddresses(t *testing.T) {
 		}
 	})
 }
+
+func TestWindowsHostsInInventory(t *testing.T) {
+	win := &Host{Name: "win1", OS: "windows", Files: map[string]string{}, Boots: 1, Emu: fakeCmd{}}
+	l, err := Start(context.Background(), Options{Hosts: []*Host{newSrvHost("t1"), win}, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	inv, err := inventory.Load(l.Inventory)
+	if err != nil {
+		t.Fatalf("the lab's inventory does not load: %v", err)
+	}
+	h := inv.Host("win1")
+	want := inventory.WinRM{Port: l.Port("win1"), HTTPS: true, Auth: "ntlm", PasswordEnv: PasswordEnv, CAFile: l.CAFile}
+	if h == nil || h.Transport != "winrm" || h.OS != "windows" || h.User != WinRMUser || h.Address != "127.0.0.1" || !reflect.DeepEqual(h.WinRM, want) {
+		t.Fatalf("win1 = %+v; want winrm as Administrator with %+v", h, want)
+	}
+	if u := inv.Host("t1"); u == nil || u.Transport != "ssh" || u.SSH.Port != l.Port("t1") {
+		t.Errorf("t1 = %+v; want ssh on its port", u)
+	}
+	if l.CAFile != filepath.Join(l.Dir, CAFile) {
+		t.Errorf("CAFile = %s", l.CAFile)
+	}
+	pemData, err := os.ReadFile(l.CAFile)
+	if err != nil || !strings.HasPrefix(string(pemData), "-----BEGIN CERTIFICATE-----") {
+		t.Errorf("ca.pem: %v %.40q", err, pemData)
+	}
+	kh, _ := os.ReadFile(l.KnownHosts)
+	if strings.Contains(string(kh), ":"+strconv.Itoa(l.Port("win1"))+"]") {
+		t.Errorf("known_hosts has a line for the Windows host:\n%s", kh)
+	}
+	if len(l.Password()) < 12 {
+		t.Errorf("Password() = %q; want a random password", l.Password())
+	}
+	if l.HostKey("win1") != nil || l.Host("win1") != win || l.Addr("win1") == "" {
+		t.Errorf("HostKey/Host/Addr wrong for a Windows host")
+	}
+	rows := l.Table()
+	if len(rows) != 2 || rows[1][0] != "win1" || rows[1][1] != "windows" {
+		t.Errorf("Table = %v", rows)
+	}
+	// Basic over HTTP is written as such, without a ca_file.
+	l2, err := Start(context.Background(), Options{Hosts: []*Host{{Name: "win2", OS: "windows", Files: map[string]string{}, Boots: 1, Emu: fakeCmd{}}},
+		Dir: t.TempDir(), WinRMAuth: "basic", WinRMHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	inv, err = inventory.Load(l2.Inventory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := inv.Host("win2").WinRM; w.HTTPS || w.Auth != "basic" || w.CAFile != "" || w.Port != l2.Port("win2") {
+		t.Errorf("win2 winrm = %+v; want basic over http on its port", w)
+	}
+	if _, err := Start(context.Background(), Options{Hosts: []*Host{newSrvHost("t9")}, WinRMAuth: "kerberos"}); err == nil {
+		t.Error("WinRMAuth kerberos accepted")
+	}
+}

@@ -50,15 +50,17 @@ func (o Options) withDefaults() Options {
 }
 
 // Dial opens a Session to h over its transport: "ssh" (or "") connects once
-// and keeps that connection for every command; "winrm" is not implemented
-// yet. Errors are *Error wrapping ErrUnreachable, ErrAuth or ErrHostKey.
+// and keeps that connection for every command; "winrm" creates one remote
+// shell and keeps it for every command. Errors are *Error wrapping
+// ErrUnreachable, ErrAuth or ErrHostKey (for WinRM: a certificate that is
+// not trusted).
 func Dial(ctx context.Context, h *inventory.Host, opts Options) (Session, error) {
 	opts = opts.withDefaults()
 	switch h.Transport {
 	case "", "ssh":
 		return dialSSH(ctx, h, opts)
 	case "winrm":
-		return nil, &Error{Host: h.Name, Kind: ErrUnreachable, Err: errors.New("winrm transport not implemented yet")}
+		return dialWinRM(ctx, h, opts)
 	default:
 		return nil, &Error{Host: h.Name, Kind: ErrUnreachable, Err: errors.New("unknown transport " + h.Transport + " (want ssh or winrm)")}
 	}

@@ -917,9 +917,9 @@ func TestParseProxyJump(t *testing.T) {
 }
 
 func TestDialTransports(t *testing.T) {
-	h := &inventory.Host{Name: "web01", Transport: "winrm"}
-	_, err := Dial(context.Background(), h, Options{})
-	wantKind(t, err, ErrUnreachable, "winrm transport not implemented yet")
+	h := &inventory.Host{Name: "web01", Transport: "winrm", User: "Administrator", WinRM: inventory.WinRM{PasswordEnv: "FLEETTUNE_TEST_UNSET"}}
+	_, err := Dial(context.Background(), h, Options{Getenv: func(string) string { return "" }})
+	wantKind(t, err, ErrAuth, "FLEETTUNE_TEST_UNSET")
 	h.Transport = "telnet"
 	_, err = Dial(context.Background(), h, Options{})
 	wantKind(t, err, ErrUnreachable, "unknown transport")
