@@ -1,8 +1,775 @@
 package lab
 
-import "fmt"
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
 
-// newWindows is a placeholder until the Windows emulator lands.
+// The Windows emulator. A Windows host has no POSIX shell: fleettune's
+// commands reach it as cmd.exe lines (over WinRM), so the emulator brings
+// its own interpreter (Shell) for the subset of cmd.exe the driver uses:
+//
+//   - commands joined by "&", "&&" and "||" (cmd gives "&" the lowest
+//     precedence; for these operators that is the same as left to right);
+//   - words split on spaces and tabs; "..." groups words and the quotes are
+//     removed; no escapes (^), variables (%X%), pipes, parentheses or file
+//     redirections;
+//   - redirections 2>&1, 1>&2, >nul, 1>nul, 2>nul;
+//   - echo prints the rest of its command verbatim (quotes and trailing
+//     spaces included), as cmd's echo does; "cmd /c LINE" runs LINE;
+//   - commands: ver, hostname, wmic os get lastbootuptime, netstat -ano,
+//     netsh int ipv4|ipv6 show|set dynamicport tcp|udp, reg query|add|delete
+//     under HKLM.
+//
+// Anything else fails loudly: an unknown command as cmd says it
+// ("'X' is not recognized as an internal or external command, ..."), and
+// syntax outside the subset with a "lab:" message, exit 1.
+//
+// State. The registry is the persistent state and lives in the emulator
+// (it survives Boot). netsh's dynamic port ranges have an active and a
+// persistent store: set without store= changes both. The TCP/IP registry
+// values (MaxUserPort, TcpTimedWaitDelay, KeepAliveTime) are read only at
+// Boot: reg add and reg delete change the registry, not the values in force.
+//
+// Output is CRLF throughout, in the formats of platform/testdata/windows
+// (see its README for provenance and what is unconfirmed).
+
+// WindowsAdmin is the account that may change settings; any other user
+// gets "ERROR: Access is denied." from reg add/delete and netsh's elevation
+// message. A "DOMAIN\" prefix and an "@domain" suffix are ignored.
+const WindowsAdmin = "Administrator"
+
+// windowsRelease is one emulated Windows release.
+type windowsRelease struct {
+	release string // "MAJOR.MINOR" as the lab fleet names it
+	build   int
+	ubr     int // update build revision; 0: ver prints three fields
+	legacy  bool
+	// timedWait is the TIME_WAIT interval when TcpTimedWaitDelay is absent,
+	// in seconds (platforms.md 2.2: 120 s on 2003 per KB 314053, 240 s on
+	// 2008+ per the current port-exhaustion page).
+	timedWait int64
+	machine   string
+}
+
+// windowsReleases are the releases the lab emulates, by "MAJOR.MINOR":
+// 5.2 is Windows Server 2003 SP2 (build 3790; MaxUserPort, no netsh
+// dynamicport); 6.1 is Windows Server 2008 R2 SP1 (7601); 10.0 is Windows
+// Server 2019 (17763). "MAJOR.MINOR.BUILD" (what platform.Detect reports)
+// is accepted too.
+var windowsReleases = map[string]windowsRelease{
+	"5.2":  {"5.2", 3790, 0, true, 120, "x86"},
+	"6.1":  {"6.1", 7601, 0, false, 240, "AMD64"},
+	"10.0": {"10.0", 17763, 1234, false, 240, "AMD64"},
+}
+
+const (
+	windowsTcpipKey = `HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters`
+	// WindowsPendingKey is where the platform driver records the value in
+	// force of each registry knob it writes (platform.WindowsPendingKey).
+	WindowsPendingKey = `HKEY_LOCAL_MACHINE\SOFTWARE\fleettune\PendingReboot`
+)
+
+// windowsTcpipKnobs are the registry values the TCP/IP stack reads at boot.
+var windowsTcpipKnobs = []string{"MaxUserPort", "TcpTimedWaitDelay", "KeepAliveTime"}
+
+type regValue struct {
+	name, typ string
+	dword     uint32
+	sz        string
+}
+
+type regKey struct {
+	path string // as created, e.g. HKEY_LOCAL_MACHINE\SOFTWARE\fleettune
+	vals []*regValue
+}
+
+func (k *regKey) value(name string) (*regValue, int) {
+	for i, v := range k.vals {
+		if strings.EqualFold(v.name, name) {
+			return v, i
+		}
+	}
+	return nil, -1
+}
+
+type windowsRange struct{ start, num int }
+
+type windows struct {
+	rel windowsRelease
+	// reg is the registry by upper-case path. Only keys the lab knows or
+	// reg add created exist.
+	reg map[string]*regKey
+	// dynActive and dynPersistent are netsh's stores by "ipv4 tcp" etc.
+	dynActive, dynPersistent map[string]windowsRange
+	// inForce are the TCP/IP registry values the stack read at the last
+	// boot; a missing entry means the value was absent (the default).
+	inForce map[string]uint32
+}
+
 func newWindows(h *Host, release string) error {
-	return fmt.Errorf("lab: Windows is not emulated yet")
+	key := release
+	if f := strings.Split(release, "."); len(f) == 3 {
+		key = f[0] + "." + f[1]
+		if rel, ok := windowsReleases[key]; !ok || strconv.Itoa(rel.build) != f[2] {
+			return fmt.Errorf("lab: Windows release %q is not emulated (want 5.2, 6.1 or 10.0, or with their builds 5.2.3790, 6.1.7601, 10.0.17763)", release)
+		}
+	}
+	rel, ok := windowsReleases[key]
+	if !ok {
+		return fmt.Errorf("lab: Windows release %q is not emulated (want 5.2, 6.1 or 10.0)", release)
+	}
+	e := &windows{rel: rel, reg: map[string]*regKey{},
+		dynActive: map[string]windowsRange{}, dynPersistent: map[string]windowsRange{}}
+	for _, k := range []string{`HKEY_LOCAL_MACHINE\SOFTWARE`, `HKEY_LOCAL_MACHINE\SYSTEM`, windowsTcpipKey} {
+		e.reg[strings.ToUpper(k)] = &regKey{path: k}
+	}
+	if !rel.legacy {
+		for _, fam := range []string{"ipv4 tcp", "ipv4 udp", "ipv6 tcp", "ipv6 udp"} {
+			e.dynPersistent[fam] = windowsRange{49152, 16384}
+		}
+	}
+	h.OS = "windows"
+	h.Uname = Uname{Sysname: "Windows_NT", Release: rel.release, Version: strconv.Itoa(rel.build), Machine: rel.machine}
+	h.Listening = []int{135, 445, 3389, 5985, 5986}
+	h.TimeWaitSockets = 2
+	if !rel.legacy {
+		// RPC's endpoint listeners take ports from the dynamic range.
+		h.Listening = append(h.Listening, 49664)
+		h.TimeWaitSockets = 3
+	}
+	h.Emu = e
+	return nil
+}
+
+// Boot brings the persisted state into force: netsh's persistent store
+// and the TCP/IP registry values.
+func (e *windows) Boot(h *Host) {
+	e.dynActive = map[string]windowsRange{}
+	for k, v := range e.dynPersistent {
+		e.dynActive[k] = v
+	}
+	e.inForce = map[string]uint32{}
+	tcpip := e.reg[strings.ToUpper(windowsTcpipKey)]
+	for _, n := range windowsTcpipKnobs {
+		if v, _ := tcpip.value(n); v != nil && v.typ == "REG_DWORD" {
+			e.inForce[n] = v.dword
+		}
+	}
+}
+
+// TimeWait is the TIME_WAIT interval in force.
+func (e *windows) TimeWait() time.Duration {
+	if v, ok := e.inForce["TcpTimedWaitDelay"]; ok {
+		return time.Duration(v) * time.Second
+	}
+	return time.Duration(e.rel.timedWait) * time.Second
+}
+
+// InForce reports the value of a TCP/IP registry knob the stack read at
+// the last boot; ok false when it was absent (the OS default applies).
+func (e *windows) InForce(name string) (v uint32, ok bool) {
+	v, ok = e.inForce[name]
+	return v, ok
+}
+
+// Command runs one command given as argv, for callers that bypass Shell.
+func (e *windows) Command(c *Call) (Output, bool) {
+	if len(c.Argv) == 0 {
+		return Output{}, true
+	}
+	return e.run(c.Host, c.User, c.Argv, strings.Join(c.Argv[1:], " ")), true
+}
+
+// Shell interprets a cmd.exe line (lab.Shell).
+func (e *windows) Shell(h *Host, user, line string) Output {
+	segs, err := splitCmdLine(line)
+	if err != nil {
+		return Output{Stderr: "lab: cmd.exe subset: " + err.Error() + "\r\n", Code: 1}
+	}
+	var out Output
+	status := 0
+	for i, s := range segs {
+		if i > 0 {
+			if s.op == "&&" && status != 0 || s.op == "||" && status == 0 {
+				continue
+			}
+		}
+		status = e.runSegment(h, user, s.text, &out)
+	}
+	out.Code = status
+	return out
+}
+
+type cmdSegment struct {
+	op   string // the operator before it: "", "&", "&&", "||"
+	text string
+}
+
+// splitCmdLine splits a line at &, && and || outside double quotes. The &
+// of a 2>&1 redirection is not an operator.
+func splitCmdLine(line string) ([]cmdSegment, error) {
+	if strings.ContainsAny(line, "\r\n") {
+		return nil, fmt.Errorf("a command line may not hold a line break")
+	}
+	var segs []cmdSegment
+	var b strings.Builder
+	op := ""
+	inQuote := false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		if c == '"' {
+			inQuote = !inQuote
+			b.WriteByte(c)
+			continue
+		}
+		if inQuote {
+			b.WriteByte(c)
+			continue
+		}
+		switch c {
+		case '>':
+			b.WriteByte(c)
+			if i+1 < len(line) && line[i+1] == '&' {
+				b.WriteByte('&')
+				i++
+			}
+		case '&', '|':
+			next := ""
+			if i+1 < len(line) && line[i+1] == c {
+				next = string(c)
+				i++
+			}
+			o := string(c) + next
+			if o == "|" {
+				return nil, fmt.Errorf("pipes are not supported: %q", line)
+			}
+			segs = append(segs, cmdSegment{op, b.String()})
+			b.Reset()
+			op = o
+		case '^', '%', '(', ')', '<':
+			return nil, fmt.Errorf("%q is not supported: %q", string(c), line)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	if inQuote {
+		return nil, fmt.Errorf("unbalanced quotes: %q", line)
+	}
+	segs = append(segs, cmdSegment{op, b.String()})
+	for _, s := range segs {
+		if strings.TrimSpace(s.text) == "" {
+			return nil, fmt.Errorf("an operator without a command: %q", line)
+		}
+	}
+	return segs, nil
+}
+
+// cmdWord is one word of a command: its text with the quotes removed, and
+// where it starts and ends in the segment.
+type cmdWord struct {
+	text       string
+	start, end int
+}
+
+func cmdWords(s string) []cmdWord {
+	var words []cmdWord
+	i := 0
+	for i < len(s) {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+			i++
+		}
+		if i >= len(s) {
+			break
+		}
+		start := i
+		var b strings.Builder
+		inQuote := false
+		for i < len(s) && (inQuote || s[i] != ' ' && s[i] != '\t') {
+			if s[i] == '"' {
+				inQuote = !inQuote
+			} else {
+				b.WriteByte(s[i])
+			}
+			i++
+		}
+		words = append(words, cmdWord{b.String(), start, i})
+	}
+	return words
+}
+
+// runSegment runs one command with its redirections, appending what it
+// printed to out, and returns its exit status.
+func (e *windows) runSegment(h *Host, user, text string, out *Output) int {
+	words := cmdWords(text)
+	// Redirections, left to right: fd[1] and fd[2] say where each goes.
+	fd := [3]string{"", "out", "err"}
+	var argv []string
+	raw := text
+	for i := len(words) - 1; i >= 0; i-- {
+		w := words[i]
+		if !strings.Contains(text[w.start:w.end], ">") {
+			continue
+		}
+		raw = raw[:w.start] + raw[w.end:]
+	}
+	for _, w := range words {
+		t := text[w.start:w.end]
+		if !strings.Contains(t, ">") {
+			argv = append(argv, w.text)
+			continue
+		}
+		n := 1
+		r := t
+		if r[0] == '1' || r[0] == '2' {
+			n = int(r[0] - '0')
+			r = r[1:]
+		}
+		switch strings.ToLower(r) {
+		case ">nul":
+			fd[n] = "nul"
+		case ">&1":
+			fd[n] = fd[1]
+		case ">&2":
+			fd[n] = fd[2]
+		default:
+			out.Stderr += fmt.Sprintf("lab: cmd.exe subset: redirection %q is not supported (only 2>&1, 1>&2, >nul, 2>nul)\r\n", t)
+			return 1
+		}
+	}
+	if len(argv) == 0 {
+		out.Stderr += "lab: cmd.exe subset: a redirection without a command\r\n"
+		return 1
+	}
+	var o Output
+	if f := h.Faults.FailCommand; f != "" && strings.Contains(strings.Join(argv, " "), f) {
+		o = Output{Stderr: "lab: injected failure\r\n", Code: 1}
+	} else {
+		// The raw text after the command's name and one delimiter, without
+		// the redirections: what echo prints and what cmd /c runs.
+		rest := ""
+		if rw := cmdWords(raw); len(rw) > 0 {
+			rest = raw[rw[0].end:]
+		}
+		if rest != "" {
+			rest = rest[1:]
+		}
+		o = e.run(h, user, argv, rest)
+	}
+	for _, p := range []struct {
+		s  string
+		to string
+	}{{o.Stdout, fd[1]}, {o.Stderr, fd[2]}} {
+		switch p.to {
+		case "out":
+			out.Stdout += p.s
+		case "err":
+			out.Stderr += p.s
+		}
+	}
+	return o.Code
+}
+
+func windowsNotRecognized(name string) Output {
+	return Output{Stderr: fmt.Sprintf("'%s' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n", name), Code: 1}
+}
+
+// run dispatches one command. rest is the raw text after the command's
+// name: what echo prints, and what cmd /c runs.
+func (e *windows) run(h *Host, user string, argv []string, rest string) Output {
+	name := strings.ToLower(argv[0])
+	switch strings.TrimSuffix(name, ".exe") {
+	case "echo":
+		if strings.TrimSpace(rest) == "" {
+			return Output{Stdout: "ECHO is on.\r\n"}
+		}
+		return Output{Stdout: rest + "\r\n"}
+	case "ver":
+		if len(argv) > 1 {
+			return Output{Stdout: "The syntax of the command is incorrect.\r\n", Code: 1}
+		}
+		return Output{Stdout: "\r\n" + e.verLine() + "\r\n"}
+	case "cmd":
+		if len(argv) < 3 || !strings.EqualFold(argv[1], "/c") {
+			return Output{Stderr: "lab: cmd.exe subset: only cmd /c LINE is supported\r\n", Code: 1}
+		}
+		i := strings.Index(strings.ToLower(rest), "/c")
+		line := strings.TrimSpace(rest[i+2:])
+		if len(line) >= 2 && line[0] == '"' && line[len(line)-1] == '"' {
+			line = line[1 : len(line)-1]
+		}
+		return e.Shell(h, user, line)
+	case "hostname":
+		return Output{Stdout: h.Uname.Nodename + "\r\n"}
+	case "wmic":
+		return e.wmic(h, argv[1:])
+	case "netstat":
+		return e.netstat(h, argv[1:])
+	case "netsh":
+		return e.netsh(user, argv[1:])
+	case "reg":
+		return e.regCmd(user, argv[1:])
+	}
+	return windowsNotRecognized(argv[0])
+}
+
+func (e *windows) verLine() string {
+	v := fmt.Sprintf("%s.%d", e.rel.release, e.rel.build)
+	if e.rel.ubr > 0 {
+		v += fmt.Sprintf(".%d", e.rel.ubr)
+	}
+	return "Microsoft Windows [Version " + v + "]"
+}
+
+func windowsIsAdmin(user string) bool {
+	if i := strings.LastIndexByte(user, '\\'); i >= 0 {
+		user = user[i+1:]
+	}
+	user, _, _ = strings.Cut(user, "@")
+	return strings.EqualFold(user, WindowsAdmin)
+}
+
+// wmicBootTime is the boot time as a CIM datetime, UTC.
+func wmicBootTime(t time.Time) string {
+	return t.UTC().Format("20060102150405") + ".000000+000"
+}
+
+// wmic answers `wmic os get lastbootuptime`. wmic pads each column to its
+// widest cell plus two spaces and, writing to a pipe, ends lines "\r\r\n".
+func (e *windows) wmic(h *Host, args []string) Output {
+	if strings.ToLower(strings.Join(args, " ")) != "os get lastbootuptime" {
+		return Output{Stderr: fmt.Sprintf("lab: wmic subset: only \"wmic os get lastbootuptime\" is emulated, not %q\r\n", strings.Join(args, " ")), Code: 1}
+	}
+	v := wmicBootTime(h.BootTime)
+	w := len(v) + 2
+	return Output{Stdout: fmt.Sprintf("%-*s\r\r\n%-*s\r\r\n\r\r\n", w, "LastBootUpTime", w, v)}
+}
+
+// windowsPIDs are the processes that own the lab's listeners.
+var windowsPIDs = map[int]int{135: 888, 445: 4, 3389: 1012, 5985: 4, 5986: 4, 49664: 520}
+
+// netstat answers `netstat -ano`: TCP listeners (IPv4, and IPv6 on 2008+),
+// one established WinRM connection, the host's TIME_WAIT sockets, and UDP.
+func (e *windows) netstat(h *Host, args []string) Output {
+	if len(args) != 1 || strings.ToLower(args[0]) != "-ano" {
+		return Output{Stderr: fmt.Sprintf("lab: netstat subset: only \"netstat -ano\" is emulated, not %q\r\n", strings.Join(args, " ")), Code: 1}
+	}
+	var b strings.Builder
+	row := func(proto, local, foreign, state string, pid int) {
+		fmt.Fprintf(&b, "  %-7s%-23s%-23s%-16s%d\r\n", proto, local, foreign, state, pid)
+	}
+	b.WriteString("\r\nActive Connections\r\n\r\n")
+	b.WriteString("  Proto  Local Address          Foreign Address        State           PID\r\n")
+	ports := append([]int(nil), h.Listening...)
+	sort.Ints(ports)
+	pid := func(p int) int {
+		if n, ok := windowsPIDs[p]; ok {
+			return n
+		}
+		return 1000 + p%7000
+	}
+	for _, p := range ports {
+		row("TCP", fmt.Sprintf("0.0.0.0:%d", p), "0.0.0.0:0", "LISTENING", pid(p))
+	}
+	low := 1025
+	if r, ok := e.dynActive["ipv4 tcp"]; ok {
+		low = r.start
+	}
+	row("TCP", "10.0.0.15:5985", fmt.Sprintf("10.0.0.1:%d", 50123), "ESTABLISHED", 4)
+	for i := 0; i < h.TimeWaitSockets; i++ {
+		row("TCP", fmt.Sprintf("10.0.0.15:%d", low+100+i), "10.0.0.20:443", "TIME_WAIT", 0)
+	}
+	if !e.rel.legacy {
+		for _, p := range ports {
+			row("TCP", fmt.Sprintf("[::]:%d", p), "[::]:0", "LISTENING", pid(p))
+		}
+	}
+	fmt.Fprintf(&b, "  %-7s%-23s%-39s%d\r\n", "UDP", "0.0.0.0:123", "*:*", 1104)
+	fmt.Fprintf(&b, "  %-7s%-23s%-39s%d\r\n", "UDP", "0.0.0.0:500", "*:*", 1460)
+	return Output{Stdout: b.String()}
+}
+
+// netsh answers `netsh int ipv4|ipv6 show|set dynamicport tcp|udp`.
+func (e *windows) netsh(user string, args []string) Output {
+	notFound := Output{Stdout: "The following command was not found: " + strings.Join(args, " ") + ".\r\n", Code: 1}
+	low := make([]string, len(args))
+	for i, a := range args {
+		low[i] = strings.ToLower(a)
+	}
+	if len(low) < 5 || (low[0] != "int" && low[0] != "interface") || e.rel.legacy {
+		return notFound
+	}
+	fam, verb, ctx, proto := low[1], low[2], low[3], strings.TrimPrefix(low[4], "protocol=")
+	if (fam != "ipv4" && fam != "ipv6") || (verb != "show" && verb != "set") ||
+		(ctx != "dynamicport" && ctx != "dynamicportrange") || (proto != "tcp" && proto != "udp") {
+		return notFound
+	}
+	key := fam + " " + proto
+	invalid := Output{Stdout: "The syntax supplied for this command is not valid. Check help for the correct syntax.\r\n\r\n", Code: 1}
+	if verb == "show" {
+		store := "active"
+		for _, a := range low[5:] {
+			k, v, ok := strings.Cut(a, "=")
+			if !ok || k != "store" || (v != "active" && v != "persistent") {
+				return invalid
+			}
+			store = v
+		}
+		r := e.dynActive[key]
+		if store == "persistent" {
+			r = e.dynPersistent[key]
+		}
+		return Output{Stdout: fmt.Sprintf("\r\nProtocol %s Dynamic Port Range\r\n---------------------------------\r\nStart Port      : %d\r\nNumber of Ports : %d\r\n\r\n", proto, r.start, r.num)}
+	}
+	start, num, store := -1, -1, "persistent"
+	for _, a := range low[5:] {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok {
+			return invalid
+		}
+		switch k {
+		case "start", "startport":
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return invalid
+			}
+			start = n
+		case "num", "numberofports":
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return invalid
+			}
+			num = n
+		case "store":
+			if v != "active" && v != "persistent" {
+				return invalid
+			}
+			store = v
+		default:
+			return invalid
+		}
+	}
+	if start < 0 || num < 0 {
+		return invalid
+	}
+	if !windowsIsAdmin(user) {
+		return Output{Stdout: "The requested operation requires elevation (Run as administrator).\r\n\r\n", Code: 1}
+	}
+	if start < 1025 || num < 255 || start+num-1 > 65535 {
+		return Output{Stdout: "The parameter is incorrect.\r\n\r\n", Code: 1}
+	}
+	r := windowsRange{start, num}
+	e.dynActive[key] = r
+	if store == "persistent" {
+		e.dynPersistent[key] = r
+	}
+	return Output{Stdout: "Ok.\r\n\r\n"}
+}
+
+const (
+	regNotFound = "ERROR: The system was unable to find the specified registry key or value.\r\n"
+	regDenied   = "ERROR: Access is denied.\r\n"
+	regOK       = "The operation completed successfully.\r\n\r\n"
+)
+
+func regSyntax(op string) Output {
+	return Output{Stderr: fmt.Sprintf("ERROR: Invalid syntax.\r\nType \"REG %s /?\" for usage.\r\n", strings.ToUpper(op)), Code: 1}
+}
+
+// regPath canonicalises a key name: HKLM\X or HKEY_LOCAL_MACHINE\X.
+func regPath(k string) (string, bool) {
+	root, rest, _ := strings.Cut(strings.TrimRight(k, `\`), `\`)
+	switch strings.ToUpper(root) {
+	case "HKLM", "HKEY_LOCAL_MACHINE":
+	default:
+		return "", false
+	}
+	if rest == "" {
+		return "HKEY_LOCAL_MACHINE", true
+	}
+	return `HKEY_LOCAL_MACHINE\` + rest, true
+}
+
+// regCmd answers reg query, reg add and reg delete under HKLM.
+func (e *windows) regCmd(user string, args []string) Output {
+	if len(args) < 2 {
+		return Output{Stderr: "ERROR: Invalid syntax.\r\nType \"REG /?\" for usage.\r\n", Code: 1}
+	}
+	op := strings.ToLower(args[0])
+	if op != "query" && op != "add" && op != "delete" {
+		return Output{Stderr: fmt.Sprintf("lab: reg subset: only query, add and delete are emulated, not %q\r\n", args[0]), Code: 1}
+	}
+	path, ok := regPath(args[1])
+	if !ok {
+		if strings.HasPrefix(strings.ToUpper(args[1]), "HK") {
+			return Output{Stderr: fmt.Sprintf("lab: reg subset: only HKLM is emulated, not %q\r\n", args[1]), Code: 1}
+		}
+		return Output{Stderr: fmt.Sprintf("ERROR: Invalid key name.\r\nType \"REG %s /?\" for usage.\r\n", strings.ToUpper(op)), Code: 1}
+	}
+	var name, typ, data string
+	var hasV, hasT, hasD, force bool
+	for i := 2; i < len(args); i++ {
+		opt := strings.ToLower(args[i])
+		takes := func(dst *string, has *bool) bool {
+			if i+1 >= len(args) || *has {
+				return false
+			}
+			i++
+			*dst, *has = args[i], true
+			return true
+		}
+		switch {
+		case opt == "/v":
+			if !takes(&name, &hasV) {
+				return regSyntax(op)
+			}
+		case opt == "/t" && op == "add":
+			if !takes(&typ, &hasT) {
+				return regSyntax(op)
+			}
+		case opt == "/d" && op == "add":
+			if !takes(&data, &hasD) {
+				return regSyntax(op)
+			}
+		case opt == "/f" && op != "query":
+			force = true
+		default:
+			return regSyntax(op)
+		}
+	}
+	key := e.reg[strings.ToUpper(path)]
+	switch op {
+	case "query":
+		return e.regQuery(path, key, name, hasV)
+	case "add":
+		if !windowsIsAdmin(user) {
+			return Output{Stderr: regDenied, Code: 1}
+		}
+		if !hasV {
+			return Output{Stderr: "lab: reg subset: reg add needs /v NAME\r\n", Code: 1}
+		}
+		v := &regValue{name: name, typ: "REG_SZ", sz: data}
+		if hasT {
+			v.typ = strings.ToUpper(typ)
+		}
+		switch v.typ {
+		case "REG_SZ":
+		case "REG_DWORD":
+			n, err := parseRegDwordArg(data)
+			if err != nil || !hasD {
+				return regSyntax(op)
+			}
+			v.dword, v.sz = n, ""
+		default:
+			return Output{Stderr: fmt.Sprintf("lab: reg subset: type %s is not emulated (REG_SZ, REG_DWORD)\r\n", typ), Code: 1}
+		}
+		if key != nil {
+			if old, i := key.value(name); old != nil {
+				if !force {
+					return Output{Stdout: fmt.Sprintf("Value %s exists, overwrite(Yes/No)? \r\n", name), Code: 1}
+				}
+				v.name = old.name
+				key.vals[i] = v
+				return Output{Stdout: regOK}
+			}
+		} else {
+			key = e.createKey(path)
+		}
+		key.vals = append(key.vals, v)
+		return Output{Stdout: regOK}
+	default: // delete
+		if !windowsIsAdmin(user) {
+			return Output{Stderr: regDenied, Code: 1}
+		}
+		if !hasV {
+			return Output{Stderr: "lab: reg subset: reg delete needs /v NAME (deleting keys is not emulated)\r\n", Code: 1}
+		}
+		if key == nil {
+			return Output{Stderr: regNotFound, Code: 1}
+		}
+		old, i := key.value(name)
+		if old == nil {
+			return Output{Stderr: regNotFound, Code: 1}
+		}
+		if !force {
+			return Output{Stdout: fmt.Sprintf("Delete the registry value %s (Yes/No)? \r\n", old.name), Code: 1}
+		}
+		key.vals = append(key.vals[:i], key.vals[i+1:]...)
+		return Output{Stdout: regOK}
+	}
+}
+
+// createKey creates a key and any missing parents, as RegCreateKeyEx does.
+func (e *windows) createKey(path string) *regKey {
+	parts := strings.Split(path, `\`)
+	var k *regKey
+	for i := 2; i <= len(parts); i++ {
+		p := strings.Join(parts[:i], `\`)
+		if k = e.reg[strings.ToUpper(p)]; k == nil {
+			k = &regKey{path: p}
+			e.reg[strings.ToUpper(p)] = k
+		}
+	}
+	return k
+}
+
+func parseRegDwordArg(s string) (uint32, error) {
+	base := 10
+	if h, ok := strings.CutPrefix(strings.ToLower(s), "0x"); ok {
+		s, base = h, 16
+	}
+	n, err := strconv.ParseUint(s, base, 32)
+	return uint32(n), err
+}
+
+// regQuery prints a key's values (and its subkeys' names), or one value.
+// reg.exe 3.0 (Server 2003) starts with a banner and separates the fields
+// with tabs; later reg.exe uses four spaces.
+func (e *windows) regQuery(path string, key *regKey, name string, one bool) Output {
+	if key == nil {
+		return Output{Stderr: regNotFound, Code: 1}
+	}
+	vals := key.vals
+	if one {
+		v, _ := key.value(name)
+		if v == nil {
+			return Output{Stderr: regNotFound, Code: 1}
+		}
+		vals = []*regValue{v}
+	}
+	var b strings.Builder
+	b.WriteString("\r\n")
+	if e.rel.legacy {
+		b.WriteString("! REG.EXE VERSION 3.0\r\n\r\n")
+	}
+	b.WriteString(key.path + "\r\n")
+	for _, v := range vals {
+		data := v.sz
+		if v.typ == "REG_DWORD" {
+			data = fmt.Sprintf("0x%x", v.dword)
+		}
+		if e.rel.legacy {
+			fmt.Fprintf(&b, "    %s\t%s\t%s\r\n", v.name, v.typ, data)
+		} else {
+			fmt.Fprintf(&b, "    %s    %s    %s\r\n", v.name, v.typ, data)
+		}
+	}
+	b.WriteString("\r\n")
+	if !one {
+		var subs []string
+		prefix := strings.ToUpper(key.path) + `\`
+		for p, k := range e.reg {
+			if strings.HasPrefix(p, prefix) && !strings.Contains(p[len(prefix):], `\`) {
+				subs = append(subs, k.path)
+			}
+		}
+		sort.Strings(subs)
+		for _, s := range subs {
+			b.WriteString(s + "\r\n")
+		}
+	}
+	return Output{Stdout: b.String()}
 }

@@ -15,16 +15,34 @@ var ErrUnsupportedOS = errors.New("unsupported OS")
 // uname -r prints only the minor release ("2") and uname -v the major ("7").
 const DetectCommand = "uname -srv"
 
+// DetectWindowsCommand is what Detect runs when uname fails: cmd.exe's
+// built-in ver ("Microsoft Windows [Version 10.0.17763.1234]").
+const DetectWindowsCommand = "ver"
+
 // Detect asks the host what it runs (uname -s, -r, -v) and returns the OS
-// family and release.
+// family and release. When uname fails, as it does under cmd.exe ("'uname'
+// is not recognized as an internal or external command, ...", exit 1; the
+// message is localised, so any failure counts), Detect runs ver: Windows
+// gives the release as MAJOR.MINOR.BUILD ("10.0.17763", "5.2.3790").
+// Otherwise uname's failure is the error.
 func Detect(ctx context.Context, r Runner) (os, release string, err error) {
 	res, err := r.Run(ctx, DetectCommand)
 	if err != nil {
 		return "", "", fmt.Errorf("detect OS: %w", err)
 	}
 	if res.ExitCode != 0 {
-		return "", "", fmt.Errorf("detect OS: %q exited %d: %s (set os: in the inventory to skip detection)",
-			DetectCommand, res.ExitCode, firstLine(string(res.Stderr)))
+		unameErr := fmt.Errorf("detect OS: %q exited %d: %s (set os: in the inventory to skip detection)",
+			DetectCommand, res.ExitCode, firstLine(string(res.Stderr)+string(res.Stdout)))
+		ver, verErr := r.Run(ctx, DetectWindowsCommand)
+		if verErr != nil {
+			return "", "", fmt.Errorf("%w; then %s: %w", unameErr, DetectWindowsCommand, verErr)
+		}
+		if ver.ExitCode == 0 {
+			if rel, _, perr := ParseVer(string(ver.Stdout)); perr == nil {
+				return Windows, rel, nil
+			}
+		}
+		return "", "", unameErr
 	}
 	return ParseUname(string(res.Stdout))
 }

@@ -85,8 +85,8 @@ func TestDetect(t *testing.T) {
 		},
 		{
 			name:    "non-zero exit",
-			res:     remote.Result{ExitCode: 1, Stderr: []byte("'uname' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n")},
-			wantErr: []string{"detect OS", "exited 1", "'uname' is not recognized as an internal or external command,", "set os:"},
+			res:     remote.Result{ExitCode: 127, Stderr: []byte("sh: uname: not found\n")},
+			wantErr: []string{"detect OS", "exited 127", "sh: uname: not found", "set os:"},
 		},
 		{
 			name: "transport error", err: errDown,
@@ -95,10 +95,15 @@ func TestDetect(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &fakeRunner{res: tt.res, err: tt.err}
+			r := &scriptedRunner{answers: map[string]remote.Result{DetectCommand: tt.res,
+				// what a POSIX shell says to ver
+				DetectWindowsCommand: {ExitCode: 127, Stderr: []byte("sh: ver: not found\n")}}, err: tt.err}
 			os, rel, err := Detect(context.Background(), r)
-			if len(r.cmds) != 1 || r.cmds[0] != DetectCommand {
-				t.Errorf("ran %q, want only %q", r.cmds, DetectCommand)
+			if len(r.cmds) == 0 || r.cmds[0] != DetectCommand {
+				t.Errorf("ran %q, want %q first", r.cmds, DetectCommand)
+			}
+			if tt.res.ExitCode == 0 && len(r.cmds) != 1 {
+				t.Errorf("ran %q, want only %q when uname works", r.cmds, DetectCommand)
 			}
 			if tt.wantErr == nil {
 				if err != nil || os != tt.os || rel != tt.release {
@@ -128,5 +133,90 @@ func TestDetectCommandHasVersion(t *testing.T) {
 	// uname -r alone gives "2" on AIX 7.2; the major version needs -v.
 	if f := strings.Fields(DetectCommand); len(f) != 2 || f[0] != "uname" || !strings.ContainsAny(f[1], "v") || !strings.ContainsAny(f[1], "s") || !strings.ContainsAny(f[1], "r") {
 		t.Errorf("DetectCommand = %q, want uname with -s, -r and -v", DetectCommand)
+	}
+}
+
+// scriptedRunner answers each command with its own result.
+type scriptedRunner struct {
+	answers map[string]remote.Result
+	err     error
+	cmds    []string
+}
+
+func (r *scriptedRunner) Run(_ context.Context, cmd string) (remote.Result, error) {
+	r.cmds = append(r.cmds, cmd)
+	if r.err != nil {
+		return remote.Result{}, r.err
+	}
+	res, ok := r.answers[cmd]
+	if !ok {
+		return remote.Result{ExitCode: 127, Stderr: []byte("unexpected command " + cmd)}, nil
+	}
+	return res, nil
+}
+
+// cmdNotRecognized is cmd.exe's answer to uname.
+const cmdNotRecognized = "'uname' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n"
+
+func TestDetectWindows(t *testing.T) {
+	tests := []struct {
+		name    string
+		ver     remote.Result
+		release string
+		wantErr []string
+	}{
+		{"server 2019", remote.Result{Stdout: []byte("\r\nMicrosoft Windows [Version 10.0.17763.1234]\r\n")}, "10.0.17763", nil},
+		{"server 2003", remote.Result{Stdout: []byte("\r\nMicrosoft Windows [Version 5.2.3790]\r\n")}, "5.2.3790", nil},
+		{"server 2008 R2", remote.Result{Stdout: []byte("\r\nMicrosoft Windows [Version 6.1.7601]\r\n")}, "6.1.7601", nil},
+		{"localised label", remote.Result{Stdout: []byte("\r\nMicrosoft Windows [Versión 10.0.20348.2113]\r\n")}, "10.0.20348", nil},
+		{"ver prints something else", remote.Result{Stdout: []byte("Version 1.0\r\n")}, "",
+			[]string{"detect OS", "exited 1", "'uname' is not recognized", "set os:"}},
+		{"ver fails too", remote.Result{ExitCode: 1, Stderr: []byte("'ver' is not recognized as an internal or external command,\r\n")}, "",
+			[]string{"detect OS", "'uname' is not recognized"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &scriptedRunner{answers: map[string]remote.Result{
+				DetectCommand:        {ExitCode: 1, Stderr: []byte(cmdNotRecognized)},
+				DetectWindowsCommand: tt.ver,
+			}}
+			os, rel, err := Detect(context.Background(), r)
+			if len(r.cmds) != 2 || r.cmds[0] != DetectCommand || r.cmds[1] != DetectWindowsCommand {
+				t.Errorf("ran %q, want %q then %q", r.cmds, DetectCommand, DetectWindowsCommand)
+			}
+			if tt.wantErr == nil {
+				if err != nil || os != Windows || rel != tt.release {
+					t.Fatalf("Detect = %q, %q, %v; want windows, %q", os, rel, err, tt.release)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Detect = %q, %q; want an error", os, rel)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestParseVer(t *testing.T) {
+	for _, tt := range []struct {
+		out, release string
+		major        int
+	}{
+		{"\r\nMicrosoft Windows [Version 10.0.17763.1234]\r\n", "10.0.17763", 10},
+		{"\r\nMicrosoft Windows [Version 5.2.3790]\r\n", "5.2.3790", 5},
+		{"Microsoft Windows [version 6.3.9600]", "6.3.9600", 6},
+	} {
+		rel, major, err := ParseVer(tt.out)
+		if err != nil || rel != tt.release || major != tt.major {
+			t.Errorf("ParseVer(%q) = %q, %d, %v; want %q, %d", tt.out, rel, major, err, tt.release, tt.major)
+		}
+	}
+	if _, _, err := ParseVer("Linux 6.1.0\n"); err == nil {
+		t.Error("ParseVer accepted uname output")
 	}
 }

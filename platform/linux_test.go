@@ -879,14 +879,11 @@ func TestLinuxGather(t *testing.T) {
 }
 
 func TestFor(t *testing.T) {
-	for _, os := range []string{Linux, Solaris, HPUX, AIX, Tru64} {
+	for _, os := range OSNames {
 		d, err := For(os)
 		if err != nil || d.OS() != os {
 			t.Fatalf("For(%s) = %v, %v", os, d, err)
 		}
-	}
-	if _, err := For(Windows); err == nil || !strings.Contains(err.Error(), "no driver for windows") {
-		t.Errorf("For(windows) error = %v, want no driver yet", err)
 	}
 	if _, err := For("beos"); err == nil || !strings.Contains(err.Error(), `unknown OS "beos"`) {
 		t.Errorf("For(beos) error = %v, want unknown OS", err)

@@ -1,8 +1,927 @@
 package platform
 
-import "fmt"
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
 
-// newWindowsDriver is a placeholder until the Windows driver lands.
-func newWindowsDriver() (Driver, error) {
-	return nil, fmt.Errorf("no driver for windows yet")
+// Windows: two generations (platforms.md 2.1).
+//
+//   - Server 2003 and older (ver major < 6): the ephemeral range is
+//     1025..MaxUserPort, MaxUserPort a REG_DWORD read at boot.
+//   - Server 2008 and later (major >= 6): the range is netsh's dynamic port
+//     range, separate for IPv4 and IPv6, set at once and persistently by
+//     `netsh int ipvX set dynamicport tcp start=N num=M`.
+//
+// TcpTimedWaitDelay (seconds) and KeepAliveTime (milliseconds) are REG_DWORD
+// values of the Tcpip\Parameters key on both, read only at boot.
+//
+// # Which registry value is in force
+//
+// Windows shows no run-time value of the registry knobs: the registry holds
+// what the next boot reads (Knob.AtBoot), and nothing says what the running
+// TCP/IP stack took at the last boot. fleettune's model, kept simple:
+//
+//   - the value in force is the registry value as of the last boot, taken to
+//     be the registry value now, unless fleettune itself wrote the value
+//     during this boot;
+//   - whenever fleettune writes a reboot-only value (apply or restore), it
+//     first records, under WindowsPendingKey, a REG_SZ value of the same
+//     name holding the boot time (wmic os get lastbootuptime, which changes
+//     at every boot) and the value in force at that moment ("default" when
+//     the registry had none): "20261101060000.000000+000 240";
+//   - Gather reads those records: a record whose boot time is the current
+//     one gives the value in force (Knob.Live); a record from an earlier boot
+//     is stale (that boot read the registry) and is ignored.
+//
+// So after `reg add` and before a reboot, Live is the old value and AtBoot
+// the new one: Propose shows drift and, when AtBoot is the target, a
+// Pending change (nothing to run; awaiting a reboot). Changes made by others
+// during this boot without a reboot are not seen: Windows does not show
+// them. The records stay behind after the reboot, inert.
+const (
+	windowsDynV4     = "netsh int ipv4 dynamicport tcp"
+	windowsDynV6     = "netsh int ipv6 dynamicport tcp"
+	windowsMaxUser   = "MaxUserPort"
+	windowsTimedWait = "TcpTimedWaitDelay" // seconds
+	windowsKeepAlive = "KeepAliveTime"     // milliseconds
+
+	// WindowsTcpipKey holds the TCP/IP registry knobs.
+	WindowsTcpipKey = `HKLM\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters`
+	// WindowsPendingKey is where fleettune records, per registry knob it
+	// wrote, the boot during which it wrote and the value then in force.
+	WindowsPendingKey = `HKLM\SOFTWARE\fleettune\PendingReboot`
+
+	// windowsDefault is how Live shows a registry value that was absent:
+	// the OS default applies.
+	windowsDefault = "default"
+)
+
+// windowsRegKnobs are the registry values Gather reads, in this order.
+var windowsRegKnobs = []string{windowsMaxUser, windowsTimedWait, windowsKeepAlive}
+
+// Limits and defaults (platforms.md 2.2, 2.5).
+const (
+	windowsMinStart      = 1025
+	windowsMinPorts      = 255
+	windowsLegacyLow     = 1025 // the fixed low end on 2003
+	windowsMaxUserMin    = 5000
+	windowsMaxUserMax    = 65534
+	windowsMaxUserDef    = 5000
+	windowsTimedWaitMin  = 30
+	windowsTimedWaitMax  = 300
+	windowsKeepAliveDef  = 7200000
+	windowsKeepAliveMax  = 0xFFFFFFFF
+	windowsTimedWaitOld  = 120 // KB 314053, XP/2003 IPv4
+	windowsTimedWaitNew  = 240 // "4 minutes (default)", the port-exhaustion page
+	windowsLegacyVersion = 6   // ver major below this: Server 2003 and older
+)
+
+// windowsTimedWaitDefault is the TIME_WAIT interval an absent
+// TcpTimedWaitDelay gives. The sources disagree (platforms.md 2.2); fleettune
+// follows KB 314053 for 2003 and the current Microsoft page for 2008+.
+func windowsTimedWaitDefault(legacy bool) int64 {
+	if legacy {
+		return windowsTimedWaitOld
+	}
+	return windowsTimedWaitNew
+}
+
+type windowsDriver struct{}
+
+// newWindowsDriver returns the Windows driver (Server 2003 and 2008+).
+func newWindowsDriver() (Driver, error) { return windowsDriver{}, nil }
+
+var (
+	_ Driver  = windowsDriver{}
+	_ Applier = windowsDriver{}
+)
+
+func (windowsDriver) OS() string { return Windows }
+
+// WindowsGatherCommand is the one cmd.exe line Gather runs. Each command is
+// preceded by an echo of a section marker, has its stderr folded into
+// stdout, and is followed, when it fails, by a "failed NAME" marker (cmd
+// expands %ERRORLEVEL% when it reads the line, so the exit status of each
+// command is only seen through ||). Everything here is constant.
+func WindowsGatherCommand() string {
+	var parts []string
+	section := func(name, cmd string) {
+		parts = append(parts, fmt.Sprintf("echo %s%s & %s 2>&1 || echo %sfailed %s", sectionMarker, name, cmd, sectionMarker, name))
+	}
+	section("ver", "ver")
+	section("boot", "wmic os get lastbootuptime")
+	section("netsh ipv4", "netsh int ipv4 show dynamicport tcp")
+	section("netsh ipv6", "netsh int ipv6 show dynamicport tcp")
+	for _, k := range windowsRegKnobs {
+		section("reg "+k, fmt.Sprintf(`reg query "%s" /v %s`, WindowsTcpipKey, k))
+	}
+	section("pending", fmt.Sprintf(`reg query "%s"`, WindowsPendingKey))
+	section("netstat", "netstat -ano")
+	return strings.Join(parts, " & ")
+}
+
+// Gather reads the host in one command. native is not used: Windows has no
+// native knobs yet.
+func (windowsDriver) Gather(ctx context.Context, r Runner, native []string) (*Facts, error) {
+	res, err := r.Run(ctx, WindowsGatherCommand())
+	if err != nil {
+		return nil, fmt.Errorf("read TCP/IP settings: %w", err)
+	}
+	if !strings.Contains(string(res.Stdout), sectionMarker) {
+		return nil, fmt.Errorf("read TCP/IP settings: exit status %d: %s", res.ExitCode, firstLine(string(res.Stderr)+string(res.Stdout)))
+	}
+	return ParseWindowsFacts(string(res.Stdout))
+}
+
+// windowsVer matches ver's "Microsoft Windows [Version 10.0.17763.1234]";
+// the word "Version" is localised, so only the numbers are matched.
+var windowsVer = regexp.MustCompile(`Microsoft Windows \[[^\]0-9]*([0-9]+)\.([0-9]+)\.([0-9]+)(?:\.[0-9]+)?\]`)
+
+// ParseVer reads the output of cmd's ver: the release as "MAJOR.MINOR.BUILD"
+// ("10.0.17763", "5.2.3790") and the major version.
+func ParseVer(out string) (release string, major int, err error) {
+	m := windowsVer.FindStringSubmatch(out)
+	if m == nil {
+		return "", 0, fmt.Errorf("ver printed %q, expected \"Microsoft Windows [Version X.Y.Z]\"", firstLine(out))
+	}
+	major, _ = strconv.Atoi(m[1])
+	return m[1] + "." + m[2] + "." + m[3], major, nil
+}
+
+// windowsBootTime matches a CIM datetime as wmic prints LastBootUpTime:
+// yyyymmddHHMMSS.ffffff and the UTC offset in minutes.
+var windowsBootTime = regexp.MustCompile(`^[0-9]{14}\.[0-9]{6}[+-][0-9]{3}$`)
+
+// parseWindowsBoot finds the CIM datetime in wmic's output. wmic ends lines
+// with "\r\r\n" and pads columns with spaces; on Server 2003 its first run
+// prints "Please wait while WMIC is being installed." first.
+func parseWindowsBoot(out string) (string, error) {
+	for _, f := range strings.Fields(out) {
+		if windowsBootTime.MatchString(f) {
+			return f, nil
+		}
+	}
+	return "", fmt.Errorf("wmic os get lastbootuptime printed %q, expected a CIM datetime like 20231027083000.123456+060", firstLine(out))
+}
+
+// parseNetshDynamicPort reads `netsh int ipvX show dynamicport tcp`. The
+// labels are localised, so the two "label : number" lines are taken in
+// order: the start port, then the number of ports.
+func parseNetshDynamicPort(out string) (start, num int, err error) {
+	var nums []int
+	for _, line := range strings.Split(strings.ReplaceAll(out, "\r", ""), "\n") {
+		_, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			continue
+		}
+		nums = append(nums, n)
+	}
+	if len(nums) != 2 {
+		return 0, 0, fmt.Errorf("expected a start port and a number of ports, got %q", firstLine(out))
+	}
+	return nums[0], nums[1], nil
+}
+
+// regValue is one value line of reg query.
+type regValue struct{ name, typ, data string }
+
+// parseRegQuery reads reg query's output: a blank line, the key, then one
+// line per value, "    NAME    TYPE    DATA" (four spaces; reg.exe 3.0 on
+// 2003 prints a "! REG.EXE VERSION 3.0" banner and separates fields with
+// tabs). Fields are split on runs of whitespace; DATA is the rest.
+func parseRegQuery(out string) []regValue {
+	var vals []regValue
+	for _, line := range strings.Split(strings.ReplaceAll(out, "\r", ""), "\n") {
+		if !strings.HasPrefix(line, " ") && !strings.HasPrefix(line, "\t") {
+			continue // blank, banner ("!"), the key, or an error line
+		}
+		rest := strings.TrimLeft(line, " \t")
+		name, rest := cutField(rest)
+		typ, rest := cutField(rest)
+		if name == "" || !strings.HasPrefix(typ, "REG_") {
+			continue
+		}
+		vals = append(vals, regValue{name, typ, strings.TrimRight(rest, " \t")})
+	}
+	return vals
+}
+
+func cutField(s string) (field, rest string) {
+	i := strings.IndexAny(s, " \t")
+	if i < 0 {
+		return s, ""
+	}
+	return s[:i], strings.TrimLeft(s[i:], " \t")
+}
+
+// parseRegDword reads REG_DWORD data as reg query shows it ("0x1e").
+func parseRegDword(data string) (int64, error) {
+	h, ok := strings.CutPrefix(strings.ToLower(strings.TrimSpace(data)), "0x")
+	if !ok {
+		return 0, fmt.Errorf("REG_DWORD %q: expected 0x followed by hex digits", data)
+	}
+	return strconv.ParseInt(h, 16, 64)
+}
+
+// windowsPending is one record under WindowsPendingKey.
+type windowsPending struct {
+	boot      string
+	inForce   int64
+	isDefault bool
+}
+
+func parseWindowsPending(data string) (windowsPending, bool) {
+	f := strings.Fields(data)
+	if len(f) != 2 || !windowsBootTime.MatchString(f[0]) {
+		return windowsPending{}, false
+	}
+	if f[1] == windowsDefault {
+		return windowsPending{boot: f[0], isDefault: true}, true
+	}
+	n, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil || n < 0 {
+		return windowsPending{}, false
+	}
+	return windowsPending{boot: f[0], inForce: n}, true
+}
+
+// parseWindowsNetstat reads `netstat -ano`: TCP rows (IPv4 and, on 2008+,
+// IPv6 "[::]:135") whose state is LISTENING give the listening ports, and
+// TIME_WAIT rows are counted. The state words are English; a localised
+// netstat gives no LISTENING rows, which is an error rather than a guardrail
+// silently seeing no listener.
+func parseWindowsNetstat(out string) (listening []int, timeWait int, err error) {
+	tcpRows := 0
+	for _, line := range strings.Split(strings.ReplaceAll(out, "\r", ""), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || f[0] != "TCP" {
+			continue
+		}
+		tcpRows++
+		switch f[3] {
+		case "TIME_WAIT":
+			timeWait++
+		case "LISTENING":
+			i := strings.LastIndexByte(f[1], ':')
+			p, perr := strconv.Atoi(f[1][i+1:])
+			if i < 0 || perr != nil || p < 1 || p > 65535 {
+				return nil, 0, fmt.Errorf("netstat -ano: unexpected local address %q in %q", f[1], strings.TrimSpace(line))
+			}
+			listening = append(listening, p)
+		}
+	}
+	if tcpRows == 0 || len(listening) == 0 {
+		return nil, 0, fmt.Errorf("netstat -ano printed no TCP LISTENING rows (a non-English Windows?): %q", firstLine(out))
+	}
+	return uniqueSorted(listening), timeWait, nil
+}
+
+// ParseWindowsFacts parses the output of WindowsGatherCommand.
+func ParseWindowsFacts(out string) (*Facts, error) {
+	f := &Facts{OS: Windows, Knobs: map[string]Knob{}, TimeWait: -1}
+	s := splitSections(out)
+	body := func(name string) (string, error) {
+		b, ok := s.lookup(name)
+		if !ok {
+			return "", fmt.Errorf("output has no section %q (was the command cut short?)", name)
+		}
+		if _, failed := s.lookup("failed " + name); failed {
+			return b, errSectionFailed
+		}
+		return b, nil
+	}
+
+	v, err := body("ver")
+	if err != nil {
+		return nil, fmt.Errorf("read version: ver: %s", sectionError(v, err))
+	}
+	release, major, err := ParseVer(v)
+	if err != nil {
+		return nil, fmt.Errorf("read version: %w", err)
+	}
+	f.Version = release
+	legacy := major < windowsLegacyVersion
+
+	v, err = body("boot")
+	if err != nil {
+		return nil, fmt.Errorf("read boot time: wmic os get lastbootuptime: %s (fleettune needs WMIC, which recent releases may ship only as an optional feature)", sectionError(v, err))
+	}
+	if f.BootID, err = parseWindowsBoot(v); err != nil {
+		return nil, fmt.Errorf("read boot time: %w", err)
+	}
+
+	for _, fam := range []struct{ section, knob string }{{"netsh ipv4", windowsDynV4}, {"netsh ipv6", windowsDynV6}} {
+		v, err := body(fam.section)
+		if legacy {
+			// 2003 has no dynamicport context; netsh says "The following
+			// command was not found". Anything else is not 2003's netsh.
+			if err == nil {
+				return nil, fmt.Errorf("read %s: ver says %s (Server 2003 or older), but netsh knows dynamicport", fam.knob, release)
+			}
+			f.Knobs[fam.knob] = Knob{Name: fam.knob, Missing: true}
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %s", fam.knob, sectionError(v, err))
+		}
+		start, num, err := parseNetshDynamicPort(v)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", fam.knob, err)
+		}
+		val := windowsNetshValue(start, num)
+		// netsh shows the active store; set without store= writes the
+		// persistent store too, so both are taken to agree.
+		f.Knobs[fam.knob] = Knob{Name: fam.knob, Live: val, AtBoot: val, AtBootSet: true, Source: "netsh (active store)"}
+	}
+
+	pending := map[string]windowsPending{}
+	v, err = body("pending")
+	if err == nil {
+		for _, rv := range parseRegQuery(v) {
+			if p, ok := parseWindowsPending(rv.data); ok && rv.typ == "REG_SZ" {
+				pending[rv.name] = p
+			}
+		}
+	} else if strings.Contains(v, "Access is denied") {
+		return nil, fmt.Errorf("read %s: %s", WindowsPendingKey, sectionError(v, err))
+	}
+	// Otherwise the key does not exist: fleettune never wrote a reboot-only
+	// value on this host.
+
+	for _, k := range windowsRegKnobs {
+		v, err := body("reg " + k)
+		kn := Knob{Name: k, Source: WindowsTcpipKey}
+		switch {
+		case err == nil:
+			vals := parseRegQuery(v)
+			if len(vals) != 1 || vals[0].name != k || vals[0].typ != "REG_DWORD" {
+				return nil, fmt.Errorf("read %s: reg query printed %q, expected one REG_DWORD value %s", k, strings.TrimSpace(v), k)
+			}
+			n, err := parseRegDword(vals[0].data)
+			if err != nil {
+				return nil, fmt.Errorf("read %s: %w", k, err)
+			}
+			kn.AtBoot, kn.AtBootSet = strconv.FormatInt(n, 10), true
+		case strings.Contains(v, "Access is denied"):
+			return nil, fmt.Errorf("read %s: reg query: %s", k, sectionError(v, err))
+		default:
+			// reg query exits 1 for a value that does not exist; its message
+			// is localised, so the exit status alone decides: the OS
+			// default applies.
+		}
+		kn.Live = windowsDefault
+		if kn.AtBootSet {
+			kn.Live = kn.AtBoot
+		}
+		if p, ok := pending[k]; ok && p.boot == f.BootID {
+			kn.Live = windowsDefault
+			if !p.isDefault {
+				kn.Live = strconv.FormatInt(p.inForce, 10)
+			}
+		}
+		f.Knobs[k] = kn
+	}
+
+	v, err = body("netstat")
+	if err != nil {
+		return nil, fmt.Errorf("read sockets: netstat -ano: %s", sectionError(v, err))
+	}
+	if f.Listening, f.TimeWait, err = parseWindowsNetstat(v); err != nil {
+		return nil, fmt.Errorf("read sockets: %w", err)
+	}
+	return f, nil
+}
+
+func windowsNetshValue(start, num int) string { return fmt.Sprintf("start=%d num=%d", start, num) }
+
+var windowsNetshForm = regexp.MustCompile(`^start=([0-9]+) num=([0-9]+)$`)
+
+// parseWindowsRange reads a netsh knob's value ("start=49152 num=16384").
+func parseWindowsRange(v string) (PortRange, error) {
+	m := windowsNetshForm.FindStringSubmatch(strings.TrimSpace(v))
+	if m == nil {
+		return PortRange{}, fmt.Errorf("%q is not start=N num=M", v)
+	}
+	start, _ := strconv.Atoi(m[1])
+	num, _ := strconv.Atoi(m[2])
+	if num < 1 {
+		return PortRange{}, fmt.Errorf("%q: no ports", v)
+	}
+	return PortRange{start, start + num - 1}, nil
+}
+
+// windowsLegacy reports whether a release is Server 2003 or older.
+func windowsLegacy(version string) bool {
+	major, err := strconv.Atoi(strings.SplitN(version, ".", 2)[0])
+	return err == nil && major < windowsLegacyVersion
+}
+
+// windowsReg is a registry knob's state as numbers.
+type windowsReg struct {
+	live        int64
+	liveDefault bool
+	boot        int64
+	bootSet     bool
+}
+
+func windowsRegState(f *Facts, knob string) (windowsReg, error) {
+	k, ok := f.Knobs[knob]
+	if !ok {
+		return windowsReg{}, fmt.Errorf("%s was not read", knob)
+	}
+	var r windowsReg
+	if k.Live == windowsDefault {
+		r.liveDefault = true
+	} else {
+		n, err := strconv.ParseInt(strings.TrimSpace(k.Live), 10, 64)
+		if err != nil {
+			return windowsReg{}, fmt.Errorf("cannot parse the value in force %q of %s", k.Live, knob)
+		}
+		r.live = n
+	}
+	if k.AtBootSet {
+		n, err := strconv.ParseInt(strings.TrimSpace(k.AtBoot), 10, 64)
+		if err != nil {
+			return windowsReg{}, fmt.Errorf("cannot parse the registry value %q of %s", k.AtBoot, knob)
+		}
+		r.boot, r.bootSet = n, true
+	}
+	return r, nil
+}
+
+// windowsShow shows a registry knob's value the operator's way.
+type windowsShow struct {
+	value func(int64) string
+	def   int64
+}
+
+func (s windowsShow) live(r windowsReg) string {
+	if r.liveDefault {
+		return s.value(s.def) + " (default, not set)"
+	}
+	return s.value(r.live)
+}
+
+func (s windowsShow) boot(r windowsReg) string {
+	if !r.bootSet {
+		return s.value(s.def) + " (default, not set)"
+	}
+	return s.value(r.boot)
+}
+
+func windowsShows(knob string, legacy bool) windowsShow {
+	switch knob {
+	case windowsMaxUser:
+		return windowsShow{func(v int64) string { return PortRange{windowsLegacyLow, int(v)}.String() }, windowsMaxUserDef}
+	case windowsTimedWait:
+		return windowsShow{func(v int64) string { return (time.Duration(v) * time.Second).String() }, windowsTimedWaitDefault(legacy)}
+	default:
+		return windowsShow{func(v int64) string { return (time.Duration(v) * time.Millisecond).String() }, windowsKeepAliveDef}
+	}
+}
+
+func windowsRebootReason(knob string) string {
+	return fmt.Sprintf("%s is read from the registry at boot; restart Windows to bring it into force", knob)
+}
+
+func (d windowsDriver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
+	var p Proposal
+	legacy := windowsLegacy(f.Version)
+	if t.EphemeralPorts != nil {
+		if legacy {
+			p.add(d.proposeMaxUserPort(f, *t.EphemeralPorts, g))
+		} else {
+			p.add(d.proposeDynamicPorts(f, *t.EphemeralPorts, g))
+		}
+	}
+	if t.TimeWait != nil {
+		want := *t.TimeWait
+		c := d.proposeReg(f, TimeWait, windowsTimedWait, want.String(), legacy)
+		if c != nil {
+			switch {
+			case want%time.Second != 0:
+				c.Refused = fmt.Sprintf("%s is in whole seconds; %s is not", windowsTimedWait, want)
+			case want < windowsTimedWaitMin*time.Second || want > windowsTimedWaitMax*time.Second:
+				c.Refused = fmt.Sprintf("%s must be between %s and %s (Windows' documented range)", windowsTimedWait, windowsTimedWaitMin*time.Second, windowsTimedWaitMax*time.Second)
+			}
+		}
+		p.add(c, nil)
+	}
+	if t.KeepaliveTime != nil {
+		want := *t.KeepaliveTime
+		c := d.proposeReg(f, KeepaliveTime, windowsKeepAlive, want.String(), legacy)
+		if c != nil {
+			switch {
+			case want%time.Millisecond != 0:
+				c.Refused = fmt.Sprintf("%s is in whole milliseconds; %s is not", windowsKeepAlive, want)
+			case want < time.Millisecond || want/time.Millisecond > windowsKeepAliveMax:
+				c.Refused = fmt.Sprintf("%s must be between 1ms and %s", windowsKeepAlive, time.Duration(windowsKeepAliveMax)*time.Millisecond)
+			}
+		}
+		p.add(c, nil)
+	}
+	if !legacy {
+		if k := f.Knobs[windowsMaxUser]; k.AtBootSet {
+			p.Notes = append(p.Notes, fmt.Sprintf("conflict: %s\\%s is set (%s); on Windows 2008 and later it is kept only for legacy use and is reported to replace the netsh dynamic port range at boot; remove it (reg delete \"%s\" /v %s /f) unless you mean it", WindowsTcpipKey, windowsMaxUser, k.AtBoot, WindowsTcpipKey, windowsMaxUser))
+		}
+	}
+	p.Changes = append(p.Changes, refuseNative(Windows, t)...)
+	return p
+}
+
+// windowsTargetValue turns a registry change's target into the REG_DWORD
+// to write, from the typed value only.
+func windowsTargetValue(setting Setting, target string) (knob string, v int64, err error) {
+	switch setting {
+	case EphemeralPorts:
+		r, err := ParsePortRange(target)
+		if err != nil {
+			return "", 0, err
+		}
+		return windowsMaxUser, int64(r.High), nil
+	case TimeWait:
+		d, err := time.ParseDuration(target)
+		if err != nil {
+			return "", 0, fmt.Errorf("target %q: %w", target, err)
+		}
+		return windowsTimedWait, int64(d / time.Second), nil
+	case KeepaliveTime:
+		d, err := time.ParseDuration(target)
+		if err != nil {
+			return "", 0, fmt.Errorf("target %q: %w", target, err)
+		}
+		return windowsKeepAlive, int64(d / time.Millisecond), nil
+	}
+	return "", 0, fmt.Errorf("setting %q is not supported on Windows", setting)
+}
+
+// proposeReg compares a registry knob with its target. It returns nil when
+// the registry holds the target and it is in force; a Pending change when
+// the registry holds it but a reboot has not brought it into force yet.
+func (d windowsDriver) proposeReg(f *Facts, setting Setting, knob, target string, legacy bool) *Change {
+	c := Change{Setting: string(setting), Knob: WindowsTcpipKey + `\` + knob, Target: target,
+		RebootRequired: true, RebootReason: windowsRebootReason(knob)}
+	_, want, err := windowsTargetValue(setting, target)
+	if err != nil {
+		c.Refused = err.Error()
+		return &c
+	}
+	r, err := windowsRegState(f, knob)
+	if err != nil {
+		c.Current = "(unknown)"
+		c.Refused = err.Error()
+		return &c
+	}
+	show := windowsShows(knob, legacy)
+	c.Current = show.live(r)
+	if r.liveDefault != !r.bootSet || r.bootSet && r.boot != r.live {
+		c.AtBoot = show.boot(r)
+	}
+	liveOK := !r.liveDefault && r.live == want
+	bootOK := r.bootSet && r.boot == want
+	if liveOK && bootOK {
+		return nil
+	}
+	if !bootOK {
+		cmds, err := windowsRegWrite(f, knob, &want)
+		if err != nil {
+			c.Refused = err.Error()
+			return &c
+		}
+		c.Commands = cmds
+		c.Persist = fmt.Sprintf(`%s\%s = %d (REG_DWORD)`, WindowsTcpipKey, knob, want)
+	}
+	return &c
+}
+
+// proposeMaxUserPort handles ephemeral_ports on Server 2003: the range is
+// 1025..MaxUserPort, so only the high end can move.
+func (d windowsDriver) proposeMaxUserPort(f *Facts, want PortRange, g Guardrails) (*Change, []string) {
+	c := d.proposeReg(f, EphemeralPorts, windowsMaxUser, want.String(), true)
+	if c == nil || c.Refused != "" {
+		return c, nil
+	}
+	switch {
+	case want.Low != windowsLegacyLow:
+		c.Refused = fmt.Sprintf("Windows Server 2003 fixes the low end of the ephemeral range at %d; only the high end (%s) can change: use %d-%d", windowsLegacyLow, windowsMaxUser, windowsLegacyLow, want.High)
+	case want.High < windowsMaxUserMin || want.High > windowsMaxUserMax:
+		c.Refused = fmt.Sprintf("%s must be between %d and %d", windowsMaxUser, windowsMaxUserMin, windowsMaxUserMax)
+	case g.ProtectListeningPorts:
+		// The low end is fixed, so 2003's own default range (1025-5000)
+		// already holds its RDP listener (3389); Windows does not hand out
+		// a port a listener holds. Only listeners the change newly brings
+		// into the range are refused; the others are noted.
+		cur := PortRange{windowsLegacyLow, windowsMaxUserDef}
+		if r, err := windowsRegState(f, windowsMaxUser); err == nil && !r.liveDefault {
+			cur.High = int(r.live)
+		}
+		in := listenersIn(want, f.Listening, cur.Contains)
+		if len(in) > 0 {
+			c.Refused = fmt.Sprintf("range %s covers listening port(s) %s; choose a lower %s or move the services", want, formatPorts(in), windowsMaxUser)
+		} else if old := listenersIn(want, f.Listening, func(p int) bool { return !cur.Contains(p) }); len(old) > 0 {
+			return c, []string{fmt.Sprintf("ephemeral_ports %s: listening port(s) %s are inside the current range %s already (the low end is fixed at %d on Windows Server 2003)", want, formatPorts(old), cur, windowsLegacyLow)}
+		}
+	}
+	return c, nil
+}
+
+// proposeDynamicPorts handles ephemeral_ports on 2008 and later: netsh's
+// dynamic port range for IPv4 and IPv6, kept in step; at once and
+// persistent, no reboot.
+func (d windowsDriver) proposeDynamicPorts(f *Facts, want PortRange, g Guardrails) (*Change, []string) {
+	c := Change{Setting: string(EphemeralPorts), Knob: windowsDynV4 + ", " + windowsDynV6, Target: want.String()}
+	v4, err1 := windowsLiveRange(f, windowsDynV4)
+	v6, err2 := windowsLiveRange(f, windowsDynV6)
+	if err := firstErr(err1, err2); err != nil {
+		c.Current = "(unknown)"
+		c.Refused = err.Error()
+		return &c, nil
+	}
+	c.Current = v4.String()
+	if v6 != v4 {
+		c.Current = fmt.Sprintf("ipv4 %s, ipv6 %s", v4, v6)
+	}
+	if v4 == want && v6 == want {
+		return nil, nil
+	}
+	c.Commands = windowsNetshCommands(v4, v6, want)
+	switch {
+	case want.Low < windowsMinStart:
+		c.Refused = fmt.Sprintf("start %d is below %d, the lowest start netsh accepts", want.Low, windowsMinStart)
+	case want.Size() < windowsMinPorts:
+		c.Refused = fmt.Sprintf("range %s holds %d ports; netsh needs at least %d", want, want.Size(), windowsMinPorts)
+	case g.ProtectListeningPorts:
+		if in := listenersIn(want, f.Listening, nil); len(in) > 0 {
+			c.Refused = fmt.Sprintf("range %s covers listening port(s) %s; move the range or the services", want, formatPorts(in))
+		}
+	}
+	return &c, nil
+}
+
+func windowsLiveRange(f *Facts, knob string) (PortRange, error) {
+	k, ok := f.Knobs[knob]
+	if !ok || k.Missing {
+		return PortRange{}, fmt.Errorf("this Windows has no %s", knob)
+	}
+	r, err := parseWindowsRange(k.Live)
+	if err != nil {
+		return PortRange{}, fmt.Errorf("%s: %w", knob, err)
+	}
+	return r, nil
+}
+
+// windowsNetshCommands sets the families whose range is not want.
+func windowsNetshCommands(v4, v6, want PortRange) []string {
+	var cmds []string
+	for _, fam := range []struct {
+		name string
+		now  PortRange
+	}{{"ipv4", v4}, {"ipv6", v6}} {
+		if fam.now != want {
+			cmds = append(cmds, fmt.Sprintf("netsh int %s set dynamicport tcp start=%d num=%d", fam.name, want.Low, want.Size()))
+		}
+	}
+	return cmds
+}
+
+// windowsRegWrite writes a registry knob (v nil: deletes it), after
+// recording the value in force for this boot under WindowsPendingKey. Every
+// piece is typed: a known knob name, an integer, and the boot time checked
+// against the CIM datetime form.
+func windowsRegWrite(f *Facts, knob string, v *int64) ([]string, error) {
+	if !contains(windowsRegKnobs, knob) {
+		return nil, fmt.Errorf("%s: not a registry value fleettune manages", knob)
+	}
+	if !windowsBootTime.MatchString(f.BootID) {
+		return nil, fmt.Errorf("boot time %q is not a CIM datetime; cannot record the value in force", f.BootID)
+	}
+	r, err := windowsRegState(f, knob)
+	if err != nil {
+		return nil, err
+	}
+	inForce := windowsDefault
+	if !r.liveDefault {
+		inForce = strconv.FormatInt(r.live, 10)
+	}
+	cmds := []string{fmt.Sprintf(`reg add "%s" /v %s /t REG_SZ /d "%s %s" /f`, WindowsPendingKey, knob, f.BootID, inForce)}
+	if v == nil {
+		cmds = append(cmds, fmt.Sprintf(`reg delete "%s" /v %s /f`, WindowsTcpipKey, knob))
+	} else {
+		if *v < 0 || *v > 0xFFFFFFFF {
+			return nil, fmt.Errorf("%s: %d does not fit a REG_DWORD", knob, *v)
+		}
+		cmds = append(cmds, fmt.Sprintf(`reg add "%s" /v %s /t REG_DWORD /d %d /f`, WindowsTcpipKey, knob, *v))
+	}
+	return cmds, nil
+}
+
+// windowsSettingKnobs are the knobs a change of a setting touches.
+func windowsSettingKnobs(setting string, legacy bool) []string {
+	switch Setting(setting) {
+	case EphemeralPorts:
+		if legacy {
+			return []string{windowsMaxUser}
+		}
+		return []string{windowsDynV4, windowsDynV6}
+	case TimeWait:
+		return []string{windowsTimedWait}
+	case KeepaliveTime:
+		return []string{windowsKeepAlive}
+	}
+	return nil
+}
+
+// Snapshot records, for every knob the changes touch, the value in force
+// and the registry value (AtBootSet false: the value was absent).
+func (windowsDriver) Snapshot(f *Facts, changes []Change) Snapshot {
+	s := Snapshot{Knobs: map[string]KnobState{}}
+	legacy := windowsLegacy(f.Version)
+	for _, c := range changes {
+		for _, k := range windowsSettingKnobs(c.Setting, legacy) {
+			kn, ok := f.Knobs[k]
+			if !ok {
+				continue
+			}
+			s.Knobs[k] = KnobState{Live: kn.Live, Missing: kn.Missing, AtBoot: kn.AtBoot, AtBootSet: kn.AtBootSet}
+		}
+	}
+	return s
+}
+
+// ApplyCommands rebuilds every change's commands from its typed target and
+// the facts: netsh for the dynamic ranges, and for registry values the
+// record of the value in force followed by reg add. A Pending change gives
+// nothing.
+func (windowsDriver) ApplyCommands(f *Facts, changes []Change) ([]string, error) {
+	var cmds []string
+	legacy := windowsLegacy(f.Version)
+	for _, c := range changes {
+		if c.Refused != "" {
+			return nil, fmt.Errorf("%s: refused: %s", c.Knob, c.Refused)
+		}
+		if Setting(c.Setting) == EphemeralPorts && !legacy {
+			want, err := ParsePortRange(c.Target)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", c.Setting, err)
+			}
+			if want.Low < windowsMinStart || want.Size() < windowsMinPorts {
+				return nil, fmt.Errorf("%s: %s is outside what netsh accepts", c.Setting, want)
+			}
+			v4, err1 := windowsLiveRange(f, windowsDynV4)
+			v6, err2 := windowsLiveRange(f, windowsDynV6)
+			if err := firstErr(err1, err2); err != nil {
+				return nil, fmt.Errorf("%s: %w", c.Setting, err)
+			}
+			cmds = append(cmds, windowsNetshCommands(v4, v6, want)...)
+			continue
+		}
+		knob, want, err := windowsTargetValue(Setting(c.Setting), c.Target)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Setting, err)
+		}
+		r, err := windowsRegState(f, knob)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Setting, err)
+		}
+		if r.bootSet && r.boot == want {
+			continue
+		}
+		w, err := windowsRegWrite(f, knob, &want)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Setting, err)
+		}
+		cmds = append(cmds, w...)
+	}
+	return cmds, nil
+}
+
+// RestoreCommands bring every knob of snap back: netsh ranges at once;
+// registry values to their old data, or deleted where they were absent.
+// A registry value already as it was gives nothing, even when the value in
+// force differs: only a reboot changes that.
+func (windowsDriver) RestoreCommands(f *Facts, snap Snapshot) ([]string, error) {
+	var cmds []string
+	for _, k := range sortedKnobs(snap) {
+		was := snap.Knobs[k]
+		switch k {
+		case windowsDynV4, windowsDynV6:
+			if was.Missing {
+				continue
+			}
+			old, err := parseWindowsRange(was.Live)
+			if err != nil {
+				return nil, fmt.Errorf("%s: cannot restore: %w", k, err)
+			}
+			now, err := windowsLiveRange(f, k)
+			if err != nil {
+				return nil, err
+			}
+			if now != old {
+				fam := "ipv4"
+				if k == windowsDynV6 {
+					fam = "ipv6"
+				}
+				cmds = append(cmds, fmt.Sprintf("netsh int %s set dynamicport tcp start=%d num=%d", fam, old.Low, old.Size()))
+			}
+		case windowsMaxUser, windowsTimedWait, windowsKeepAlive:
+			now, err := windowsRegState(f, k)
+			if err != nil {
+				return nil, err
+			}
+			var old *int64
+			if was.AtBootSet {
+				n, err := strconv.ParseInt(strings.TrimSpace(was.AtBoot), 10, 64)
+				if err != nil {
+					return nil, fmt.Errorf("%s: recorded registry value %q is not an integer", k, was.AtBoot)
+				}
+				old = &n
+			}
+			if was.AtBootSet == now.bootSet && (old == nil || *old == now.boot) {
+				continue
+			}
+			w, err := windowsRegWrite(f, k, old)
+			if err != nil {
+				return nil, err
+			}
+			cmds = append(cmds, w...)
+		default:
+			return nil, fmt.Errorf("%s: not a Windows knob fleettune manages", k)
+		}
+	}
+	return cmds, nil
+}
+
+// Differences says how f differs from snap. A registry value that is back
+// but not yet in force is marked AwaitsReboot.
+func (windowsDriver) Differences(f *Facts, snap Snapshot) []string {
+	var diff []string
+	legacy := windowsLegacy(f.Version)
+	for _, k := range sortedKnobs(snap) {
+		was, now := snap.Knobs[k], f.Knobs[k]
+		if was.Missing != now.Missing {
+			diff = append(diff, fmt.Sprintf("%s: missing was %t, is %t", k, was.Missing, now.Missing))
+			continue
+		}
+		if was.Missing {
+			continue
+		}
+		switch k {
+		case windowsDynV4, windowsDynV6:
+			a, err1 := parseWindowsRange(now.Live)
+			b, err2 := parseWindowsRange(was.Live)
+			if err1 != nil || err2 != nil || a != b {
+				diff = append(diff, fmt.Sprintf("%s is %s, was %s", k, windowsRangeText(now.Live), windowsRangeText(was.Live)))
+			}
+			continue
+		}
+		show := windowsShows(k, legacy)
+		regBack := now.AtBootSet == was.AtBootSet && (!was.AtBootSet || sameInts(now.AtBoot, was.AtBoot))
+		if !regBack {
+			diff = append(diff, fmt.Sprintf("%s\\%s is %s, was %s", WindowsTcpipKey, k, windowsRegText(now.AtBoot, now.AtBootSet, show), windowsRegText(was.AtBoot, was.AtBootSet, show)))
+		}
+		if !(now.Live == was.Live || now.Live != windowsDefault && was.Live != windowsDefault && sameInts(now.Live, was.Live)) {
+			msg := fmt.Sprintf("%s in force is %s, was %s", k, windowsLiveText(now.Live, show), windowsLiveText(was.Live, show))
+			if regBack {
+				msg += AwaitsReboot
+			}
+			diff = append(diff, msg)
+		}
+	}
+	return diff
+}
+
+func windowsRangeText(v string) string {
+	if r, err := parseWindowsRange(v); err == nil {
+		return r.String()
+	}
+	return v
+}
+
+func windowsRegText(v string, set bool, show windowsShow) string {
+	if !set {
+		return "absent"
+	}
+	if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+		return show.value(n)
+	}
+	return v
+}
+
+func windowsLiveText(v string, show windowsShow) string {
+	if v == windowsDefault {
+		return show.value(show.def) + " (default)"
+	}
+	if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+		return show.value(n)
+	}
+	return v
 }

@@ -1,0 +1,211 @@
+package lab
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleettune/fleettune/platform"
+	"github.com/fleettune/fleettune/remote"
+)
+
+// winRunner runs a driver's commands through the emulator's cmd.exe, as a
+// WinRM session would.
+type winRunner struct {
+	h    *Host
+	user string
+	cmds []string
+}
+
+func (r *winRunner) Run(_ context.Context, cmd string) (remote.Result, error) {
+	r.cmds = append(r.cmds, cmd)
+	out := r.h.Run(r.user, cmd)
+	return remote.Result{Stdout: []byte(out.Stdout), Stderr: []byte(out.Stderr), ExitCode: out.Code}, nil
+}
+
+var _ platform.Runner = (*winRunner)(nil)
+
+func winDriver(t *testing.T) (platform.Driver, platform.Applier) {
+	t.Helper()
+	d, err := platform.For(platform.Windows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, ok := d.(platform.Applier)
+	if !ok {
+		t.Fatal("the Windows driver is not an Applier")
+	}
+	return d, a
+}
+
+func winRunAll(t *testing.T, r *winRunner, cmds []string) {
+	t.Helper()
+	for _, c := range cmds {
+		res, _ := r.Run(context.Background(), c)
+		if res.ExitCode != 0 {
+			t.Fatalf("%q exited %d: %s%s", c, res.ExitCode, res.Stdout, res.Stderr)
+		}
+	}
+}
+
+func winGather(t *testing.T, d platform.Driver, r *winRunner) *platform.Facts {
+	t.Helper()
+	f, err := d.Gather(context.Background(), r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// The real driver against the emulator, the way fleettune apply and
+// rollback drive it: plan, apply, pending reboot, reboot, converged,
+// restore, a restore that only a reboot completes, reboot, back.
+func TestWindowsDriverOnLab(t *testing.T) {
+	for _, tc := range []struct {
+		release, version string
+		eph              platform.PortRange
+		rangeReboot      bool
+		defaultTW        time.Duration
+	}{
+		{"10.0", "10.0.17763", platform.PortRange{Low: 20000, High: 44999}, false, 240 * time.Second},
+		{"5.2", "5.2.3790", platform.PortRange{Low: 1025, High: 5500}, true, 120 * time.Second},
+	} {
+		t.Run(tc.release, func(t *testing.T) {
+			ctx := context.Background()
+			h := newWindowsHost(t, tc.release)
+			d, a := winDriver(t)
+			r := &winRunner{h: h, user: WindowsAdmin}
+			g := platform.Guardrails{ProtectListeningPorts: true}
+			tw, ka := 30*time.Second, 5*time.Minute
+			tgt := platform.Targets{EphemeralPorts: &tc.eph, TimeWait: &tw, KeepaliveTime: &ka}
+
+			os, rel, err := platform.Detect(ctx, r)
+			if err != nil || os != platform.Windows || rel != tc.version {
+				t.Fatalf("detect: %q %q %v", os, rel, err)
+			}
+
+			f := winGather(t, d, r)
+			if f.Version != tc.version || f.TimeWait != h.TimeWaitSockets || !containsInt(f.Listening, 3389) {
+				t.Fatalf("gather: version %q TIME_WAIT %d listening %v", f.Version, f.TimeWait, f.Listening)
+			}
+			p := d.Propose(f, tgt, g)
+			if len(p.Changes) != 3 {
+				t.Fatalf("plan: %+v", p.Changes)
+			}
+			for _, c := range p.Changes {
+				if c.Refused != "" || c.Pending() || (c.Setting != "ephemeral_ports" || tc.rangeReboot) != c.RebootRequired {
+					t.Fatalf("plan: %+v", c)
+				}
+			}
+			snap := a.Snapshot(f, p.Changes)
+			cmds, err := a.ApplyCommands(f, p.Changes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A user who is not an administrator is refused by Windows.
+			denied := &winRunner{h: h, user: "ops"}
+			if res, _ := denied.Run(ctx, cmds[len(cmds)-1]); res.ExitCode == 0 {
+				t.Fatalf("%q succeeded for a non-administrator", cmds[len(cmds)-1])
+			}
+			winRunAll(t, r, cmds)
+
+			// Applied: the registry holds the targets, a reboot is pending.
+			f = winGather(t, d, r)
+			p = d.Propose(f, tgt, g)
+			wantPending := 2
+			if tc.rangeReboot {
+				wantPending = 3
+			}
+			if len(p.Changes) != wantPending {
+				t.Fatalf("after apply: %+v", p.Changes)
+			}
+			for _, c := range p.Changes {
+				if !c.Pending() || c.AtBoot == "" || c.AtBoot == c.Current {
+					t.Errorf("after apply: %+v, want Pending with the registry value shown", c)
+				}
+			}
+			if got := h.Emu.TimeWait(); got != tc.defaultTW {
+				t.Errorf("TIME_WAIT in force changed before the reboot: %s", got)
+			}
+			if pend, other := platform.SplitAwaitingReboot(a.Differences(f, snap)); len(pend) != 0 || len(other) == 0 {
+				t.Errorf("differences after apply: pending %q other %q", pend, other)
+			}
+
+			h.Reboot()
+			f = winGather(t, d, r)
+			if p = d.Propose(f, tgt, g); len(p.Changes) != 0 {
+				t.Fatalf("after the reboot: %+v", p.Changes)
+			}
+			if got := h.Emu.TimeWait(); got != tw {
+				t.Errorf("TIME_WAIT in force after the reboot: %s", got)
+			}
+
+			// Roll back: the range at once (2008+), the registry values
+			// deleted (they were absent), in force only after a reboot.
+			restore, err := a.RestoreCommands(f, snap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			deletes := 2 // TcpTimedWaitDelay, KeepAliveTime
+			if tc.rangeReboot {
+				deletes = 3 // and MaxUserPort
+			}
+			if n := strings.Count(strings.Join(restore, "\n"), "reg delete "); n != deletes {
+				t.Errorf("restore: %q", restore)
+			}
+			winRunAll(t, r, restore)
+			f = winGather(t, d, r)
+			pend, other := platform.SplitAwaitingReboot(a.Differences(f, snap))
+			if len(other) != 0 || len(pend) == 0 {
+				t.Fatalf("after restore: pending %q other %q", pend, other)
+			}
+			if again, err := a.RestoreCommands(f, snap); err != nil || len(again) != 0 {
+				t.Errorf("a second restore runs %q, %v", again, err)
+			}
+
+			h.Reboot()
+			f = winGather(t, d, r)
+			if diff := a.Differences(f, snap); len(diff) != 0 {
+				t.Errorf("after the second reboot: %q", diff)
+			}
+			for _, v := range []string{"MaxUserPort", "TcpTimedWaitDelay", "KeepAliveTime"} {
+				if out := h.Run(WindowsAdmin, `reg query "HKLM\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters" /v `+v); out.Code != 1 {
+					t.Errorf("%s is not absent again: %q", v, out.Stdout)
+				}
+			}
+			if got := h.Emu.TimeWait(); got != tc.defaultTW {
+				t.Errorf("TIME_WAIT in force at the end: %s, want the default %s", got, tc.defaultTW)
+			}
+		})
+	}
+}
+
+// A rollback before the reboot puts the registry back, and the values in
+// force never changed: the host is back with no reboot.
+func TestWindowsDriverRollbackBeforeReboot(t *testing.T) {
+	h := newWindowsHost(t, "10.0")
+	d, a := winDriver(t)
+	r := &winRunner{h: h, user: WindowsAdmin}
+	tw := 60 * time.Second
+	f := winGather(t, d, r)
+	p := d.Propose(f, platform.Targets{TimeWait: &tw}, platform.Guardrails{ProtectListeningPorts: true})
+	snap := a.Snapshot(f, p.Changes)
+	cmds, err := a.ApplyCommands(f, p.Changes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	winRunAll(t, r, cmds)
+	f = winGather(t, d, r)
+	if len(a.Differences(f, snap)) != 1 {
+		t.Fatalf("after apply: %q", a.Differences(f, snap))
+	}
+	restore, err := a.RestoreCommands(f, snap)
+	if err != nil || len(restore) != 2 || !strings.HasPrefix(restore[1], "reg delete ") {
+		t.Fatalf("restore: %q, %v", restore, err)
+	}
+	winRunAll(t, r, restore)
+	if diff := a.Differences(winGather(t, d, r), snap); len(diff) != 0 {
+		t.Errorf("after restore: %q", diff)
+	}
+}
