@@ -46,6 +46,18 @@ type result struct {
 	stdout, stderr string
 }
 
+// testEnv holds, per test, variables added to every run's environment.
+var testEnv sync.Map
+
+// setEnv adds NAME=value to the environment of the test's runs.
+func setEnv(t *testing.T, name, value string) {
+	var env []string
+	if e, ok := testEnv.Load(t.Name()); ok {
+		env = e.([]string)
+	}
+	testEnv.Store(t.Name(), append(env, name+"="+value))
+}
+
 // stateDirs gives each test one state directory for all its runs.
 var stateDirs sync.Map
 
@@ -64,6 +76,9 @@ func run(t *testing.T, args ...string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = append(os.Environ(), "FLEETTUNE_STATE_DIR="+stateDir(t), "NO_COLOR=1")
+	if extra, ok := testEnv.Load(t.Name()); ok {
+		cmd.Env = append(cmd.Env, extra.([]string)...)
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
