@@ -259,12 +259,13 @@ func TestDemo(t *testing.T) {
 	}
 	for _, want := range []string{
 		"(plan: exit status 2)",
-		"1 host awaiting a reboot (fleettune status tracks them)",
+		"3 hosts awaiting a reboot (fleettune status tracks them)",
+		"win2003-01  windows  not rebooted yet",
 		"not rebooted yet",
 		"rebooted; persisted values are live (cleared)",
 		"batch 1 (canary), 2 hosts: UNHEALTHY",
 		"(apply: exit status 3)",
-		"Rollback: 8 rolled back.",
+		"Rollback: 10 rolled back.",
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("demo output lacks %q", want)

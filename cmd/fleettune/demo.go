@@ -24,11 +24,18 @@ targets:
   ephemeral_ports: 20000-60999
   time_wait: 30s
   keepalive_time: 5m
+overrides:
+  # Windows 2003's range is 1025..MaxUserPort; end it below WinRM's 5985.
+  - when: {host: "win2003*"}
+    targets: {ephemeral_ports: 1025-5500}
+  # Windows 2019: stay below the RPC listener at 49664.
+  - when: {host: "win2019*"}
+    targets: {ephemeral_ports: 20000-44999}
 guardrails:
   min_time_wait: 10s
   protect_listening_ports: true
 rollout:
-  batch: 25%
+  batch: 20%
   max_failures: 0
 health:
   watch: 1s
@@ -64,8 +71,9 @@ func newDemoCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "demo",
 		Short: "Tell the whole story against a simulated mixed fleet, in one process",
-		Long: `demo starts a lab of eight simulated hosts (Solaris 10 and 11, HP-UX, AIX,
-Tru64) on loopback, and runs fleettune against it over real SSH: plan,
+		Long: `demo starts a lab of ten simulated hosts (Solaris 10 and 11, HP-UX, AIX,
+Tru64 over SSH; Windows 2003 and 2019 over WinRM) on loopback, and runs
+fleettune against it over real SSH and WinRM: plan,
 apply, status with reboots pending, a simulated reboot, status again, then a
 change that brings handshake failures, rolled back automatically, and a
 rollback of the first run. Nothing leaves this machine; the lab, its keys
@@ -81,11 +89,15 @@ and the demo's journal live in a temporary directory removed at the end.`,
 }
 
 // demoFleet is DefaultFleet(8) with the last host a Tru64 V5.1, where
-// tcp_msl is not run-time settable: the hosts that need a reboot.
+// tcp_msl is not run-time settable, and two Windows servers over WinRM,
+// whose registry values take effect at the next boot: the hosts that need
+// a reboot.
 func demoFleet() []lab.Spec {
 	specs := lab.DefaultFleet(8)
 	specs[7] = lab.Spec{Name: "tru64-02", OS: "tru64", Release: "V5.1"}
-	return specs
+	return append(specs,
+		lab.Spec{Name: "win2003-01", OS: "windows", Release: "5.2"},
+		lab.Spec{Name: "win2019-01", OS: "windows", Release: "10.0"})
 }
 
 func runDemo(ctx context.Context, g *globals) error {
@@ -102,6 +114,14 @@ func runDemo(ctx context.Context, g *globals) error {
 		return &exitError{code: 1, err: err}
 	}
 	defer l.Close()
+	// The lab's Windows hosts want its password from FLEETTUNE_LAB_PASSWORD;
+	// lend it to the sessions without touching the process environment.
+	g.getenv = func(name string) string {
+		if name == lab.PasswordEnv {
+			return l.Password()
+		}
+		return os.Getenv(name)
+	}
 	pb := filepath.Join(dir, "playbook.yaml")
 	aggressive := filepath.Join(dir, "aggressive.yaml")
 	for p, text := range map[string]string{pb: demoPlaybook, aggressive: demoAggressive} {
@@ -150,8 +170,9 @@ and compare them with the playbook: ephemeral ports 20000-60999, TIME_WAIT
 	step("apply", `Apply in batches of 25%; the first batch is the canary. Every host's
 previous values go into the journal before anything runs on it; values are
 read back before a host counts as applied; after each batch the handshake
-probe runs. Tru64 V5.1 cannot change tcp_msl at run time: it is persisted
-and the host awaits a reboot.`)
+probe runs. Tru64 V5.1 cannot change tcp_msl at run time, and Windows reads
+TcpTimedWaitDelay and KeepAliveTime from the registry only at boot: they
+are persisted and those hosts await a reboot.`)
 	if err := expect("apply", 0, runApply(ctx, g, &applyFlags{inventory: l.Inventory, playbook: pb, format: "text", scope: "batch", forks: 8, yes: true, quietPlan: true}, "")); err != nil {
 		return err
 	}
@@ -171,8 +192,8 @@ one's boot time: they have not rebooted yet.`)
 	}
 
 	rebooted := rebootPending(g, l)
-	step("reboot, then status", fmt.Sprintf(`%s rebooted (simulated: only what was persisted survives, the boot time
-moves on). status sees the new boot time, checks the persisted values are
+	step("reboot, then status", fmt.Sprintf(`%s reboot (simulated: only what was persisted survives, the boot
+time moves on). status sees the new boot time, checks the persisted values are
 now live, and clears the flag.`, strings.Join(rebooted, ", ")))
 	if err := expect("status", 0, runStatus(ctx, g, &statusFlags{format: "text"})); err != nil {
 		return err
@@ -184,10 +205,11 @@ now live, and clears the flag.`, strings.Join(rebooted, ", ")))
 		h.Unlock()
 	}
 	step("a change too far", `Someone lowers TIME_WAIT to the 10s floor. AIX cannot express 10s (it
-counts in 15-second units), so its hosts are refused outright. On the
-others stray segments from old connections now reach new ones: the
-handshake probe starts failing. The canary batch is found unhealthy and
-rolled back automatically; no later batch starts. Exit status 3.`)
+counts in 15-second units) and Windows accepts no less than 30s, so those
+hosts are refused outright. On the others stray segments from old
+connections now reach new ones: the TCP counters jump and the handshake
+probe fails. The canary batch is found unhealthy and rolled back
+automatically; no later batch starts. Exit status 3.`)
 	if err := expect("apply", 3, runApply(ctx, g, &applyFlags{inventory: l.Inventory, playbook: aggressive, format: "text", scope: "batch", forks: 8, yes: true}, "")); err != nil {
 		return err
 	}
@@ -200,9 +222,9 @@ run of its own.`, first.ID()))
 	}
 
 	rebooted = rebootPending(g, l)
-	step("reboot, then status", fmt.Sprintf(`%s could only be put back in its persisted configuration; it reboots
-and status checks that the host is now exactly as before the first apply.
-Every run, as the journal has it.`, strings.Join(rebooted, ", ")))
+	step("reboot, then status", fmt.Sprintf(`Only the persisted configuration of %s could be put back at once;
+they reboot, and status checks each is now exactly as before the first
+apply. Every run, as the journal has it.`, strings.Join(rebooted, ", ")))
 	if err := expect("status", 0, runStatus(ctx, g, &statusFlags{format: "text"})); err != nil {
 		return err
 	}
