@@ -357,6 +357,7 @@ type winrmJSON struct {
 	Auth               string `json:"auth,omitempty"`
 	PasswordEnv        string `json:"password_env,omitempty"`
 	CAFile             string `json:"ca_file,omitempty"`
+	ServerName         string `json:"server_name,omitempty"`
 	InsecureSkipVerify bool   `json:"insecure_skip_verify,omitempty"`
 }
 
@@ -371,7 +372,7 @@ func (c Conn) MarshalJSON() ([]byte, error) {
 		},
 		WinRM: winrmJSON{
 			Port: c.WinRM.Port, HTTPS: c.WinRM.HTTPS, Auth: c.WinRM.Auth, PasswordEnv: c.WinRM.PasswordEnv,
-			CAFile: c.WinRM.CAFile, InsecureSkipVerify: c.WinRM.InsecureSkipVerify,
+			CAFile: c.WinRM.CAFile, ServerName: c.WinRM.ServerName, InsecureSkipVerify: c.WinRM.InsecureSkipVerify,
 		},
 	}
 	if c.Timeout != 0 {
@@ -395,7 +396,7 @@ func (c *Conn) UnmarshalJSON(b []byte) error {
 		},
 		WinRM: inventory.WinRM{
 			Port: j.WinRM.Port, HTTPS: j.WinRM.HTTPS, Auth: j.WinRM.Auth, PasswordEnv: j.WinRM.PasswordEnv,
-			CAFile: j.WinRM.CAFile, InsecureSkipVerify: j.WinRM.InsecureSkipVerify,
+			CAFile: j.WinRM.CAFile, ServerName: j.WinRM.ServerName, InsecureSkipVerify: j.WinRM.InsecureSkipVerify,
 		},
 	}
 	if j.Timeout != "" {

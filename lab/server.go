@@ -28,7 +28,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/subtle"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -58,17 +57,9 @@ const (
 
 // hostServer serves one host on one loopback port.
 type hostServer struct {
-	lab  *Lab
-	host *Host
-
-	mu       sync.Mutex
-	addr     *net.TCPAddr // the port is kept across Refuse
-	signer   ssh.Signer
-	ln       net.Listener // nil while refusing and after close
-	conns    map[net.Conn]struct{}
-	accepted int // TCP connections accepted, faulted ones included
-	running  int // exec requests between accept and exit status (delay included)
-	closed   bool
+	portListener
+	signer  ssh.Signer
+	running int // exec requests between accept and exit status (delay included)
 }
 
 func newHostServer(l *Lab, h *Host, addr *net.TCPAddr) (*hostServer, error) {
@@ -76,7 +67,15 @@ func newHostServer(l *Lab, h *Host, addr *net.TCPAddr) (*hostServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &hostServer{lab: l, host: h, addr: addr, signer: signer, conns: map[net.Conn]struct{}{}}
+	s := &hostServer{portListener: portListener{lab: l, host: h, addr: addr, conns: map[net.Conn]struct{}{}}, signer: signer}
+	s.handle = func(c net.Conn) bool {
+		if !s.track(c) {
+			return false
+		}
+		s.lab.wg.Add(1)
+		go s.serveConn(c)
+		return true
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.listenLocked(); err != nil {
@@ -93,112 +92,17 @@ func newHostKey() (ssh.Signer, error) {
 	return ssh.NewSignerFromKey(priv)
 }
 
-// listenLocked opens the listener on s.addr and starts its accept loop.
-func (s *hostServer) listenLocked() error {
-	if !s.addr.IP.IsLoopback() { // the lab never listens beyond loopback
-		return fmt.Errorf("lab: %s: refusing to listen on %s: not a loopback address", s.host.Name, s.addr.IP)
-	}
-	ln, err := net.ListenTCP("tcp", s.addr)
-	if err != nil {
-		return fmt.Errorf("lab: %s: listen: %w", s.host.Name, err)
-	}
-	s.ln = ln
-	s.addr = ln.Addr().(*net.TCPAddr)
-	s.lab.wg.Add(1)
-	go s.acceptLoop(ln)
-	return nil
-}
-
-// Addr is host:port as clients dial it.
-func (s *hostServer) Addr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.addr.String()
-}
-
-func (s *hostServer) port() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.addr.Port
-}
-
 func (s *hostServer) hostKey() ssh.PublicKey {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.signer.PublicKey()
 }
 
-func (s *hostServer) acceptLoop(ln net.Listener) {
-	defer s.lab.wg.Done()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of file descriptors and the like: wait a little, as
-			// net/http does, unless the lab is closing.
-			s.lab.log.Warn("lab: accept failed", "host", s.host.Name, "err", err)
-			select {
-			case <-s.lab.ctx.Done():
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-			continue
-		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			c.Close()
-			return
-		}
-		s.accepted++
-		s.conns[c] = struct{}{}
-		s.lab.wg.Add(1)
-		s.mu.Unlock()
-		go s.serveConn(c)
-	}
-}
-
-// setRefusing closes the listener (on) or reopens it on the same port (off).
-func (s *hostServer) setRefusing(on bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
-	if on {
-		if s.ln != nil {
-			s.ln.Close()
-			s.ln = nil
-		}
-		return nil
-	}
-	if s.ln != nil {
-		return nil
-	}
-	deadline := time.Now().Add(relistenFor)
-	for {
-		err := s.listenLocked()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // close stops the listener and closes every connection.
 func (s *hostServer) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.closed = true
-	if s.ln != nil {
-		s.ln.Close()
-		s.ln = nil
-	}
-	for c := range s.conns {
-		c.Close()
-	}
+	s.closeLocked()
 }
 
 // dropConns ends every connection of the host, the way a reboot does: what
@@ -220,12 +124,6 @@ func (s *hostServer) forget(c net.Conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
-}
-
-func (s *hostServer) faults() Faults {
-	s.host.Lock()
-	defer s.host.Unlock()
-	return s.host.Faults
 }
 
 func (s *hostServer) boots() int {

@@ -91,22 +91,15 @@ const (
 
 // winrmServer serves one Windows host.
 type winrmServer struct {
-	lab   *Lab
-	host  *Host
+	portListener
 	https bool
 	auth  string // "ntlm" or "basic"
 
 	srv     *http.Server
 	pending *connQueue
 
-	mu       sync.Mutex
-	addr     *net.TCPAddr
-	ln       net.Listener // nil while refusing and after close
-	conns    map[net.Conn]struct{}
-	accepted int
-	badCert  bool
-	closed   bool
-	shells   map[string]*wsShell
+	badCert bool
+	shells  map[string]*wsShell
 	// orphans are commands whose shell a reboot ended while they ran:
 	// their output is still delivered, once.
 	orphans map[string]*wsCommand
@@ -150,8 +143,9 @@ type wsConn struct {
 type connKey struct{}
 
 func newWinRMServer(l *Lab, h *Host, addr *net.TCPAddr, https bool, auth string) (*winrmServer, error) {
-	s := &winrmServer{lab: l, host: h, https: https, auth: auth, addr: addr,
-		conns: map[net.Conn]struct{}{}, shells: map[string]*wsShell{}, orphans: map[string]*wsCommand{}}
+	s := &winrmServer{portListener: portListener{lab: l, host: h, addr: addr, conns: map[net.Conn]struct{}{}},
+		https: https, auth: auth, shells: map[string]*wsShell{}, orphans: map[string]*wsCommand{}}
+	s.handle = s.accept
 	s.pending = newConnQueue()
 	s.srv = &http.Server{
 		Handler:           s,
@@ -183,85 +177,38 @@ func newWinRMServer(l *Lab, h *Host, addr *net.TCPAddr, https bool, auth string)
 	return s, nil
 }
 
-func (s *winrmServer) listenLocked() error {
-	if !s.addr.IP.IsLoopback() {
-		return fmt.Errorf("lab: %s: refusing to listen on %s: not a loopback address", s.host.Name, s.addr.IP)
-	}
-	ln, err := net.ListenTCP("tcp", s.addr)
-	if err != nil {
-		return fmt.Errorf("lab: %s: listen: %w", s.host.Name, err)
-	}
-	s.ln = ln
-	s.addr = ln.Addr().(*net.TCPAddr)
-	s.lab.wg.Add(1)
-	go s.acceptLoop(ln)
-	return nil
-}
-
-func (s *winrmServer) Addr() string {
+// accept applies the connection faults, wraps TLS, and queues the
+// connection for the HTTP server.
+func (s *winrmServer) accept(c net.Conn) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.addr.String()
-}
-
-func (s *winrmServer) port() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.addr.Port
-}
-
-func (s *winrmServer) acceptLoop(ln net.Listener) {
-	defer s.lab.wg.Done()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			s.lab.log.Warn("lab: accept failed", "host", s.host.Name, "err", err)
-			select {
-			case <-s.lab.ctx.Done():
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-			continue
+	s.stats.Connections++
+	s.mu.Unlock()
+	switch f := s.faults(); {
+	case f.Refuse:
+		c.Close()
+		return true
+	case f.Reset:
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
 		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			c.Close()
-			return
-		}
-		s.accepted++
-		s.stats.Connections++
-		s.mu.Unlock()
-		f := s.faults()
-		switch {
-		case f.Refuse:
-			c.Close()
-			continue
-		case f.Reset:
-			if tc, ok := c.(*net.TCPConn); ok {
-				_ = tc.SetLinger(0)
-			}
-			c.Close()
-			continue
-		}
-		if s.https {
-			c = tls.Server(c, &tls.Config{
-				MinVersion:     tls.VersionTLS12,
-				NextProtos:     []string{"http/1.1"},
-				GetCertificate: s.certificate,
-			})
-		}
-		s.mu.Lock()
-		s.conns[c] = struct{}{}
-		s.mu.Unlock()
-		if !s.pending.push(c) {
-			c.Close()
-			return
-		}
+		c.Close()
+		return true
 	}
+	if s.https {
+		c = tls.Server(c, &tls.Config{
+			MinVersion:     tls.VersionTLS12,
+			NextProtos:     []string{"http/1.1"},
+			GetCertificate: s.certificate,
+		})
+	}
+	if !s.track(c) {
+		return false
+	}
+	if !s.pending.push(c) {
+		c.Close()
+		return false
+	}
+	return true
 }
 
 // certificate is the host's server certificate: the lab CA's, or another
@@ -276,42 +223,9 @@ func (s *winrmServer) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error
 	return &s.lab.ca.server, nil
 }
 
-func (s *winrmServer) setRefusing(on bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
-	if on {
-		if s.ln != nil {
-			s.ln.Close()
-			s.ln = nil
-		}
-		return nil
-	}
-	if s.ln != nil {
-		return nil
-	}
-	deadline := time.Now().Add(relistenFor)
-	for {
-		err := s.listenLocked()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func (s *winrmServer) close() {
 	s.mu.Lock()
-	s.closed = true
-	if s.ln != nil {
-		s.ln.Close()
-		s.ln = nil
-	}
-	for c := range s.conns {
-		c.Close()
-	}
+	s.closeLocked()
 	for _, sh := range s.shells {
 		for _, c := range sh.cmds {
 			c.cancel()
@@ -320,12 +234,6 @@ func (s *winrmServer) close() {
 	s.mu.Unlock()
 	s.pending.close()
 	_ = s.srv.Close()
-}
-
-func (s *winrmServer) faults() Faults {
-	s.host.Lock()
-	defer s.host.Unlock()
-	return s.host.Faults
 }
 
 func (s *winrmServer) snapshot() WinRMStats {
