@@ -171,3 +171,33 @@ func TestWinRMCertificateAndPasswordErrors(t *testing.T) {
 		}
 	}
 }
+
+// Windows reached through OpenSSH (transport ssh, no os: in the inventory):
+// detection falls back from uname to ver, and the same driver plans,
+// applies and rolls back.
+func TestWindowsOverOpenSSH(t *testing.T) {
+	l := startLab(t, []lab.Spec{{Name: "win2019-ssh", OS: "windows", Release: "10.0", Transport: "ssh"}})
+	pb := writePlaybook(t, windowsPlaybook)
+	r := run(t, "plan", "-i", l.Inventory, "-p", pb, "--format", "json")
+	if r.code != 2 {
+		t.Fatalf("plan: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if h := decodePlan(t, r).Hosts[0]; h.OS != "windows" || h.Status != "changes" || !h.RebootRequired {
+		t.Errorf("plan: %+v", h)
+	}
+	if st, ok := l.WinRMStats("win2019-ssh"); ok && st.Connections > 0 {
+		t.Errorf("a WinRM connection to an SSH-only host: %+v", st)
+	}
+	if r := run(t, "apply", "-i", l.Inventory, "-p", pb, "--yes"); r.code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if got := regValue(l.Host("win2019-ssh"), "TcpTimedWaitDelay"); !strings.Contains(got, "0x1e") {
+		t.Errorf("TcpTimedWaitDelay after apply: %q", got)
+	}
+	if r := run(t, "rollback", "--last", "--yes"); r.code != 0 {
+		t.Fatalf("rollback: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if got := regValue(l.Host("win2019-ssh"), "TcpTimedWaitDelay"); !strings.Contains(got, "unable to find") {
+		t.Errorf("TcpTimedWaitDelay after rollback: %q; it was absent", got)
+	}
+}

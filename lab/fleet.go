@@ -45,6 +45,10 @@ const knownHostsHeader = "# fleettune lab:"
 // as NewHost takes them.
 type Spec struct {
 	Name, OS, Release string
+	// Transport is "ssh" or "winrm"; "" serves Windows hosts over WinRM
+	// and the others over SSH. A Windows host over "ssh" plays Windows
+	// reached through OpenSSH (its commands still run in cmd.exe).
+	Transport string
 }
 
 // defaultMix is the cycle DefaultFleet draws from: name prefix, OS, release.
@@ -112,12 +116,14 @@ type Lab struct {
 	CAFile string
 
 	hosts    []*Host
-	releases map[string]string       // from the specs, as NewHost took them
-	servers  map[string]*hostServer  // hosts served over SSH
-	winrm    map[string]*winrmServer // Windows hosts, served over WinRM
-	ownsDir  bool
-	password string
-	log      *log.Logger
+	releases map[string]string // from the specs, as NewHost took them
+	// transports are the specs' transports; "" is the OS's usual one.
+	transports map[string]string
+	servers    map[string]*hostServer  // hosts served over SSH
+	winrm      map[string]*winrmServer // Windows hosts, served over WinRM
+	ownsDir    bool
+	password   string
+	log        *log.Logger
 
 	winrmPassword string // Administrator's password on the Windows hosts
 	winrmAuth     string // "ntlm" or "basic"
@@ -154,7 +160,17 @@ func Start(ctx context.Context, o Options) (lab *Lab, err error) {
 	}
 	hosts := make([]*Host, 0, len(o.Specs)+len(o.Hosts))
 	releases := map[string]string{}
+	transports := map[string]string{}
 	for _, sp := range o.Specs {
+		switch sp.Transport {
+		case "", "ssh", "winrm":
+		default:
+			return nil, fmt.Errorf("lab: host %s: transport %q: want ssh or winrm", sp.Name, sp.Transport)
+		}
+		if sp.Transport == "winrm" && sp.OS != "windows" {
+			return nil, fmt.Errorf("lab: host %s: only Windows hosts are served over WinRM", sp.Name)
+		}
+		transports[sp.Name] = sp.Transport
 		h, err := NewHost(sp.Name, sp.OS, sp.Release)
 		if err != nil {
 			return nil, fmt.Errorf("lab: host %s (%s %s): %w", sp.Name, sp.OS, sp.Release, err)
@@ -188,7 +204,7 @@ func Start(ctx context.Context, o Options) (lab *Lab, err error) {
 	default:
 		return nil, fmt.Errorf("lab: WinRM auth %q: want ntlm or basic", o.WinRMAuth)
 	}
-	l := &Lab{hosts: hosts, releases: releases, servers: map[string]*hostServer{}, winrm: map[string]*winrmServer{},
+	l := &Lab{hosts: hosts, releases: releases, transports: transports, servers: map[string]*hostServer{}, winrm: map[string]*winrmServer{},
 		password: o.Password, log: logger, winrmAuth: o.WinRMAuth, winrmHTTPS: !o.WinRMHTTP, winrmPassword: o.Password}
 	if l.winrmAuth == "" {
 		l.winrmAuth = "ntlm"
@@ -221,7 +237,7 @@ func Start(ctx context.Context, o Options) (lab *Lab, err error) {
 		if basePort != 0 {
 			addr.Port = basePort + i
 		}
-		if h.OS == "windows" {
+		if h.OS == "windows" && l.transports[h.Name] != "ssh" {
 			if l.ca == nil {
 				if l.ca, err = newLabCA("fleettune lab CA", ip); err != nil {
 					return l, err
@@ -400,6 +416,11 @@ func (l *Lab) inventoryYAML() []byte {
 			s := l.servers[h.Name]
 			host, _, _ := net.SplitHostPort(s.Addr())
 			fmt.Fprintf(&b, "  %s:\n    address: %s\n    ssh: {port: %d}\n", h.Name, q(host), s.port())
+			if h.OS == "windows" {
+				// OpenSSH on Windows: os left unset, so fleettune's
+				// detection falls back from uname to ver.
+				fmt.Fprintf(&b, "    user: %s\n", WindowsAdmin)
+			}
 		}
 		if _, ok := members[h.OS]; !ok {
 			families = append(families, h.OS)

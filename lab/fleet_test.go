@@ -24,15 +24,15 @@ import (
 func TestDefaultFleet(t *testing.T) {
 	got := DefaultFleet(9)
 	want := []Spec{
-		{"sol10-01", "solaris", "5.10"},
-		{"sol11-01", "solaris", "5.11"},
-		{"hpux-01", "hpux", "B.11.31"},
-		{"hpux-02", "hpux", "B.11.23"},
-		{"aix-01", "aix", "7.2"},
-		{"aix-02", "aix", "7.3"},
-		{"tru64-01", "tru64", "V5.1B"},
-		{"sol10-02", "solaris", "5.10"},
-		{"sol11-02", "solaris", "5.11"},
+		{Name: "sol10-01", OS: "solaris", Release: "5.10"},
+		{Name: "sol11-01", OS: "solaris", Release: "5.11"},
+		{Name: "hpux-01", OS: "hpux", Release: "B.11.31"},
+		{Name: "hpux-02", OS: "hpux", Release: "B.11.23"},
+		{Name: "aix-01", OS: "aix", Release: "7.2"},
+		{Name: "aix-02", OS: "aix", Release: "7.3"},
+		{Name: "tru64-01", OS: "tru64", Release: "V5.1B"},
+		{Name: "sol10-02", OS: "solaris", Release: "5.10"},
+		{Name: "sol11-02", OS: "solaris", Release: "5.11"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("DefaultFleet(9) =\n%v\nwant\n%v", got, want)
@@ -159,7 +159,9 @@ func TestStartErrors(t *testing.T) {
 		want string
 	}{
 		{"no hosts", Options{}, "no hosts"},
-		{"unknown OS", Options{Specs: []Spec{{"x-01", "plan9", "4"}}}, "x-01"},
+		{"unknown OS", Options{Specs: []Spec{{Name: "x-01", OS: "plan9", Release: "4"}}}, "x-01"},
+		{"bad transport", Options{Specs: []Spec{{Name: "s-01", OS: "solaris", Release: "5.10", Transport: "telnet"}}}, "transport \"telnet\""},
+		{"winrm for unix", Options{Specs: []Spec{{Name: "s-01", OS: "solaris", Release: "5.10", Transport: "winrm"}}}, "only Windows hosts"},
 		{"duplicate", Options{Hosts: []*Host{newSrvHost("t1"), newSrvHost("t1")}}, "listed twice"},
 		{"bad name", Options{Hosts: []*Host{newSrvHost("T 1")}}, "host name"},
 		{"ports overflow", Options{Hosts: []*Host{newSrvHost("t1"), newSrvHost("t2")}, Listen: "127.0.0.1:65535"}, "do not fit"},

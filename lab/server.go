@@ -197,7 +197,7 @@ func (s *hostServer) config() *ssh.ServerConfig {
 	signer := s.signer
 	s.mu.Unlock()
 	check := func(user string) error {
-		if user != "root" && user != NonRootUser {
+		if user != "root" && user != NonRootUser && !(s.host.OS == "windows" && user == WindowsAdmin) {
 			return fmt.Errorf("lab: no user %q on %s", user, s.host.Name)
 		}
 		if s.faults().RejectAuth {
