@@ -142,28 +142,7 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 // forEachHost runs fn over hosts with at most Forks at once. Hosts not
 // started when the rollout is stopped or cancelled are left as they are.
 func (e *Engine) forEachHost(ctx context.Context, hosts []*inventory.Host, fn func(context.Context, int, *inventory.Host)) {
-	forks := e.Forks
-	if forks <= 0 {
-		forks = DefaultForks
-	}
-	sem := make(chan struct{}, forks)
-	var wg sync.WaitGroup
-	for i, h := range hosts {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil || e.stopped() {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			fn(ctx, i, h)
-		}()
-	}
-	wg.Wait()
+	each(ctx, e.Forks, len(hosts), e.stopped, func(i int) { fn(ctx, i, hosts[i]) }, nil)
 }
 
 // applyHost changes one host. It returns the host when commands ran on it

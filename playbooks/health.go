@@ -98,21 +98,8 @@ func (e *Engine) checkHealth(ctx context.Context, hosts []*applied, o ApplyOptio
 	}
 }
 
+// parallel runs fn for every host at most Forks at once, to the end: it is
+// for work that must not be cut short (health reads, restores).
 func (e *Engine) parallel(hosts []*applied, fn func(*applied)) {
-	var wg sync.WaitGroup
-	forks := e.Forks
-	if forks <= 0 {
-		forks = DefaultForks
-	}
-	sem := make(chan struct{}, forks)
-	for _, a := range hosts {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			fn(a)
-		}()
-	}
-	wg.Wait()
+	each(context.Background(), e.Forks, len(hosts), nil, func(i int) { fn(hosts[i]) }, nil)
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/charmbracelet/log"
@@ -190,32 +189,9 @@ func (pl *Planner) Plan(ctx context.Context, hosts []*inventory.Host, pb *Playbo
 // forEach runs fn for every host with at most Forks at once; hosts not
 // started when ctx ends get skip instead.
 func (pl *Planner) forEach(ctx context.Context, hosts []*inventory.Host, fn func(context.Context, int, *inventory.Host), skip func(int, *inventory.Host)) {
-	forks := pl.Forks
-	if forks <= 0 {
-		forks = DefaultForks
-	}
-	sem := make(chan struct{}, forks)
-	var wg sync.WaitGroup
-	for i, h := range hosts {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			skip(i, h)
-			continue
-		}
-		if ctx.Err() != nil {
-			<-sem
-			skip(i, h)
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			fn(ctx, i, h)
-		}()
-	}
-	wg.Wait()
+	each(ctx, pl.Forks, len(hosts), nil,
+		func(i int) { fn(ctx, i, hosts[i]) },
+		func(i int) { skip(i, hosts[i]) })
 }
 
 func (pl *Planner) logger() *log.Logger {
