@@ -590,7 +590,7 @@ func (aixDriver) Snapshot(f *Facts, changes []Change) Snapshot {
 			if !ok || !contains(aixTunables, t) {
 				continue
 			}
-			s.Knobs[t] = KnobState{Live: k.Live, Missing: k.Missing, AtBoot: k.AtBoot, AtBootSet: k.AtBootSet}
+			s.Knobs[t] = stateOf(k)
 		}
 	}
 	return s

@@ -73,3 +73,39 @@ func SplitAwaitingReboot(diff []string) (pending, other []string) {
 	}
 	return pending, other
 }
+
+// stateOf is a knob's state as a Snapshot records it.
+func stateOf(k Knob) KnobState {
+	return KnobState{Live: k.Live, Missing: k.Missing, AtBoot: k.AtBoot, AtBootSet: k.AtBootSet}
+}
+
+// persistedFile records under path fleettune's persisted file from f: its
+// content, or nil when there was none (restoring then removes it).
+func (s *Snapshot) persistedFile(path string, f *Facts) {
+	if s.Files == nil {
+		s.Files = map[string]*string{}
+	}
+	if !f.PersistedExists {
+		s.Files[path] = nil
+		return
+	}
+	content := f.Persisted
+	s.Files[path] = &content
+}
+
+// fileDifference says how fleettune's persisted file in f differs from
+// what snap recorded under path; "" when it is as it was or not tracked.
+func fileDifference(path string, f *Facts, snap Snapshot) string {
+	content, tracked := snap.Files[path]
+	switch {
+	case !tracked:
+		return ""
+	case content == nil && f.PersistedExists:
+		return path + " exists; there was none"
+	case content != nil && !f.PersistedExists:
+		return path + " is missing"
+	case content != nil && f.Persisted != *content:
+		return path + " differs from its previous content"
+	}
+	return ""
+}

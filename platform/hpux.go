@@ -594,15 +594,10 @@ func (hpuxDriver) Snapshot(f *Facts, changes []Change) Snapshot {
 	for _, c := range changes {
 		for _, k := range hpuxSettingKnobs[c.Setting] {
 			kn := f.Knobs[k]
-			s.Knobs[k] = KnobState{Live: kn.Live, Missing: kn.Missing, AtBoot: kn.AtBoot, AtBootSet: kn.AtBootSet}
+			s.Knobs[k] = stateOf(kn)
 		}
 	}
-	if f.PersistedExists {
-		content := f.Persisted
-		s.Files[HPUXNddconf] = &content
-	} else {
-		s.Files[HPUXNddconf] = nil
-	}
+	s.persistedFile(HPUXNddconf, f)
 	return s
 }
 
@@ -793,15 +788,8 @@ func (hpuxDriver) Differences(f *Facts, snap Snapshot) []string {
 			diff = append(diff, fmt.Sprintf("%s is %s, was %s", k, strings.TrimSpace(now.Live), strings.TrimSpace(was.Live)))
 		}
 	}
-	if content, tracked := snap.Files[HPUXNddconf]; tracked {
-		switch {
-		case content == nil && f.PersistedExists:
-			diff = append(diff, HPUXNddconf+" exists; there was none")
-		case content != nil && !f.PersistedExists:
-			diff = append(diff, HPUXNddconf+" is missing")
-		case content != nil && f.Persisted != *content:
-			diff = append(diff, HPUXNddconf+" differs from its previous content")
-		}
+	if d := fileDifference(HPUXNddconf, f, snap); d != "" {
+		diff = append(diff, d)
 	}
 	return diff
 }

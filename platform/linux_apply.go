@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"sort"
 	"strconv"
@@ -27,14 +28,9 @@ func (linuxDriver) Snapshot(f *Facts, changes []Change) Snapshot {
 	s := Snapshot{Knobs: map[string]KnobState{}, Files: map[string]*string{}}
 	for _, c := range changes {
 		k := f.Knobs[c.Knob]
-		s.Knobs[c.Knob] = KnobState{Live: k.Live, Missing: k.Missing, AtBoot: k.AtBoot, AtBootSet: k.AtBootSet}
+		s.Knobs[c.Knob] = stateOf(k)
 	}
-	if f.PersistedExists {
-		content := f.Persisted
-		s.Files[LinuxPersistFile] = &content
-	} else {
-		s.Files[LinuxPersistFile] = nil
-	}
+	s.persistedFile(LinuxPersistFile, f)
 	return s
 }
 
@@ -164,15 +160,8 @@ func (linuxDriver) Differences(f *Facts, snap Snapshot) []string {
 			diff = append(diff, fmt.Sprintf("%s is %s, was %s", k, normalizeSpaces(now.Live), normalizeSpaces(was.Live)))
 		}
 	}
-	if content, tracked := snap.Files[LinuxPersistFile]; tracked {
-		switch {
-		case content == nil && f.PersistedExists:
-			diff = append(diff, LinuxPersistFile+" exists; there was none")
-		case content != nil && !f.PersistedExists:
-			diff = append(diff, LinuxPersistFile+" is missing")
-		case content != nil && f.Persisted != *content:
-			diff = append(diff, LinuxPersistFile+" differs from its previous content")
-		}
+	if d := fileDifference(LinuxPersistFile, f, snap); d != "" {
+		diff = append(diff, d)
 	}
 	return diff
 }
@@ -260,13 +249,7 @@ var linuxThresholds = map[string]int64{
 }
 
 // Thresholds returns a copy of the Linux defaults.
-func (linuxDriver) Thresholds() map[string]int64 {
-	out := make(map[string]int64, len(linuxThresholds))
-	for k, v := range linuxThresholds {
-		out[k] = v
-	}
-	return out
-}
+func (linuxDriver) Thresholds() map[string]int64 { return maps.Clone(linuxThresholds) }
 
 // CounterDeltas returns how much every thresholded counter rose from before
 // to after, and one line per counter whose rise is above its threshold, in

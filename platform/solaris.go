@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -594,15 +595,11 @@ func (solarisDriver) Snapshot(f *Facts, changes []Change) Snapshot {
 	for _, c := range changes {
 		for _, name := range strings.Split(c.Knob, ",") {
 			k := f.Knobs[name]
-			s.Knobs[name] = KnobState{Live: k.Live, Missing: k.Missing, AtBoot: k.AtBoot, AtBootSet: k.AtBootSet}
+			s.Knobs[name] = stateOf(k)
 		}
 	}
 	if _, ipadm := solarisNamesFor(f); !ipadm {
-		s.Files = map[string]*string{SolarisRCScript: nil}
-		if f.PersistedExists {
-			content := f.Persisted
-			s.Files[SolarisRCScript] = &content
-		}
+		s.persistedFile(SolarisRCScript, f)
 	}
 	return s
 }
@@ -817,15 +814,8 @@ func (solarisDriver) Differences(f *Facts, snap Snapshot) []string {
 			diff = append(diff, fmt.Sprintf("%s at boot is %s, was %s", k, solarisAtBootWords(now.AtBoot, now.AtBootSet), solarisAtBootWords(was.AtBoot, was.AtBootSet)))
 		}
 	}
-	if content, tracked := snap.Files[SolarisRCScript]; tracked {
-		switch {
-		case content == nil && f.PersistedExists:
-			diff = append(diff, SolarisRCScript+" exists; there was none")
-		case content != nil && !f.PersistedExists:
-			diff = append(diff, SolarisRCScript+" is missing")
-		case content != nil && f.Persisted != *content:
-			diff = append(diff, SolarisRCScript+" differs from its previous content")
-		}
+	if d := fileDifference(SolarisRCScript, f, snap); d != "" {
+		diff = append(diff, d)
 	}
 	return diff
 }
@@ -968,10 +958,4 @@ var solarisThresholds = map[string]int64{
 }
 
 // Thresholds returns a copy of the Solaris defaults.
-func (solarisDriver) Thresholds() map[string]int64 {
-	out := make(map[string]int64, len(solarisThresholds))
-	for k, v := range solarisThresholds {
-		out[k] = v
-	}
-	return out
-}
+func (solarisDriver) Thresholds() map[string]int64 { return maps.Clone(solarisThresholds) }

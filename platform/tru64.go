@@ -608,15 +608,10 @@ func (tru64Driver) Snapshot(f *Facts, changes []Change) Snapshot {
 				continue
 			}
 			k := f.Knobs[a]
-			s.Knobs[a] = KnobState{Live: k.Live, Missing: k.Missing, AtBoot: k.AtBoot, AtBootSet: k.AtBootSet}
+			s.Knobs[a] = stateOf(k)
 		}
 	}
-	if f.PersistedExists {
-		content := f.Persisted
-		s.Files[tru64StanzaKey] = &content
-	} else {
-		s.Files[tru64StanzaKey] = nil
-	}
+	s.persistedFile(tru64StanzaKey, f)
 	return s
 }
 

@@ -751,7 +751,7 @@ func (windowsDriver) Snapshot(f *Facts, changes []Change) Snapshot {
 			if !ok {
 				continue
 			}
-			s.Knobs[k] = KnobState{Live: kn.Live, Missing: kn.Missing, AtBoot: kn.AtBoot, AtBootSet: kn.AtBootSet}
+			s.Knobs[k] = stateOf(kn)
 		}
 	}
 	return s
