@@ -55,7 +55,7 @@ func TestRoundTripConcurrent(t *testing.T) {
 			defer wg.Done()
 			name := fmt.Sprintf("web%02d", i)
 			h := sampleHost(name)
-			recs := []Record{BeforeRecord{Conn: Conn(h), OS: "linux", BootID: "boot-" + name, Changes: sampleChanges(), Targets: Targets(sampleTargets()), Snapshot: sampleSnapshot(name)}}
+			recs := []Record{BeforeRecord{Conn: Conn(h), OS: "linux", BootID: "boot-" + name, Changes: sampleChanges(), Targets: sampleTargets(), Snapshot: sampleSnapshot(name)}}
 			for c := 0; c < cmds; c++ {
 				recs = append(recs, &CommandRecord{Host: name, Phase: PhaseApply, Cmd: fmt.Sprintf("cmd %d", c), Exit: c, Stderr: "err " + name})
 			}
@@ -182,19 +182,19 @@ func TestConnAndTargetsKeepEveryField(t *testing.T) {
 
 	var tg platform.Targets
 	fill(t, reflect.ValueOf(&tg).Elem(), &n)
-	b, err = json.Marshal(Targets(tg))
+	b, err = json.Marshal(tg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tj Targets
+	var tj platform.Targets
 	if err := json.Unmarshal(b, &tj); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(platform.Targets(tj), tg) {
-		t.Errorf("platform.Targets does not survive the journal:\n got %+v\nwant %+v\njson %s", platform.Targets(tj), tg, b)
+	if !reflect.DeepEqual(tj, tg) {
+		t.Errorf("platform.Targets does not survive the journal:\n got %+v\nwant %+v\njson %s", tj, tg, b)
 	}
 	// The operator's form, readable with jq.
-	b, _ = json.Marshal(Targets(sampleTargets()))
+	b, _ = json.Marshal(sampleTargets())
 	if want := `{"ephemeral_ports":"10240-65535","time_wait":"30s","keepalive_time":"5m0s","native":{"net.ipv4.tcp_tw_reuse":"1"}}`; string(b) != want {
 		t.Errorf("targets JSON = %s\nwant %s", b, want)
 	}

@@ -102,7 +102,7 @@ type BeforeRecord struct {
 	BootID   string            `json:"boot_id,omitempty"`
 	Conn     Conn              `json:"conn"`
 	Changes  []platform.Change `json:"changes"`
-	Targets  Targets           `json:"targets"`
+	Targets  platform.Targets  `json:"targets"`
 	Snapshot platform.Snapshot `json:"snapshot"`
 	Time     time.Time         `json:"time"`
 }
@@ -409,17 +409,6 @@ func (c *Conn) UnmarshalJSON(b []byte) error {
 	*c = Conn(h)
 	return nil
 }
-
-// Targets are a host's resolved platform.Targets as the journal stores them,
-// in the operator's form: {"ephemeral_ports":"10240-65535","time_wait":"30s"}.
-// Convert with journal.Targets(t) and platform.Targets(jt).
-type Targets platform.Targets
-
-// MarshalJSON writes the operator's form (platform.Targets owns it).
-func (t Targets) MarshalJSON() ([]byte, error) { return platform.Targets(t).MarshalJSON() }
-
-// UnmarshalJSON reads the operator's form, validating every value.
-func (t *Targets) UnmarshalJSON(b []byte) error { return (*platform.Targets)(t).UnmarshalJSON(b) }
 
 // NewRunID returns an id like 20261122T171500Z-3f2a: sortable by time.
 // (The same form as playbooks.NewRunID.)

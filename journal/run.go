@@ -215,7 +215,7 @@ func (r *Run) apply(typ string, text []byte) error {
 			snap := b.Snapshot
 			h.Before = &snap
 			h.OS, h.BootID, h.Changes = b.OS, b.BootID, b.Changes
-			h.Conn, h.Targets = inventory.Host(b.Conn), platform.Targets(b.Targets)
+			h.Conn, h.Targets = inventory.Host(b.Conn), b.Targets
 			if h.Conn.Name == "" {
 				h.Conn.Name = b.Host
 			}

@@ -18,7 +18,7 @@ var _ playbooks.Journal = journalSink{}
 
 func (j journalSink) Before(b playbooks.BeforeRecord) error {
 	return j.w.Append(journal.BeforeRecord{Host: b.Host.Name, OS: b.OS, BootID: b.BootID, Conn: journal.Conn(*b.Host),
-		Changes: b.Changes, Targets: journal.Targets(b.Targets), Snapshot: b.Snapshot})
+		Changes: b.Changes, Targets: b.Targets, Snapshot: b.Snapshot})
 }
 
 func (j journalSink) Command(c playbooks.CommandRecord) error {
