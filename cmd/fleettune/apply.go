@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -185,16 +184,9 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 // loadPlan reads a saved plan and the inventory it was made from (or the
 // one -i names, which must be that same inventory, byte for byte).
 func loadPlan(path, invPath, limit string) (*playbooks.Plan, []*inventory.Host, error) {
-	data, err := os.ReadFile(path)
+	p, err := playbooks.ReadPlan(path)
 	if err != nil {
-		return nil, nil, &exitError{code: 1, err: fmt.Errorf("read plan: %w", err)}
-	}
-	var p playbooks.Plan
-	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s: not a fleettune plan: %v", path, err)}
-	}
-	if p.Kind != "plan" || p.RunID == "" {
-		return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s: not a fleettune plan (kind %q); make one with fleettune plan --out", path, p.Kind)}
+		return nil, nil, &exitError{code: 1, err: err}
 	}
 	if invPath != "" {
 		inv, err := inventory.Load(invPath)
@@ -238,7 +230,7 @@ func loadPlan(path, invPath, limit string) (*playbooks.Plan, []*inventory.Host, 
 	}
 	p.Hosts = keep
 	p.Summarize()
-	return &p, hosts, nil
+	return p, hosts, nil
 }
 
 func short(digest string) string {
