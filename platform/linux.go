@@ -539,18 +539,30 @@ type sections []section
 // sysctl or config file can plausibly contain it at the start of a line.
 const sectionMarker = "@@fleettune@@ "
 
-// splitSections splits marker-delimited output into named sections.
+// splitSections splits marker-delimited output into named sections. It is
+// linear in the size of out: each body is a slice of out, never built up by
+// appending line by line (which made a 50 MB file quadratic).
 func splitSections(out string) sections {
 	var s sections
 	out = strings.ReplaceAll(out, "\r\n", "\n")
-	for _, line := range strings.SplitAfter(out, "\n") {
-		if strings.HasPrefix(line, sectionMarker) {
+	start := -1 // where the open section's body starts
+	for pos := 0; pos < len(out); {
+		end := strings.IndexByte(out[pos:], '\n')
+		next := len(out)
+		if end >= 0 {
+			next = pos + end + 1
+		}
+		if line := out[pos:next]; strings.HasPrefix(line, sectionMarker) {
+			if start >= 0 {
+				s[len(s)-1].body = out[start:pos]
+			}
 			s = append(s, section{name: strings.TrimSpace(line[len(sectionMarker):])})
-			continue
+			start = next
 		}
-		if len(s) > 0 {
-			s[len(s)-1].body += line
-		}
+		pos = next
+	}
+	if start >= 0 {
+		s[len(s)-1].body = out[start:]
 	}
 	return s
 }

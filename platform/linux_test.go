@@ -916,3 +916,24 @@ func TestLinuxGatherScriptRunsHere(t *testing.T) {
 		t.Errorf("live port range: %v", err)
 	}
 }
+
+func TestSplitSectionsKeepsBodiesExactAndIsLinear(t *testing.T) {
+	out := sectionMarker + "a\nx\ny\n" + sectionMarker + "b\r\nz\r\n" + sectionMarker + "c\nlast"
+	s := splitSections(out)
+	want := []section{{"a", "x\ny\n"}, {"b", "z\n"}, {"c", "last"}}
+	if len(s) != len(want) {
+		t.Fatalf("got %d sections, want %d: %q", len(s), len(want), s)
+	}
+	for i := range want {
+		if s[i] != want[i] {
+			t.Errorf("section %d = %q, want %q", i, s[i], want[i])
+		}
+	}
+	// A body of 200,000 lines must be sliced, not built up line by line:
+	// appending allocates once per line (and copies quadratically).
+	big := sectionMarker + "file /etc/sysctl.d/huge.conf\n" + strings.Repeat("x\n", 200000)
+	allocs := testing.AllocsPerRun(1, func() { _ = splitSections(big) })
+	if allocs > 10 {
+		t.Errorf("splitSections made %.0f allocations for one 200,000-line body; want a handful", allocs)
+	}
+}
