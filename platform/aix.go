@@ -34,9 +34,7 @@ const (
 // aixTunables are read on every AIX host, in this order.
 var aixTunables = []string{aixEphemLow, aixEphemHigh, aixTimeWait, aixKeepIdle}
 
-type aixDriver struct{}
-
-func newAIXDriver() (Driver, error) { return aixDriver{}, nil }
+type aixDriver struct{ NoCounters }
 
 var (
 	_ Driver  = aixDriver{}
@@ -44,6 +42,9 @@ var (
 )
 
 func (aixDriver) OS() string { return AIX }
+
+// Capabilities: see Driver.
+func (aixDriver) Capabilities() Capabilities { return Capabilities{Counters: false} }
 
 // AIXGatherScript is the one command Gather runs on an AIX host: every
 // section's stderr goes to stdout after its marker, so a failure is seen

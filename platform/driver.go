@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -64,10 +65,16 @@ type Proposal struct {
 	Notes   []string
 }
 
-// Driver knows one OS family.
+// Driver knows one OS family, in full: reading, proposing, applying,
+// restoring and health. Every driver implements every method; what an OS
+// cannot do is declared by Capabilities and answered by an embedded
+// "not supported" type (NoCounters) with an error wrapping ErrNotSupported,
+// so callers never type-assert to find out what a driver can do.
 type Driver interface {
 	// OS is the family name, one of OSNames.
 	OS() string
+	// Capabilities says what the driver can do on its OS.
+	Capabilities() Capabilities
 	// Gather reads every managed knob, its persisted value and the facts the
 	// guardrails need, in one remote command. native lists the native knobs
 	// the playbook will ask about for this host.
@@ -75,33 +82,54 @@ type Driver interface {
 	// Propose compares facts with targets and proposes changes. It never
 	// touches the host.
 	Propose(f *Facts, t Targets, g Guardrails) Proposal
+	Applier
+	HealthReader
 }
+
+// Capabilities are what a driver can do on its OS.
+type Capabilities struct {
+	// Counters: Counters reads kernel TCP counters for the health check.
+	// Without them a host is health-checked only by the playbook's probe,
+	// or is "not checked".
+	Counters bool `json:"counters"`
+}
+
+// ErrNotSupported is wrapped by every error a driver returns for what its
+// Capabilities say it cannot do.
+var ErrNotSupported = errors.New("not supported")
+
+// NoCounters is embedded by drivers whose OS has no counter reader (yet):
+// Counters fails with ErrNotSupported and there are no thresholds.
+type NoCounters struct{ OSName string }
+
+// Counters always fails: the OS has no counter reader.
+func (n NoCounters) Counters(context.Context, Runner) (Counters, error) {
+	return nil, fmt.Errorf("reading TCP counters on %s: %w", n.OSName, ErrNotSupported)
+}
+
+// Thresholds is empty: there are no counters to compare.
+func (NoCounters) Thresholds() map[string]int64 { return nil }
 
 // Guardrails are the playbook's safety limits, as drivers need them.
 type Guardrails struct {
 	ProtectListeningPorts bool
 }
 
+// registry holds one constructor per OS family. It is fixed at compile
+// time: no package-level state changes after start.
+var registry = map[string]func() Driver{
+	Linux:   func() Driver { return linuxDriver{} },
+	Solaris: func() Driver { return solarisDriver{} },
+	HPUX:    func() Driver { return hpuxDriver{NoCounters{HPUX}} },
+	AIX:     func() Driver { return aixDriver{NoCounters{AIX}} },
+	Tru64:   func() Driver { return tru64Driver{NoCounters{Tru64}} },
+	Windows: func() Driver { return windowsDriver{NoCounters{Windows}} },
+}
+
 // For returns the driver for an OS family.
 func For(os string) (Driver, error) {
-	switch os {
-	case Linux:
-		return linuxDriver{}, nil
-	case Solaris:
-		return newSolarisDriver()
-	case HPUX:
-		return newHPUXDriver()
-	case AIX:
-		return newAIXDriver()
-	case Tru64:
-		return newTru64Driver()
-	case Windows:
-		return newWindowsDriver()
-	}
-	for _, n := range OSNames {
-		if n == os {
-			return nil, fmt.Errorf("no driver for %s yet", os)
-		}
+	if f, ok := registry[os]; ok {
+		return f(), nil
 	}
 	return nil, fmt.Errorf("unknown OS %q (expected one of %s)", os, strings.Join(OSNames, ", "))
 }

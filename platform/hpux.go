@@ -50,10 +50,9 @@ var hpuxLimits = map[string]hpuxLimit{
 	hpuxTwCleanup:    {60000, 10000, 300000},
 }
 
-type hpuxDriver struct{}
+type hpuxDriver struct{ NoCounters }
 
 // newHPUXDriver returns the HP-UX 11i driver.
-func newHPUXDriver() (Driver, error) { return hpuxDriver{}, nil }
 
 var (
 	_ Driver  = hpuxDriver{}
@@ -61,6 +60,9 @@ var (
 )
 
 func (hpuxDriver) OS() string { return HPUX }
+
+// Capabilities: see Driver.
+func (hpuxDriver) Capabilities() Capabilities { return Capabilities{Counters: false} }
 
 // HPUXGatherScript is the one command Gather runs on an HP-UX host. Every
 // command's stderr goes to stdout, and a failing command is followed by a

@@ -37,6 +37,9 @@ type linuxDriver struct{}
 
 func (linuxDriver) OS() string { return Linux }
 
+// Capabilities: see Driver.
+func (linuxDriver) Capabilities() Capabilities { return Capabilities{Counters: true} }
+
 // linuxGatherScript is the one command that reads a Linux host. Knob names
 // come from linuxBaseKnobs and the native whitelist only, never from input.
 func linuxGatherScript(knobs []string) string {

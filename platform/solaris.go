@@ -90,9 +90,11 @@ func solarisNamesFor(f *Facts) (solarisNames, bool) {
 type solarisDriver struct{}
 
 // newSolarisDriver returns the Solaris driver (10 and 11).
-func newSolarisDriver() (Driver, error) { return solarisDriver{}, nil }
 
 func (solarisDriver) OS() string { return Solaris }
+
+// Capabilities: see Driver.
+func (solarisDriver) Capabilities() Capabilities { return Capabilities{Counters: true} }
 
 // SolarisGatherScript is the one command Gather runs. It reads both
 // variants' knobs (ndd exists on 11 too; ipadm is "not found" on 10, which

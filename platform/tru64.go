@@ -43,11 +43,12 @@ var tru64Revisions = map[string]string{
 	"V5.1 2650": "V5.1B",
 }
 
-type tru64Driver struct{}
-
-func newTru64Driver() (Driver, error) { return tru64Driver{}, nil }
+type tru64Driver struct{ NoCounters }
 
 func (tru64Driver) OS() string { return Tru64 }
+
+// Capabilities: see Driver.
+func (tru64Driver) Capabilities() Capabilities { return Capabilities{Counters: false} }
 
 // Tru64GatherScript is the one command Gather runs. Every section captures
 // its command's stderr and marks a failing command with a "!failed" line, so

@@ -91,10 +91,9 @@ func windowsTimedWaitDefault(legacy bool) int64 {
 	return windowsTimedWaitNew
 }
 
-type windowsDriver struct{}
+type windowsDriver struct{ NoCounters }
 
 // newWindowsDriver returns the Windows driver (Server 2003 and 2008+).
-func newWindowsDriver() (Driver, error) { return windowsDriver{}, nil }
 
 var (
 	_ Driver  = windowsDriver{}
@@ -102,6 +101,9 @@ var (
 )
 
 func (windowsDriver) OS() string { return Windows }
+
+// Capabilities: see Driver.
+func (windowsDriver) Capabilities() Capabilities { return Capabilities{Counters: false} }
 
 // WindowsGatherCommand is the one cmd.exe line Gather runs. Each command is
 // preceded by an echo of a section marker, has its stderr folded into

@@ -163,12 +163,6 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 			c.close()
 		}
 	}()
-	applier, ok := c.driver.(platform.Applier)
-	if !ok {
-		ho.fail(fmt.Errorf("applying changes on %s is not supported yet", c.os))
-		e.record(*ho)
-		return nil
-	}
 	targets, err := o.Targets(h, c.os)
 	if err != nil {
 		ho.fail(err)
@@ -207,13 +201,13 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 		e.record(*ho)
 		return nil
 	}
-	cmds, err := applier.ApplyCommands(facts, prop.Changes)
+	cmds, err := c.driver.ApplyCommands(facts, prop.Changes)
 	if err != nil {
 		ho.fail(err)
 		e.record(*ho)
 		return nil
 	}
-	snap := applier.Snapshot(facts, prop.Changes)
+	snap := c.driver.Snapshot(facts, prop.Changes)
 	// The journal entry comes first: no host is changed without one.
 	if e.Journal != nil {
 		if err := e.Journal.Before(BeforeRecord{Host: h, OS: c.os, BootID: facts.BootID, Changes: prop.Changes, Targets: targets, Snapshot: snap}); err != nil {
@@ -312,7 +306,6 @@ func (e *Engine) restore(ctx context.Context, a *applied) error {
 		a.conn = nc
 		c = nc
 	}
-	applier := c.driver.(platform.Applier)
 	f, err := c.driver.Gather(ctx, c.sess, knobNames(a.snapshot))
 	if errors.Is(err, remote.ErrConnLost) {
 		// The connection died under the change (the host rebooted, a
@@ -328,7 +321,7 @@ func (e *Engine) restore(ctx context.Context, a *applied) error {
 	if err != nil {
 		return fmt.Errorf("read before restore: %w", err)
 	}
-	cmds, err := applier.RestoreCommands(f, a.snapshot)
+	cmds, err := c.driver.RestoreCommands(f, a.snapshot)
 	if err != nil {
 		return err
 	}
@@ -339,7 +332,7 @@ func (e *Engine) restore(ctx context.Context, a *applied) error {
 	if err != nil {
 		return fmt.Errorf("verify restore: %w", err)
 	}
-	pending, diff := platform.SplitAwaitingReboot(applier.Differences(f, a.snapshot))
+	pending, diff := platform.SplitAwaitingReboot(c.driver.Differences(f, a.snapshot))
 	if len(diff) > 0 {
 		return fmt.Errorf("verify restore: %s", strings.Join(diff, "; "))
 	}

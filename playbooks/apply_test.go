@@ -78,12 +78,11 @@ func (h *kvHost) commands() []string {
 
 type kvDriver struct{}
 
-var (
-	_ platform.Applier      = kvDriver{}
-	_ platform.HealthReader = kvDriver{}
-)
+var _ platform.Driver = kvDriver{}
 
 func (kvDriver) OS() string { return "linux" }
+
+func (kvDriver) Capabilities() platform.Capabilities { return platform.Capabilities{Counters: true} }
 
 func (kvDriver) Gather(ctx context.Context, r platform.Runner, _ []string) (*platform.Facts, error) {
 	res, err := r.Run(ctx, "get")

@@ -34,7 +34,7 @@ func (e *Engine) checkHealth(ctx context.Context, hosts []*applied, o ApplyOptio
 	readers := map[*applied]platform.HealthReader{}
 	if o.Health.Counters {
 		for _, a := range live {
-			if hr, ok := a.conn.driver.(platform.HealthReader); ok {
+			if hr := a.conn.driver; hr.Capabilities().Counters {
 				readers[a] = hr
 				if b.Thresholds == nil {
 					b.Thresholds = map[string]int64{}

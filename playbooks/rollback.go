@@ -50,12 +50,6 @@ func (e *Engine) rollbackHost(ctx context.Context, h *inventory.Host, t RestoreT
 		return
 	}
 	defer c.close()
-	applier, ok := c.driver.(platform.Applier)
-	if !ok {
-		ho.fail(fmt.Errorf("rollback on %s is not supported yet", c.os))
-		e.record(*ho)
-		return
-	}
 	knobs := knobNames(t.Snapshot)
 	f, err := c.driver.Gather(ctx, c.sess, knobs)
 	if err != nil {
@@ -64,7 +58,7 @@ func (e *Engine) rollbackHost(ctx context.Context, h *inventory.Host, t RestoreT
 		return
 	}
 	ho.BootID = f.BootID
-	cmds, err := applier.RestoreCommands(f, t.Snapshot)
+	cmds, err := c.driver.RestoreCommands(f, t.Snapshot)
 	if err != nil {
 		ho.fail(err)
 		e.record(*ho)
@@ -77,7 +71,7 @@ func (e *Engine) rollbackHost(ctx context.Context, h *inventory.Host, t RestoreT
 		return
 	}
 	if e.Journal != nil {
-		now := applier.Snapshot(f, t.Changes)
+		now := c.driver.Snapshot(f, t.Changes)
 		if err := e.Journal.Before(BeforeRecord{Host: h, OS: c.os, BootID: f.BootID, Changes: t.Changes, Snapshot: now}); err != nil {
 			ho.Status, ho.Error = StatusFailed, "journal: "+err.Error()+"; host not touched"
 			return
@@ -95,7 +89,7 @@ func (e *Engine) rollbackHost(ctx context.Context, h *inventory.Host, t RestoreT
 		e.record(*ho)
 		return
 	}
-	pending, diff := platform.SplitAwaitingReboot(applier.Differences(f, t.Snapshot))
+	pending, diff := platform.SplitAwaitingReboot(c.driver.Differences(f, t.Snapshot))
 	if len(diff) > 0 {
 		ho.Status, ho.Error = StatusFailed, "verify: "+strings.Join(diff, "; ")
 		e.record(*ho)
