@@ -80,10 +80,12 @@ type Header struct {
 	Inventory    *FileRef  `json:"inventory,omitempty"`
 	Playbook     *FileRef  `json:"playbook,omitempty"` // with the playbook's name:
 	PlanFile     *FileRef  `json:"plan_file,omitempty"`
-	Limit        string    `json:"limit,omitempty"`
-	RollbackOf   string    `json:"rollback_of,omitempty"` // the run a rollback undoes
-	Batch        string    `json:"batch,omitempty"`       // as given: "25%" or "5"
-	Watch        Duration  `json:"watch,omitempty"`
+	PlanRun      string    `json:"plan_run,omitempty"` // the run id of the saved plan applied
+
+	Limit      string   `json:"limit,omitempty"`
+	RollbackOf string   `json:"rollback_of,omitempty"` // the run a rollback undoes
+	Batch      string   `json:"batch,omitempty"`       // as given: "25%" or "5"
+	Watch      Duration `json:"watch,omitempty"`
 }
 
 // FileRef names an input file and what it held.

@@ -12,27 +12,27 @@ import (
 // and persisted value of every knob it manages, plus what the guardrails and
 // reboot tracking need.
 type Facts struct {
-	OS        string // family, one of OSNames
-	Version   string // kernel or OS release, e.g. "6.1.0-18-amd64"
-	BootID    string // changes on every boot; "" when the OS has none
-	Knobs     map[string]Knob
-	Listening []int // TCP ports services listen on, sorted, unique
-	TimeWait  int   // TIME_WAIT sockets at the time of reading; -1 if unknown
+	OS        string          `json:"os"`      // family, one of OSNames
+	Version   string          `json:"version"` // kernel or OS release, e.g. "6.1.0-18-amd64"
+	BootID    string          `json:"boot_id"` // changes on every boot; "" when the OS has none
+	Knobs     map[string]Knob `json:"knobs"`
+	Listening []int           `json:"listening"` // TCP ports services listen on, sorted, unique
+	TimeWait  int             `json:"time_wait"` // TIME_WAIT sockets at the time of reading; -1 if unknown
 	// Persisted is the content of the configuration fleettune owns on the
 	// host (e.g. /etc/sysctl.d/90-fleettune.conf); "" with PersistedExists
 	// false when there is none.
-	Persisted       string
-	PersistedExists bool
+	Persisted       string `json:"persisted"`
+	PersistedExists bool   `json:"persisted_exists"`
 }
 
 // Knob is one OS knob's value, in the OS's own form.
 type Knob struct {
-	Name      string
-	Live      string // the value in force now; "" when Missing
-	Missing   bool   // the running system does not have this knob
-	AtBoot    string // the value persisted configuration gives at next boot; "" if none sets it
-	AtBootSet bool   // some persisted configuration sets the knob
-	Source    string // where AtBoot comes from, e.g. "/etc/sysctl.d/99-local.conf:3"
+	Name      string `json:"name"`
+	Live      string `json:"live"`                  // the value in force now; "" when Missing
+	Missing   bool   `json:"missing,omitempty"`     // the running system does not have this knob
+	AtBoot    string `json:"at_boot,omitempty"`     // the value persisted configuration gives at next boot; "" if none sets it
+	AtBootSet bool   `json:"at_boot_set,omitempty"` // some persisted configuration sets the knob
+	Source    string `json:"source,omitempty"`      // where AtBoot comes from, e.g. "/etc/sysctl.d/99-local.conf:3"
 }
 
 // Change is one setting that differs from its target on a host, with what
@@ -48,6 +48,10 @@ type Change struct {
 	RebootRequired bool     `json:"reboot_required"`
 	RebootReason   string   `json:"reboot_reason,omitempty"`
 	Refused        string   `json:"refused,omitempty"` // a guardrail refused this change; nothing will run
+	// Action is what apply does about the change (set by Propose).
+	Action Action `json:"action"`
+	// After is the target, typed (set by Propose from the targets).
+	After *Value `json:"after,omitempty"`
 }
 
 // Pending reports whether c is already done as far as fleettune can do it:
@@ -63,6 +67,10 @@ func (c Change) Pending() bool {
 type Proposal struct {
 	Changes []Change
 	Notes   []string
+	// Steps are the exact commands apply runs, in order: the runtime
+	// commands and the persistent edit. Set by Propose, once; empty when
+	// nothing is to run or something was refused.
+	Steps []string
 }
 
 // Driver knows one OS family, in full: reading, proposing, applying,

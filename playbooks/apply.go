@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/fleettune/fleettune/remote"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -182,6 +183,18 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 			e.record(*ho)
 			return nil
 		}
+		// The plan carries exactly what apply runs: the fresh proposal must
+		// give the very changes and steps the plan shows, or nothing runs.
+		if msg := platform.SameChanges(exp.Changes, prop.Changes); msg != "" {
+			ho.Status, ho.Error = StatusFailed, "the plan's changes are not what the playbook gives now: "+msg+"; run plan again"
+			e.record(*ho)
+			return nil
+		}
+		if !slices.Equal(exp.Steps, prop.Steps) {
+			ho.Status, ho.Error = StatusFailed, "the plan's steps are not what apply would run now (the host's persisted configuration changed since the plan?); run plan again"
+			e.record(*ho)
+			return nil
+		}
 	}
 	var refused []string
 	for _, ch := range prop.Changes {
@@ -201,12 +214,8 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 		e.record(*ho)
 		return nil
 	}
-	cmds, err := c.driver.ApplyCommands(facts, prop.Changes)
-	if err != nil {
-		ho.fail(err)
-		e.record(*ho)
-		return nil
-	}
+	// The steps computed once by platform.Propose, equal to the plan's.
+	cmds := prop.Steps
 	snap := c.driver.Snapshot(facts, prop.Changes)
 	// The journal entry comes first: no host is changed without one.
 	if e.Journal != nil {
@@ -268,7 +277,8 @@ func (e *Engine) propose(ctx context.Context, c *hostConn, t platform.Targets, g
 	if err != nil {
 		return nil, platform.Proposal{}, err
 	}
-	return f, c.driver.Propose(f, t, g), nil
+	p, err := platform.Propose(c.driver, f, t, g)
+	return f, p, err
 }
 
 // runAll runs commands in order, journaling each; the first failure stops.

@@ -270,6 +270,32 @@ func (f *kvFleet) engine(j Journal) *Engine {
 	}
 }
 
+// plan plans the fleet for ephemeral_ports r with the real planner, as
+// plan --out would save it.
+func (f *kvFleet) plan(t *testing.T, r string) *Plan {
+	t.Helper()
+	pr, err := platform.ParsePortRange(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := f.engine(nil)
+	pl := &Planner{Dial: e.Dial, Driver: e.Driver, Forks: 4}
+	pb := &Playbook{Name: "kv", Targets: Targets{EphemeralPorts: &pr}, Health: Health{Rollback: RollbackAuto}}
+	p, err := pl.Plan(context.Background(), f.inventory(), pb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func expected(p *Plan) map[string]HostPlan {
+	m := map[string]HostPlan{}
+	for _, h := range p.Hosts {
+		m[h.Host] = h
+	}
+	return m
+}
+
 func rangeOptions(r string, batch Batch, h Health) ApplyOptions {
 	pr, err := platform.ParsePortRange(r)
 	if err != nil {
@@ -410,13 +436,9 @@ func TestApplyMaxFailuresStopsRollout(t *testing.T) {
 
 func TestApplyStalePlanRefused(t *testing.T) {
 	f := newKVFleet(2, nil)
-	f.hosts["h02"].live = "25000-50000" // changed since the plan
 	o := rangeOptions("20000-60999", Batch{}, Health{})
-	planned := platform.Change{Setting: "ephemeral_ports", Knob: "range", Current: "32768-60999", Target: "20000-60999"}
-	o.Expected = map[string]HostPlan{
-		"h01": {Host: "h01", Changes: []platform.Change{planned}},
-		"h02": {Host: "h02", Changes: []platform.Change{planned}},
-	}
+	o.Expected = expected(f.plan(t, "20000-60999"))
+	f.hosts["h02"].live = "25000-50000" // changed since the plan
 	out := f.engine(&memJournal{}).Apply(context.Background(), "run", f.inventory(), o)
 	if out.Hosts[0].Status != StatusApplied {
 		t.Errorf("h01 = %s %q", out.Hosts[0].Status, out.Hosts[0].Error)

@@ -65,6 +65,13 @@ type HostPlan struct {
 	TimeWaitSockets int `json:"time_wait_sockets"`
 	// Targets are the host's resolved targets, for apply PLAN.json.
 	Targets *platform.Targets `json:"targets,omitempty"`
+	// Steps are the exact commands apply runs on the host, in order; the
+	// plan's text shows every one of them.
+	Steps []string `json:"steps"`
+	// Facts are what the plan read from the host: apply PLAN.json
+	// recomputes the plan from them and the playbook, before it touches
+	// any host, and compares them with a fresh read for staleness.
+	Facts *platform.Facts `json:"facts,omitempty"`
 }
 
 // RunSettings are the parts of a playbook that steer apply.
@@ -224,14 +231,24 @@ func (pl *Planner) planHost(ctx context.Context, h *inventory.Host, pb *Playbook
 	}
 	if facts != nil {
 		hp.OS, hp.Version, hp.BootID, hp.TimeWaitSockets = facts.OS, facts.Version, facts.BootID, facts.TimeWait
+		if facts.Knobs != nil {
+			hp.Facts = facts
+		}
 	}
 	if err != nil {
 		hp.fail(err)
 		l.Warn("cannot plan", "err", err)
 		return hp
 	}
-	hp.Changes, hp.Notes = prop.Changes, prop.Notes
-	hp.Status = StatusOK
+	hp.judge(prop)
+	l.Debug("planned", "os", hp.OS, "status", hp.Status, "changes", len(hp.Changes), "took", time.Since(start).Round(time.Millisecond))
+	return hp
+}
+
+// judge sets the host's changes, notes, steps and status from a proposal.
+func (hp *HostPlan) judge(prop platform.Proposal) {
+	hp.Changes, hp.Notes, hp.Steps = prop.Changes, prop.Notes, prop.Steps
+	hp.Status, hp.Error, hp.RebootRequired = StatusOK, "", false
 	var refused []string
 	for _, c := range prop.Changes {
 		if c.Refused != "" {
@@ -248,8 +265,6 @@ func (pl *Planner) planHost(ctx context.Context, h *inventory.Host, pb *Playbook
 	case countActionable(prop.Changes) > 0:
 		hp.Status = StatusChanges
 	}
-	l.Debug("planned", "os", hp.OS, "status", hp.Status, "changes", len(hp.Changes), "took", time.Since(start).Round(time.Millisecond))
-	return hp
 }
 
 // read detects the OS when the inventory does not say, gathers the facts and
@@ -285,7 +300,8 @@ func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Sess
 		return &platform.Facts{OS: os, TimeWait: -1}, &targets, platform.Proposal{}, err
 	}
 	g := platform.Guardrails{ProtectListeningPorts: pb.Guardrails.ProtectListeningPorts}
-	return facts, &targets, d.Propose(facts, targets, g), nil
+	prop, err := platform.Propose(d, facts, targets, g)
+	return facts, &targets, prop, err
 }
 
 // fail records err, choosing unreachable for failures to reach or log in to

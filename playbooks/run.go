@@ -44,11 +44,13 @@ type CommandRecord struct {
 
 // Outcome is what apply or rollback did to a fleet.
 type Outcome struct {
-	RunID      string         `json:"run_id"`
-	Kind       string         `json:"kind"` // "apply" | "rollback"
-	RollbackOf string         `json:"rollback_of,omitempty"`
-	Hosts      []HostOutcome  `json:"hosts"`
-	Batches    []BatchOutcome `json:"batches,omitempty"`
+	RunID      string `json:"run_id"`
+	Kind       string `json:"kind"` // "apply" | "rollback"
+	RollbackOf string `json:"rollback_of,omitempty"`
+	// Plan is the run id of the saved plan this run applied, if any.
+	Plan    string         `json:"plan,omitempty"`
+	Hosts   []HostOutcome  `json:"hosts"`
+	Batches []BatchOutcome `json:"batches,omitempty"`
 	// Stopped says why a rollout ended before every host was done.
 	Stopped string `json:"stopped,omitempty"`
 	// RolledBack is set when a failed health check rolled hosts back.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -137,6 +138,9 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	}
 	if len(todo) == 0 {
 		out := &playbooks.Outcome{RunID: plan.RunID, Kind: "apply"}
+		if planFile != "" {
+			out.Plan = plan.RunID
+		}
 		mergePlanHosts(out, plan)
 		out.Summarize()
 		return renderOutcome(g, format, out)
@@ -152,7 +156,13 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 		}
 	}
 
-	hdr := journal.Header{ID: plan.RunID, Kind: journal.KindApply, Version: version, Limit: f.limit,
+	runID := plan.RunID
+	if planFile != "" {
+		// Each apply of a saved plan (or of a part of it, with --limit) is
+		// a run of its own that records the plan it came from.
+		runID = playbooks.NewRunID(time.Now())
+	}
+	hdr := journal.Header{ID: runID, PlanRun: planRunOf(planFile, plan), Kind: journal.KindApply, Version: version, Limit: f.limit,
 		Batch: opts.Batch.String(), Watch: journal.Duration(opts.Watch)}
 	if plan.Inventory != "" {
 		hdr.Inventory = &journal.FileRef{Path: plan.Inventory, Digest: plan.InventoryDigest}
@@ -172,7 +182,8 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	g.log.Info("applying", "run", plan.RunID, "hosts", len(todo), "batch", opts.Batch.String(), "watch", opts.Watch, "journal", w.Path())
 
 	e := &playbooks.Engine{Dial: g.dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: g.stop}
-	out := e.Apply(ctx, plan.RunID, todo, opts)
+	out := e.Apply(ctx, runID, todo, opts)
+	out.Plan = planRunOf(planFile, plan)
 	mergePlanHosts(out, plan)
 	out.Summarize()
 	if err := w.Append(endRecord(out, ctx, g.stop)); err != nil {
@@ -205,28 +216,58 @@ func loadPlan(path, invPath, limit string) (*playbooks.Plan, []*inventory.Host, 
 	if inv.Digest != p.InventoryDigest {
 		return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s was made from inventory %s as it was then (%s); it has changed since (%s): run plan again", path, p.Inventory, short(p.InventoryDigest), short(inv.Digest))}
 	}
-	selected := map[string]bool{}
-	if limit != "" {
-		hs, err := inv.Select(limit)
-		if err != nil {
-			return nil, nil, &exitError{code: 1, err: err}
-		}
-		for _, h := range hs {
-			selected[h.Name] = true
-		}
-	}
-	var keep []playbooks.HostPlan
-	var hosts []*inventory.Host
+	var all []*inventory.Host
 	for _, hp := range p.Hosts {
-		if limit != "" && !selected[hp.Host] {
-			continue
-		}
 		h := inv.Host(hp.Host)
 		if h == nil {
 			return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s: host %s is not in inventory %s", path, hp.Host, p.Inventory)}
 		}
-		keep = append(keep, hp)
-		hosts = append(hosts, h)
+		all = append(all, h)
+	}
+	// The plan is held to the playbook it names before any host is
+	// contacted: nothing runs unless all of it is what that playbook gives.
+	if p.Playbook == "" {
+		return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s names no playbook; make it with fleettune plan --out", path)}
+	}
+	pb, err := playbooks.Load(p.Playbook)
+	if err != nil {
+		return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s: the plan's playbook: %w", path, err)}
+	}
+	if err := p.Verify(pb, all, nil); err != nil {
+		return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s: %w", path, err)}
+	}
+	if limit == "" {
+		return p, all, nil
+	}
+	hs, err := inv.Select(limit)
+	if err != nil {
+		return nil, nil, &exitError{code: 1, err: err}
+	}
+	inPlan := map[string]bool{}
+	for _, hp := range p.Hosts {
+		inPlan[hp.Host] = true
+	}
+	selected := map[string]bool{}
+	var missing []string
+	for _, h := range hs {
+		selected[h.Name] = true
+		if !inPlan[h.Name] {
+			missing = append(missing, h.Name)
+		}
+	}
+	switch {
+	case len(missing) > 0:
+		return nil, nil, &exitError{code: 1, err: fmt.Errorf("--limit %s selects %s, not in the plan %s: a saved plan applies only to the hosts it planned", limit, strings.Join(missing, ", "), path)}
+	case len(hs) == 0:
+		return nil, nil, &exitError{code: 1, err: fmt.Errorf("--limit %s selects no host of the plan %s", limit, path)}
+	}
+	var keep []playbooks.HostPlan
+	var hosts []*inventory.Host
+	for i, hp := range p.Hosts {
+		if selected[hp.Host] {
+			keep = append(keep, hp)
+			hosts = append(hosts, all[i])
+		}
 	}
 	p.Hosts = keep
 	p.Summarize()
@@ -297,6 +338,14 @@ func confirm(question string) error {
 		return errors.New("cancelled; nothing was changed")
 	}
 	return nil
+}
+
+// planRunOf is the saved plan's run id, "" when apply planned itself.
+func planRunOf(planFile string, p *playbooks.Plan) string {
+	if planFile == "" {
+		return ""
+	}
+	return p.RunID
 }
 
 func isClosed(c <-chan struct{}) bool {
