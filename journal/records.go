@@ -135,13 +135,16 @@ type ResultRecord struct {
 
 // HealthRecord is one batch's health check.
 type HealthRecord struct {
-	Batch   int       `json:"batch"`
-	Canary  bool      `json:"canary,omitempty"`
-	Hosts   []string  `json:"hosts"`
-	Checked bool      `json:"checked"` // a check ran (false: nothing to watch)
-	Healthy bool      `json:"healthy"`
-	Details []string  `json:"details,omitempty"` // counter deltas exceeded, probe failures
-	Time    time.Time `json:"time"`
+	Batch   int      `json:"batch"`
+	Canary  bool     `json:"canary,omitempty"`
+	Hosts   []string `json:"hosts"`
+	Checked bool     `json:"checked"` // a check ran (false: nothing to watch)
+	Healthy bool     `json:"healthy"`
+	Details []string `json:"details,omitempty"` // counter deltas exceeded, probe failures
+	// Unchecked names the hosts whose health was not read: the batch is
+	// then not checked.
+	Unchecked []string  `json:"unchecked,omitempty"`
+	Time      time.Time `json:"time"`
 }
 
 // RebootRecord is what status saw after a host rebooted. A verified one

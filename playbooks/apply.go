@@ -106,11 +106,19 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 					e.logger().Error("journal", "err", err)
 				}
 			}
-			if batch.Checked && !batch.Healthy {
-				label := fmt.Sprintf("batch %d", n)
-				if batch.Canary {
-					label += " (canary)"
-				}
+			label := fmt.Sprintf("batch %d", n)
+			if batch.Canary {
+				label += " (canary)"
+			}
+			if !batch.Failed && len(batch.ConfigErrors) > 0 {
+				out.Stopped = fmt.Sprintf("%s: %s; rollout stopped, the batch stays applied: undo with fleettune rollback --run %s", label, strings.Join(batch.ConfigErrors, "; "), runID)
+				break
+			}
+			if !batch.Failed && !batch.Checked && o.Health.RefusesUnchecked() {
+				out.Stopped = fmt.Sprintf("%s: health not checked on %s; with health.unchecked: refuse the rollout stops here: undo with fleettune rollback --run %s", label, strings.Join(batch.Unchecked, ", "), runID)
+				break
+			}
+			if batch.Failed {
 				e.logger().Warn(label+" unhealthy", "details", strings.Join(batch.Details, "; "))
 				if o.Health.Rollback == RollbackAuto {
 					undo := changed
@@ -164,6 +172,11 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 			c.close()
 		}
 	}()
+	if reason := o.Health.UncheckedReason(c.os, c.driver.Capabilities()); reason != "" && o.Health.RefusesUnchecked() {
+		ho.Status, ho.Error = StatusFailed, "not started: "+uncheckedRefusal(reason, c.os)
+		e.record(*ho)
+		return nil
+	}
 	targets, err := o.Targets(h, c.os)
 	if err != nil {
 		ho.fail(err)

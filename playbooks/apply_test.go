@@ -25,8 +25,10 @@ type kvHost struct {
 	// not the original: handshake failures after the change.
 	rise     int64
 	original string
-	probeBad bool   // probe fails while the range is changed
-	failCmd  string // a command prefix that exits 1
+	probeBad bool // probe fails while the range is changed
+	// probeMissing: the probe is not installed (the shell exits 127).
+	probeMissing bool
+	failCmd      string // a command prefix that exits 1
 	// bootOnly: the knob cannot change at runtime; what is persisted
 	// becomes live at the next boot.
 	bootOnly bool
@@ -59,6 +61,9 @@ func (h *kvHost) Run(ctx context.Context, cmd string) (remote.Result, error) {
 		}
 		return remote.Result{Stdout: []byte(strconv.FormatInt(h.counter, 10))}, nil
 	case "probe":
+		if h.probeMissing {
+			return remote.Result{ExitCode: 127, Stderr: []byte("sh: probe: not found\n")}, nil
+		}
 		if h.probeBad && h.live != h.original {
 			return remote.Result{ExitCode: 2, Stderr: []byte("handshake failed: connection reset\n")}, nil
 		}
@@ -177,6 +182,9 @@ func (kvDriver) Counters(ctx context.Context, r platform.Runner) (platform.Count
 	res, err := r.Run(ctx, "counters")
 	if err != nil {
 		return nil, err
+	}
+	if res.ExitCode != 0 {
+		return nil, fmt.Errorf("counters: exit %d", res.ExitCode)
 	}
 	n, _ := strconv.ParseInt(strings.TrimSpace(string(res.Stdout)), 10, 64)
 	return platform.Counters{"Tcp.AttemptFails": n}, nil
@@ -300,6 +308,11 @@ func rangeOptions(r string, batch Batch, h Health) ApplyOptions {
 	pr, err := platform.ParsePortRange(r)
 	if err != nil {
 		panic(err)
+	}
+	if h.Unchecked == "" {
+		// The tests of the rollout itself allow hosts without a health
+		// check; the health tests say what they want.
+		h.Unchecked = UncheckedAllow
 	}
 	return ApplyOptions{
 		Targets: func(*inventory.Host, string) (platform.Targets, error) {

@@ -31,14 +31,15 @@ const (
 )
 
 var (
-	topKeys        = []string{"name", "targets", "overrides", "guardrails", "rollout", "health"}
-	targetKeys     = []string{"ephemeral_ports", "time_wait", "keepalive_time"}
-	overrideKeys   = []string{"when", "targets", "native"}
-	whenKeys       = []string{"os", "group", "host"}
-	guardrailKeys  = []string{"min_time_wait", "protect_listening_ports"}
-	rolloutKeys    = []string{"batch", "max_failures"}
-	healthKeys     = []string{"watch", "counters", "probe", "rollback"}
-	rollbackValues = []string{RollbackAuto, RollbackManual}
+	topKeys         = []string{"name", "targets", "overrides", "guardrails", "rollout", "health"}
+	targetKeys      = []string{"ephemeral_ports", "time_wait", "keepalive_time"}
+	overrideKeys    = []string{"when", "targets", "native"}
+	whenKeys        = []string{"os", "group", "host"}
+	guardrailKeys   = []string{"min_time_wait", "protect_listening_ports"}
+	rolloutKeys     = []string{"batch", "max_failures"}
+	healthKeys      = []string{"watch", "counters", "probe", "rollback", "unchecked"}
+	rollbackValues  = []string{RollbackAuto, RollbackManual}
+	uncheckedValues = []string{UncheckedRefuse, UncheckedAllow}
 )
 
 // Load reads and validates the playbook at path.
@@ -63,9 +64,10 @@ func Parse(file string, data []byte) (*Playbook, error) {
 		},
 		Rollout: Rollout{Batch: Batch{Percent: DefaultBatchPercent}},
 		Health: Health{
-			Watch:    DefaultWatch,
-			Counters: true,
-			Rollback: DefaultRollback,
+			Watch:     DefaultWatch,
+			Counters:  true,
+			Rollback:  DefaultRollback,
+			Unchecked: UncheckedRefuse,
 		},
 	}
 	root, err := yamlx.Parse(file, data)
@@ -445,6 +447,15 @@ func (l *loader) health(n *yaml.Node, h *Health) error {
 			if h.Probe, err = l.probe(kv.Value, key); err != nil {
 				return err
 			}
+		case "unchecked":
+			s, err := yamlx.String(l.file, kv.Value, key)
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(uncheckedValues, s) {
+				return yamlx.Errorf(l.file, kv.Value, "%s: %q is not one of: %s", key, s, strings.Join(uncheckedValues, ", "))
+			}
+			h.Unchecked = s
 		case "rollback":
 			s, err := yamlx.String(l.file, kv.Value, key)
 			if err != nil {

@@ -52,10 +52,11 @@ func TestParseContractExample(t *testing.T) {
 		Guardrails: Guardrails{MinTimeWait: 10 * time.Second, ProtectListeningPorts: true},
 		Rollout:    Rollout{Batch: Batch{Percent: 25}, MaxFailures: 0},
 		Health: Health{
-			Watch:    2 * time.Minute,
-			Counters: true,
-			Probe:    map[string]string{"linux": "/usr/local/bin/check-app-handshakes"},
-			Rollback: "auto",
+			Watch:     2 * time.Minute,
+			Counters:  true,
+			Probe:     map[string]string{"linux": "/usr/local/bin/check-app-handshakes"},
+			Rollback:  "auto",
+			Unchecked: "refuse",
 		},
 	}
 	if !reflect.DeepEqual(pb, want) {
@@ -77,21 +78,21 @@ func TestLoadDefaultsAndExplicit(t *testing.T) {
 			Targets:    Targets{EphemeralPorts: ports(10240, 65535)},
 			Guardrails: Guardrails{MinTimeWait: 10 * time.Second, ProtectListeningPorts: true},
 			Rollout:    Rollout{Batch: Batch{Percent: 25}},
-			Health:     Health{Watch: 2 * time.Minute, Counters: true, Rollback: "manual"},
+			Health:     Health{Watch: 2 * time.Minute, Counters: true, Rollback: "manual", Unchecked: "refuse"},
 		}},
 		{"explicit.yaml", Playbook{
 			Name:       "explicit",
 			Targets:    Targets{TimeWait: dur(300 * time.Second)}, // the maximum is allowed
 			Guardrails: Guardrails{MinTimeWait: time.Second, ProtectListeningPorts: false},
 			Rollout:    Rollout{Batch: Batch{Count: 3}, MaxFailures: 2},
-			Health:     Health{Watch: 0, Counters: false, Rollback: "manual"},
+			Health:     Health{Watch: 0, Counters: false, Rollback: "manual", Unchecked: "refuse"},
 		}},
 		{"lowered-min.yaml", Playbook{
 			Name:       "lowered-min",
 			Targets:    Targets{TimeWait: dur(5 * time.Second)},
 			Guardrails: Guardrails{MinTimeWait: 5 * time.Second, ProtectListeningPorts: true},
 			Rollout:    Rollout{Batch: Batch{Percent: 25}},
-			Health:     Health{Watch: 2 * time.Minute, Counters: true, Rollback: "manual"},
+			Health:     Health{Watch: 2 * time.Minute, Counters: true, Rollback: "manual", Unchecked: "refuse"},
 		}},
 		{"native-only.yaml", Playbook{
 			Name: "native-only",
@@ -105,7 +106,7 @@ func TestLoadDefaultsAndExplicit(t *testing.T) {
 			}},
 			Guardrails: Guardrails{MinTimeWait: 10 * time.Second, ProtectListeningPorts: true},
 			Rollout:    Rollout{Batch: Batch{Percent: 25}},
-			Health:     Health{Watch: 2 * time.Minute, Counters: true, Rollback: "manual"},
+			Health:     Health{Watch: 2 * time.Minute, Counters: true, Rollback: "manual", Unchecked: "refuse"},
 		}},
 	}
 	for _, tt := range tests {

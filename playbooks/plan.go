@@ -72,6 +72,10 @@ type HostPlan struct {
 	// recomputes the plan from them and the playbook, before it touches
 	// any host, and compares them with a fresh read for staleness.
 	Facts *platform.Facts `json:"facts,omitempty"`
+	// Unchecked says why apply could not check this host's health (no
+	// counters, no probe); "" when it can. With health.unchecked: refuse
+	// such a host with changes is refused.
+	Unchecked string `json:"health_unchecked,omitempty"`
 }
 
 // RunSettings are the parts of a playbook that steer apply.
@@ -84,6 +88,7 @@ type RunSettings struct {
 	Counters              bool              `json:"counters"`
 	Probe                 map[string]string `json:"probe,omitempty"`
 	Rollback              string            `json:"rollback"`
+	Unchecked             string            `json:"unchecked"`
 }
 
 // Settings returns the playbook's run settings.
@@ -97,6 +102,7 @@ func (pb *Playbook) Settings() RunSettings {
 		Counters:              pb.Health.Counters,
 		Probe:                 pb.Health.Probe,
 		Rollback:              pb.Health.Rollback,
+		Unchecked:             pb.Health.Unchecked,
 	}
 }
 
@@ -225,7 +231,7 @@ func (pl *Planner) planHost(ctx context.Context, h *inventory.Host, pb *Playbook
 	}
 	defer sess.Close()
 
-	facts, targets, prop, err := pl.read(ctx, h, sess, pb)
+	facts, targets, prop, caps, err := pl.read(ctx, h, sess, pb)
 	if targets != nil {
 		hp.Targets = targets
 	}
@@ -241,6 +247,7 @@ func (pl *Planner) planHost(ctx context.Context, h *inventory.Host, pb *Playbook
 		return hp
 	}
 	hp.judge(prop)
+	hp.judgeHealth(pb.Health, caps)
 	l.Debug("planned", "os", hp.OS, "status", hp.Status, "changes", len(hp.Changes), "took", time.Since(start).Round(time.Millisecond))
 	return hp
 }
@@ -267,14 +274,23 @@ func (hp *HostPlan) judge(prop platform.Proposal) {
 	}
 }
 
+// judgeHealth notes a host whose health apply cannot check, and refuses it
+// when it has changes and the playbook says health.unchecked: refuse.
+func (hp *HostPlan) judgeHealth(h Health, caps platform.Capabilities) {
+	hp.Unchecked = h.UncheckedReason(hp.OS, caps)
+	if hp.Unchecked != "" && hp.Status == StatusChanges && h.RefusesUnchecked() {
+		hp.Status, hp.Error = StatusFailed, uncheckedRefusal(hp.Unchecked, hp.OS)
+	}
+}
+
 // read detects the OS when the inventory does not say, gathers the facts and
 // asks the driver for a proposal.
-func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Session, pb *Playbook) (*platform.Facts, *platform.Targets, platform.Proposal, error) {
+func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Session, pb *Playbook) (*platform.Facts, *platform.Targets, platform.Proposal, platform.Capabilities, error) {
 	os := h.OS
 	if os == "" {
 		detected, _, err := platform.Detect(ctx, sess)
 		if err != nil {
-			return nil, nil, platform.Proposal{}, err
+			return nil, nil, platform.Proposal{}, platform.Capabilities{}, err
 		}
 		os = detected
 	}
@@ -284,11 +300,11 @@ func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Sess
 	}
 	d, err := drivers(os)
 	if err != nil {
-		return &platform.Facts{OS: os, TimeWait: -1}, nil, platform.Proposal{}, err
+		return &platform.Facts{OS: os, TimeWait: -1}, nil, platform.Proposal{}, platform.Capabilities{}, err
 	}
 	targets, err := pb.Resolve(os, h.Groups, h.Name)
 	if err != nil {
-		return &platform.Facts{OS: os, TimeWait: -1}, nil, platform.Proposal{}, err
+		return &platform.Facts{OS: os, TimeWait: -1}, nil, platform.Proposal{}, platform.Capabilities{}, err
 	}
 	native := make([]string, 0, len(targets.Native))
 	for k := range targets.Native {
@@ -297,11 +313,11 @@ func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Sess
 	sort.Strings(native)
 	facts, err := d.Gather(ctx, sess, native)
 	if err != nil {
-		return &platform.Facts{OS: os, TimeWait: -1}, &targets, platform.Proposal{}, err
+		return &platform.Facts{OS: os, TimeWait: -1}, &targets, platform.Proposal{}, d.Capabilities(), err
 	}
 	g := platform.Guardrails{ProtectListeningPorts: pb.Guardrails.ProtectListeningPorts}
 	prop, err := platform.Propose(d, facts, targets, g)
-	return facts, &targets, prop, err
+	return facts, &targets, prop, d.Capabilities(), err
 }
 
 // fail records err, choosing unreachable for failures to reach or log in to
@@ -359,7 +375,7 @@ func (p *Plan) ApplyOptions() (ApplyOptions, error) {
 		Batch:       batch,
 		MaxFailures: s.MaxFailures,
 		Watch:       watch,
-		Health:      Health{Watch: watch, Counters: s.Counters, Probe: s.Probe, Rollback: s.Rollback},
+		Health:      Health{Watch: watch, Counters: s.Counters, Probe: s.Probe, Rollback: s.Rollback, Unchecked: s.Unchecked},
 	}, nil
 }
 

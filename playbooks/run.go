@@ -71,16 +71,28 @@ type HostOutcome struct {
 	Changes        []platform.Change `json:"changes"`
 	Commands       []CommandRecord   `json:"commands,omitempty"`
 	Notes          []string          `json:"notes"`
+	// Health is what the batch's health check measured on this host.
+	Health *HostHealth `json:"health,omitempty"`
 }
 
 // BatchOutcome is one rollout batch and its health check.
 type BatchOutcome struct {
-	Number  int      `json:"batch"`
-	Canary  bool     `json:"canary"`
-	Hosts   []string `json:"hosts"`
-	Checked bool     `json:"checked"` // a health check ran
+	Number int      `json:"batch"`
+	Canary bool     `json:"canary"`
+	Hosts  []string `json:"hosts"`
+	// Checked: every host in the batch was checked (counters read before
+	// and after the watch, or the probe run). Healthy only when checked and
+	// nothing failed.
+	Checked bool     `json:"checked"`
 	Healthy bool     `json:"healthy"`
 	Details []string `json:"details,omitempty"`
+	// Unchecked names the hosts of the batch whose health was not read.
+	Unchecked []string `json:"unchecked,omitempty"`
+	// ConfigErrors are checks that could not run for a reason the operator
+	// must fix (a probe that was not found).
+	ConfigErrors []string `json:"config_errors,omitempty"`
+	// Failed: some host measured unhealthy or could not be read.
+	Failed bool `json:"failed,omitempty"`
 	// Thresholds are the counter limits the check used, shown to the operator.
 	Thresholds map[string]int64 `json:"thresholds,omitempty"`
 }

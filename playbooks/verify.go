@@ -74,13 +74,15 @@ func (p *Plan) Verify(pb *Playbook, hosts []*inventory.Host, drivers func(string
 			continue
 		}
 		var again HostPlan
+		again.OS = hp.OS
 		again.judge(prop)
+		again.judgeHealth(pb.Health, d.Capabilities())
 		switch {
 		case platform.SameChanges(prop.Changes, hp.Changes) != "":
 			diffs = append(diffs, fmt.Sprintf("%s: changes: %s", hp.Host, platform.SameChanges(prop.Changes, hp.Changes)))
 		case !slices.Equal(prop.Steps, hp.Steps):
 			diffs = append(diffs, fmt.Sprintf("%s: steps differ from what the playbook gives: %s", hp.Host, firstDifference(prop.Steps, hp.Steps)))
-		case again.Status != hp.Status || again.RebootRequired != hp.RebootRequired:
+		case again.Status != hp.Status || again.RebootRequired != hp.RebootRequired || again.Unchecked != hp.Unchecked:
 			diffs = append(diffs, fmt.Sprintf("%s: status %s, the playbook gives %s", hp.Host, hp.Status, again.Status))
 		}
 	}

@@ -133,6 +133,9 @@ func writeHost(b *strings.Builder, s style, h playbooks.HostPlan) {
 	if h.Error != "" && (h.Status != playbooks.StatusFailed || !refusedOnly(h)) {
 		fmt.Fprintf(b, "    %s\n", s.red(termsafe.String(strings.TrimPrefix(h.Error, h.Host+": "))))
 	}
+	if h.Unchecked != "" && h.Status == playbooks.StatusChanges {
+		fmt.Fprintf(b, "    %s %s\n", s.yellow("health not checked:"), termsafe.String(h.Unchecked)+s.dim(" (health.unchecked: allow)"))
+	}
 	width := 0
 	for _, c := range h.Changes {
 		width = max(width, len(settingLabel(c)))
