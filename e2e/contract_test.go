@@ -140,3 +140,28 @@ func TestApplySavedPlanInParts(t *testing.T) {
 		t.Errorf("limit naming an unknown host: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// apply -i -p plans, changes, checks health and verifies over one SSH
+// connection per host.
+func TestApplyOneConnectionPerHost(t *testing.T) {
+	f := netnsfleet.StartT(t, netnsfleet.Options{Hosts: 2})
+	pb := writePlaybook(t, hygiene+"health: {watch: 0s, counters: true}\nrollout: {batch: 1}\n")
+	r := run(t, "apply", "-i", f.Inventory, "-p", pb, "--yes", "--format", "json")
+	if r.code != 0 {
+		t.Fatalf("apply: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	d := decodeResult(t, r)
+	for _, h := range f.Hosts {
+		if got := d.status(h.Name); !strings.HasPrefix(got, "applied") {
+			t.Errorf("%s = %s", h.Name, got)
+		}
+		if n := f.Connections(h.Name); n != 1 {
+			t.Errorf("%s: %d SSH connections in one apply, want 1", h.Name, n)
+		}
+	}
+	for _, b := range d.Batches {
+		if !b.Checked || !b.Healthy {
+			t.Errorf("batch %d: checked %v healthy %v; Linux counters are read on every host", b.Batch, b.Checked, b.Healthy)
+		}
+	}
+}

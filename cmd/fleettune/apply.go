@@ -92,6 +92,11 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	}
 	defer unlock()
 
+	// One connection per host for the whole run: the plan's read, the
+	// changes, the health check and any restore share it.
+	pool := &playbooks.Pool{Dial: g.dialer()}
+	defer pool.Close()
+
 	var plan *playbooks.Plan
 	var hosts []*inventory.Host
 	readCtx, cancelRead := g.readCtx(ctx)
@@ -104,7 +109,7 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	case f.inventory == "" || f.playbook == "":
 		return &exitError{code: 1, err: errors.New("apply needs -i INVENTORY and -p PLAYBOOK, or a PLAN.json from plan --out")}
 	default:
-		plan, hosts, err = makePlan(readCtx, g, f.inventory, f.playbook, f.limit, f.forks)
+		plan, hosts, err = makePlan(readCtx, g, pool.Dialer(), f.inventory, f.playbook, f.limit, f.forks)
 	}
 	if err != nil {
 		return err
@@ -181,7 +186,7 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	defer w.Close()
 	g.log.Info("applying", "run", plan.RunID, "hosts", len(todo), "batch", opts.Batch.String(), "watch", opts.Watch, "journal", w.Path())
 
-	e := &playbooks.Engine{Dial: g.dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: g.stop}
+	e := &playbooks.Engine{Dial: pool.Dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: g.stop}
 	out := e.Apply(ctx, runID, todo, opts)
 	out.Plan = planRunOf(planFile, plan)
 	mergePlanHosts(out, plan)

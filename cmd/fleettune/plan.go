@@ -60,7 +60,7 @@ func runPlan(ctx context.Context, g *globals, f *planFlags) error {
 	if f.forks < 1 {
 		return &exitError{code: 1, err: fmt.Errorf("--forks %d: must be at least 1", f.forks)}
 	}
-	plan, _, err := makePlan(ctx, g, f.inventory, f.playbook, f.limit, f.forks)
+	plan, _, err := makePlan(ctx, g, g.dialer(), f.inventory, f.playbook, f.limit, f.forks)
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func runPlan(ctx context.Context, g *globals, f *planFlags) error {
 }
 
 // makePlan loads the inputs and plans; errors are exit-status 1.
-func makePlan(ctx context.Context, g *globals, invPath, pbPath, limit string, forks int) (*playbooks.Plan, []*inventory.Host, error) {
+func makePlan(ctx context.Context, g *globals, dial playbooks.Dialer, invPath, pbPath, limit string, forks int) (*playbooks.Plan, []*inventory.Host, error) {
 	inv, err := inventory.Load(invPath)
 	if err != nil {
 		return nil, nil, &exitError{code: 1, err: err}
@@ -94,7 +94,7 @@ func makePlan(ctx context.Context, g *globals, invPath, pbPath, limit string, fo
 		return nil, nil, &exitError{code: 1, err: err}
 	}
 	g.log.Info("planning", "hosts", len(hosts), "forks", min(forks, len(hosts)), "playbook", pb.Name)
-	pl := &playbooks.Planner{Dial: g.dialer(), Forks: forks, Log: g.log}
+	pl := &playbooks.Planner{Dial: dial, Forks: forks, Log: g.log}
 	plan, err := pl.Plan(ctx, hosts, pb)
 	if err != nil {
 		return nil, nil, &exitError{code: 1, err: err}
