@@ -71,6 +71,10 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 		out.Summarize()
 	}()
 	for start, n := 0, 1; start < len(hosts); start, n = start+size, n+1 {
+		if err := e.journalErr(); err != nil {
+			out.Stopped = fmt.Sprintf("journal write failed (%v): rollout stopped before batch %d; no further host was touched", err, n)
+			break
+		}
 		if ctx.Err() != nil || e.stopped() {
 			out.Stopped = "interrupted before batch " + fmt.Sprint(n)
 			break
@@ -103,7 +107,7 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 			out.Batches = append(out.Batches, batch)
 			if e.Journal != nil {
 				if err := e.Journal.Health(batch); err != nil {
-					e.logger().Error("journal", "err", err)
+					e.journalFailed("", err)
 				}
 			}
 			label := fmt.Sprintf("batch %d", n)
@@ -134,6 +138,10 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 				}
 				break
 			}
+		}
+		if err := e.journalErr(); err != nil {
+			out.Stopped = fmt.Sprintf("journal write failed (%v): rollout stopped; no host after it was touched", err)
+			break
 		}
 		if failures > o.MaxFailures && end < len(hosts) {
 			out.Stopped = fmt.Sprintf("%s failed, more than rollout.max_failures (%d): rollout stopped", plural(failures, "host", "hosts"), o.MaxFailures)
@@ -234,6 +242,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 	if e.Journal != nil {
 		if err := e.Journal.Before(BeforeRecord{Host: h, OS: c.os, BootID: facts.BootID, Changes: prop.Changes, Targets: targets, Snapshot: snap}); err != nil {
 			ho.Status, ho.Error = StatusFailed, "journal: "+err.Error()+"; host not touched"
+			e.journalFailed(h.Name, err)
 			return nil
 		}
 	}
@@ -305,7 +314,10 @@ func (e *Engine) runAll(ctx context.Context, c *hostConn, phase string, cmds []s
 		ho.Commands = append(ho.Commands, rec)
 		if e.Journal != nil {
 			if jerr := e.Journal.Command(rec); jerr != nil {
-				e.logger().Error("journal", "host", c.host.Name, "err", jerr)
+				// The host's own commands run to their end (it is never
+				// left between a runtime change and its persistence);
+				// no other host starts.
+				e.journalFailed(c.host.Name, jerr)
 			}
 		}
 		if err != nil {
@@ -384,7 +396,7 @@ func (e *Engine) record(ho HostOutcome) {
 		return
 	}
 	if err := e.Journal.Result(ho); err != nil {
-		e.logger().Error("journal", "host", ho.Host, "err", err)
+		e.journalFailed(ho.Host, err)
 	}
 }
 

@@ -34,7 +34,9 @@ func (e *Engine) Rollback(ctx context.Context, runID, of string, targets []Resto
 	e.forEachHost(ctx, hosts, func(ctx context.Context, i int, h *inventory.Host) {
 		e.rollbackHost(ctx, h, targets[i], &out.Hosts[i])
 	})
-	if ctx.Err() != nil || e.stopped() {
+	if err := e.journalErr(); err != nil {
+		out.Stopped = fmt.Sprintf("journal write failed (%v): rollback stopped; no further host was touched", err)
+	} else if ctx.Err() != nil || e.stopped() {
 		out.Stopped = "interrupted"
 	}
 	out.Summarize()
@@ -74,6 +76,7 @@ func (e *Engine) rollbackHost(ctx context.Context, h *inventory.Host, t RestoreT
 		now := c.driver.Snapshot(f, t.Changes)
 		if err := e.Journal.Before(BeforeRecord{Host: h, OS: c.os, BootID: f.BootID, Changes: t.Changes, Snapshot: now}); err != nil {
 			ho.Status, ho.Error = StatusFailed, "journal: "+err.Error()+"; host not touched"
+			e.journalFailed(h.Name, err)
 			return
 		}
 	}

@@ -2,6 +2,8 @@ package playbooks
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/charmbracelet/log"
@@ -162,6 +164,45 @@ type Engine struct {
 	// Now and Sleep are the clock; nil means the real one.
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
+
+	// jerr is the first journal write that failed: the rollout then
+	// touches no further host.
+	jmu  sync.Mutex
+	jerr error
+}
+
+// JournalPlanFailures journals, as results of the run, the hosts that
+// failed, were unreachable or were not planned when apply planned them:
+// apply does not start them, and the journal still says why. The first
+// failed write is returned; the caller must then touch no host.
+func JournalPlanFailures(j Journal, p *Plan) error {
+	for _, h := range p.Hosts {
+		switch h.Status {
+		case StatusFailed, StatusUnreachable, StatusSkipped:
+			if err := j.Result(HostOutcome{Host: h.Host, OS: h.OS, Status: h.Status, Error: "at plan time: " + h.Error}); err != nil {
+				return fmt.Errorf("journal: %w; no host was touched", err)
+			}
+		}
+	}
+	return nil
+}
+
+// journalFailed records a failed journal write; the first one stops the
+// rollout before the next host is touched.
+func (e *Engine) journalFailed(host string, err error) {
+	e.logger().Error("journal write failed; the rollout stops before the next host", "host", host, "err", err)
+	e.jmu.Lock()
+	defer e.jmu.Unlock()
+	if e.jerr == nil {
+		e.jerr = err
+	}
+}
+
+// journalErr is the first failed journal write, nil while all went well.
+func (e *Engine) journalErr() error {
+	e.jmu.Lock()
+	defer e.jmu.Unlock()
+	return e.jerr
 }
 
 func (e *Engine) now() time.Time {
@@ -202,6 +243,9 @@ func (e *Engine) driver(os string) (platform.Driver, error) {
 }
 
 func (e *Engine) stopped() bool {
+	if e.journalErr() != nil {
+		return true
+	}
 	if e.Stop == nil {
 		return false
 	}

@@ -184,6 +184,9 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 		return &exitError{code: 1, err: err}
 	}
 	defer w.Close()
+	if err := playbooks.JournalPlanFailures(journalSink{w}, plan); err != nil {
+		return &exitError{code: 1, err: err}
+	}
 	g.log.Info("applying", "run", plan.RunID, "hosts", len(todo), "batch", opts.Batch.String(), "watch", opts.Watch, "journal", w.Path())
 
 	e := &playbooks.Engine{Dial: pool.Dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: g.stop}
