@@ -49,7 +49,7 @@ func labHost(os, release string) func(t *testing.T) *Host {
 }
 
 func ports(lo, hi int) *platform.PortRange { return &platform.PortRange{Low: lo, High: hi} }
-func dur(d time.Duration) *time.Duration     { return &d }
+func dur(d time.Duration) *time.Duration   { return &d }
 
 // Every driver against every release the lab emulates.
 func TestLabConformance(t *testing.T) {
