@@ -288,7 +288,7 @@ func (f *kvFleet) plan(t *testing.T, r string) *Plan {
 	}
 	e := f.engine(nil)
 	pl := &Planner{Dial: e.Dial, Driver: e.Driver, Forks: 4}
-	pb := &Playbook{Name: "kv", Targets: Targets{EphemeralPorts: &pr}, Health: Health{Rollback: RollbackAuto}}
+	pb := &Playbook{Name: "kv", Targets: Targets{EphemeralPorts: &pr}, Health: Health{Counters: true, Rollback: RollbackAuto}}
 	p, err := pl.Plan(context.Background(), f.inventory(), pb)
 	if err != nil {
 		t.Fatal(err)

@@ -280,6 +280,7 @@ func (hp *HostPlan) judgeHealth(h Health, caps platform.Capabilities) {
 	hp.Unchecked = h.UncheckedReason(hp.OS, caps)
 	if hp.Unchecked != "" && hp.Status == StatusChanges && h.RefusesUnchecked() {
 		hp.Status, hp.Error = StatusFailed, uncheckedRefusal(hp.Unchecked, hp.OS)
+		hp.Steps = nil // a refused host runs nothing
 	}
 }
 

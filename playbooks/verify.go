@@ -80,8 +80,8 @@ func (p *Plan) Verify(pb *Playbook, hosts []*inventory.Host, drivers func(string
 		switch {
 		case platform.SameChanges(prop.Changes, hp.Changes) != "":
 			diffs = append(diffs, fmt.Sprintf("%s: changes: %s", hp.Host, platform.SameChanges(prop.Changes, hp.Changes)))
-		case !slices.Equal(prop.Steps, hp.Steps):
-			diffs = append(diffs, fmt.Sprintf("%s: steps differ from what the playbook gives: %s", hp.Host, firstDifference(prop.Steps, hp.Steps)))
+		case !slices.Equal(again.Steps, hp.Steps):
+			diffs = append(diffs, fmt.Sprintf("%s: steps differ from what the playbook gives: %s", hp.Host, firstDifference(again.Steps, hp.Steps)))
 		case again.Status != hp.Status || again.RebootRequired != hp.RebootRequired || again.Unchecked != hp.Unchecked:
 			diffs = append(diffs, fmt.Sprintf("%s: status %s, the playbook gives %s", hp.Host, hp.Status, again.Status))
 		}
