@@ -31,7 +31,10 @@ type ApplyOptions struct {
 	// fresh proposal differs from it is refused as stale.
 	Expected   map[string]HostPlan
 	Guardrails platform.Guardrails
-	Batch      Batch
+	// MinTimeWait is guardrails.min_time_wait: lower TIME_WAIT targets are
+	// refused for every OS.
+	MinTimeWait time.Duration
+	Batch       Batch
 	// MaxFailures stops the rollout once more hosts than this have failed.
 	MaxFailures int
 	Watch       time.Duration
@@ -191,7 +194,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 		e.record(*ho)
 		return nil
 	}
-	facts, prop, err := e.propose(ctx, c, targets, o.Guardrails)
+	facts, prop, err := e.propose(ctx, c, targets, o.Guardrails, o.MinTimeWait)
 	if err != nil {
 		ho.fail(err)
 		e.record(*ho)
@@ -263,7 +266,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 		return nil
 	}
 	// Verify by reading back.
-	_, after, err := e.propose(runCtx, c, targets, o.Guardrails)
+	_, after, err := e.propose(runCtx, c, targets, o.Guardrails, o.MinTimeWait)
 	if err != nil {
 		ho.fail(fmt.Errorf("verify: %w", err))
 		e.record(*ho)
@@ -289,7 +292,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 }
 
 // propose gathers a host's facts and compares them with targets.
-func (e *Engine) propose(ctx context.Context, c *hostConn, t platform.Targets, g platform.Guardrails) (*platform.Facts, platform.Proposal, error) {
+func (e *Engine) propose(ctx context.Context, c *hostConn, t platform.Targets, g platform.Guardrails, minTimeWait time.Duration) (*platform.Facts, platform.Proposal, error) {
 	native := make([]string, 0, len(t.Native))
 	for k := range t.Native {
 		native = append(native, k)
@@ -299,7 +302,7 @@ func (e *Engine) propose(ctx context.Context, c *hostConn, t platform.Targets, g
 	if err != nil {
 		return nil, platform.Proposal{}, err
 	}
-	p, err := platform.Propose(c.driver, f, t, g)
+	p, err := propose(c.driver, f, t, g, minTimeWait)
 	return f, p, err
 }
 

@@ -24,10 +24,11 @@ const (
 	DefaultWatch         = 2 * time.Minute
 	DefaultBatchPercent  = 25
 	DefaultRollback      = RollbackManual
-	MinTimeWaitFloor     = time.Second       // guardrails.min_time_wait may not go below this
-	MaxTimeWait          = 300 * time.Second // Windows' TcpTimedWaitDelay maximum
-	MinEphemeralPorts    = 255               // Windows' minimum number of dynamic ports
+	MinTimeWaitFloor     = time.Second // guardrails.min_time_wait may not go below this
 	MinKeepaliveDuration = time.Second
+	// Each OS's own limits (Windows' 255 dynamic ports at least and a
+	// TcpTimedWaitDelay of at most 300s, Solaris' ndd bounds, ...) are its
+	// driver's: it refuses, in the plan, what its OS cannot take.
 )
 
 var (
@@ -170,9 +171,6 @@ func (l *loader) targets(n *yaml.Node, what string) (Targets, error) {
 			if err != nil {
 				return t, err
 			}
-			if d > MaxTimeWait {
-				return t, yamlx.Errorf(l.file, kv.Value, "%s: %s is above 300s, the most any OS should be given (Windows' TcpTimedWaitDelay maximum); a longer TIME_WAIT only holds ports longer", key, strings.TrimSpace(yamlx.Resolve(kv.Value).Value))
-			}
 			l.timeWaits = append(l.timeWaits, timeWaitRef{what: key, text: strings.TrimSpace(yamlx.Resolve(kv.Value).Value), d: d, n: yamlx.Resolve(kv.Value)})
 			t.TimeWait = &d
 		case "keepalive_time":
@@ -211,8 +209,6 @@ func (l *loader) portRange(n *yaml.Node, what string) (platform.PortRange, error
 		return r, yamlx.Errorf(l.file, n, "%s: port range %q: ports must be between 1 and 65535", what, raw)
 	case low >= high:
 		return r, yamlx.Errorf(l.file, n, "%s: port range %q: low end must be below high end", what, raw)
-	case r.Size() < MinEphemeralPorts:
-		return r, yamlx.Errorf(l.file, n, "%s: port range %q has only %d ports; at least %d are required (Windows' minimum; a range this small runs out of ports under load)", what, raw, r.Size(), MinEphemeralPorts)
 	}
 	return r, nil
 }

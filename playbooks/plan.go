@@ -317,7 +317,7 @@ func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Sess
 		return &platform.Facts{OS: os, TimeWait: -1}, &targets, platform.Proposal{}, d.Capabilities(), err
 	}
 	g := platform.Guardrails{ProtectListeningPorts: pb.Guardrails.ProtectListeningPorts}
-	prop, err := platform.Propose(d, facts, targets, g)
+	prop, err := propose(d, facts, targets, g, pb.Guardrails.MinTimeWait)
 	return facts, &targets, prop, d.Capabilities(), err
 }
 
@@ -356,6 +356,12 @@ func (p *Plan) ApplyOptions() (ApplyOptions, error) {
 	if err != nil {
 		return ApplyOptions{}, fmt.Errorf("plan settings: watch %q: %w", s.Watch, err)
 	}
+	var minTW time.Duration
+	if s.MinTimeWait != "" {
+		if minTW, err = time.ParseDuration(s.MinTimeWait); err != nil {
+			return ApplyOptions{}, fmt.Errorf("plan settings: min_time_wait %q: %w", s.MinTimeWait, err)
+		}
+	}
 	byHost := map[string]HostPlan{}
 	for _, h := range p.Hosts {
 		byHost[h.Host] = h
@@ -373,6 +379,7 @@ func (p *Plan) ApplyOptions() (ApplyOptions, error) {
 		},
 		Expected:    byHost,
 		Guardrails:  platform.Guardrails{ProtectListeningPorts: s.ProtectListeningPorts},
+		MinTimeWait: minTW,
 		Batch:       batch,
 		MaxFailures: s.MaxFailures,
 		Watch:       watch,

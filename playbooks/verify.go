@@ -68,7 +68,7 @@ func (p *Plan) Verify(pb *Playbook, hosts []*inventory.Host, drivers func(string
 			continue
 		}
 		facts := *hp.Facts
-		prop, err := platform.Propose(d, &facts, want, g)
+		prop, err := propose(d, &facts, want, g, pb.Guardrails.MinTimeWait)
 		if err != nil {
 			diffs = append(diffs, fmt.Sprintf("%s: %v", hp.Host, err))
 			continue
