@@ -335,47 +335,76 @@ func (e *Engine) runAll(ctx context.Context, c *hostConn, phase string, cmds []s
 
 // restore brings one applied host back to its snapshot and verifies it.
 func (e *Engine) restore(ctx context.Context, a *applied) error {
-	c := a.conn
+	c, r, err := e.restoreTo(ctx, a.conn, a.snapshot, a.out, nil)
+	a.conn = c
+	a.pendingRestore = r.pending
+	return err
+}
+
+// restoreResult is what restoreTo did.
+type restoreResult struct {
+	facts   *platform.Facts // the host as read before the restore
+	nothing bool            // the host was already at the snapshot: nothing ran
+	pending []string        // what only the next boot puts back
+}
+
+// restoreTo is the one restore path, for automatic and manual rollback
+// alike: read the host (connecting when c has no session, and once more
+// when the connection was lost under the change: the host rebooted, a
+// firewall dropped it), run the driver's restore commands, read again and
+// verify against snap. before, when set, is called with what was read
+// before anything runs and must succeed (the journal's record). The
+// returned connection replaces c.
+func (e *Engine) restoreTo(ctx context.Context, c *hostConn, snap platform.Snapshot, ho *HostOutcome, before func(*platform.Facts) error) (*hostConn, restoreResult, error) {
+	var r restoreResult
 	if c.sess == nil {
 		nc, err := e.connect(ctx, c.host)
 		if err != nil {
-			return err
+			return c, r, err
 		}
-		a.conn = nc
 		c = nc
 	}
-	f, err := c.driver.Gather(ctx, c.sess, knobNames(a.snapshot))
+	knobs := knobNames(snap)
+	f, err := c.driver.Gather(ctx, c.sess, knobs)
 	if errors.Is(err, remote.ErrConnLost) {
-		// The connection died under the change (the host rebooted, a
-		// firewall dropped it): a fresh one may still restore it.
 		c.close()
 		nc, cerr := e.connect(ctx, c.host)
 		if cerr != nil {
-			return fmt.Errorf("reconnect to restore: %w", cerr)
+			return c, r, fmt.Errorf("reconnect to restore: %w", cerr)
 		}
-		a.conn, c = nc, nc
-		f, err = c.driver.Gather(ctx, c.sess, knobNames(a.snapshot))
+		c = nc
+		f, err = c.driver.Gather(ctx, c.sess, knobs)
 	}
 	if err != nil {
-		return fmt.Errorf("read before restore: %w", err)
+		return c, r, fmt.Errorf("read before restore: %w", err)
 	}
-	cmds, err := c.driver.RestoreCommands(f, a.snapshot)
+	r.facts = f
+	cmds, err := c.driver.RestoreCommands(f, snap)
 	if err != nil {
-		return err
+		return c, r, err
 	}
-	if err := e.runAll(ctx, c, "restore", cmds, a.out); err != nil {
-		return err
+	if len(cmds) == 0 {
+		r.nothing = true
+		return c, r, nil
 	}
-	f, err = c.driver.Gather(ctx, c.sess, knobNames(a.snapshot))
+	if before != nil {
+		if err := before(f); err != nil {
+			return c, r, err
+		}
+	}
+	if err := e.runAll(ctx, c, "restore", cmds, ho); err != nil {
+		return c, r, err
+	}
+	f, err = c.driver.Gather(ctx, c.sess, knobs)
 	if err != nil {
-		return fmt.Errorf("verify restore: %w", err)
+		return c, r, fmt.Errorf("verify restore: %w", err)
 	}
-	pending, diff := platform.SplitAwaitingReboot(c.driver.Differences(f, a.snapshot))
+	pending, diff := platform.SplitAwaitingReboot(c.driver.Differences(f, snap))
 	if len(diff) > 0 {
-		return fmt.Errorf("verify restore: %s", strings.Join(diff, "; "))
+		return c, r, fmt.Errorf("verify restore: %s", strings.Join(diff, "; "))
 	}
-	a.pendingRestore = pending
-	return nil
+	r.pending = pending
+	return c, r, nil
 }
 
 // restoreAll rolls applied hosts back in parallel and records the result.
