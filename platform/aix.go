@@ -478,7 +478,7 @@ func (d aixDriver) proposeRange(f *Facts, want PortRange, g Guardrails) *Change 
 	}
 	live := PortRange{int(lo.live), int(hi.live)}
 	boot := PortRange{int(lo.boot), int(hi.boot)}
-	c.Current = live.String()
+	c.Current, c.Before = live.String(), portsValue(live)
 	if live == want && boot == want {
 		return nil
 	}
@@ -539,7 +539,7 @@ func (d aixDriver) proposeDuration(f *Facts, setting, knob string, want, unit ti
 		return &c
 	}
 	show := func(v int64) string { return (time.Duration(v) * unit).String() }
-	c.Current = show(st.live)
+	c.Current, c.Before = show(st.live), durationValue(time.Duration(st.live)*unit)
 	if want%unit != 0 {
 		lo := want / unit
 		c.Refused = fmt.Sprintf("AIX counts %s in %s units (%s); %s is not a whole number of them: use %s or %s",

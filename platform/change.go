@@ -114,6 +114,9 @@ func (v Value) Equal(o Value) bool {
 	return true
 }
 
+func portsValue(r PortRange) *Value        { return &Value{Ports: &r} }
+func durationValue(d time.Duration) *Value { return &Value{Duration: &d} }
+
 // targetValue is the typed target of a change, from the targets it was
 // proposed for (never from the display string).
 func targetValue(c Change, t Targets) *Value {
@@ -201,6 +204,8 @@ func SameChanges(a, b []Change) string {
 			return fmt.Sprintf("%s: target %s, not %s", x.Knob, y.Target, x.Target)
 		case (x.After == nil) != (y.After == nil) || (x.After != nil && !x.After.Equal(*y.After)):
 			return fmt.Sprintf("%s: typed target differs", x.Knob)
+		case (x.Before == nil) != (y.Before == nil) || (x.Before != nil && !x.Before.Equal(*y.Before)):
+			return fmt.Sprintf("%s: typed live value differs", x.Knob)
 		case x.Action != y.Action:
 			return fmt.Sprintf("%s: action %s, not %s", x.Knob, y.Action, x.Action)
 		case !slices.Equal(x.Commands, y.Commands):

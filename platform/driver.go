@@ -50,6 +50,9 @@ type Change struct {
 	Refused        string   `json:"refused,omitempty"` // a guardrail refused this change; nothing will run
 	// Action is what apply does about the change (set by Propose).
 	Action Action `json:"action"`
+	// Before is the live value, typed, where the driver reads it as one
+	// (ranges on every OS; durations on Linux, Solaris, HP-UX and AIX).
+	Before *Value `json:"before,omitempty"`
 	// After is the target, typed (set by Propose from the targets).
 	After *Value `json:"after,omitempty"`
 }

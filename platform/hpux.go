@@ -428,7 +428,7 @@ func (d hpuxDriver) proposeRange(f *Facts, want PortRange, g Guardrails, alloc *
 	}
 	live := PortRange{int(lo.live), int(hi.live)}
 	boot := PortRange{int(lo.boot), int(hi.boot)}
-	c.Current = live.String()
+	c.Current, c.Before = live.String(), portsValue(live)
 	if live == want && boot == want {
 		return nil, nil
 	}
@@ -518,7 +518,7 @@ func (d hpuxDriver) proposeDuration(f *Facts, setting Setting, knob string, want
 		c.Refused = err.Error()
 		return &c, nil
 	}
-	c.Current = hpuxDuration(v.live)
+	c.Current, c.Before = hpuxDuration(v.live), durationValue(time.Duration(v.live)*time.Millisecond)
 	ms, err := hpuxMillis(want)
 	if err != nil {
 		c.Refused = err.Error()

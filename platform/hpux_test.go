@@ -279,7 +279,7 @@ func TestHPUXProposeFromDefault(t *testing.T) {
 			Commands: []string{"ndd -set /dev/tcp tcp_keepalive_interval 300000"},
 			Persist:  HPUXNddconf + ": NDD_NAME[3]=tcp_keepalive_interval NDD_VALUE[3]=300000"},
 	}
-	if !reflect.DeepEqual(p.Changes, want) {
+	if !reflect.DeepEqual(untyped(p.Changes), want) {
 		t.Errorf("changes:\n%+v\nwant:\n%+v", p.Changes, want)
 	}
 	joined := strings.Join(p.Notes, "\n")

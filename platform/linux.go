@@ -193,7 +193,7 @@ func (d linuxDriver) proposeRange(f *Facts, want PortRange, g Guardrails) (*Chan
 		c.Refused = "cannot parse the live value: " + err.Error()
 		return &c, nil
 	}
-	c.Current = live.String()
+	c.Current, c.Before = live.String(), portsValue(live)
 	liveOK := live == want
 	bootOK := false
 	if k.AtBootSet {
@@ -251,6 +251,9 @@ func (d linuxDriver) proposeInt(f *Facts, setting, knob string, want int, show f
 		return &c, nil
 	}
 	c.Current = show(k.Live)
+	if n, err := strconv.Atoi(strings.TrimSpace(k.Live)); err == nil && setting == string(KeepaliveTime) {
+		c.Before = durationValue(time.Duration(n) * time.Second)
+	}
 	liveOK := sameInts(k.Live, strconv.Itoa(want))
 	bootOK := k.AtBootSet && sameInts(k.AtBoot, strconv.Itoa(want))
 	if liveOK && bootOK {

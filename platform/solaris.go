@@ -405,7 +405,7 @@ func (d solarisDriver) proposeRange(f *Facts, names solarisNames, ipadm bool, wa
 		c.Refused = "cannot parse the live value: " + err.Error()
 		return &c, nil
 	}
-	c.Current = live.String()
+	c.Current, c.Before = live.String(), portsValue(live)
 	boot, bootSet, err := solarisRangeOf(f, names, true)
 	if err != nil {
 		c.Refused = "cannot parse the persisted value: " + err.Error()
@@ -463,7 +463,7 @@ func (d solarisDriver) proposeDuration(f *Facts, ipadm bool, setting, knob strin
 		c.Refused = fmt.Sprintf("cannot parse the live value %q", k.Live)
 		return &c, nil
 	}
-	c.Current = solarisMs(live)
+	c.Current, c.Before = solarisMs(live), durationValue(time.Duration(live)*time.Millisecond)
 	def := solarisDefaultTimeWait
 	if setting == string(KeepaliveTime) {
 		def = solarisDefaultKeepalive

@@ -537,6 +537,9 @@ func (d tru64Driver) propose(f *Facts, setting, target string, g Guardrails) (*C
 		}
 	}
 	c.Current = tru64Show(setting, live)
+	if Setting(setting) == EphemeralPorts {
+		c.Before = portsValue(PortRange{live["ipport_userreserved_min"], live["ipport_userreserved"]})
+	}
 	st := tru64Plan(f, wants)
 	if st.liveOK && st.bootOK {
 		return nil, nil

@@ -316,7 +316,7 @@ func TestTru64Propose(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := d.Propose(tru64Facts(t, tc.fixture), tc.targets, g)
-			if !reflect.DeepEqual(p.Changes, tc.want) {
+			if !reflect.DeepEqual(untyped(p.Changes), tc.want) {
 				t.Errorf("changes\n%#v\nwant\n%#v", p.Changes, tc.want)
 			}
 			n := 0

@@ -151,3 +151,13 @@ func TestRegistryDriversAreTotal(t *testing.T) {
 		t.Errorf("For(plan9) = %v, want an error listing the families", err)
 	}
 }
+
+// untyped drops the typed live values from changes, for tests that compare
+// the operator's strings; the conformance suite checks the typed values.
+func untyped(cs []Change) []Change {
+	out := append([]Change(nil), cs...)
+	for i := range out {
+		out[i].Before = nil
+	}
+	return out
+}

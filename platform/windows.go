@@ -466,6 +466,21 @@ type windowsShow struct {
 	def   int64
 }
 
+// windowsTyped is a registry knob's value in force, typed.
+func windowsTyped(knob string, s windowsShow, r windowsReg) *Value {
+	v := r.live
+	if r.liveDefault {
+		v = s.def
+	}
+	switch knob {
+	case windowsMaxUser:
+		return portsValue(PortRange{windowsLegacyLow, int(v)})
+	case windowsTimedWait:
+		return durationValue(time.Duration(v) * time.Second)
+	}
+	return durationValue(time.Duration(v) * time.Millisecond)
+}
+
 func (s windowsShow) live(r windowsReg) string {
 	if r.liveDefault {
 		return s.value(s.def) + " (default, not set)"
@@ -584,7 +599,7 @@ func (d windowsDriver) proposeReg(f *Facts, setting Setting, knob, target string
 		return &c
 	}
 	show := windowsShows(knob, legacy)
-	c.Current = show.live(r)
+	c.Current, c.Before = show.live(r), windowsTyped(knob, show, r)
 	if r.liveDefault != !r.bootSet || r.bootSet && r.boot != r.live {
 		c.AtBoot = show.boot(r)
 	}
@@ -648,7 +663,7 @@ func (d windowsDriver) proposeDynamicPorts(f *Facts, want PortRange, g Guardrail
 		c.Refused = err.Error()
 		return &c, nil
 	}
-	c.Current = v4.String()
+	c.Current, c.Before = v4.String(), portsValue(v4)
 	if v6 != v4 {
 		c.Current = fmt.Sprintf("ipv4 %s, ipv6 %s", v4, v6)
 	}

@@ -132,6 +132,12 @@ func (s *Suite) apply(t *testing.T, h *Host, d platform.Driver) (*platform.Facts
 		if c.Action == "" {
 			t.Errorf("%s: change without an action", c.Knob)
 		}
+		if c.After == nil {
+			t.Errorf("%s: change without a typed target", c.Knob)
+		}
+		if c.Setting == string(platform.EphemeralPorts) && (c.Before == nil || !strings.HasPrefix(c.Current, c.Before.String())) {
+			t.Errorf("%s: typed live value %v, shown as %q", c.Knob, c.Before, c.Current)
+		}
 	}
 	rec := &recorder{r: h.Root}
 	run(t, rec, p.Steps)
