@@ -461,6 +461,7 @@ func (d aixDriver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
 		p.add(d.proposeDuration(f, string(KeepaliveTime), aixKeepIdle, *t.KeepaliveTime, aixKeepIdleUnit, "half-second"), nil)
 	}
 	p.Changes = append(p.Changes, refuseNative(AIX, t)...)
+	p.typeTargets(t)
 	return p
 }
 

@@ -145,6 +145,33 @@ func targetValue(c Change, t Targets) *Value {
 	return nil
 }
 
+// typeTargets gives every change its typed target, from the targets it
+// was proposed for. Every driver's Propose ends with it, so that the
+// driver's ApplyCommands builds commands from typed values only.
+func (p *Proposal) typeTargets(t Targets) {
+	for i := range p.Changes {
+		if p.Changes[i].After == nil {
+			p.Changes[i].After = targetValue(p.Changes[i], t)
+		}
+	}
+}
+
+// targetPorts and targetDuration are a change's typed target, for the
+// drivers' ApplyCommands: never parsed back from the display string.
+func targetPorts(c Change) (PortRange, error) {
+	if c.After == nil || c.After.Ports == nil {
+		return PortRange{}, fmt.Errorf("%s: the change has no typed port range target (make changes with Propose)", c.Knob)
+	}
+	return *c.After.Ports, nil
+}
+
+func targetDuration(c Change) (time.Duration, error) {
+	if c.After == nil || c.After.Duration == nil {
+		return 0, fmt.Errorf("%s: the change has no typed duration target (make changes with Propose)", c.Knob)
+	}
+	return *c.After.Duration, nil
+}
+
 // actionOf classifies a change as the driver proposed it.
 func actionOf(c Change) Action {
 	switch {
@@ -169,7 +196,9 @@ func Propose(d Driver, f *Facts, t Targets, g Guardrails) (Proposal, error) {
 	for i := range p.Changes {
 		c := &p.Changes[i]
 		c.Action = actionOf(*c)
-		c.After = targetValue(*c, t)
+		if c.After == nil {
+			c.After = targetValue(*c, t)
+		}
 		switch c.Action {
 		case ActionRefused:
 			refused = true

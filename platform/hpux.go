@@ -363,6 +363,7 @@ func (d hpuxDriver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
 			p.Notes = append(p.Notes, fmt.Sprintf("%s would use indexes up to %d; early HP-UX 11i v1 patch levels are reported to read only the first 10 entries", HPUXNddconf, alloc.next-1))
 		}
 	}
+	p.typeTargets(t)
 	return p
 }
 
@@ -567,15 +568,15 @@ var hpuxSettingKnobs = map[string][]string{
 func hpuxTargetValues(c Change) (map[string]int64, error) {
 	switch Setting(c.Setting) {
 	case EphemeralPorts:
-		r, err := ParsePortRange(c.Target)
+		r, err := targetPorts(c)
 		if err != nil {
 			return nil, err
 		}
 		return map[string]int64{hpuxSmallestAnon: int64(r.Low), hpuxLargestAnon: int64(r.High)}, nil
 	case TimeWait, KeepaliveTime:
-		d, err := time.ParseDuration(c.Target)
+		d, err := targetDuration(c)
 		if err != nil {
-			return nil, fmt.Errorf("target %q: %w", c.Target, err)
+			return nil, err
 		}
 		ms, err := hpuxMillis(d)
 		if err != nil {

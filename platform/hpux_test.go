@@ -592,6 +592,8 @@ func TestHPUXApplyCommands(t *testing.T) {
 	// in Commands never reaches the host.
 	tampered := append([]Change(nil), p.Changes...)
 	tampered[1].Commands = []string{"rm -rf /"}
+	// Nor does the display string of the target: only the typed value.
+	tampered[1].Target = "30s; reboot"
 	if got, err := d.ApplyCommands(f, tampered); err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("tampered commands: %q, %v", got, err)
 	}
@@ -609,7 +611,7 @@ func TestHPUXApplyCommands(t *testing.T) {
 			c.Persist = HPUXNddconf + ": NDD_NAME[2]=tcp_time_wait_interval NDD_VALUE[2]=1"
 		}, "does not match the target"},
 		{"persist unreadable", func(c *Change) { c.Persist = "echo hi" }, "unexpected persistence"},
-		{"target not a duration", func(c *Change) { c.Target = "30s; reboot" }, "time_wait"},
+		{"no typed target", func(c *Change) { c.After = nil }, "no typed duration target"},
 	}
 	for _, b := range bad {
 		t.Run(b.name, func(t *testing.T) {

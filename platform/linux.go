@@ -168,6 +168,7 @@ func (d linuxDriver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
 			}
 		}
 	}
+	p.typeTargets(t)
 	return p
 }
 

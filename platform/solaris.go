@@ -351,6 +351,7 @@ func (d solarisDriver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
 			p.Changes = append(p.Changes, Change{Setting: "native", Knob: n, Target: t.Native[n], Refused: err.Error()})
 		}
 	}
+	p.typeTargets(t)
 	return p
 }
 
@@ -624,7 +625,7 @@ func (solarisDriver) ApplyCommands(f *Facts, changes []Change) ([]string, error)
 			if c.Knob != names.rangeKnob() {
 				return nil, fmt.Errorf("%s: not the Solaris %s range knobs", c.Knob, f.Version)
 			}
-			want, err := ParsePortRange(c.Target)
+			want, err := targetPorts(c)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", c.Knob, err)
 			}
@@ -638,7 +639,7 @@ func (solarisDriver) ApplyCommands(f *Facts, changes []Change) ([]string, error)
 			if (c.Setting == string(TimeWait) && c.Knob != names.TimeWait) || (c.Setting == string(KeepaliveTime) && c.Knob != names.Keepalive) {
 				return nil, fmt.Errorf("%s: not the Solaris %s knob for %s", c.Knob, f.Version, c.Setting)
 			}
-			d, err := time.ParseDuration(c.Target)
+			d, err := targetDuration(c)
 			if err != nil || d <= 0 || d%time.Millisecond != 0 {
 				return nil, fmt.Errorf("%s: target %q is not a duration in whole milliseconds", c.Knob, c.Target)
 			}

@@ -157,7 +157,7 @@ func TestRegistryDriversAreTotal(t *testing.T) {
 func untyped(cs []Change) []Change {
 	out := append([]Change(nil), cs...)
 	for i := range out {
-		out[i].Before = nil
+		out[i].Before, out[i].After = nil, nil
 	}
 	return out
 }
