@@ -60,6 +60,10 @@ func (h *kvHost) Run(ctx context.Context, cmd string) (remote.Result, error) {
 			h.counter += h.rise
 		}
 		return remote.Result{Stdout: []byte(strconv.FormatInt(h.counter, 10))}, nil
+	case "command": // command -v -- 'probe'
+		if h.probeMissing {
+			return remote.Result{ExitCode: 1}, nil
+		}
 	case "probe":
 		if h.probeMissing {
 			return remote.Result{ExitCode: 127, Stderr: []byte("sh: probe: not found\n")}, nil

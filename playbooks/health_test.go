@@ -136,3 +136,23 @@ func TestPlanRefusesUncheckedHost(t *testing.T) {
 		}
 	}
 }
+
+// A probe that is not on the host is found at plan time, read-only, and
+// the host is refused with what to fix; apply would not start it.
+func TestPlanFindsMissingProbe(t *testing.T) {
+	f := newKVFleet(2, func(i int, h *kvHost) { h.probeMissing = i == 1 })
+	e := f.engine(nil)
+	pl := &Planner{Dial: e.Dial, Driver: e.Driver}
+	r := platform.PortRange{Low: 20000, High: 60999}
+	pb := &Playbook{Targets: Targets{EphemeralPorts: &r}, Health: Health{Probe: map[string]string{"linux": "probe --quick"}}}
+	p, err := pl.Plan(context.Background(), f.inventory(), pb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := p.Hosts[0]; h.Status != StatusChanges {
+		t.Errorf("h01 = %s %q", h.Status, h.Error)
+	}
+	if h := p.Hosts[1]; h.Status != StatusFailed || !strings.Contains(h.Error, "health.probe for linux: probe is not on the host") || len(h.Steps) != 0 {
+		t.Errorf("h02 = %s %q, steps %q", h.Status, h.Error, h.Steps)
+	}
+}

@@ -248,6 +248,11 @@ func (pl *Planner) planHost(ctx context.Context, h *inventory.Host, pb *Playbook
 	}
 	hp.judge(prop)
 	hp.judgeHealth(pb.Health, caps)
+	if hp.Status == StatusChanges {
+		if msg := probeMissing(ctx, sess, hp.OS, pb.Health.Probe[hp.OS]); msg != "" {
+			hp.Status, hp.Error, hp.Steps = StatusFailed, msg, nil
+		}
+	}
 	l.Debug("planned", "os", hp.OS, "status", hp.Status, "changes", len(hp.Changes), "took", time.Since(start).Round(time.Millisecond))
 	return hp
 }
@@ -272,6 +277,29 @@ func (hp *HostPlan) judge(prop platform.Proposal) {
 	case countActionable(prop.Changes) > 0:
 		hp.Status = StatusChanges
 	}
+}
+
+// probeMissing checks, read-only, that the host has the playbook's probe
+// for its OS: "test -e" of an absolute path, "command -v" of a bare name.
+// A probe that is not there would exit 127 after the first batch, a
+// configuration error rather than ill health, so plan refuses the host and
+// says so. "" when the probe is there, or cannot be checked (Windows'
+// cmd.exe, a shell without command -v).
+func probeMissing(ctx context.Context, sess remote.Session, os, probe string) string {
+	f := strings.Fields(probe)
+	if len(f) == 0 || os == platform.Windows {
+		return ""
+	}
+	prog := f[0]
+	check := "command -v -- " + remote.ShellQuote(prog) + " >/dev/null"
+	if strings.HasPrefix(prog, "/") {
+		check = "test -e " + remote.ShellQuote(prog)
+	}
+	res, err := sess.Run(ctx, check)
+	if err != nil || res.ExitCode != 1 {
+		return ""
+	}
+	return fmt.Sprintf("health.probe for %s: %s is not on the host (%s exited 1); the probe would exit 127 after the first batch: install it or fix the playbook", os, prog, check)
 }
 
 // judgeHealth notes a host whose health apply cannot check, and refuses it

@@ -65,7 +65,7 @@ func TestVerifyRefusesEditedPlans(t *testing.T) {
 	}
 	for _, n := range f.names {
 		for _, c := range f.hosts[n].commands() {
-			if c != "get" {
+			if c != "get" && !strings.HasPrefix(c, "command -v ") {
 				t.Errorf("%s ran %q; planning and verifying only read", n, c)
 			}
 		}
