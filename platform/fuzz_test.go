@@ -6,15 +6,13 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/fleettune/fleettune/remote"
 )
 
 // fixedRunner answers every command with the same output: the fuzzer's.
 type fixedRunner struct{ out []byte }
 
-func (r fixedRunner) Run(context.Context, string) (remote.Result, error) {
-	return remote.Result{Stdout: r.out}, nil
+func (r fixedRunner) Run(context.Context, string) (Result, error) {
+	return Result{Stdout: r.out}, nil
 }
 
 // fuzzGather feeds a driver's gather parser arbitrary host output, seeded

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fleettune/fleettune/remote"
+	"github.com/fleettune/fleettune/internal/hostcmd"
 )
 
 // HP-UX 11i: every knob is an ndd parameter of /dev/tcp, read and set at
@@ -720,7 +720,7 @@ func hpuxWriteNddconf(content string) string {
 }
 
 func hpuxWriteFile(path, tmp, content string) string {
-	return fmt.Sprintf("printf '%%s' %s > %s && mv -f %s %s", remote.ShellQuote(content), tmp, tmp, path)
+	return fmt.Sprintf("printf '%%s' %s > %s && mv -f %s %s", hostcmd.ShellQuote(content), tmp, tmp, path)
 }
 
 // RestoreCommands set every knob of snap back to its live value (in an

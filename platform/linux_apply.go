@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fleettune/fleettune/remote"
+	"github.com/fleettune/fleettune/internal/hostcmd"
 )
 
 // linuxPersistHeader opens the file fleettune writes. Lines below it that
@@ -131,7 +131,7 @@ func mergeSysctlConf(old string, exists bool, set map[string]string) string {
 func linuxWriteFile(path, content string) string {
 	tmp := path + ".fleettune-tmp"
 	return fmt.Sprintf("umask 022 && printf '%%s' %s > %s && sync %s && mv -f %s %s",
-		remote.ShellQuote(content), tmp, tmp, tmp, path)
+		hostcmd.ShellQuote(content), tmp, tmp, tmp, path)
 }
 
 // RestoreCommands put every knob of snap back to its live value and
@@ -152,7 +152,7 @@ func (linuxDriver) RestoreCommands(f *Facts, snap Snapshot) ([]string, error) {
 			return nil, fmt.Errorf("%s: the host no longer has this knob; cannot restore %q", k, was.Live)
 		}
 		if !sameSysctl(now.Live, was.Live) {
-			cmds = append(cmds, fmt.Sprintf("sysctl -w %s=%s", k, remote.ShellQuote(normalizeSpaces(was.Live))))
+			cmds = append(cmds, fmt.Sprintf("sysctl -w %s=%s", k, hostcmd.ShellQuote(normalizeSpaces(was.Live))))
 		}
 	}
 	if content, tracked := snap.Files[LinuxPersistFile]; tracked {

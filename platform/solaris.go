@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fleettune/fleettune/remote"
+	"github.com/fleettune/fleettune/internal/hostcmd"
 )
 
 // Solaris has two ways to tune TCP. Solaris 10 (SunOS 5.10) has ndd, whose
@@ -700,7 +700,7 @@ func solarisWriteFile(path, content string) string {
 }
 
 func solarisWriteFileVia(path, tmp, content string) string {
-	return fmt.Sprintf("printf '%%s' %s > %s && mv -f %s %s", remote.ShellQuote(content), tmp, tmp, path)
+	return fmt.Sprintf("printf '%%s' %s > %s && mv -f %s %s", hostcmd.ShellQuote(content), tmp, tmp, path)
 }
 
 // RestoreCommands bring live values and persisted configuration back to
