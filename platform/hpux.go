@@ -398,8 +398,8 @@ func (a *nddAllocator) index(knob string) int {
 	return i
 }
 
-// hpuxPersistText describes the nddconf entries a change writes, in the form
-// ApplyCommands reads back.
+// hpuxPersistText describes, for the operator, the nddconf entries a change
+// writes; ApplyCommands decides them again from the facts, never from it.
 func hpuxPersistText(entries []hpuxSet) string {
 	parts := make([]string, len(entries))
 	for i, e := range entries {
@@ -587,8 +587,6 @@ func hpuxTargetValues(c Change) (map[string]int64, error) {
 	return nil, fmt.Errorf("setting %q is not supported on HP-UX", c.Setting)
 }
 
-// hpuxPersistEntry reads one entry back from Change.Persist.
-var hpuxPersistEntry = regexp.MustCompile(`NDD_NAME\[([0-9]+)\]=([a-z0-9_]+) NDD_VALUE\[([0-9]+)\]=([0-9]+)`)
 
 // Snapshot records the live and persisted state of every knob the changes
 // touch, and nddconf's whole content.
@@ -611,6 +609,7 @@ func (hpuxDriver) Snapshot(f *Facts, changes []Change) Snapshot {
 func (hpuxDriver) ApplyCommands(f *Facts, changes []Change) ([]string, error) {
 	var cmds []string
 	var sets []hpuxSet
+	alloc := newNddAllocator(parseNddconf(f.Persisted))
 	for _, c := range changes {
 		if c.Refused != "" {
 			return nil, fmt.Errorf("%s: refused: %s", c.Knob, c.Refused)
@@ -636,22 +635,17 @@ func (hpuxDriver) ApplyCommands(f *Facts, changes []Change) ([]string, error) {
 				cmds = append(cmds, fmt.Sprintf("ndd -set /dev/tcp %s %d", knob, want[knob]))
 			}
 		}
-		if c.Persist == "" {
-			continue
-		}
-		entries := hpuxPersistEntry.FindAllStringSubmatch(c.Persist, -1)
-		if len(entries) == 0 || !strings.HasPrefix(c.Persist, HPUXNddconf+": ") {
-			return nil, fmt.Errorf("%s: unexpected persistence %q", c.Setting, c.Persist)
-		}
-		for _, m := range entries {
-			i, _ := strconv.Atoi(m[1])
-			j, _ := strconv.Atoi(m[3])
-			val, err := strconv.ParseInt(m[4], 10, 64)
-			w, known := want[m[2]]
-			if i != j || err != nil || !known || val != w {
-				return nil, fmt.Errorf("%s: persistence %q does not match the target %s", c.Setting, c.Persist, c.Target)
+		// The nddconf entries, decided as Propose decided them: every knob
+		// whose value at boot is not the target, at the index the same
+		// allocation gives (Persist only describes them).
+		for _, knob := range hpuxSettingKnobs[c.Setting] {
+			v, err := hpuxValue(f, knob)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", c.Setting, err)
 			}
-			sets = append(sets, hpuxSet{knob: m[2], value: w, index: i})
+			if v.boot != want[knob] {
+				sets = append(sets, hpuxSet{knob: knob, value: want[knob], index: alloc.index(knob)})
+			}
 		}
 	}
 	if len(sets) > 0 {
