@@ -587,7 +587,6 @@ func hpuxTargetValues(c Change) (map[string]int64, error) {
 	return nil, fmt.Errorf("setting %q is not supported on HP-UX", c.Setting)
 }
 
-
 // Snapshot records the live and persisted state of every knob the changes
 // touch, and nddconf's whole content.
 func (hpuxDriver) Snapshot(f *Facts, changes []Change) Snapshot {
