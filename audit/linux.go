@@ -44,7 +44,7 @@ func ParseLinux(out string, lim Limits) (*Snapshot, error) {
 		return nil, err
 	}
 	snap := &Snapshot{OS: platform.Linux, Version: firstLine(s["uname"]), T: linuxT,
-		TSource: "fixed by the kernel (TCP_TIMEWAIT_LEN)", Counters: map[string]int64{}}
+		TSource: "fixed by the kernel: TCP_TIMEWAIT_LEN", Counters: map[string]int64{}}
 	f := strings.Fields(s["ip_local_port_range"])
 	if len(f) != 2 {
 		return nil, fmt.Errorf("ip_local_port_range: expected two ports, got %s", quoteCut(firstLine(s["ip_local_port_range"]), 80))

@@ -38,6 +38,7 @@ type HostReport struct {
 	Listeners      []int     `json:"listeners_in_range"` // listening ports inside the range
 	Usable         int       `json:"usable"`
 	TimeWait       string    `json:"time_wait"`
+	TimeWaitSecs   float64   `json:"time_wait_seconds"`
 	TimeWaitSource string    `json:"time_wait_source"`
 	PoolModel      string    `json:"pool_model"`
 	Assumed        bool      `json:"pool_model_assumed"`
@@ -164,7 +165,7 @@ func Analyze(in Input, th Thresholds) HostReport {
 	s := in.Snapshots[len(in.Snapshots)-1]
 	h := HostReport{Host: in.Host, Groups: in.Groups, OS: s.OS, Version: s.Version, Status: StatusOK,
 		Range: fmt.Sprintf("%d-%d", s.Range.Low, s.Range.High), RangeSize: s.Range.Size(),
-		TimeWait: s.T.String(), TimeWaitSource: s.TSource, PoolModel: string(s.Table.Model),
+		TimeWait: s.T.String(), TimeWaitSecs: s.T.Seconds(), TimeWaitSource: s.TSource, PoolModel: string(s.Table.Model),
 		Assumed: s.OS != platform.Linux && s.OS != platform.Windows, SocketSource: s.SocketSource,
 		Sockets: s.Table.Sockets, Truncated: s.Truncated, Samples: len(in.Snapshots),
 		Listeners: []int{}, Pools: []Pool{}, Services: []Inbound{}, Signals: []Signal{}, Findings: []string{}, Advice: []Advice{},
@@ -502,6 +503,9 @@ func (h *HostReport) advise(s *Snapshot) {
 			break
 		}
 	}
+	if p == nil && h.Grade >= Warn && len(h.Pools) > 0 {
+		p = &h.Pools[0] // a signal fired: advise on the busiest pool
+	}
 	if p == nil {
 		return
 	}
@@ -529,7 +533,11 @@ func (h *HostReport) advise(s *Snapshot) {
 			add("tw_reuse", p.WithReuse, "net.ipv4.tcp_tw_reuse=1 (outbound; timestamps are on) → about %s with reuse", rate(p.WithReuse))
 		}
 	}
-	add("source-addresses", 2*p.Ceiling, "a second source address (bind it with IP_BIND_ADDRESS_NO_PORT) gives a second pool: 2 × %s", rate(p.Ceiling))
+	if s.OS == platform.Linux {
+		add("source-addresses", 2*p.Ceiling, "a second source address (bind it with IP_BIND_ADDRESS_NO_PORT) gives a second pool: 2 × %s", rate(p.Ceiling))
+	} else {
+		add("source-addresses", 2*p.Ceiling, "a second local address for these outbound connections gives them a pool of their own: 2 × %s", rate(p.Ceiling))
+	}
 	w := widest(s.OS)
 	if c, _ := h.ceilingWith(s, *p, w, s.T); c > p.Ceiling*1.05 {
 		add("range", c, "widen the range to %d-%d → %s", w.Low, w.High, rate(c))

@@ -76,11 +76,11 @@ func ParseWindows(out string, lim Limits) (*Snapshot, error) {
 	v, regErr := parseRegDword(s["reg"], "TcpTimedWaitDelay")
 	switch {
 	case !regFailed && regErr == nil:
-		snap.T, snap.TSource = time.Duration(v)*time.Second, "TcpTimedWaitDelay in the registry (in force since the last boot)"
+		snap.T, snap.TSource = time.Duration(v)*time.Second, "TcpTimedWaitDelay in the registry, in force since the last boot"
 	case major > 0 && major < 6:
-		snap.T, snap.TSource = windowsTOld, "TcpTimedWaitDelay not set: 120s, the Server 2003 default (KB 314053)"
+		snap.T, snap.TSource = windowsTOld, "TcpTimedWaitDelay not set: 120 s, the Server 2003 default in KB 314053"
 	default:
-		snap.T, snap.TSource, snap.Ambiguous = windowsTNew, "TcpTimedWaitDelay not set: 240s assumed (the current port-exhaustion article; TechNet says 120s for 2003)", true
+		snap.T, snap.TSource, snap.Ambiguous = windowsTNew, "TcpTimedWaitDelay not set: 240 s assumed; the port-exhaustion article says 240 s, TechNet 120 s", true
 	}
 	if _, failed := s["failed events"]; !failed {
 		snap.Events = parseWevtutil(s["events"])
