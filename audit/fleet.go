@@ -229,7 +229,9 @@ type Target struct {
 	Name    string
 	OS      string // "" to detect
 	Groups  []string
-	Targets *platform.Targets // the playbook's targets for a what-if, or nil
+	// WhatIf gives the playbook's targets for the host once its OS is
+	// known, for a what-if; nil for none.
+	WhatIf func(os string) (*platform.Targets, error)
 }
 
 // Auditor audits a fleet, Forks hosts at once.
@@ -308,7 +310,13 @@ func (a *Auditor) host(ctx context.Context, i int, t Target) HostReport {
 		}
 		snaps = append(snaps, s)
 	}
-	return Analyze(Input{Host: t.Name, Groups: t.Groups, Snapshots: snaps, Targets: t.Targets}, a.Thresholds)
+	var targets *platform.Targets
+	if t.WhatIf != nil {
+		if targets, err = t.WhatIf(os); err != nil {
+			return failed(t, StatusFailed, fmt.Sprintf("%s: %v", t.Name, err))
+		}
+	}
+	return Analyze(Input{Host: t.Name, Groups: t.Groups, Snapshots: snaps, Targets: targets}, a.Thresholds)
 }
 
 func statusOf(err error) string {

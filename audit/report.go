@@ -433,7 +433,7 @@ func (h *HostReport) signals(first, last *Snapshot) {
 func (h *HostReport) findings(s *Snapshot) {
 	add := func(f string, a ...any) { h.Findings = append(h.Findings, fmt.Sprintf(f, a...)) }
 	if s.Range.Size() < 16384 {
-		add("the range %s has only %d ports (under 16,384)", h.Range, s.Range.Size())
+		add("the range %s has only %s ports (under 16,384)", h.Range, thousands(s.Range.Size()))
 	}
 	if h.Excluded*10 > s.Range.Size() {
 		what := "reserved (ip_local_reserved_ports)"

@@ -126,7 +126,7 @@ func TestUsableAndLeak(t *testing.T) {
 		t.Errorf("advice %+v", h.Advice)
 	}
 	f := strings.Join(h.Findings, "\n")
-	for _, want := range []string{"only 1000 ports", "101 ports of the range are reserved", "port 40800 listen inside the range"} {
+	for _, want := range []string{"only 1,000 ports", "101 ports of the range are reserved", "port 40800 listen inside the range"} {
 		if !strings.Contains(f, want) {
 			t.Errorf("findings %q lack %q", h.Findings, want)
 		}

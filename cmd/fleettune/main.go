@@ -102,6 +102,7 @@ settings over SSH, compares them with a playbook, and shows (plan) or makes
 	})
 	root.AddCommand(newPlanCmd(g), newApplyCmd(g), newRollbackCmd(g), newStatusCmd(g))
 	root.AddCommand(newLabCmd(g), newDemoCmd(g))
+	root.AddCommand(newAuditCmd(g))
 	return root
 }
 
