@@ -226,9 +226,9 @@ type Session interface {
 
 // Target is one host to audit.
 type Target struct {
-	Name    string
-	OS      string // "" to detect
-	Groups  []string
+	Name   string
+	OS     string // "" to detect
+	Groups []string
 	// WhatIf gives the playbook's targets for the host once its OS is
 	// known, for a what-if; nil for none.
 	WhatIf func(os string) (*platform.Targets, error)
