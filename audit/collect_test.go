@@ -268,7 +268,7 @@ func TestCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !s.Truncated || s.Table.Sockets != 5 || !strings.Contains(strings.Join(s.Notes, ";"), "cut at 5 rows") {
+	if !s.Truncated || s.Table.Sockets != 5 || !strings.Contains(strings.Join(s.Notes, ";"), "cut at 5 lines") {
 		t.Errorf("truncated %v sockets %d notes %q", s.Truncated, s.Table.Sockets, s.Notes)
 	}
 }

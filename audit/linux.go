@@ -77,7 +77,7 @@ func ParseLinux(out string, lim Limits) (*Snapshot, error) {
 	}
 
 	body := s["sockets"]
-	src := sockSource{name: "ss -Htano", body: body, parse: parseSSLine}
+	src := sockSource{name: "ss -Htano", body: body, parse: parseSSLine, listen: "LISTEN"}
 	snap.SocketSource = "ss -Htano"
 	if strings.HasPrefix(strings.TrimLeft(body, " "), linuxProcHeader) {
 		src = sockSource{name: "/proc/net/tcp", body: body, parse: parseProcTCPLine}

@@ -10,8 +10,8 @@ import (
 	"github.com/fleettune/fleettune/platform"
 )
 
-// DefaultMaxLines caps the socket rows read per host; a host with more is
-// audited on the first ones, and says so.
+// DefaultMaxLines caps the socket table lines read per host; a host with
+// more is audited on the first ones, and says so.
 const DefaultMaxLines = 250_000
 
 // maxOutput is the most output a collector parses: far above what a
@@ -58,7 +58,7 @@ type EventCount struct {
 
 // Limits bound what one host costs fleettune.
 type Limits struct {
-	MaxLines int // socket rows per host; <= 0 means DefaultMaxLines
+	MaxLines int // socket table lines per host; <= 0 means DefaultMaxLines
 }
 
 func (l Limits) maxLines() int {
@@ -70,27 +70,38 @@ func (l Limits) maxLines() int {
 
 // sockSource is one section of socket rows and its line parser. parse
 // returns ok false for a line that is not a socket row (a header, a blank)
-// and an error for a line that should be one and cannot be read.
+// and an error for a line that should be one and cannot be read. listen,
+// when set, is a word every listener row contains: the first pass skips
+// the other lines without parsing them.
 type sockSource struct {
-	name  string
-	body  string
-	parse func(line string) (s Socket, ok bool, err error)
+	name   string
+	body   string
+	parse  func(line string) (s Socket, ok bool, err error)
+	listen string
 }
 
 // buildTable reads every source twice, listeners first, with at most max
-// rows in all; it reports whether rows were left unread.
+// lines in all; it reports whether lines were left unread.
 func buildTable(model PoolModel, r platform.PortRange, t time.Duration, max int, srcs ...sockSource) (*Table, bool, error) {
 	tab := newTable(model, rangeT{r.Low, r.High}, t)
 	truncated := false
 	for pass := 0; pass < 2; pass++ {
-		rows := 0
+		lines := 0
 	sources:
 		for _, src := range srcs {
 			n := 0
 			for pos := 0; pos < len(src.body); {
+				if lines == max {
+					truncated = true
+					break sources
+				}
 				line, next := nextLine(src.body, pos)
 				pos = next
 				n++
+				lines++
+				if pass == 0 && src.listen != "" && !strings.Contains(line, src.listen) {
+					continue
+				}
 				s, ok, err := src.parse(line)
 				if errors.Is(err, errStopTable) {
 					break
@@ -101,11 +112,6 @@ func buildTable(model PoolModel, r platform.PortRange, t time.Duration, max int,
 				if !ok {
 					continue
 				}
-				if rows == max {
-					truncated = true
-					break sources
-				}
-				rows++
 				if pass == 0 {
 					tab.addListener(s)
 				} else {
@@ -183,5 +189,5 @@ func requireEnd(s map[string]string, what string) error {
 
 // truncNote is the note of a capped table.
 func truncNote(max int) string {
-	return fmt.Sprintf("socket table cut at %d rows: the figures are lower bounds", max)
+	return fmt.Sprintf("socket table cut at %d lines: the figures are lower bounds", max)
 }

@@ -134,7 +134,7 @@ func ParseSolaris(out string, lim Limits) (*Snapshot, error) {
 			}
 			continue
 		}
-		srcs = append(srcs, sockSource{name: "netstat -an -f " + fam + " -P tcp", body: s["netstat "+fam], parse: parseSolarisLine})
+		srcs = append(srcs, sockSource{name: "netstat -an -f " + fam + " -P tcp", body: s["netstat "+fam], parse: parseSolarisLine, listen: "LISTEN"})
 	}
 	return finishUnix(snap, "netstat -an -P tcp", lim, srcs...)
 }
@@ -255,7 +255,7 @@ func finishBSD(snap *Snapshot, s map[string]string, lim Limits) (*Snapshot, erro
 	if _, failed := s["failed netstat"]; failed {
 		return nil, fmt.Errorf("netstat -an -f inet failed: %s", quoteCut(firstLine(s["netstat"]), 120))
 	}
-	return finishUnix(snap, "netstat -an -f inet", lim, sockSource{name: "netstat -an -f inet", body: s["netstat"], parse: parseBSDLine})
+	return finishUnix(snap, "netstat -an -f inet", lim, sockSource{name: "netstat -an -f inet", body: s["netstat"], parse: parseBSDLine, listen: "LISTEN"})
 }
 
 func finishUnix(snap *Snapshot, source string, lim Limits, srcs ...sockSource) (*Snapshot, error) {

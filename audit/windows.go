@@ -94,7 +94,7 @@ func ParseWindows(out string, lim Limits) (*Snapshot, error) {
 			}
 			continue
 		}
-		srcs = append(srcs, sockSource{name: "netstat -ano -p " + strings.TrimPrefix(name, "netstat "), body: s[name], parse: parseWinNetstatLine})
+		srcs = append(srcs, sockSource{name: "netstat -ano -p " + strings.TrimPrefix(name, "netstat "), body: s[name], parse: parseWinNetstatLine, listen: "LISTENING"})
 	}
 	snap.SocketSource = "netstat -ano"
 	tab, trunc, err := buildTable(PerAddress, snap.Range, snap.T, lim.maxLines(), srcs...)
