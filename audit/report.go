@@ -234,19 +234,23 @@ func intPtr(v int) *int {
 }
 
 // usablePorts is R: the range, minus reserved or excluded ports inside it,
-// minus listening ports inside it (not counted twice).
+// minus listening ports inside it (not counted twice). The exclusions are
+// merged first, so a host listing the same range many times costs no more.
 func usablePorts(r platform.PortRange, excl []platform.PortRange, listens []uint16) (usable, excluded int, inRange []int) {
-	out := map[int]bool{}
-	for _, e := range excl {
-		for p := max(e.Low, r.Low); p <= min(e.High, r.High); p++ {
-			out[p] = true
+	merged := append([]platform.PortRange(nil), excl...)
+	sort.Slice(merged, func(i, j int) bool { return merged[i].Low < merged[j].Low })
+	var out listenSet
+	last := 0 // highest port marked so far
+	for _, e := range merged {
+		for p := max(e.Low, r.Low, last+1); p <= min(e.High, r.High); p++ {
+			out.add(uint16(p))
+			excluded++
 		}
+		last = max(last, e.High)
 	}
-	excluded = len(out)
 	for _, l := range listens {
-		p := int(l)
-		if r.Contains(p) && !out[p] {
-			inRange = append(inRange, p)
+		if r.Contains(int(l)) && !out.has(l) {
+			inRange = append(inRange, int(l))
 		}
 	}
 	sort.Ints(inRange)

@@ -223,3 +223,20 @@ func TestParseSample(t *testing.T) {
 		}
 	}
 }
+
+// Overlapping and repeated exclusions count once, and cost no more.
+func TestUsableMergesExclusions(t *testing.T) {
+	r := platform.PortRange{Low: 1000, High: 1999}
+	var excl []platform.PortRange
+	for i := 0; i < 100000; i++ {
+		excl = append(excl, platform.PortRange{Low: 1, High: 65535})
+	}
+	excl = append(excl, platform.PortRange{Low: 1500, High: 1600})
+	if u, e, _ := usablePorts(r, excl, nil); u != 0 || e != 1000 {
+		t.Errorf("usable %d excluded %d", u, e)
+	}
+	u, e, l := usablePorts(r, []platform.PortRange{{Low: 900, High: 1099}, {Low: 1050, High: 1199}, {Low: 1500, High: 1500}}, []uint16{1100, 1300, 1300 + 1, 2500})
+	if e != 201 || len(l) != 2 || u != 1000-201-2 {
+		t.Errorf("usable %d excluded %d listeners %v", u, e, l)
+	}
+}
