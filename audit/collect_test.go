@@ -272,3 +272,19 @@ func TestCap(t *testing.T) {
 		t.Errorf("truncated %v sockets %d notes %q", s.Truncated, s.Table.Sockets, s.Notes)
 	}
 }
+
+// Server 2003: no netsh dynamicport, no wevtutil, no tcpv6: the range is
+// 1025 to MaxUserPort and TIME_WAIT defaults to 120 s.
+func TestWindows2003(t *testing.T) {
+	s := parseFixture(t, platform.Windows, "windows/script-2003.txt")
+	if s.Version != "5.2.3790" || s.Range != (platform.PortRange{Low: 1025, High: 65534}) || s.T != 120*time.Second || s.Ambiguous {
+		t.Fatalf("version %q range %v T %s ambiguous %v", s.Version, s.Range, s.T, s.Ambiguous)
+	}
+	if len(s.Events) != 0 || len(s.Excluded) != 0 {
+		t.Errorf("events %v excluded %v", s.Events, s.Excluded)
+	}
+	h := analyze(t, s)
+	if p := poolOf(t, h, "10.0.2.2"); p.Held != 5 {
+		t.Errorf("pool %+v", p)
+	}
+}

@@ -29,6 +29,7 @@ func WindowsScript() string {
 	section("dynamicport ipv6", "netsh int ipv6 show dynamicport tcp")
 	section("excluded", "netsh int ipv4 show excludedportrange protocol=tcp")
 	section("reg", fmt.Sprintf(`reg query %s /v TcpTimedWaitDelay`, WindowsTcpipKey))
+	section("maxuserport", fmt.Sprintf(`reg query %s /v MaxUserPort`, WindowsTcpipKey))
 	section("events", "wevtutil qe System /q:"+windowsEventQuery+" /c:50 /rd:true /f:text")
 	section("netstat tcp", "netstat -ano -p tcp")
 	section("netstat tcpv6", "netstat -ano -p tcpv6")
@@ -56,11 +57,21 @@ func ParseWindows(out string, lim Limits) (*Snapshot, error) {
 	if rel, m, err := platform.ParseVer(s["ver"]); err == nil {
 		snap.Version, major = rel, m
 	}
-	if _, failed := s["failed dynamicport ipv4"]; failed {
-		return nil, fmt.Errorf("netsh int ipv4 show dynamicport tcp failed: %s", quoteCut(firstLine(s["dynamicport ipv4"]), 120))
-	}
 	start, num, err := parseDynamicPort(s["dynamicport ipv4"])
-	if err != nil {
+	_, failed := s["failed dynamicport ipv4"]
+	switch {
+	case (failed || err != nil) && major > 0 && major < 6:
+		// Server 2003 has no dynamicport: 1025 to MaxUserPort (default 5000).
+		high := int64(5000)
+		if _, f := s["failed maxuserport"]; !f {
+			if v, err := parseRegDword(s["maxuserport"], "MaxUserPort"); err == nil {
+				high = v
+			}
+		}
+		start, num = 1025, int(high)-1025+1
+	case failed:
+		return nil, fmt.Errorf("netsh int ipv4 show dynamicport tcp failed: %s", quoteCut(firstLine(s["dynamicport ipv4"]), 120))
+	case err != nil:
 		return nil, fmt.Errorf("netsh int ipv4 show dynamicport tcp: %w", err)
 	}
 	snap.Range = platform.PortRange{Low: start, High: start + num - 1}

@@ -123,7 +123,7 @@ func runAudit(ctx context.Context, g *globals, f *auditFlags) error {
 		Forks: f.forks, Sample: sample, Limits: audit.Limits{MaxLines: f.maxLines}, Thresholds: th,
 		OnHost: func(h *audit.HostReport) {
 			if h.Status != audit.StatusOK {
-				g.log.Warn("not read", "host", h.Host, "err", h.Error)
+				g.log.Debug("not read", "host", h.Host, "err", h.Error)
 				return
 			}
 			g.log.Debug("audited", "host", h.Host, "grade", h.Grade.String(), "pools", h.PoolCount)
