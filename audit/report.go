@@ -640,7 +640,7 @@ func HostSummary(h *HostReport) string {
 	if p.Headroom != nil {
 		hr = fmt.Sprintf("headroom %s", Headroom(*p.Headroom))
 	}
-	return fmt.Sprintf("%s · %s %.0f%% · %s", h.Grade, p.Name, p.Util*100, hr)
+	return fmt.Sprintf("%s · %s %s · %s", h.Grade, p.Name, Percent(p.Util), hr)
 }
 
 // Headroom formats a headroom factor: "1.16×", ">10×".
@@ -649,4 +649,14 @@ func Headroom(h float64) string {
 		return ">10×"
 	}
 	return fmt.Sprintf("%.2f×", h)
+}
+
+// Percent formats a utilisation, rounded, but never 100% before the pool
+// is full.
+func Percent(u float64) string {
+	v := math.Round(u * 100)
+	if u < 1 && v >= 100 {
+		v = 99
+	}
+	return fmt.Sprintf("%.0f%%", v)
 }

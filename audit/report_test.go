@@ -240,3 +240,27 @@ func TestUsableMergesExclusions(t *testing.T) {
 		t.Errorf("usable %d excluded %d listeners %v", u, e, l)
 	}
 }
+
+// HostSummary is the one line plan will show in a host's header.
+func TestHostSummary(t *testing.T) {
+	h := analyze(t, snap(t, linuxHost{low: 32768, high: 60999, dests: []linuxDest{{addr: "10.0.0.5:5432", tw: 24310, est: 251}}}))
+	if got, want := HostSummary(&h), "CRIT · 10.0.1.7 → 10.0.0.5:5432 (postgresql) 87% · headroom 1.15×"; got != want {
+		t.Errorf("HostSummary = %q, want %q", got, want)
+	}
+	quiet := analyze(t, snap(t, linuxHost{low: 32768, high: 60999}))
+	if got := HostSummary(&quiet); got != "OK · no outbound ports held" {
+		t.Errorf("quiet = %q", got)
+	}
+	down := failed(Target{Name: "x"}, StatusUnreachable, "x: unreachable")
+	if HostSummary(&down) != "" {
+		t.Error("a host not read has a summary")
+	}
+}
+
+func TestPercent(t *testing.T) {
+	for u, want := range map[float64]string{0.8699: "87%", 0.996: "99%", 1: "100%", 0: "0%", 1.2: "120%"} {
+		if got := Percent(u); got != want {
+			t.Errorf("Percent(%v) = %q, want %q", u, got, want)
+		}
+	}
+}

@@ -179,6 +179,30 @@ func TestAuditCountsRealTimeWait(t *testing.T) {
 		t.Errorf("text exit %d, want 2", txt.code)
 	}
 
+	// Two samples a second apart: no growth, so "stable", never an invented
+	// time to exhaustion; the host's connection is reused for both reads.
+	conns := f.Connections("node01")
+	sm := run(t, "audit", "-i", f.Inventory, "--limit", "node01", "--sample", "2x1s", "--format", "json")
+	if n := f.Connections("node01") - conns; n != 1 {
+		t.Errorf("a sampled audit made %d connections to node01, want 1", n)
+	}
+	var sd struct {
+		Hosts []struct {
+			Samples int `json:"samples"`
+			Pools   []struct {
+				Trend string `json:"trend"`
+				TTE   string `json:"time_to_exhaustion"`
+			} `json:"pools"`
+		} `json:"hosts"`
+		Sample string `json:"sample"`
+	}
+	if err := json.Unmarshal([]byte(sm.stdout), &sd); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, sm.stdout, sm.stderr)
+	}
+	if sd.Sample != "2x1s" || sd.Hosts[0].Samples != 2 || !strings.HasPrefix(sd.Hosts[0].Pools[0].Trend, "stable at 7") || sd.Hosts[0].Pools[0].TTE != "" {
+		t.Errorf("sampled = %+v", sd)
+	}
+
 	// A what-if with a wider range: the same sockets, a higher ceiling.
 	pb := writePlaybook(t, "name: wide\ntargets: {ephemeral_ports: 20000-60999}\naudit: {warn: 80%, crit: 90%}\n")
 	w := run(t, "audit", "-i", f.Inventory, "-p", pb, "--limit", "node01", "--format", "json")

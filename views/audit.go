@@ -373,14 +373,8 @@ func short(n int) string {
 	return fmt.Sprint(n)
 }
 
-// pct is a utilisation, rounded, but never 100% before the pool is full.
-func pct(u float64) string {
-	v := math.Round(u * 100)
-	if u < 1 && v >= 100 {
-		v = 99
-	}
-	return fmt.Sprintf("%.0f%%", v)
-}
+// pct is a utilisation, as audit.Percent writes it.
+func pct(u float64) string { return audit.Percent(u) }
 
 // secs writes a TIME_WAIT length as operators say it: "60 s".
 func secs(s float64) string { return fmt.Sprintf("%g s", s) }
