@@ -47,7 +47,7 @@ type Hot struct {
 
 // Drift is a setting that differs between the hosts of one group and OS.
 type Drift struct {
-	Group   string       `json:"group"`
+	Groups  []string     `json:"groups"` // groups whose hosts drift the same way`
 	OS      string       `json:"os"`
 	Setting string       `json:"setting"` // range | time_wait
 	Values  []DriftValue `json:"values"`
@@ -151,6 +151,7 @@ func drift(hosts []HostReport) []Drift {
 		}
 	}
 	var out []Drift
+	seen := map[string]int{} // the drift's signature -> its index in out
 	for _, k := range order {
 		for _, setting := range []string{"range", "time_wait"} {
 			byValue := map[string][]string{}
@@ -168,11 +169,19 @@ func drift(hosts []HostReport) []Drift {
 			if len(values) < 2 {
 				continue
 			}
-			d := Drift{Group: k.group, OS: k.os, Setting: setting}
+			d := Drift{Groups: []string{k.group}, OS: k.os, Setting: setting}
 			sort.SliceStable(values, func(i, j int) bool { return len(byValue[values[i]]) > len(byValue[values[j]]) })
+			var sig strings.Builder
+			sig.WriteString(k.os + "\x00" + setting)
 			for _, v := range values {
 				d.Values = append(d.Values, DriftValue{Value: v, Hosts: byValue[v]})
+				sig.WriteString("\x00" + v + "\x00" + strings.Join(byValue[v], "\x00"))
 			}
+			if i, dup := seen[sig.String()]; dup {
+				out[i].Groups = append(out[i].Groups, k.group)
+				continue
+			}
+			seen[sig.String()] = len(out)
 			out = append(out, d)
 		}
 	}

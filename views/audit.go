@@ -134,7 +134,15 @@ func (v *AuditHuman) Audit(r *audit.Report) error {
 			}
 			vals = append(vals, fmt.Sprintf("%s on %s", dv.Value, hostList(names, 3)))
 		}
-		fmt.Fprintf(&b, "  drift in group %s (%s): %s %s\n", termsafe.String(d.Group), d.OS, strings.ReplaceAll(d.Setting, "_", " "), strings.Join(vals, "; "))
+		groups := make([]string, len(d.Groups))
+		for i, g := range d.Groups {
+			groups[i] = termsafe.String(g)
+		}
+		word := "group"
+		if len(groups) > 1 {
+			word = "groups"
+		}
+		fmt.Fprintf(&b, "  drift in %s %s (%s): %s %s\n", word, strings.Join(groups, ", "), d.OS, strings.ReplaceAll(d.Setting, "_", " "), strings.Join(vals, "; "))
 	}
 	_, err := io.WriteString(v.W, b.String())
 	return err

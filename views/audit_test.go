@@ -59,6 +59,7 @@ func sampleAudit(t *testing.T) *audit.Report {
 	for _, c := range []struct{ name, os, out string }{
 		{"app-07", "linux", busyLinux(24310, 251)},
 		{"app-08", "linux", readFixture(t, "linux/script-ss.txt")},
+		{"app-09", "linux", strings.Replace(readFixture(t, "linux/script-ss.txt"), "32768\t60999", "1024\t65535", 1)},
 		{"win-iis-02", "windows", readFixture(t, "windows/script.txt")},
 		{"sol-db-01", "solaris", readFixture(t, "solaris/script-11.txt")},
 		{"hp-01\x1b[31m", "hpux", readFixture(t, "hpux/script.txt")},
@@ -114,7 +115,7 @@ func TestAuditJSONGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	// JSON stays exact: the escape in the host name is kept.
-	if doc.Hosts[4].Host != "hp-01\x1b[31m" || doc.Hosts[0].Grade != "CRIT" || doc.Hosts[2].Grade != "EXHAUSTED" || doc.Fleet.Grades["OK"] != 3 {
+	if doc.Hosts[5].Host != "hp-01\x1b[31m" || doc.Hosts[0].Grade != "CRIT" || doc.Hosts[3].Grade != "EXHAUSTED" || doc.Fleet.Grades["OK"] != 4 {
 		t.Errorf("doc = %+v", doc)
 	}
 }

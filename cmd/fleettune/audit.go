@@ -114,7 +114,11 @@ func runAudit(ctx context.Context, g *globals, f *auditFlags) error {
 			}
 		}
 	}
-	g.log.Info("auditing", "hosts", len(hosts), "forks", min(f.forks, len(hosts)), "sample", sample.String())
+	kv := []any{"hosts", len(hosts), "forks", min(f.forks, len(hosts))}
+	if sample.N > 1 {
+		kv = append(kv, "sample", sample.String())
+	}
+	g.log.Info("auditing", kv...)
 	a := &audit.Auditor{
 		Dial: func(ctx context.Context, i int) (audit.Session, error) {
 			h := hosts[i]
