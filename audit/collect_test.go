@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fleettune/fleettune/platform"
+	"github.com/fleettune/fleettune/remote"
 )
 
 func fixture(t testing.TB, name string) string {
@@ -286,5 +289,43 @@ func TestWindows2003(t *testing.T) {
 	h := analyze(t, s)
 	if p := poolOf(t, h, "10.0.2.2"); p.Held != 5 {
 		t.Errorf("pool %+v", p)
+	}
+}
+
+// fakeRunner answers every command with one result.
+type fakeRunner struct {
+	res remote.Result
+	err error
+	cmd string
+}
+
+func (f *fakeRunner) Run(_ context.Context, cmd string) (remote.Result, error) {
+	f.cmd = cmd
+	return f.res, f.err
+}
+
+func TestCollect(t *testing.T) {
+	ctx := context.Background()
+	out := fixture(t, "linux/script-ss.txt")
+	r := &fakeRunner{res: remote.Result{Stdout: []byte(out)}}
+	s, err := Collect(ctx, r, platform.Linux, Limits{})
+	if err != nil || r.cmd != LinuxScript() || s.Taken.IsZero() || s.Table.Sockets != 17 {
+		t.Fatalf("collect: %v, ran %q", err, r.cmd)
+	}
+	for _, tc := range []struct {
+		r    *fakeRunner
+		lim  Limits
+		want string
+	}{
+		{&fakeRunner{res: remote.Result{Stdout: []byte(out)}}, Limits{MaxBytes: 100}, "more than the 100 fleettune reads"},
+		{&fakeRunner{res: remote.Result{Stderr: []byte("sh: 1: cannot open /dev/null\n"), ExitCode: 2}}, Limits{}, `exit status 2: "sh: 1: cannot open /dev/null"`},
+		{&fakeRunner{err: errors.New("connection lost")}, Limits{}, "read socket table: connection lost"},
+	} {
+		if _, err := Collect(ctx, tc.r, platform.Linux, tc.lim); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("err %v, want %q", err, tc.want)
+		}
+	}
+	if _, err := Collect(ctx, r, "plan9", Limits{}); err == nil || !strings.Contains(err.Error(), `unknown OS "plan9"`) {
+		t.Errorf("plan9: %v", err)
 	}
 }

@@ -269,11 +269,13 @@ func (a *Auditor) Run(ctx context.Context, targets []Target) *Report {
 			defer wg.Done()
 			select {
 			case sem <- struct{}{}:
+				defer func() { <-sem }()
 			case <-ctx.Done():
+			}
+			if ctx.Err() != nil {
 				rep.Hosts[i] = failed(targets[i], StatusFailed, "not read: interrupted")
 				return
 			}
-			defer func() { <-sem }()
 			rep.Hosts[i] = a.host(ctx, i, targets[i])
 			if a.OnHost != nil {
 				a.OnHost(&rep.Hosts[i])

@@ -14,9 +14,9 @@ import (
 // more is audited on the first ones, and says so.
 const DefaultMaxLines = 250_000
 
-// maxOutput is the most output a collector parses: far above what a
+// DefaultMaxBytes is the most output a collector parses: far above what a
 // 250,000-socket table prints, so only a broken host reaches it.
-const maxOutput = 64 << 20
+const DefaultMaxBytes = 64 << 20
 
 // Snapshot is one read of one host: its configuration, its signals and its
 // socket table grouped into pools.
@@ -59,6 +59,14 @@ type EventCount struct {
 // Limits bound what one host costs fleettune.
 type Limits struct {
 	MaxLines int // socket table lines per host; <= 0 means DefaultMaxLines
+	MaxBytes int // output bytes per read; <= 0 means DefaultMaxBytes
+}
+
+func (l Limits) maxBytes() int {
+	if l.MaxBytes <= 0 {
+		return DefaultMaxBytes
+	}
+	return l.MaxBytes
 }
 
 func (l Limits) maxLines() int {
@@ -165,8 +173,8 @@ func Collect(ctx context.Context, r platform.Runner, os string, lim Limits) (*Sn
 		return nil, fmt.Errorf("read socket table: %w", err)
 	}
 	out := string(res.Stdout)
-	if len(out) > maxOutput {
-		return nil, fmt.Errorf("read socket table: the host printed %d MB, more than the %d MB fleettune reads", len(out)>>20, maxOutput>>20)
+	if len(out) > lim.maxBytes() {
+		return nil, fmt.Errorf("read socket table: the host printed %d bytes, more than the %d fleettune reads", len(out), lim.maxBytes())
 	}
 	if !strings.Contains(out, sectionMarker) {
 		return nil, fmt.Errorf("read socket table: exit status %d: %s", res.ExitCode, quoteCut(firstLine(string(res.Stderr)+out), 200))
