@@ -239,3 +239,19 @@ func TestAuditUnreachableHost(t *testing.T) {
 		t.Errorf("stdout:\n%s", r.stdout)
 	}
 }
+
+// The demo's story starts with the audit, over all ten lab hosts, before
+// the plan.
+func TestDemoStartsWithAudit(t *testing.T) {
+	r := run(t, "demo")
+	if r.code != 0 {
+		t.Fatalf("demo: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	a, p := strings.Index(r.stdout, "━━ 1. audit ━━"), strings.Index(r.stdout, "━━ 2. plan ━━")
+	if a < 0 || p < a {
+		t.Fatalf("the demo does not start with the audit:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stdout[a:p], "fleettune audit · 10 hosts") || !strings.Contains(r.stdout[a:p], "Fleet: 10 hosts") {
+		t.Errorf("audit step:\n%s", r.stdout[a:p])
+	}
+}
