@@ -227,8 +227,8 @@ func hostDetail(b *strings.Builder, s style, h *audit.HostReport) {
 	}
 	b.WriteString("\n")
 	for i, p := range h.Pools {
-		if p.Grade < audit.Warn || i == 3 {
-			break
+		if (i > 0 && p.Grade < audit.Warn) || i == 3 {
+			break // the worst pool always: a signal may grade the host
 		}
 		fmt.Fprintf(b, "  %s  %s held (%s)  %s  ≈%s", termsafe.String(p.Name), thousands(p.Held), states(p.States), pct(p.Util), rate(p.Rate))
 		if len(p.Ages) > 0 {
@@ -251,6 +251,25 @@ func hostDetail(b *strings.Builder, s style, h *audit.HostReport) {
 		for _, pc := range p.PIDs {
 			fmt.Fprintf(b, "    process %d: %s sockets\n", pc.PID, thousands(pc.Sockets))
 		}
+	}
+	for _, sg := range h.Signals {
+		if !sg.Fired {
+			continue
+		}
+		what := map[string]string{
+			"event 4231":          "an ephemeral port could not be allocated: all were in use",
+			"event 4227":          "a connection failed: its local endpoint was still in TIME_WAIT towards the same remote one",
+			"TCPTimeWaitOverflow": "tcp_max_tw_buckets was hit: TIME_WAIT sockets were dropped",
+		}[sg.Name]
+		n := sg.Value
+		if sg.Increase != nil {
+			n = *sg.Increase
+		}
+		last := ""
+		if sg.Last != "" {
+			last = ", last " + termsafe.String(sg.Last)
+		}
+		fmt.Fprintf(b, "  signal: %s ×%d%s: %s\n", sg.Name, n, last, what)
 	}
 	if len(h.Advice) > 0 {
 		var fix []string
