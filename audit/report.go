@@ -462,6 +462,9 @@ func (h *HostReport) findings(s *Snapshot) {
 		add("%s", n)
 	}
 	for _, in := range h.Services {
+		if cw := in.States["CLOSE_WAIT"]; cw >= 100 {
+			add("%d connections to service port %d sit in CLOSE_WAIT: the service never closes them after its clients did (a leak, not churn)", cw, in.Port)
+		}
 		if in.TimeWait >= 1000 {
 			add("%d TIME_WAIT on service port %d: this host (the server) closed first; they use no ephemeral ports and tcp_tw_reuse cannot help", in.TimeWait, in.Port)
 		}
@@ -589,6 +592,14 @@ func (h *HostReport) whatIf(s *Snapshot, t platform.Targets) {
 			break
 		}
 		after, usable := h.ceilingWith(s, p, r, tw)
+		if _, _, in := usablePorts(r, s.Excluded, s.Table.Listens); len(in) > 0 && i == 0 {
+			covers := fmt.Sprintf("the range covers listening %s: plan's protect_listening_ports would refuse it", portList(in))
+			if note == "" {
+				note = covers
+			} else {
+				note += "; " + covers
+			}
+		}
 		before := p.Ceiling
 		if p.ReuseOn {
 			before = math.Max(0, float64(h.Usable-p.other)) / s.T.Seconds()

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -180,7 +181,7 @@ func TestWhatIf(t *testing.T) {
 	a := parseFixture(t, platform.AIX, "aix/script.txt")
 	tw20 := 20 * time.Second
 	h = Analyze(Input{Host: "a", Snapshots: []*Snapshot{a}, Targets: &platform.Targets{TimeWait: &tw20}}, DefaultThresholds())
-	if w := h.WhatIf[0]; w.TimeWait != "30s" || !strings.Contains(w.Note, "15-second units") {
+	if w := h.WhatIf[0]; w.TimeWait != "30s" || !strings.Contains(w.Note, "15-second units") || strings.Contains(w.Note, "covers") {
 		t.Errorf("aix what-if %+v", w)
 	}
 }
@@ -263,5 +264,28 @@ func TestPercent(t *testing.T) {
 		if got := Percent(u); got != want {
 			t.Errorf("Percent(%v) = %q, want %q", u, got, want)
 		}
+	}
+}
+
+// A what-if range over a listener says plan would refuse it; a service
+// port full of CLOSE_WAIT is a finding of its own.
+func TestWhatIfCoversListenerAndServerLeak(t *testing.T) {
+	out := linuxHost{low: 32768, high: 60999, listen: []int{8080}, dests: []linuxDest{{addr: "10.0.0.5:5432", tw: 20000}}}.output()
+	var leak strings.Builder
+	for i := 0; i < 150; i++ {
+		fmt.Fprintf(&leak, "CLOSE-WAIT 1 0 10.0.1.7:8080 10.0.9.%d:%d\n", i%250, 40000+i)
+	}
+	out = strings.Replace(out, "@@fleettune@@ end\n", leak.String()+"@@fleettune@@ end\n", 1)
+	s, err := ParseLinux(out, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wide := platform.PortRange{Low: 1024, High: 65535}
+	h := Analyze(Input{Host: "h", Snapshots: []*Snapshot{s}, Targets: &platform.Targets{EphemeralPorts: &wide}}, DefaultThresholds())
+	if w := h.WhatIf[0]; !strings.Contains(w.Note, "covers listening port 8080: plan's protect_listening_ports would refuse it") {
+		t.Errorf("what-if note %q", w.Note)
+	}
+	if f := strings.Join(h.Findings, "\n"); !strings.Contains(f, "150 connections to service port 8080 sit in CLOSE_WAIT") {
+		t.Errorf("findings %q", h.Findings)
 	}
 }
