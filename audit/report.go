@@ -427,10 +427,25 @@ func (h *HostReport) signals(first, last *Snapshot) {
 		h.Signals = append(h.Signals, sig)
 	}
 	for _, id := range []int{4231, 4227} {
-		if e, ok := last.Events[id]; ok && e.Count > 0 {
-			h.Signals = append(h.Signals, Signal{Name: fmt.Sprintf("event %d", id), Value: int64(e.Count), Last: e.Last, Fired: true})
+		e, ok := last.Events[id]
+		if !ok || e.Count == 0 {
+			continue
+		}
+		// One read cannot tell an old event from a new one: any fires. With
+		// samples, only events logged during them do.
+		sig := Signal{Name: fmt.Sprintf("event %d", id), Value: int64(e.Count), Last: e.Last, Fired: true}
+		if first != last {
+			e0 := first.Events[id]
+			inc := int64(e.Count - e0.Count)
+			if e.Last != e0.Last && inc <= 0 {
+				inc = 1 // the newest 50 only: the count may stay while the events are new
+			}
+			sig.Increase, sig.Fired = &inc, inc > 0
+		}
+		if sig.Fired {
 			h.Grade = Exhausted
 		}
+		h.Signals = append(h.Signals, sig)
 	}
 }
 

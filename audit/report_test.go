@@ -289,3 +289,19 @@ func TestWhatIfCoversListenerAndServerLeak(t *testing.T) {
 		t.Errorf("findings %q", h.Findings)
 	}
 }
+
+// Windows events: with samples only new ones fire.
+func TestWindowsEventsSampled(t *testing.T) {
+	a := parseFixture(t, platform.Windows, "windows/script.txt")
+	b := parseFixture(t, platform.Windows, "windows/script.txt")
+	b.Taken = a.Taken.Add(10 * time.Second)
+	h := Analyze(Input{Host: "w", Snapshots: []*Snapshot{a, b}}, DefaultThresholds())
+	if h.Grade == Exhausted || len(h.Signals) != 2 || h.Signals[0].Fired || *h.Signals[0].Increase != 0 {
+		t.Errorf("no new events: grade %s signals %+v", h.Grade, h.Signals)
+	}
+	a.Events[4231] = EventCount{Count: 1, Last: "2026-11-29T08:02:11.950"}
+	h = Analyze(Input{Host: "w", Snapshots: []*Snapshot{a, b}}, DefaultThresholds())
+	if h.Grade != Exhausted || !h.Signals[0].Fired || *h.Signals[0].Increase != 1 {
+		t.Errorf("a new 4231: grade %s signals %+v", h.Grade, h.Signals)
+	}
+}

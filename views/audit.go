@@ -205,6 +205,8 @@ func signals(h *audit.HostReport) string {
 	var out []string
 	for _, sg := range h.Signals {
 		switch {
+		case strings.HasPrefix(sg.Name, "event ") && sg.Increase != nil && !sg.Fired:
+			out = append(out, fmt.Sprintf("%s ×%d (none new)", strings.TrimPrefix(sg.Name, "event "), sg.Value))
 		case strings.HasPrefix(sg.Name, "event "):
 			out = append(out, fmt.Sprintf("%s ×%d", strings.TrimPrefix(sg.Name, "event "), sg.Value))
 		case sg.Increase != nil && *sg.Increase > 0:
