@@ -62,32 +62,30 @@ type HostReport struct {
 
 // Pool is one pool of ephemeral ports and what it holds.
 type Pool struct {
-	Name       string         `json:"name"`
-	Local      string         `json:"local"`
-	Remote     string         `json:"remote,omitempty"` // ADDRESS:PORT, per-destination pools
-	Service    string         `json:"service,omitempty"`
-	Held       int            `json:"held"`
-	States     map[string]int `json:"states"`
-	TimeWait   int            `json:"time_wait"`
-	CloseWait  int            `json:"close_wait"`
-	Util       float64        `json:"util"`
-	Rate       float64        `json:"rate"`    // λ now: TIME_WAIT ÷ T, new connections a second
-	Ceiling    float64        `json:"ceiling"` // λmax: (usable − other held) ÷ T
-	WithReuse  float64        `json:"ceiling_with_reuse,omitempty"`
-	ReuseOn    bool           `json:"reuse_in_force"` // tcp_tw_reuse applies (Linux, timestamps on)
-	Headroom   *float64       `json:"headroom"`       // λmax ÷ λ; null without churn
-	Ages       []AgeBin       `json:"time_wait_ages,omitempty"`
-	Rising     bool           `json:"ages_rising"`
-	ClosedBy   string         `json:"closed_first_by,omitempty"` // "this host" when it holds TIME_WAIT
-	Top        []Destination  `json:"destinations,omitempty"`    // per-address pools: the busiest destinations
-	PIDs       []PIDCount     `json:"processes,omitempty"`
-	Slope      *float64       `json:"slope,omitempty"` // held ports a second, with --sample
-	TTE        string         `json:"time_to_exhaustion,omitempty"`
-	Trend      string         `json:"trend,omitempty"`
-	Grade      Grade          `json:"grade"`
-	other      int
-	remoteAddr netip.Addr
-	port       uint16
+	Name      string         `json:"name"`
+	Local     string         `json:"local"`
+	Remote    string         `json:"remote,omitempty"` // ADDRESS:PORT, per-destination pools
+	Service   string         `json:"service,omitempty"`
+	Held      int            `json:"held"`
+	States    map[string]int `json:"states"`
+	TimeWait  int            `json:"time_wait"`
+	CloseWait int            `json:"close_wait"`
+	Util      float64        `json:"util"`
+	Rate      float64        `json:"rate"`    // λ now: TIME_WAIT ÷ T, new connections a second
+	Ceiling   float64        `json:"ceiling"` // λmax: (usable − other held) ÷ T
+	WithReuse float64        `json:"ceiling_with_reuse,omitempty"`
+	ReuseOn   bool           `json:"reuse_in_force"` // tcp_tw_reuse applies (Linux, timestamps on)
+	Headroom  *float64       `json:"headroom"`       // λmax ÷ λ; null without churn
+	Ages      []AgeBin       `json:"time_wait_ages,omitempty"`
+	Rising    bool           `json:"ages_rising"`
+	ClosedBy  string         `json:"closed_first_by,omitempty"` // "this host" when it holds TIME_WAIT
+	Top       []Destination  `json:"destinations,omitempty"`    // per-address pools: the busiest destinations
+	PIDs      []PIDCount     `json:"processes,omitempty"`
+	Slope     *float64       `json:"slope,omitempty"` // held ports a second, with --sample
+	TTE       string         `json:"time_to_exhaustion,omitempty"`
+	Trend     string         `json:"trend,omitempty"`
+	Grade     Grade          `json:"grade"`
+	other     int
 }
 
 // AgeBin counts TIME_WAIT sockets by age (seconds since they entered it).
@@ -261,7 +259,7 @@ func usablePorts(r platform.PortRange, excl []platform.PortRange, listens []uint
 }
 
 func (h *HostReport) pool(s *Snapshot, k poolKey, acc *poolAcc, usable int) Pool {
-	p := Pool{Local: k.Local.String(), States: map[string]int{}, remoteAddr: k.Remote, port: k.Port}
+	p := Pool{Local: k.Local.String(), States: map[string]int{}}
 	for st, n := range acc.states {
 		if n > 0 && State(st).holds() {
 			p.States[State(st).String()] = n
@@ -574,7 +572,11 @@ func (h *HostReport) advise(s *Snapshot) {
 		}
 		if s.T > t {
 			c, _ := h.ceilingWith(s, *p, s.Range, t)
-			add("time_wait", c, "shorten TIME_WAIT to %s → %s%s", t, rate(c), map[bool]string{true: " (registry: takes effect at the next boot)"}[s.OS == platform.Windows])
+			when := ""
+			if s.OS == platform.Windows {
+				when = " (registry: takes effect at the next boot)"
+			}
+			add("time_wait", c, "shorten TIME_WAIT to %s → %s%s", t, rate(c), when)
 		}
 	}
 }

@@ -225,7 +225,14 @@ func hostDetail(b *strings.Builder, s style, h *audit.HostReport) {
 	fmt.Fprintf(b, "%s  range %s (%s usable)  TIME_WAIT %s (%s)", s.bold(termsafe.String(h.Host)), h.Range, thousands(h.Usable),
 		secs(h.TimeWaitSecs), termsafe.String(h.TimeWaitSource))
 	if h.TwReuse != nil {
-		fmt.Fprintf(b, "  tcp_tw_reuse %d%s", *h.TwReuse, map[int]string{2: " (loopback only)", 0: " (off)"}[*h.TwReuse])
+		what := ""
+		switch *h.TwReuse {
+		case 0:
+			what = " (off)"
+		case 2:
+			what = " (loopback only)"
+		}
+		fmt.Fprintf(b, "  tcp_tw_reuse %d%s", *h.TwReuse, what)
 	}
 	b.WriteString("\n")
 	for i, p := range h.Pools {
