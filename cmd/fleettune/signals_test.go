@@ -138,3 +138,23 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// What an interrupt says fits the command: the lab has no hosts in flight.
+func TestInterruptNoticeFitsTheCommand(t *testing.T) {
+	f := newFleet(t, 1)
+	stop := make(chan struct{})
+	stderr := &syncBuffer{}
+	done := make(chan result, 1)
+	go func() {
+		done <- f.runOn(tty{interrupt: stop, stderr: stderr}, "lab", "--hosts", "1")
+	}()
+	waitFor(t, "the lab to serve", func() bool { return strings.Contains(stderr.String(), "lab serving") })
+	close(stop)
+	r := <-done
+	if r.code != 0 || !strings.Contains(r.stderr, "fleettune: interrupted: stopping the lab") || strings.Contains(r.stderr, "in flight") {
+		t.Errorf("lab interrupted: %s", r)
+	}
+	if !strings.Contains(r.stdout, "sol10-01") {
+		t.Errorf("the lab did not list its host: %s", r)
+	}
+}
