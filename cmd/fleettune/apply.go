@@ -209,6 +209,7 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	defer w.Close()
 	g.log.Info("applying", "run", plan.RunID, "hosts", len(todo), "batch", opts.Batch.String(), "watch", opts.Watch, "journal", w.Path())
 
+	g.changing.Store(true)
 	e := &playbooks.Engine{Dial: g.dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: g.stop}
 	out := e.Apply(ctx, plan.RunID, todo, opts)
 	mergePlanHosts(out, plan)

@@ -60,8 +60,8 @@ func TestPromptInterruptCancelsAtOnce(t *testing.T) {
 	case <-time.After(time.Minute): // a guard against hanging, not a timing
 		t.Fatalf("apply still waits for an answer after the interrupt:\n%s", stderr.String())
 	}
-	if r.code != 1 || !strings.Contains(r.stderr, "cancelled; nothing was changed") {
-		t.Errorf("interrupt at the prompt: want exit 1 cancelled, got %s", r)
+	if r.code != 1 || !strings.Contains(r.stderr, "cancelled; nothing was changed") || strings.Contains(r.stderr, "in flight") {
+		t.Errorf("interrupt at the prompt: want exit 1 cancelled, no talk of hosts in flight; got %s", r)
 	}
 	if runs := f.runs(""); len(runs) != 0 {
 		t.Errorf("an interrupted prompt journalled %d runs", len(runs))

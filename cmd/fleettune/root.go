@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/charmbracelet/log"
 	"github.com/spf13/cobra"
@@ -51,7 +52,10 @@ type globals struct {
 	// dial reaches hosts; nil is remote.Dial.
 	dial playbooks.Dialer
 
-	stop     <-chan struct{} // closed by the first interrupt
+	stop <-chan struct{} // closed by the first interrupt
+	// changing is set once apply or rollback starts on hosts: from then
+	// on an interrupt has hosts in flight to finish.
+	changing atomic.Bool
 	stateDir string
 	// stateDirFlag is --state-dir as given ("" when defaulted).
 	stateDirFlag string
@@ -113,8 +117,9 @@ func (g *globals) noticeInterrupts(ctx context.Context, command string, done <-c
 	first, second := "interrupted: stopping", ""
 	switch command {
 	case "apply", "rollback":
-		first = "interrupted: finishing the hosts in flight, starting no more (interrupt again to abandon them)"
-		second = "interrupted again: abandoning the hosts in flight; the journal allows a rollback"
+		// Before any host is touched (planning, the prompt) the command
+		// itself says that nothing was changed.
+		first = ""
 	case "lab":
 		first = "interrupted: stopping the lab"
 	case "demo":
@@ -125,7 +130,13 @@ func (g *globals) noticeInterrupts(ctx context.Context, command string, done <-c
 		return
 	case <-g.stop:
 	}
-	fmt.Fprintln(g.stderr, "fleettune: "+first)
+	if g.changing.Load() {
+		first = "interrupted: finishing the hosts in flight, starting no more (interrupt again to abandon them)"
+		second = "interrupted again: abandoning the hosts in flight; the journal allows a rollback"
+	}
+	if first != "" {
+		fmt.Fprintln(g.stderr, "fleettune: "+first)
+	}
 	if second == "" {
 		return
 	}
