@@ -141,6 +141,12 @@ func TestCompletion(t *testing.T) {
 	if !strings.Contains(r.stdout, id+"\tapply ") {
 		t.Errorf("--run completion lacks %s:\n%s", id, r.stdout)
 	}
+	if r := f.run("__complete", "status", "--format", ""); !strings.Contains(r.stdout, "text\njson\n") {
+		t.Errorf("--format completion:\n%s", r.stdout)
+	}
+	if r := f.run("__complete", "plan", "--log-level", ""); !strings.Contains(r.stdout, "debug\ninfo\nwarn\nerror\n") {
+		t.Errorf("--log-level completion:\n%s", r.stdout)
+	}
 	// The completion scripts themselves come from cobra.
 	if r := f.run("completion", "bash"); r.code != 0 || !strings.Contains(r.stdout, "__fleettune") {
 		t.Errorf("completion bash: exit %d", r.code)

@@ -192,6 +192,13 @@ stdout; with --format json stdout is one JSON document.`,
 	})
 	root.AddCommand(newPlanCmd(g), newApplyCmd(g), newRollbackCmd(g), newStatusCmd(g))
 	root.AddCommand(newLabCmd(g), newDemoCmd(g), newVersionCmd(g))
+	// Fixed choices complete the same on every command.
+	_ = root.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
+	for _, c := range root.Commands() {
+		if c.Flags().Lookup("format") != nil {
+			_ = c.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+		}
+	}
 	return root
 }
 
