@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -208,5 +209,16 @@ func TestTerminalInjection(t *testing.T) {
 	oneJSON(t, r, &doc)
 	if len(doc.Runs) != 1 || doc.Runs[0].Playbook != evil {
 		t.Errorf("status JSON should carry the name exactly: %+v", doc)
+	}
+}
+
+// An error carrying a host's lines cannot fake a line of fleettune's own.
+func TestPrintErrorKeepsHostTextInside(t *testing.T) {
+	var b syncBuffer
+	g := &globals{stderr: &b}
+	g.printError(errors.New("web01: probe said: ok\nfleettune: all hosts healthy\x1b[2J\n"))
+	want := "fleettune: web01: probe said: ok\n  fleettune: all hosts healthy\\x1b[2J\n"
+	if b.String() != want {
+		t.Errorf("printError wrote %q, want %q", b.String(), want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -163,9 +164,11 @@ func (g *globals) exitCode(err error) int {
 }
 
 // printError shows an error on stderr. Errors quote files and hosts, so
-// control characters in them are shown escaped.
+// control characters in them are shown escaped, and the lines after the
+// first are indented: a host's text never starts a line of its own.
 func (g *globals) printError(err error) {
-	fmt.Fprintln(g.stderr, "fleettune: "+termsafe.Text(err.Error()))
+	msg := strings.ReplaceAll(termsafe.Text(strings.TrimRight(err.Error(), "\n")), "\n", "\n  ")
+	fmt.Fprintln(g.stderr, "fleettune: "+msg)
 }
 
 func newRoot(g *globals) *cobra.Command {
