@@ -222,3 +222,26 @@ func TestPrintErrorKeepsHostTextInside(t *testing.T) {
 		t.Errorf("printError wrote %q, want %q", b.String(), want)
 	}
 }
+
+// Colour only when stdout is a terminal, and never with NO_COLOR,
+// TERM=dumb or --no-color.
+func TestColourOnlyOnATerminal(t *testing.T) {
+	f := newFleet(t, 1)
+	plan := []string{"plan", "-i", f.lab.Inventory, "-p", f.playbook}
+	if r := f.runOn(tty{stdoutTTY: true}, plan...); !strings.Contains(r.stdout, "\x1b[") {
+		t.Errorf("no colour on a terminal: %q", r.stdout)
+	}
+	if r := f.run(plan...); strings.Contains(r.stdout, "\x1b[") {
+		t.Errorf("colour into a pipe: %q", r.stdout)
+	}
+	if r := f.runOn(tty{stdoutTTY: true}, append(plan, "--no-color")...); strings.Contains(r.stdout, "\x1b[") {
+		t.Errorf("colour despite --no-color: %q", r.stdout)
+	}
+	for _, env := range [][2]string{{"NO_COLOR", "1"}, {"TERM", "dumb"}} {
+		f.env[env[0]] = env[1]
+		if r := f.runOn(tty{stdoutTTY: true}, plan...); strings.Contains(r.stdout, "\x1b[") {
+			t.Errorf("colour despite %s=%s: %q", env[0], env[1], r.stdout)
+		}
+		delete(f.env, env[0])
+	}
+}
