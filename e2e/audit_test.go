@@ -55,14 +55,14 @@ type auditDoc struct {
 	} `json:"fleet"`
 }
 
-// twgen starts e2e/twgen inside a host: a listener on the namespace's
+// twgen starts cmd/twgen inside a host: a listener on the namespace's
 // loopback and a client that closes first, so the client's ports go to
 // TIME_WAIT for 60 s. It returns once the connections are made; the
 // process ends with the test.
 func twgen(t *testing.T, h *netnsfleet.Host, listen string, closeN, keep int) {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "twgen")
-	if out, err := exec.Command("go", "build", "-o", bin, "./twgen").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/twgen").CombinedOutput(); err != nil {
 		t.Fatalf("build twgen: %v\n%s", err, out)
 	}
 	cmd := exec.Command("ip", "netns", "exec", h.Netns, bin, "-listen", listen, "-close", itoa(closeN), "-keep", itoa(keep))

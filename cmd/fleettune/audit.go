@@ -3,17 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fleettune/fleettune/audit"
-	"github.com/fleettune/fleettune/inventory"
+	"github.com/fleettune/fleettune/internal/termsafe"
 	"github.com/fleettune/fleettune/platform"
 	"github.com/fleettune/fleettune/playbooks"
-	"github.com/fleettune/fleettune/remote"
 	"github.com/fleettune/fleettune/views"
 )
 
@@ -21,6 +19,7 @@ type auditFlags struct {
 	inventory, playbook, limit, format, sample string
 	watch, warn, crit, minHeadroom             string
 	forks, maxLines                            int
+	listHosts                                  bool
 }
 
 func newAuditCmd(g *globals) *cobra.Command {
@@ -51,9 +50,10 @@ some host is WARN or worse, 1 on bad input or when a host was not read.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.inventory, "inventory", "i", os.Getenv("FLEETTUNE_INVENTORY"), "inventory file (default $FLEETTUNE_INVENTORY)")
+	fl.StringVarP(&f.inventory, "inventory", "i", "", "inventory file (YAML; default $FLEETTUNE_INVENTORY)")
 	fl.StringVarP(&f.playbook, "playbook", "p", "", "playbook for a what-if of its targets, and its audit: thresholds")
-	fl.StringVarP(&f.limit, "limit", "l", "", "hosts, groups and globs to select, comma-separated; !x excludes")
+	addLimitFlag(fl, &f.limit)
+	addListHostsFlag(fl, &f.listHosts)
 	fl.IntVarP(&f.forks, "forks", "f", playbooks.DefaultForks, "hosts read at once")
 	fl.StringVar(&f.sample, "sample", "", "read each host N times, DURATION apart (e.g. 3x10s), for a slope and a time to exhaustion")
 	fl.StringVar(&f.format, "format", "text", "output format: text or json")
@@ -61,48 +61,51 @@ some host is WARN or worse, 1 on bad input or when a host was not read.`,
 	fl.StringVar(&f.warn, "warn", "", "grade WARN from this utilisation (default 66%)")
 	fl.StringVar(&f.crit, "crit", "", "grade CRIT from this utilisation (default 85%)")
 	fl.StringVar(&f.minHeadroom, "min-headroom", "", "grade CRIT below this ceiling ÷ rate (default 1.25)")
-	fl.IntVar(&f.maxLines, "max-sockets", audit.DefaultMaxLines, "socket rows read per host at most; a host with more is audited on the first ones")
+	fl.IntVar(&f.maxLines, "max-sockets", audit.DefaultMaxLines, "socket table lines read per host at most; a host with more is audited on the first ones")
+	_ = cmd.RegisterFlagCompletionFunc("limit", completeLimit(g))
 	return cmd
 }
 
 func runAudit(ctx context.Context, g *globals, f *auditFlags) error {
-	bad := func(err error) error { return &exitError{code: 1, err: err} }
 	format, err := views.ParseFormat(f.format)
 	if err != nil {
-		return bad(err)
+		return badInput(err)
 	}
-	if f.inventory == "" {
-		return bad(fmt.Errorf("audit needs -i INVENTORY (or FLEETTUNE_INVENTORY)"))
+	if err := checkForks(f.forks); err != nil {
+		return err
 	}
-	if f.forks < 1 {
-		return bad(fmt.Errorf("--forks %d: must be at least 1", f.forks))
+	if err := checkLimit(f.limit); err != nil {
+		return err
 	}
 	if f.maxLines < 1 {
-		return bad(fmt.Errorf("--max-sockets %d: must be at least 1", f.maxLines))
+		return badInput(fmt.Errorf("--max-sockets %d: must be at least 1", f.maxLines))
+	}
+	if f.listHosts {
+		return g.listSelection(format, f.inventory, f.limit)
 	}
 	var sample audit.Sample
 	if f.sample != "" {
 		if sample, err = audit.ParseSample(f.sample); err != nil {
-			return bad(err)
+			return badInput(err)
 		}
 	}
 	var pb *playbooks.Playbook
 	if f.playbook != "" {
 		if pb, err = playbooks.Load(f.playbook); err != nil {
-			return bad(err)
+			return badInput(err)
 		}
 	}
 	th, err := thresholds(pb, f)
 	if err != nil {
-		return bad(err)
+		return badInput(err)
 	}
-	inv, err := inventory.Load(f.inventory)
+	inv, err := g.loadInventory(f.inventory)
 	if err != nil {
-		return bad(err)
+		return err
 	}
 	hosts, err := inv.Select(f.limit)
 	if err != nil {
-		return bad(err)
+		return badInput(err)
 	}
 	targets := make([]audit.Target, len(hosts))
 	for i, h := range hosts {
@@ -119,29 +122,29 @@ func runAudit(ctx context.Context, g *globals, f *auditFlags) error {
 		kv = append(kv, "sample", sample.String())
 	}
 	g.log.Info("auditing", kv...)
+	dial := g.dialer()
 	a := &audit.Auditor{
 		Dial: func(ctx context.Context, i int) (audit.Session, error) {
-			h := hosts[i]
-			return remote.Dial(ctx, h, remote.Options{Logger: g.log.With("host", h.Name), Getenv: g.getenv})
+			return dial(ctx, hosts[i])
 		},
 		Forks: f.forks, Sample: sample, Limits: audit.Limits{MaxLines: f.maxLines}, Thresholds: th,
 		OnHost: func(h *audit.HostReport) {
 			if h.Status != audit.StatusOK {
-				g.log.Debug("not read", "host", h.Host, "err", h.Error)
+				g.log.Debug("not read", "host", termsafe.String(h.Host), "err", termsafe.String(h.Error))
 				return
 			}
-			g.log.Debug("audited", "host", h.Host, "grade", h.Grade.String(), "pools", h.PoolCount)
+			g.log.Debug("audited", "host", termsafe.String(h.Host), "grade", h.Grade.String(), "pools", h.PoolCount)
 		},
 	}
 	rep := a.Run(ctx, targets)
 	if pb != nil {
 		rep.Playbook = f.playbook
 	}
-	if err := views.NewAudit(format, os.Stdout, g.color()).Audit(rep); err != nil {
-		return bad(err)
+	if err := views.NewAudit(format, g.stdout, g.color()).Audit(rep); err != nil {
+		return badInput(err)
 	}
 	if ctx.Err() != nil {
-		return bad(fmt.Errorf("interrupted"))
+		return badInput(fmt.Errorf("interrupted"))
 	}
 	return &exitError{code: rep.ExitCode()}
 }

@@ -1,14 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/charmbracelet/log"
 
 	"github.com/fleettune/fleettune/playbooks"
 )
@@ -34,29 +32,46 @@ func TestAuditThresholds(t *testing.T) {
 	}
 }
 
+// runLine runs one audit command line in-process, with no terminal.
+func runLine(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(""), &out, &errb, func(k string) string { return env[k] })
+	return code, out.String(), errb.String()
+}
+
 // Bad input is exit status 1 with a message that names it, before any host
-// is contacted.
-func TestAuditBadInput(t *testing.T) {
+// is contacted; --list-hosts connects to nothing.
+func TestAuditCommandLine(t *testing.T) {
 	inv := filepath.Join(t.TempDir(), "inv.yaml")
 	if err := os.WriteFile(inv, []byte("hosts:\n  h1: {address: 127.0.0.1, ssh: {port: 1}}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	g := &globals{log: log.New(os.Stderr)}
+	env := map[string]string{"HOME": t.TempDir()}
 	for _, tc := range []struct {
-		f    auditFlags
+		args []string
 		want string
 	}{
-		{auditFlags{inventory: inv, format: "yaml", forks: 1, maxLines: 1}, `--format "yaml": expected text or json`},
-		{auditFlags{inventory: inv, format: "text", forks: 1, maxLines: 1, sample: "1x10s"}, "N must be between 2"},
-		{auditFlags{format: "text", forks: 1, maxLines: 1}, "audit needs -i INVENTORY"},
-		{auditFlags{inventory: inv, format: "text", forks: 0, maxLines: 1}, "--forks 0"},
-		{auditFlags{inventory: inv, playbook: inv + ".missing", format: "text", forks: 1, maxLines: 1}, "reading playbook"},
-		{auditFlags{inventory: inv, format: "text", forks: 1, maxLines: 1, limit: "nosuch"}, "nosuch"},
+		{[]string{"audit", "-i", inv, "--format", "yaml"}, `--format "yaml": expected text or json`},
+		{[]string{"audit", "-i", inv, "--sample", "1x10s"}, "N must be between 2"},
+		{[]string{"audit"}, "no inventory: give -i INVENTORY"},
+		{[]string{"audit", "-i", inv, "-f", "0"}, "--forks 0"},
+		{[]string{"audit", "-i", inv, "-p", inv + ".missing"}, "reading playbook"},
+		{[]string{"audit", "-i", inv, "-l", "nosuch"}, "nosuch"},
+		{[]string{"audit", "-i", inv, "--crit", "50%"}, "watch < warn < crit"},
 	} {
-		err := runAudit(context.Background(), g, &tc.f)
-		var ee *exitError
-		if !errors.As(err, &ee) || ee.code != 1 || ee.err == nil || !strings.Contains(ee.err.Error(), tc.want) {
-			t.Errorf("%+v: %v, want exit 1 with %q", tc.f, err, tc.want)
+		code, _, stderr := runLine(t, env, tc.args...)
+		if code != 1 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", tc.args, code, stderr, tc.want)
 		}
+	}
+	code, stdout, stderr := runLine(t, env, "audit", "-i", inv, "--list-hosts")
+	if code != 0 || !strings.Contains(stdout, "h1") {
+		t.Errorf("--list-hosts: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	// The host is down: audited, it is named and the exit status is 1.
+	code, stdout, _ = runLine(t, env, "audit", "-i", inv)
+	if code != 1 || !strings.Contains(stdout, "not read: h1") {
+		t.Errorf("audit of a down host: exit %d\n%s", code, stdout)
 	}
 }

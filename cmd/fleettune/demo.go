@@ -117,11 +117,12 @@ func runDemo(ctx context.Context, g *globals) error {
 	defer l.Close()
 	// The lab's Windows hosts want its password from FLEETTUNE_LAB_PASSWORD;
 	// lend it to the sessions without touching the process environment.
+	getenv := g.getenv
 	g.getenv = func(name string) string {
 		if name == lab.PasswordEnv {
 			return l.Password()
 		}
-		return os.Getenv(name)
+		return getenv(name)
 	}
 	pb := filepath.Join(dir, "playbook.yaml")
 	aggressive := filepath.Join(dir, "aggressive.yaml")
@@ -134,7 +135,7 @@ func runDemo(ctx context.Context, g *globals) error {
 	s := 0
 	step := func(title, narration string) {
 		s++
-		fmt.Printf("\n━━ %d. %s ━━\n%s\n\n", s, title, strings.TrimSpace(narration))
+		fmt.Fprintf(g.stdout, "\n━━ %d. %s ━━\n%s\n\n", s, title, strings.TrimSpace(narration))
 	}
 	// expect runs one command and checks its exit status is the one the
 	// story needs; anything else ends the demo with the reason.
@@ -144,21 +145,21 @@ func runDemo(ctx context.Context, g *globals) error {
 		if errors.As(err, &ee) {
 			got = ee.code
 			if ee.err != nil {
-				fmt.Fprintln(os.Stderr, "fleettune: "+ee.err.Error())
+				g.printError(ee.err)
 			}
 		} else if err != nil {
 			return &exitError{code: 1, err: fmt.Errorf("demo: %s: %w", what, err)}
 		}
-		fmt.Printf("\n(%s: exit status %d)\n", what, got)
+		fmt.Fprintf(g.stdout, "\n(%s: exit status %d)\n", what, got)
 		if got != want {
 			return &exitError{code: 1, err: fmt.Errorf("demo: %s exited %d, the story needs %d; see above", what, got, want)}
 		}
 		return nil
 	}
 
-	fmt.Printf("fleettune demo · %d simulated hosts behind a real SSH server on loopback\n\n", len(l.Hosts()))
+	fmt.Fprintf(g.stdout, "fleettune demo · %d simulated hosts behind a real SSH server on loopback\n\n", len(l.Hosts()))
 	for _, row := range l.Table() {
-		fmt.Println("  " + strings.Join(row, "  "))
+		fmt.Fprintln(g.stdout, "  "+strings.Join(row, "  "))
 	}
 
 	step("audit", `First find the problem: read every host's socket table and port settings
@@ -167,11 +168,11 @@ ephemeral ports from, and grade each host by its fullest pool. Exit status 2:
 some host is at WARN or worse.`)
 	switch err := runAudit(ctx, g, &auditFlags{inventory: l.Inventory, playbook: pb, format: "text", forks: 8, maxLines: audit.DefaultMaxLines}); exitStatus(err) {
 	case 0, 2:
-		fmt.Printf("\n(audit: exit status %d)\n", exitStatus(err))
+		fmt.Fprintf(g.stdout, "\n(audit: exit status %d)\n", exitStatus(err))
 	default:
 		// Until every emulated host answers the audit's socket commands,
 		// the story goes on without it.
-		fmt.Printf("\n(audit: exit status %d: some hosts could not be audited; see above)\n", exitStatus(err))
+		fmt.Fprintf(g.stdout, "\n(audit: exit status %d: some hosts could not be audited; see above)\n", exitStatus(err))
 	}
 
 	step("plan", `Read every host's live and persisted values over one SSH connection each
@@ -242,7 +243,7 @@ apply. Every run, as the journal has it.`, strings.Join(rebooted, ", ")))
 	if err := expect("status", 0, runStatus(ctx, g, &statusFlags{format: "text"})); err != nil {
 		return err
 	}
-	fmt.Printf("\nThe demo took %s. Try the lab yourself:\n  fleettune lab --write-inventory /tmp/lab/inventory.yaml\n  fleettune plan -i /tmp/lab/inventory.yaml -p examples/playbook.yaml\n", time.Since(start).Round(100*time.Millisecond))
+	fmt.Fprintf(g.stdout, "\nThe demo took %s. Try the lab yourself:\n  fleettune lab --write-inventory /tmp/lab/inventory.yaml\n  fleettune plan -i /tmp/lab/inventory.yaml -p examples/playbook.yaml\n", time.Since(start).Round(100*time.Millisecond))
 	return nil
 }
 

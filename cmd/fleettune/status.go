@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
-	"github.com/fleettune/fleettune/platform"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/journal"
+	"github.com/fleettune/fleettune/platform"
 	"github.com/fleettune/fleettune/playbooks"
 	"github.com/fleettune/fleettune/views"
 )
@@ -55,8 +54,8 @@ func runStatus(ctx context.Context, g *globals, f *statusFlags) error {
 	}
 	var inv *inventory.Inventory
 	if f.inventory != "" {
-		if inv, err = inventory.Load(f.inventory); err != nil {
-			return &exitError{code: 1, err: err}
+		if inv, err = g.loadInventory(f.inventory); err != nil {
+			return err
 		}
 	}
 	runs, err := store.Runs()
@@ -112,7 +111,7 @@ func runStatus(ctx context.Context, g *globals, f *statusFlags) error {
 			}
 		}
 	}
-	if err := views.NewStatus(format, os.Stdout, g.color()).Status(st); err != nil {
+	if err := views.NewStatus(format, g.stdout, g.color()).Status(st); err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	return nil

@@ -1,4 +1,5 @@
-// Command twgen makes real TIME_WAIT sockets for the audit end-to-end test:
+// Command twgen makes real TIME_WAIT sockets for the audit end-to-end test
+// (e2e/audit_test.go):
 // it listens on ADDR, opens N connections to it and closes each one from the
 // client side first (so the client's ephemeral port goes to TIME_WAIT), keeps
 // K more connections open (ESTABLISHED), prints "ready" and then waits for
