@@ -66,8 +66,13 @@ func bigWindows(n int) string {
 // BenchmarkParseLinux50k is the budget: a host with 50,000 sockets
 // parsed and analysed under 50 ms of CPU and 10 MB.
 // go test ./audit -run '^$' -bench . -benchmem
-func BenchmarkParseLinux50k(b *testing.B) {
-	out := bigLinux(50_000)
+func BenchmarkParseLinux50k(b *testing.B) { benchLinux(b, 50_000) }
+
+// BenchmarkParseLinux100k shows the cost grows linearly with the table.
+func BenchmarkParseLinux100k(b *testing.B) { benchLinux(b, 100_000) }
+
+func benchLinux(b *testing.B, n int) {
+	out := bigLinux(n)
 	b.SetBytes(int64(len(out)))
 	b.ReportAllocs()
 	start := cpuTime(b)
