@@ -195,6 +195,7 @@ stdout; with --format json stdout is one JSON document.`,
 	})
 	root.AddCommand(newPlanCmd(g), newApplyCmd(g), newRollbackCmd(g), newStatusCmd(g))
 	root.AddCommand(newLabCmd(g), newDemoCmd(g), newVersionCmd(g))
+	root.AddCommand(newAuditCmd(g))
 	// Fixed choices complete the same on every command.
 	_ = root.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
 	for _, c := range root.Commands() {
