@@ -16,6 +16,12 @@ type Host struct {
 
 	SSH   SSH
 	WinRM WinRM
+
+	// Sources says where each resolved connection value came from, by the
+	// keys of SourceKeys ("user", "ssh.port"): "FILE:LINE (group db)",
+	// "ssh_config FILE:LINE", "FILE:LINE (ansible var ansible_port)" or
+	// "default". --list-hosts --format json shows it.
+	Sources map[string]string
 }
 
 // Addr is the address to connect to: Address when set, else Name.
@@ -47,6 +53,14 @@ type SSH struct {
 	ProxyCommand    string // OpenSSH-style, %h %p %r expanded at dial time
 	Become          string // "none" | "sudo"
 	PasswordEnv     string // name of the environment variable holding a password
+
+	// From OpenSSH's configuration (or the inventory):
+	IdentitiesOnly      bool          // offer only IdentityFiles, not every key the agent holds
+	ConnectTimeout      time.Duration // bound on connecting; 0 means Host.Timeout
+	ServerAliveInterval time.Duration // keepalive interval; 0 means the transport's default
+	// ConfigFiles are the ssh_config files the host was resolved through,
+	// in order (whether or not each exists); empty when ssh: {config: none}.
+	ConfigFiles []string
 }
 
 // WinRM holds the resolved winrm: settings.
