@@ -235,14 +235,22 @@ type complexValue struct{ kind string }
 var iniSection = regexp.MustCompile(`^\[([^\]:]+)(?::(\w+))?\]\s*$`)
 
 // looksINI reports whether data starts like an INI inventory: its first
-// meaningful line is a [section] or a host line.
+// meaningful line is a [section] or a host name (with variables).
 func looksINI(data []byte) bool {
 	for _, l := range bytes.Split(data, []byte("\n")) {
 		t := strings.TrimSpace(string(l))
 		if t == "" || t[0] == '#' || t[0] == ';' {
 			continue
 		}
-		return iniSection.MatchString(t) || (!strings.Contains(t, ": ") && !strings.HasSuffix(t, ":"))
+		if iniSection.MatchString(t) {
+			return true
+		}
+		words, err := splitINI(t)
+		if err != nil || len(words) == 0 {
+			return false
+		}
+		_, _, err = ansibleHostPattern(words[0])
+		return err == nil
 	}
 	return false
 }
@@ -418,12 +426,27 @@ func ansibleHostPattern(entry string) ([]string, string, error) {
 	return names, p, nil
 }
 
-// splitHostPort splits "name:port"; a bare IPv6 address has no port.
+// splitHostPort splits "name:port" (a colon outside any [range]); a bare
+// IPv6 address has no port.
 func splitHostPort(s string) (string, int, error) {
-	if strings.Count(s, ":") != 1 {
+	colons, last, depth := 0, -1, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '[':
+			depth++
+		case ']':
+			depth--
+		case ':':
+			if depth == 0 {
+				colons++
+				last = i
+			}
+		}
+	}
+	if colons != 1 {
 		return s, 0, nil
 	}
-	host, port, _ := strings.Cut(s, ":")
+	host, port := s[:last], s[last+1:]
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 1 || n > 65535 {
 		return "", 0, fmt.Errorf("host %q: %q is not a port (expected 1-65535)", s, port)

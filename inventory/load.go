@@ -211,14 +211,10 @@ func parseData(file, dir string, data []byte, warn func(string)) (*part, error) 
 		}
 		return nil, fmt.Errorf("%s: not an inventory: the YAML is %s; fleettune reads %s", file, yamlx.Kind(root), Formats)
 	}
-	pt, ierr := parseAnsibleINI(file, data, warn)
-	if ierr != nil {
-		if yerr != nil && !looksINI(data) {
-			return nil, fmt.Errorf("%s: not an inventory fleettune reads (as YAML: %v; as INI: %v); fleettune reads %s", file, yerr, ierr, Formats)
-		}
-		return nil, ierr
+	if !looksINI(data) {
+		return nil, fmt.Errorf("%s: not an inventory fleettune reads; fleettune reads %s", file, Formats)
 	}
-	return pt, nil
+	return parseAnsibleINI(file, data, warn)
 }
 
 // isNative tells a fleettune inventory from an Ansible YAML one: only the
@@ -329,7 +325,8 @@ func merge(parts []*part, opts Options, warns ...func(string)) (*Inventory, erro
 	inv.Digest = "sha256:" + hex.EncodeToString(sum.Sum(nil))
 	for _, g := range inv.groups {
 		if at, clash := hostAt[g.name]; clash {
-			return nil, fmt.Errorf("%s: group %q has the same name as a host; --limit could not tell them apart", at.source(), g.name)
+			// Ansible allows it (fleettune's own format refuses it).
+			warn(fmt.Sprintf("%s: group %q has the same name as a host; --limit %s selects the host", at.source(), g.name, g.name))
 		}
 		for _, h := range inv.Hosts {
 			if g.isMember[h.Name] {
