@@ -35,6 +35,7 @@ type ansGroup struct {
 	name     string
 	at       place
 	hosts    []string
+	hostSet  map[string]bool
 	children []string
 	vars     []ansVar // in the inventory file
 	fileVars []ansVar // from group_vars/
@@ -79,7 +80,11 @@ func (a *ansible) host(name string, at place) {
 }
 
 func (g *ansGroup) addHost(name string) {
-	if !slices.Contains(g.hosts, name) {
+	if g.hostSet == nil {
+		g.hostSet = map[string]bool{}
+	}
+	if !g.hostSet[name] {
+		g.hostSet[name] = true
 		g.hosts = append(g.hosts, name)
 	}
 }

@@ -56,6 +56,7 @@ type partGroup struct {
 	name    string
 	at      place
 	members []string // every host in it, directly or through children
+	isIn    map[string]bool
 }
 
 func newPart(file string, data ...[]byte) *part {
@@ -71,16 +72,19 @@ func (pt *part) addHost(name string, at place) {
 }
 
 func (pt *part) addGroup(name string, at place, members []string) {
-	if i, ok := pt.groupAt[name]; ok {
-		for _, m := range members {
-			if !slices.Contains(pt.groups[i].members, m) {
-				pt.groups[i].members = append(pt.groups[i].members, m)
-			}
-		}
-		return
+	i, ok := pt.groupAt[name]
+	if !ok {
+		i = len(pt.groups)
+		pt.groupAt[name] = i
+		pt.groups = append(pt.groups, partGroup{name: name, at: at, isIn: map[string]bool{}})
 	}
-	pt.groupAt[name] = len(pt.groups)
-	pt.groups = append(pt.groups, partGroup{name: name, at: at, members: slices.Clone(members)})
+	g := &pt.groups[i]
+	for _, m := range members {
+		if !g.isIn[m] {
+			g.isIn[m] = true
+			g.members = append(g.members, m)
+		}
+	}
 }
 
 // LoadAll reads every source in paths, as several -i: each may be a file
