@@ -1,6 +1,9 @@
 package inventory
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Host is one host of the inventory with its connection settings fully
 // resolved (defaults, then groups in file order, then the host's own keys).
@@ -30,6 +33,22 @@ func (h *Host) Addr() string {
 		return h.Address
 	}
 	return h.Name
+}
+
+// AddressNote says how Addr was found, for an error about a name that does
+// not resolve: whether the OpenSSH configuration was consulted, and where
+// the address came from.
+func (h *Host) AddressNote() string {
+	src := h.Sources["address"]
+	switch {
+	case h.Address != "" && src != "" && src != "default":
+		return "address " + h.Address + " from " + src
+	case h.Transport != TransportSSH:
+		return "no address set for " + h.Name + "; the name itself was used"
+	case len(h.SSH.ConfigFiles) == 0:
+		return "ssh_config not consulted (ssh: {config: none}); no address set for " + h.Name
+	}
+	return "ssh_config consulted (" + strings.Join(h.SSH.ConfigFiles, ", ") + ") and gives no HostName for " + h.Name + "; no address set in the inventory"
 }
 
 // InGroup reports whether the host is a member of group g.

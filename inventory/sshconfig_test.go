@@ -241,3 +241,19 @@ hosts:
 		t.Errorf("c: port %d addr %q files %q sources %q; want no ssh_config at all", c.SSH.Port, c.Addr(), c.SSH.ConfigFiles, c.Sources["ssh.port"])
 	}
 }
+
+// A name that does not resolve is reported with whether ssh_config was
+// consulted (remote adds this note to a DNS failure).
+func TestAddressNote(t *testing.T) {
+	home := fakeHome(t)
+	inv := mustParse(t, "hosts:\n  a: {}\n  b: {ssh: {config: none}}\n  c: {address: 10.1.1.1}\n")
+	if n := inv.Host("a").AddressNote(); !strings.Contains(n, "ssh_config consulted ("+filepath.Join(home, ".ssh", "config")+", /etc/ssh/ssh_config) and gives no HostName for a") {
+		t.Errorf("a: %s", n)
+	}
+	if n := inv.Host("b").AddressNote(); !strings.HasPrefix(n, "ssh_config not consulted (ssh: {config: none})") {
+		t.Errorf("b: %s", n)
+	}
+	if n := inv.Host("c").AddressNote(); n != "address 10.1.1.1 from inv.yaml:4 (host c)" {
+		t.Errorf("c: %s", n)
+	}
+}

@@ -329,6 +329,9 @@ func (d *sshDialer) connectOnce(ctx context.Context, p hop, via *ssh.Client, che
 		nd := net.Dialer{Timeout: timeout}
 		c, err := nd.DialContext(ctx, "tcp", addr)
 		if err != nil {
+			if dnsErr := (*net.DNSError)(nil); errors.As(err, &dnsErr) && dnsErr.IsNotFound && p.name == d.h.Name {
+				err = fmt.Errorf("%w (%s)", err, d.h.AddressNote()) // say whether ssh_config was consulted
+			}
 			return nil, &dialFailure{kind: ErrUnreachable, err: err, retry: isShed(err)}
 		}
 		d.opts.OnConnect(p.name)

@@ -19,9 +19,10 @@ import (
 )
 
 type applyFlags struct {
-	inventory, playbook, limit, format, batch, watch, scope string
-	forks                                                   int
-	yes                                                     bool
+	inventory                                    []string // -i, repeatable; "-" is stdin
+	playbook, limit, format, batch, watch, scope string
+	forks                                        int
+	yes                                          bool
 	// quietPlan skips printing the plan before applying (the demo has
 	// just shown it); not a command-line flag.
 	quietPlan bool
@@ -55,7 +56,7 @@ host failed; 3 the health check failed and the rollout was rolled back.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.inventory, "inventory", "i", "", "inventory file (YAML)")
+	fl.StringArrayVarP(&f.inventory, "inventory", "i", nil, "inventory: fleettune or Ansible (YAML, INI, directory, host1,host2, or ansible-inventory --list JSON; - for stdin); repeatable, they merge")
 	fl.StringVarP(&f.playbook, "playbook", "p", "", "playbook file (YAML)")
 	fl.StringVar(&f.limit, "limit", "", "hosts, groups and globs to select, comma-separated; !x excludes")
 	fl.IntVar(&f.forks, "forks", playbooks.DefaultForks, "hosts worked on at once")
@@ -99,8 +100,8 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	case planFile != "" && f.playbook != "":
 		return &exitError{code: 1, err: errors.New("apply takes either PLAN.json or -p PLAYBOOK, not both: a saved plan carries its playbook's settings")}
 	case planFile != "":
-		plan, hosts, err = loadPlan(planFile, f.inventory, f.limit)
-	case f.inventory == "" || f.playbook == "":
+		plan, hosts, err = loadPlan(g, planFile, f.inventory, f.limit)
+	case len(f.inventory) == 0 || f.playbook == "":
 		return &exitError{code: 1, err: errors.New("apply needs -i INVENTORY and -p PLAYBOOK, or a PLAN.json from plan --out")}
 	default:
 		plan, hosts, err = makePlan(readCtx, g, f.inventory, f.playbook, f.limit, f.forks)
@@ -183,22 +184,23 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 
 // loadPlan reads a saved plan and the inventory it was made from (or the
 // one -i names, which must be that same inventory, byte for byte).
-func loadPlan(path, invPath, limit string) (*playbooks.Plan, []*inventory.Host, error) {
+func loadPlan(g *globals, path string, invPaths []string, limit string) (*playbooks.Plan, []*inventory.Host, error) {
 	p, err := playbooks.ReadPlan(path)
 	if err != nil {
 		return nil, nil, &exitError{code: 1, err: err}
 	}
-	if invPath != "" {
-		inv, err := inventory.Load(invPath)
-		if err != nil {
+	var inv *inventory.Inventory
+	if len(invPaths) > 0 {
+		if inv, err = g.loadInventory(invPaths); err != nil {
 			return nil, nil, &exitError{code: 1, err: err}
 		}
 		if inv.Digest != p.InventoryDigest {
-			return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s was made from another inventory (%s, %s), not %s (%s): a plan applies only to the inventory it was made from", path, p.Inventory, short(p.InventoryDigest), invPath, short(inv.Digest))}
+			return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s was made from another inventory (%s, %s), not %s (%s): a plan applies only to the inventory it was made from", path, p.Inventory, short(p.InventoryDigest), inv.File, short(inv.Digest))}
 		}
-		p.Inventory = invPath
+		p.Inventory = inv.File
+	} else {
+		inv, err = inventory.Load(p.Inventory)
 	}
-	inv, err := inventory.Load(p.Inventory)
 	if err != nil {
 		return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s: the plan's inventory: %w (give it with -i if it moved)", path, err)}
 	}

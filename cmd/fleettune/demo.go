@@ -163,7 +163,7 @@ func runDemo(ctx context.Context, g *globals) error {
 	step("plan", `Read every host's live and persisted values over one SSH connection each
 and compare them with the playbook: ephemeral ports 20000-60999, TIME_WAIT
 30s, keepalive 5m. Nothing is changed. Exit status 2: changes pending.`)
-	if err := expect("plan", 2, runPlan(ctx, g, &planFlags{inventory: l.Inventory, playbook: pb, format: "text", forks: 8})); err != nil {
+	if err := expect("plan", 2, runPlan(ctx, g, &planFlags{inventory: []string{l.Inventory}, playbook: pb, format: "text", forks: 8})); err != nil {
 		return err
 	}
 
@@ -173,7 +173,7 @@ read back before a host counts as applied; after each batch the handshake
 probe runs. Tru64 V5.1 cannot change tcp_msl at run time, and Windows reads
 TcpTimedWaitDelay and KeepAliveTime from the registry only at boot: they
 are persisted and those hosts await a reboot.`)
-	if err := expect("apply", 0, runApply(ctx, g, &applyFlags{inventory: l.Inventory, playbook: pb, format: "text", scope: "batch", forks: 8, yes: true, quietPlan: true}, "")); err != nil {
+	if err := expect("apply", 0, runApply(ctx, g, &applyFlags{inventory: []string{l.Inventory}, playbook: pb, format: "text", scope: "batch", forks: 8, yes: true, quietPlan: true}, "")); err != nil {
 		return err
 	}
 	store, err := journal.Open(g.stateDir)
@@ -210,7 +210,7 @@ hosts are refused outright. On the others stray segments from old
 connections now reach new ones: the TCP counters jump and the handshake
 probe fails. The canary batch is found unhealthy and rolled back
 automatically; no later batch starts. Exit status 3.`)
-	if err := expect("apply", 3, runApply(ctx, g, &applyFlags{inventory: l.Inventory, playbook: aggressive, format: "text", scope: "batch", forks: 8, yes: true}, "")); err != nil {
+	if err := expect("apply", 3, runApply(ctx, g, &applyFlags{inventory: []string{l.Inventory}, playbook: aggressive, format: "text", scope: "batch", forks: 8, yes: true}, "")); err != nil {
 		return err
 	}
 

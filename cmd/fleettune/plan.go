@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fleettune/fleettune/internal/atomicfile"
+	"github.com/fleettune/fleettune/internal/termsafe"
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/playbooks"
 	"github.com/fleettune/fleettune/remote"
@@ -16,8 +17,9 @@ import (
 )
 
 type planFlags struct {
-	inventory, playbook, limit, out, format string
-	forks                                   int
+	inventory                    []string // -i, repeatable; "-" is stdin
+	playbook, limit, out, format string
+	forks                        int
 }
 
 func newPlanCmd(g *globals) *cobra.Command {
@@ -41,7 +43,7 @@ host failed or was unreachable.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.inventory, "inventory", "i", "", "inventory file (YAML)")
+	fl.StringArrayVarP(&f.inventory, "inventory", "i", nil, "inventory: fleettune or Ansible (YAML, INI, directory, host1,host2, or ansible-inventory --list JSON; - for stdin); repeatable, they merge")
 	fl.StringVarP(&f.playbook, "playbook", "p", "", "playbook file (YAML)")
 	fl.StringVar(&f.limit, "limit", "", "hosts, groups and globs to select, comma-separated; !x excludes")
 	fl.IntVar(&f.forks, "forks", playbooks.DefaultForks, "hosts worked on at once")
@@ -80,8 +82,8 @@ func runPlan(ctx context.Context, g *globals, f *planFlags) error {
 }
 
 // makePlan loads the inputs and plans; errors are exit-status 1.
-func makePlan(ctx context.Context, g *globals, invPath, pbPath, limit string, forks int) (*playbooks.Plan, []*inventory.Host, error) {
-	inv, err := inventory.Load(invPath)
+func makePlan(ctx context.Context, g *globals, invPaths []string, pbPath, limit string, forks int) (*playbooks.Plan, []*inventory.Host, error) {
+	inv, err := g.loadInventory(invPaths)
 	if err != nil {
 		return nil, nil, &exitError{code: 1, err: err}
 	}
@@ -101,13 +103,19 @@ func makePlan(ctx context.Context, g *globals, invPath, pbPath, limit string, fo
 	}
 	plan.Inventory, plan.InventoryDigest, plan.Limit = inv.File, inv.Digest, limit
 	// A saved plan finds its inventory from any working directory.
-	if abs, err := filepath.Abs(inv.File); err == nil {
+	if abs, err := filepath.Abs(inv.File); err == nil && len(invPaths) == 1 && invPaths[0] != "-" {
 		plan.Inventory = abs
 	}
 	if abs, err := filepath.Abs(plan.Playbook); err == nil && plan.Playbook != "" {
 		plan.Playbook = abs
 	}
 	return plan, hosts, nil
+}
+
+// loadInventory reads every -i (several merge; "-" is stdin) and logs what
+// loading warned about.
+func (g *globals) loadInventory(paths []string) (*inventory.Inventory, error) {
+	return inventory.LoadAll(paths, os.Stdin, inventory.Options{Warn: func(m string) { g.log.Warn(termsafe.String(m)) }})
 }
 
 func (g *globals) dialer() playbooks.Dialer {
