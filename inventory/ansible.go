@@ -752,7 +752,7 @@ func varsFor(dir, name string) ([]ansVar, error) {
 
 // finishAnsible turns the inventory's groups and variables into the part's
 // groups and per-host setters.
-func (pt *part) finishAnsible(warn func(string)) error {
+func (pt *part) finishAnsible(warn func(string), secrets map[string]string) error {
 	a := pt.ans
 	pt.ans = nil
 	// Every group is reachable from all; groups nobody lists as a child are
@@ -868,7 +868,7 @@ func (pt *part) finishAnsible(warn func(string)) error {
 		}
 		vars = append(vars, labelled(a.hostVars[h], "host "+h)...)
 		vars = append(vars, labelled(a.hostFile[h], "host "+h)...)
-		ss, err := ansibleSetters(h, vars, warn)
+		ss, err := ansibleSetters(h, vars, warn, secrets)
 		if err != nil {
 			return err
 		}
@@ -905,7 +905,7 @@ var ignoredSSHOptions = []string{"controlmaster", "controlpersist", "controlpath
 
 // ansibleSetters maps a host's variables, lowest precedence first, to
 // settings. The last value of each variable wins, as in Ansible.
-func ansibleSetters(host string, vars []ansVar, warn func(string)) ([]setter, error) {
+func ansibleSetters(host string, vars []ansVar, warn func(string), secrets map[string]string) ([]setter, error) {
 	final := map[string]ansVar{}
 	var order []string
 	for _, v := range vars {
@@ -961,13 +961,22 @@ func ansibleSetters(host string, vars []ansVar, warn func(string)) ([]setter, er
 			if err != nil {
 				return nil, err
 			}
-			m := envLookup.FindStringSubmatch(strings.TrimSpace(s))
-			if m == nil {
+			var env string
+			if m := envLookup.FindStringSubmatch(strings.TrimSpace(s)); m != nil {
+				env = m[1]
+			} else if strings.Contains(s, "{{") {
+				warn(fmt.Sprintf("%s: host %s: %s is a template fleettune does not evaluate; not used "+
+					"(fleettune understands \"{{ lookup('env', 'NAME') }}\")", v.at.source(), host, name))
+				continue
+			} else if secrets == nil {
 				warn(fmt.Sprintf("%s: host %s: %s holds a password in clear in the inventory; fleettune does not use it "+
 					"(set it to \"{{ lookup('env', 'NAME') }}\" and export NAME)", v.at.source(), host, name))
 				continue
+			} else {
+				env = PasswordEnvPrefix + envSafe(host)
+				secrets[env] = s
+				warn(fmt.Sprintf("%s: host %s: %s holds a password in clear in the inventory; used, as asked", v.at.source(), host, name))
 			}
-			env := m[1]
 			switch {
 			case strings.Contains(name, "become") || name == "ansible_sudo_pass":
 				warn(fmt.Sprintf("%s: host %s: %s is not used: fleettune's sudo runs without a password (sudo -n)", v.at.source(), host, name))
@@ -1099,6 +1108,17 @@ func ansibleSetters(host string, vars []ansVar, warn func(string)) ([]setter, er
 		}
 	}
 	return out, nil
+}
+
+// envSafe makes a host name part of an environment variable name.
+func envSafe(host string) string {
+	b := []byte(strings.ToUpper(host))
+	for i, c := range b {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
 }
 
 // ansibleBool is Ansible's boolean(): yes/no, true/false, on/off, 1/0.

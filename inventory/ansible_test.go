@@ -269,3 +269,49 @@ func TestLoadErrors(t *testing.T) {
 		})
 	}
 }
+
+// A password in clear is used only when the operator asks; it is served by
+// Inventory.Getenv and appears nowhere else.
+func TestInventoryPasswordsOptIn(t *testing.T) {
+	fakeHome(t)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "hosts")
+	if err := os.WriteFile(p, []byte("[win]\nw1 ansible_connection=winrm ansible_password=S3cret!\n[lin]\nl1 ansible_ssh_pass=\"{{ vault_pw }}\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := LoadAll([]string{p}, nil, Options{NoSSHConfig: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := inv.Host("w1"); w.WinRM.PasswordEnv != DefaultWinRMPassEnv {
+		t.Errorf("without the opt-in, w1 password_env = %q, want the default %s", w.WinRM.PasswordEnv, DefaultWinRMPassEnv)
+	}
+	if got := inv.Getenv(func(string) string { return "" })(PasswordEnvPrefix + "W1"); got != "" {
+		t.Errorf("without the opt-in the password is served: %q", got)
+	}
+	inv, err = LoadAll([]string{p}, nil, Options{NoSSHConfig: true, InventoryPasswords: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := inv.Host("w1")
+	if w.WinRM.PasswordEnv != PasswordEnvPrefix+"W1" {
+		t.Fatalf("w1 password_env = %q", w.WinRM.PasswordEnv)
+	}
+	if got := inv.Getenv(func(string) string { return "from-env" })(w.WinRM.PasswordEnv); got != "S3cret!" {
+		t.Errorf("Getenv(%s) = %q", w.WinRM.PasswordEnv, got)
+	}
+	if got := inv.Getenv(func(string) string { return "from-env" })("OTHER"); got != "from-env" {
+		t.Errorf("Getenv(OTHER) = %q, want the fallback", got)
+	}
+	if l := inv.Host("l1"); l.SSH.PasswordEnv != "" {
+		t.Errorf("a template password was used: %q", l.SSH.PasswordEnv)
+	}
+	for _, m := range inv.Warnings {
+		if strings.Contains(m, "S3cret") {
+			t.Errorf("warning echoes the password: %s", m)
+		}
+	}
+	if !slices.ContainsFunc(inv.Warnings, func(m string) bool { return strings.Contains(m, "ansible_ssh_pass is a template fleettune does not evaluate") }) {
+		t.Errorf("warnings = %q; want one about the template", inv.Warnings)
+	}
+}

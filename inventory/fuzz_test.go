@@ -57,7 +57,7 @@ func FuzzINI(f *testing.F) {
 			}
 			return
 		}
-		_ = pt.finishAnsible(func(string) {})
+		_ = pt.finishAnsible(func(string) {}, nil)
 	})
 }
 

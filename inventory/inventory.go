@@ -34,6 +34,8 @@ type Inventory struct {
 	// in ssh_config, a password written in an Ansible inventory).
 	Warnings []string
 
+	secrets map[string]string // passwords from the inventory, by password_env name (Options.InventoryPasswords)
+
 	groups  []*group // file order; "all" is not among them
 	byGroup map[string]*group
 	byHost  map[string]*Host

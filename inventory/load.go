@@ -36,6 +36,35 @@ type Options struct {
 	// Warn receives each warning as it is found (they are also kept in
 	// Inventory.Warnings); nil is fine.
 	Warn func(msg string)
+	// InventoryPasswords uses passwords written in clear in an Ansible
+	// inventory (ansible_password and the like), which are otherwise only
+	// warned about. The operator's explicit choice: the values stay in
+	// memory, served by Inventory.Getenv under the name each host's
+	// password_env records, and are never written anywhere.
+	InventoryPasswords bool
+}
+
+// PasswordEnvPrefix starts the password_env name of a password taken from
+// an inventory (Options.InventoryPasswords).
+const PasswordEnvPrefix = "FLEETTUNE_INVENTORY_PASSWORD_"
+
+// Getenv returns a lookup that serves the passwords taken from the
+// inventory (see Options.InventoryPasswords) and otherwise asks next (nil:
+// os.Getenv).
+func (inv *Inventory) Getenv(next func(string) string) func(string) string {
+	if next == nil {
+		next = os.Getenv
+	}
+	if len(inv.secrets) == 0 {
+		return next
+	}
+	secrets := inv.secrets
+	return func(name string) string {
+		if v, ok := secrets[name]; ok {
+			return v
+		}
+		return next(name)
+	}
 }
 
 // part is one inventory source, read but not resolved: its hosts in order,
@@ -295,7 +324,14 @@ func merge(parts []*part, opts Options, warns ...func(string)) (*Inventory, erro
 	hostAt := map[string]place{}
 	for i, pt := range parts {
 		if pt.ans != nil {
-			if err := pt.finishAnsible(warn); err != nil {
+			var secrets map[string]string
+			if opts.InventoryPasswords {
+				if inv.secrets == nil {
+					inv.secrets = map[string]string{}
+				}
+				secrets = inv.secrets
+			}
+			if err := pt.finishAnsible(warn, secrets); err != nil {
 				return nil, err
 			}
 		}

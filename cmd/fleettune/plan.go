@@ -114,8 +114,17 @@ func makePlan(ctx context.Context, g *globals, invPaths []string, pbPath, limit 
 
 // loadInventory reads every -i (several merge; "-" is stdin) and logs what
 // loading warned about.
+// FLEETTUNE_INVENTORY_PASSWORDS=use lets passwords written in an Ansible
+// inventory be used (they are otherwise only warned about).
 func (g *globals) loadInventory(paths []string) (*inventory.Inventory, error) {
-	return inventory.LoadAll(paths, os.Stdin, inventory.Options{Warn: func(m string) { g.log.Warn(termsafe.String(m)) }})
+	inv, err := inventory.LoadAll(paths, os.Stdin, inventory.Options{
+		Warn:               func(m string) { g.log.Warn(termsafe.String(m)) },
+		InventoryPasswords: os.Getenv("FLEETTUNE_INVENTORY_PASSWORDS") == "use",
+	})
+	if err == nil {
+		g.getenv = inv.Getenv(g.getenv)
+	}
+	return inv, err
 }
 
 func (g *globals) dialer() playbooks.Dialer {
