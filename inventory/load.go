@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -179,7 +178,7 @@ func LoadAll(paths []string, stdin io.Reader, opts Options) (*Inventory, error) 
 func loadSource(path string, warn func(string)) ([]*part, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) && strings.Contains(path, ",") {
+		if strings.Contains(path, ",") { // not a file (missing, or a name too long to be one)
 			pt, err := parseHostList(path)
 			if err != nil {
 				return nil, err
