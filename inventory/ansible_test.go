@@ -311,7 +311,9 @@ func TestInventoryPasswordsOptIn(t *testing.T) {
 			t.Errorf("warning echoes the password: %s", m)
 		}
 	}
-	if !slices.ContainsFunc(inv.Warnings, func(m string) bool { return strings.Contains(m, "ansible_ssh_pass is a template fleettune does not evaluate") }) {
+	if !slices.ContainsFunc(inv.Warnings, func(m string) bool {
+		return strings.Contains(m, "ansible_ssh_pass is a template fleettune does not evaluate")
+	}) {
 		t.Errorf("warnings = %q; want one about the template", inv.Warnings)
 	}
 }
