@@ -1,5 +1,9 @@
-// Package inventory loads the YAML inventory: which hosts make up the fleet,
-// the groups they are in, and how to connect to each of them.
+// Package inventory loads the fleet: which hosts make it up, the groups they
+// are in, and how to connect to each of them. It reads fleettune's own YAML
+// inventory and Ansible's (YAML, INI, directories with group_vars/ and
+// host_vars/, host lists, ansible-inventory --list JSON), merges several,
+// and resolves every SSH host through the user's OpenSSH configuration as
+// `ssh NAME` would, recording where each value came from (Host.Sources).
 package inventory
 
 import (
