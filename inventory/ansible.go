@@ -53,6 +53,9 @@ type ansible struct {
 	// listed: the JSON of ansible-inventory --list, whose hostvars are
 	// already merged (group_vars and host_vars included).
 	listed bool
+	// dirs are where group_vars/ and host_vars/ are read from, once every
+	// source is in (they apply to the groups and hosts of all of them).
+	dirs []string
 }
 
 func newAnsible(file string) *ansible {
@@ -646,9 +649,7 @@ func loadAnsibleDir(dir string, warn func(string)) ([]*part, error) {
 		combined.absorb(pt.ans)
 	}
 	combined.file = dir
-	if err := combined.varsDirs(dir); err != nil {
-		return nil, err
-	}
+	combined.dirs = []string{dir}
 	var data [][]byte
 	for _, pt := range parts {
 		data = append(data, pt.data...)
@@ -656,8 +657,11 @@ func loadAnsibleDir(dir string, warn func(string)) ([]*part, error) {
 	return []*part{combined.part(data...)}, nil
 }
 
-// absorb merges b into a (a later file of the same directory).
+// absorb merges b into a: a later file of the same directory, or a later
+// -i. Groups, hosts and variables are the union; b's variables come after
+// a's, so they win where both set one, as in Ansible.
 func (a *ansible) absorb(b *ansible) {
+	a.dirs = append(a.dirs, b.dirs...)
 	for _, name := range b.order {
 		bg := b.groups[name]
 		g := a.group(name, bg.at)

@@ -231,6 +231,24 @@ func TestSeveralInventoriesMerge(t *testing.T) {
 	if u := inv.Host("web01.example.com").User; u != "other" {
 		t.Errorf("web01 user = %q, want other (the later -i wins)", u)
 	}
+	// fleet.ini's [all:vars] reach a host that only extra.ini lists.
+	if w := inv.Host("web05.example.com"); w.User != "deploy" || w.SSH.ProxyJump != "ops@bastion.example.net" {
+		t.Errorf("web05 user %q proxy_jump %q; want fleet.ini's all:vars (deploy, ops@bastion.example.net)", w.User, w.SSH.ProxyJump)
+	}
+	if _, err := exec.LookPath("ansible-inventory"); err == nil {
+		cmd := exec.Command("ansible-inventory", "-i", filepath.Join(adir, "fleet.ini"), "-i", extra, "--list")
+		cmd.Env = append(os.Environ(), "ANSIBLE_LOCAL_TEMP="+t.TempDir(), "ANSIBLE_HOME="+t.TempDir())
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("ansible-inventory with two -i: %v", err)
+		}
+		listed, err := LoadAll([]string{"-"}, bytes.NewReader(out), Options{NoSSHConfig: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		both, _ := loadQuiet(t, filepath.Join(adir, "fleet.ini"), extra)
+		diffShapes(t, "two -i against ansible-inventory", shape(listed), shape(both))
+	}
 	if a := inv.Host("adhoc2"); a == nil || a.SSH.Port != 2200 || !a.InGroup("ungrouped") {
 		t.Errorf("adhoc2 = %+v", a)
 	}

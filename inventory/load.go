@@ -199,9 +199,7 @@ func loadSource(path string, warn func(string)) ([]*part, error) {
 		return nil, err
 	}
 	if pt.ans != nil && !pt.ans.listed {
-		if err := pt.ans.varsDirs(filepath.Dir(path)); err != nil {
-			return nil, err
-		}
+		pt.ans.dirs = append(pt.ans.dirs, filepath.Dir(path))
 	}
 	return []*part{pt}, nil
 }
@@ -320,6 +318,40 @@ func merge(parts []*part, opts Options, warns ...func(string)) (*Inventory, erro
 	}
 	inv := &Inventory{byGroup: map[string]*group{}, byHost: map[string]*Host{}}
 	sum := sha256.New()
+	for _, pt := range parts {
+		for _, d := range pt.data {
+			sum.Write(d)
+		}
+	}
+	inv.Digest = "sha256:" + hex.EncodeToString(sum.Sum(nil))
+	// Every Ansible source joins one inventory, as ansible -i a -i b builds
+	// one: group variables from one source apply to the group's hosts from
+	// another. It takes the place of the first.
+	var combined *ansible
+	kept := parts[:0:0]
+	for _, pt := range parts {
+		if pt.ans == nil {
+			kept = append(kept, pt)
+			continue
+		}
+		if combined == nil {
+			combined = pt.ans
+			kept = append(kept, pt)
+			continue
+		}
+		combined.absorb(pt.ans)
+	}
+	parts = kept
+	if combined != nil {
+		for i, dir := range combined.dirs {
+			if slices.Contains(combined.dirs[:i], dir) {
+				continue
+			}
+			if err := combined.varsDirs(dir); err != nil {
+				return nil, err
+			}
+		}
+	}
 	hostAt := map[string]place{}
 	for i, pt := range parts {
 		if pt.ans != nil {
@@ -336,9 +368,6 @@ func merge(parts []*part, opts Options, warns ...func(string)) (*Inventory, erro
 		}
 		if i == 0 {
 			inv.File = pt.file
-		}
-		for _, d := range pt.data {
-			sum.Write(d)
 		}
 		for _, name := range pt.hosts {
 			if _, ok := inv.byHost[name]; ok {
@@ -361,7 +390,6 @@ func merge(parts []*part, opts Options, warns ...func(string)) (*Inventory, erro
 			}
 		}
 	}
-	inv.Digest = "sha256:" + hex.EncodeToString(sum.Sum(nil))
 	for _, g := range inv.groups {
 		if at, clash := hostAt[g.name]; clash {
 			// Ansible allows it (fleettune's own format refuses it).
