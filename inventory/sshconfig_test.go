@@ -257,3 +257,39 @@ func TestAddressNote(t *testing.T) {
 		t.Errorf("c: %s", n)
 	}
 }
+
+// ~/.ssh/config as ssh reads it by default: a relative Include is taken
+// from ~/.ssh, the first value wins across files, "none" turns a proxy off,
+// and /etc/ssh/ssh_config comes after the user's file.
+func TestSSHConfigDefaultFiles(t *testing.T) {
+	home := fakeHome(t)
+	dir := filepath.Join(home, ".ssh")
+	if err := os.MkdirAll(filepath.Join(dir, "conf.d"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write := func(p, s string) {
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(dir, "config"), "Include conf.d/*\nHost direct\n    ProxyJump none\nHost *\n    ProxyJump jump.example.net\n    User fallback\n")
+	write(filepath.Join(dir, "conf.d", "b"), "Host web\n    Port 2202\n")
+	write(filepath.Join(dir, "conf.d", "a"), "Host web\n    Port 2201\n    User webops\n")
+	inv, err := LoadAll([]string{"web,direct,"}, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, direct := inv.Host("web"), inv.Host("direct")
+	if web.SSH.Port != 2201 || web.User != "webops" || web.SSH.ProxyJump != "fallback@jump.example.net:22" {
+		t.Errorf("web: port %d user %q jump %q; want 2201 (conf.d/a sorts first), webops, and the jump host resolved through the same config (Host * gives it User fallback)", web.SSH.Port, web.User, web.SSH.ProxyJump)
+	}
+	if want := filepath.Join(dir, "conf.d", "a") + ":2 (ssh_config)"; web.Sources["ssh.port"] != want {
+		t.Errorf("web: Sources[ssh.port] = %q, want %q", web.Sources["ssh.port"], want)
+	}
+	if direct.SSH.ProxyJump != "" || direct.User != "fallback" {
+		t.Errorf("direct: jump %q user %q; want ProxyJump none to win over Host *", direct.SSH.ProxyJump, direct.User)
+	}
+	if !slices.Equal(web.SSH.ConfigFiles, []string{filepath.Join(dir, "config"), "/etc/ssh/ssh_config"}) {
+		t.Errorf("ConfigFiles = %q", web.SSH.ConfigFiles)
+	}
+}
