@@ -64,6 +64,7 @@ type sshItem struct {
 	key      string   // lower case (itemKV)
 	value    string   // as the library unquoted it
 	line     int
+	next     int // itemHost, itemMatch: index of the next block's line, so an inactive block is skipped at once
 }
 
 // sshFile is one parsed file.
@@ -71,6 +72,14 @@ type sshFile struct {
 	path   string
 	system bool // relative Includes are taken from /etc/ssh, not ~/.ssh
 	items  []sshItem
+	// An index of the Host blocks, so that a host is not matched against
+	// every block of a big file: first is the first block's item; wild the
+	// blocks with a wildcard or a negation; literal, by name, the blocks
+	// that name a host literally. Match blocks apply to nothing and are in
+	// neither.
+	first   int
+	wild    []int
+	literal map[string][]int
 }
 
 // sshValue is one value the configuration gives a host, and where it is.
@@ -209,6 +218,29 @@ func parseSSHConfig(path string, data []byte, system bool) (*sshFile, error) {
 			f.items = append(f.items, it)
 		}
 	}
+	next := len(f.items)
+	for i := len(f.items) - 1; i >= 0; i-- {
+		if k := f.items[i].kind; k == itemHost || k == itemMatch {
+			f.items[i].next = next
+			next = i
+		}
+	}
+	f.first = next
+	f.literal = map[string][]int{}
+	for i, it := range f.items {
+		if it.kind != itemHost {
+			continue
+		}
+		if slices.ContainsFunc(it.patterns, func(p string) bool { return strings.ContainsAny(p, "*?!") }) {
+			f.wild = append(f.wild, i)
+			continue
+		}
+		for _, p := range it.patterns {
+			if l := f.literal[p]; len(l) == 0 || l[len(l)-1] != i {
+				f.literal[p] = append(l, i)
+			}
+		}
+	}
 	return f, nil
 }
 
@@ -253,17 +285,37 @@ func (c *sshConfigs) resolve(files []string, alias string) (*sshResolved, error)
 // walk evaluates one file; an included file starts active (it is only
 // reached from an active block) and the includer's state resumes after it.
 func (c *sshConfigs) walk(f *sshFile, alias string, depth int, r *sshResolved) error {
-	active := true
-	for _, it := range f.items {
+	if err := c.walkRange(f, 0, f.first, alias, depth, r); err != nil { // the implicit "Host *"
+		return err
+	}
+	// Only the blocks that can match: those with a wildcard or negation,
+	// and those that name alias literally, in file order.
+	lit := f.literal[alias] // disjoint from f.wild, each sorted
+	wi, li := 0, 0
+	for wi < len(f.wild) || li < len(lit) {
+		var b int
+		if li == len(lit) || (wi < len(f.wild) && f.wild[wi] < lit[li]) {
+			b, wi = f.wild[wi], wi+1
+		} else {
+			b, li = lit[li], li+1
+		}
+		it := f.items[b]
+		if !hostMatches(it.patterns, alias) {
+			continue
+		}
+		if err := c.walkRange(f, b+1, it.next, alias, depth, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// walkRange takes the keywords and Includes of items [from, to), one
+// active block.
+func (c *sshConfigs) walkRange(f *sshFile, from, to int, alias string, depth int, r *sshResolved) error {
+	for _, it := range f.items[from:to] {
 		switch it.kind {
-		case itemHost:
-			active = hostMatches(it.patterns, alias)
-		case itemMatch:
-			active = false
 		case itemInclude:
-			if !active {
-				continue
-			}
 			if depth+1 > maxSSHConfigDepth {
 				return fmt.Errorf("%s:%d: Include nested more than %d deep (an Include loop?)", f.path, it.line, maxSSHConfigDepth)
 			}
@@ -289,9 +341,6 @@ func (c *sshConfigs) walk(f *sshFile, alias string, depth int, r *sshResolved) e
 				}
 			}
 		case itemKV:
-			if !active {
-				continue
-			}
 			r.seq++
 			r.values[it.key] = append(r.values[it.key], sshValue{it.value, f.path, it.line, r.seq})
 		}
