@@ -16,9 +16,10 @@ import (
 )
 
 type applyFlags struct {
-	inventory, playbook, limit, format, batch, watch, scope string
-	forks                                                   int
-	yes, listHosts                                          bool
+	inventory                                    []string // -i, repeatable; "-" is stdin
+	playbook, limit, format, batch, watch, scope string
+	forks                                        int
+	yes, listHosts                               bool
 	// quietPlan skips printing the plan before applying (the demo has
 	// just shown it); not a command-line flag.
 	quietPlan bool
@@ -52,7 +53,7 @@ host failed; 3 the health check failed and the rollout was rolled back.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.inventory, "inventory", "i", "", "inventory file (YAML; default $FLEETTUNE_INVENTORY, unless PLAN.json is given)")
+	addInventoryFlag(fl, &f.inventory, inventoryHelp+"; not read from the environment when PLAN.json is given")
 	fl.StringVarP(&f.playbook, "playbook", "p", "", "playbook file (YAML; default $FLEETTUNE_PLAYBOOK, unless PLAN.json is given)")
 	addLimitFlag(fl, &f.limit)
 	fl.IntVarP(&f.forks, "forks", "f", playbooks.DefaultForks, "hosts worked on at once")
@@ -100,9 +101,13 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 		return &exitError{code: 1, err: errors.New("apply takes either PLAN.json or -p PLAYBOOK, not both: a saved plan carries its playbook's settings")}
 	}
 	if planFile == "" {
-		f.inventory = g.orEnv(f.inventory, "FLEETTUNE_INVENTORY")
+		if len(f.inventory) == 0 {
+			if env := g.orEnv("", "FLEETTUNE_INVENTORY"); env != "" {
+				f.inventory = []string{env}
+			}
+		}
 		f.playbook = g.orEnv(f.playbook, "FLEETTUNE_PLAYBOOK")
-		if f.inventory == "" || f.playbook == "" {
+		if len(f.inventory) == 0 || f.playbook == "" {
 			return &exitError{code: 1, err: errors.New("apply needs -i INVENTORY and -p PLAYBOOK (or FLEETTUNE_INVENTORY and FLEETTUNE_PLAYBOOK), or a PLAN.json from plan --out")}
 		}
 	}
@@ -110,7 +115,7 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 		if planFile == "" {
 			return g.listSelection(format, f.inventory, f.limit)
 		}
-		_, hosts, err := loadPlan(planFile, f.inventory, f.limit)
+		_, hosts, err := loadPlan(g, planFile, f.inventory, f.limit)
 		if err != nil {
 			return err
 		}
@@ -134,7 +139,7 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	readCtx, cancelRead := g.readCtx(ctx)
 	defer cancelRead()
 	if planFile != "" {
-		plan, hosts, err = loadPlan(planFile, f.inventory, f.limit)
+		plan, hosts, err = loadPlan(g, planFile, f.inventory, f.limit)
 	} else {
 		plan, hosts, err = makePlan(readCtx, g, f.inventory, f.playbook, f.limit, f.forks)
 	}
@@ -222,22 +227,23 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 
 // loadPlan reads a saved plan and the inventory it was made from (or the
 // one -i names, which must be that same inventory, byte for byte).
-func loadPlan(path, invPath, limit string) (*playbooks.Plan, []*inventory.Host, error) {
+func loadPlan(g *globals, path string, invPaths []string, limit string) (*playbooks.Plan, []*inventory.Host, error) {
 	p, err := playbooks.ReadPlan(path)
 	if err != nil {
 		return nil, nil, &exitError{code: 1, err: err}
 	}
-	if invPath != "" {
-		inv, err := inventory.Load(invPath)
-		if err != nil {
-			return nil, nil, &exitError{code: 1, err: err}
+	var inv *inventory.Inventory
+	if len(invPaths) > 0 {
+		if inv, err = g.loadInventory(invPaths); err != nil {
+			return nil, nil, err
 		}
 		if inv.Digest != p.InventoryDigest {
-			return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s was made from another inventory (%s, %s), not %s (%s): a plan applies only to the inventory it was made from", path, p.Inventory, short(p.InventoryDigest), invPath, short(inv.Digest))}
+			return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s was made from another inventory (%s, %s), not %s (%s): a plan applies only to the inventory it was made from", path, p.Inventory, short(p.InventoryDigest), inv.File, short(inv.Digest))}
 		}
-		p.Inventory = invPath
+		p.Inventory = inv.File
+	} else {
+		inv, err = g.loadInventory([]string{p.Inventory})
 	}
-	inv, err := inventory.Load(p.Inventory)
 	if err != nil {
 		return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s: the plan's inventory: %w (give it with -i if it moved)", path, err)}
 	}

@@ -16,10 +16,11 @@ import (
 )
 
 type auditFlags struct {
-	inventory, playbook, limit, format, sample string
-	watch, warn, crit, minHeadroom             string
-	forks, maxLines                            int
-	listHosts                                  bool
+	inventory                       []string // -i, repeatable; "-" is stdin
+	playbook, limit, format, sample string
+	watch, warn, crit, minHeadroom  string
+	forks, maxLines                 int
+	listHosts                       bool
 }
 
 func newAuditCmd(g *globals) *cobra.Command {
@@ -50,7 +51,7 @@ some host is WARN or worse, 1 on bad input or when a host was not read.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.inventory, "inventory", "i", "", "inventory file (YAML; default $FLEETTUNE_INVENTORY)")
+	addInventoryFlag(fl, &f.inventory, inventoryHelp)
 	fl.StringVarP(&f.playbook, "playbook", "p", "", "playbook for a what-if of its targets, and its audit: thresholds")
 	addLimitFlag(fl, &f.limit)
 	addListHostsFlag(fl, &f.listHosts)

@@ -166,7 +166,7 @@ func runDemo(ctx context.Context, g *globals) error {
 in one read-only command each, group the sockets into the pools each OS draws
 ephemeral ports from, and grade each host by its fullest pool. Exit status 2:
 some host is at WARN or worse.`)
-	switch err := runAudit(ctx, g, &auditFlags{inventory: l.Inventory, playbook: pb, format: "text", forks: 8, maxLines: audit.DefaultMaxLines}); exitStatus(err) {
+	switch err := runAudit(ctx, g, &auditFlags{inventory: []string{l.Inventory}, playbook: pb, format: "text", forks: 8, maxLines: audit.DefaultMaxLines}); exitStatus(err) {
 	case 0, 2:
 		fmt.Fprintf(g.stdout, "\n(audit: exit status %d)\n", exitStatus(err))
 	default:
@@ -178,7 +178,7 @@ some host is at WARN or worse.`)
 	step("plan", `Read every host's live and persisted values over one SSH connection each
 and compare them with the playbook: ephemeral ports 20000-60999, TIME_WAIT
 30s, keepalive 5m. Nothing is changed. Exit status 2: changes pending.`)
-	if err := expect("plan", 2, runPlan(ctx, g, &planFlags{inventory: l.Inventory, playbook: pb, format: "text", forks: 8})); err != nil {
+	if err := expect("plan", 2, runPlan(ctx, g, &planFlags{inventory: []string{l.Inventory}, playbook: pb, format: "text", forks: 8})); err != nil {
 		return err
 	}
 
@@ -188,7 +188,7 @@ read back before a host counts as applied; after each batch the handshake
 probe runs. Tru64 V5.1 cannot change tcp_msl at run time, and Windows reads
 TcpTimedWaitDelay and KeepAliveTime from the registry only at boot: they
 are persisted and those hosts await a reboot.`)
-	if err := expect("apply", 0, runApply(ctx, g, &applyFlags{inventory: l.Inventory, playbook: pb, format: "text", scope: "batch", forks: 8, yes: true, quietPlan: true}, "")); err != nil {
+	if err := expect("apply", 0, runApply(ctx, g, &applyFlags{inventory: []string{l.Inventory}, playbook: pb, format: "text", scope: "batch", forks: 8, yes: true, quietPlan: true}, "")); err != nil {
 		return err
 	}
 	store, err := journal.Open(g.stateDir)
@@ -225,7 +225,7 @@ hosts are refused outright. On the others stray segments from old
 connections now reach new ones: the TCP counters jump and the handshake
 probe fails. The canary batch is found unhealthy and rolled back
 automatically; no later batch starts. Exit status 3.`)
-	if err := expect("apply", 3, runApply(ctx, g, &applyFlags{inventory: l.Inventory, playbook: aggressive, format: "text", scope: "batch", forks: 8, yes: true}, "")); err != nil {
+	if err := expect("apply", 3, runApply(ctx, g, &applyFlags{inventory: []string{l.Inventory}, playbook: aggressive, format: "text", scope: "batch", forks: 8, yes: true}, "")); err != nil {
 		return err
 	}
 

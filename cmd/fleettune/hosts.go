@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/fleettune/fleettune/internal/termsafe"
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/journal"
 	"github.com/fleettune/fleettune/views"
@@ -25,16 +27,36 @@ func addListHostsFlag(fl *pflag.FlagSet, list *bool) {
 	fl.BoolVar(list, "list-hosts", false, "print the selected hosts and how each is reached; connect to nothing")
 }
 
-// loadInventory reads the inventory that -i names, or FLEETTUNE_INVENTORY.
-func (g *globals) loadInventory(flag string) (*inventory.Inventory, error) {
-	path := g.orEnv(flag, "FLEETTUNE_INVENTORY")
-	if path == "" {
+// addInventoryFlag binds -i: repeatable (several merge, as in Ansible), and
+// "-" reads the inventory (e.g. ansible-inventory --list) from stdin.
+func addInventoryFlag(fl *pflag.FlagSet, paths *[]string, help string) {
+	fl.StringArrayVarP(paths, "inventory", "i", nil, help)
+}
+
+// inventoryHelp describes -i for the commands that select hosts.
+const inventoryHelp = "inventory: fleettune or Ansible (YAML, INI, directory, host1,host2, or ansible-inventory --list JSON; - for stdin); repeatable, they merge (default $FLEETTUNE_INVENTORY)"
+
+// loadInventory reads every -i (several merge; "-" is stdin), or
+// FLEETTUNE_INVENTORY when -i is not given, and logs what loading warned
+// about. FLEETTUNE_INVENTORY_PASSWORDS=use lets passwords written in an
+// Ansible inventory be used (they are otherwise only warned about).
+func (g *globals) loadInventory(paths []string) (*inventory.Inventory, error) {
+	if len(paths) == 0 {
+		if env := g.orEnv("", "FLEETTUNE_INVENTORY"); env != "" {
+			paths = []string{env}
+		}
+	}
+	if len(paths) == 0 {
 		return nil, badInput(errors.New("no inventory: give -i INVENTORY or set FLEETTUNE_INVENTORY"))
 	}
-	inv, err := inventory.Load(path)
+	inv, err := inventory.LoadAll(paths, g.stdin, inventory.Options{
+		Warn:               func(m string) { g.log.Warn(termsafe.String(m)) },
+		InventoryPasswords: g.getenv("FLEETTUNE_INVENTORY_PASSWORDS") == "use",
+	})
 	if err != nil {
 		return nil, badInput(err)
 	}
+	g.getenv = inv.Getenv(g.getenv)
 	return inv, nil
 }
 
@@ -79,12 +101,16 @@ func hostLine(h *inventory.Host) views.HostLine {
 // names, after the last comma (and a leading ! or &).
 func completeLimit(g *globals) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 	return func(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		path, _ := cmd.Flags().GetString("inventory")
-		path = g.orEnv(path, "FLEETTUNE_INVENTORY")
-		if path == "" {
+		paths, _ := cmd.Flags().GetStringArray("inventory")
+		if len(paths) == 0 {
+			if env := g.orEnv("", "FLEETTUNE_INVENTORY"); env != "" {
+				paths = []string{env}
+			}
+		}
+		if len(paths) == 0 || slices.Contains(paths, "-") {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		inv, err := inventory.Load(path)
+		inv, err := inventory.LoadAll(paths, nil, inventory.Options{})
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}

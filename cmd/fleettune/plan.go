@@ -18,9 +18,10 @@ import (
 )
 
 type planFlags struct {
-	inventory, playbook, limit, out, format string
-	forks                                   int
-	listHosts                               bool
+	inventory                    []string // -i, repeatable; "-" is stdin
+	playbook, limit, out, format string
+	forks                        int
+	listHosts                    bool
 }
 
 func newPlanCmd(g *globals) *cobra.Command {
@@ -44,7 +45,7 @@ host failed or was unreachable.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.inventory, "inventory", "i", "", "inventory file (YAML; default $FLEETTUNE_INVENTORY)")
+	addInventoryFlag(fl, &f.inventory, inventoryHelp)
 	fl.StringVarP(&f.playbook, "playbook", "p", "", "playbook file (YAML; default $FLEETTUNE_PLAYBOOK)")
 	addLimitFlag(fl, &f.limit)
 	fl.IntVarP(&f.forks, "forks", "f", playbooks.DefaultForks, "hosts worked on at once")
@@ -127,7 +128,7 @@ func shellQuote(s string) string {
 }
 
 // listSelection prints, for --list-hosts, the hosts -i and --limit select.
-func (g *globals) listSelection(format views.Format, invFlag, limit string) error {
+func (g *globals) listSelection(format views.Format, invFlag []string, limit string) error {
 	inv, err := g.loadInventory(invFlag)
 	if err != nil {
 		return err
@@ -140,8 +141,8 @@ func (g *globals) listSelection(format views.Format, invFlag, limit string) erro
 }
 
 // makePlan loads the inputs and plans; errors are exit-status 1.
-func makePlan(ctx context.Context, g *globals, invPath, pbPath, limit string, forks int) (*playbooks.Plan, []*inventory.Host, error) {
-	inv, err := g.loadInventory(invPath)
+func makePlan(ctx context.Context, g *globals, invPaths []string, pbPath, limit string, forks int) (*playbooks.Plan, []*inventory.Host, error) {
+	inv, err := g.loadInventory(invPaths)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -165,7 +166,7 @@ func makePlan(ctx context.Context, g *globals, invPath, pbPath, limit string, fo
 	}
 	plan.Inventory, plan.InventoryDigest, plan.Limit = inv.File, inv.Digest, limit
 	// A saved plan finds its inventory from any working directory.
-	if abs, err := filepath.Abs(inv.File); err == nil {
+	if abs, err := filepath.Abs(inv.File); err == nil && len(inv.Paths) == 1 && inv.Paths[0] != "-" {
 		plan.Inventory = abs
 	}
 	if abs, err := filepath.Abs(plan.Playbook); err == nil && plan.Playbook != "" {

@@ -16,7 +16,8 @@ import (
 var timeNow = time.Now
 
 type statusFlags struct {
-	inventory, format string
+	inventory []string // -i, repeatable; "-" is stdin
+	format    string
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -38,7 +39,7 @@ instead of those the run recorded.`,
 			return runStatus(ctx, g, f)
 		},
 	}
-	cmd.Flags().StringVarP(&f.inventory, "inventory", "i", "", "reach hosts with this inventory's settings")
+	addInventoryFlag(cmd.Flags(), &f.inventory, "reach hosts with this inventory's settings (repeatable, as for plan)")
 	cmd.Flags().StringVar(&f.format, "format", "text", "output format: text or json")
 	return cmd
 }
@@ -53,7 +54,7 @@ func runStatus(ctx context.Context, g *globals, f *statusFlags) error {
 		return &exitError{code: 1, err: err}
 	}
 	var inv *inventory.Inventory
-	if f.inventory != "" {
+	if len(f.inventory) > 0 {
 		if inv, err = g.loadInventory(f.inventory); err != nil {
 			return err
 		}
