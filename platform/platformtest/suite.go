@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/fleettune/fleettune/platform"
-	"github.com/fleettune/fleettune/remote"
 )
 
 // Host is one host a suite runs against, fresh for each subtest.
@@ -69,7 +68,7 @@ type recorder struct {
 	cmds []string
 }
 
-func (rec *recorder) Run(ctx context.Context, cmd string) (remote.Result, error) {
+func (rec *recorder) Run(ctx context.Context, cmd string) (platform.Result, error) {
 	rec.cmds = append(rec.cmds, cmd)
 	return rec.r.Run(ctx, cmd)
 }
