@@ -168,9 +168,20 @@ func healthWords(s style, h playbooks.HostHealth) string {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	still := 0
 	for _, n := range names {
 		c := h.Counters[n]
+		if c.Increase == 0 {
+			still++
+			continue
+		}
 		parts = append(parts, fmt.Sprintf("%s +%d (limit %d)", n, c.Increase, c.Threshold))
+	}
+	switch {
+	case still > 0 && len(parts) > 0:
+		parts = append(parts, fmt.Sprintf("%d more counters unchanged", still))
+	case still > 0:
+		parts = append(parts, plural(still, "counter", "counters")+" read, none rose")
 	}
 	if h.Probe != nil {
 		p := fmt.Sprintf("probe exit %d", h.Probe.Exit)
