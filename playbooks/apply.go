@@ -34,9 +34,11 @@ type ApplyOptions struct {
 	// MinTimeWait is guardrails.min_time_wait: lower TIME_WAIT targets are
 	// refused for every OS.
 	MinTimeWait time.Duration
-	Batch       Batch
-	// MaxFailures stops the rollout once more hosts than this have failed.
-	MaxFailures int
+	// Batch is the ramp of batch sizes; the first batch is the canary.
+	Batch Ramp
+	// MaxFailures stops the rollout once more hosts than it allows have
+	// failed or were unreachable.
+	MaxFailures Budget
 	Watch       time.Duration
 	Health      Health
 	// RollbackScope is ScopeBatch (default) or ScopeAll.
@@ -61,10 +63,7 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 	for i, h := range hosts {
 		out.Hosts[i] = HostOutcome{Host: h.Name, OS: h.OS, Status: StatusSkipped, Error: "not started"}
 	}
-	size := o.Batch.Size(len(hosts))
-	if size <= 0 {
-		size = len(hosts)
-	}
+	sizes := o.Batch.Sizes(len(hosts))
 	failures := 0
 	var done []*applied // hosts changed so far, for a rollback of everything
 	defer func() {
@@ -73,7 +72,7 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 		}
 		out.Summarize()
 	}()
-	for start, n := 0, 1; start < len(hosts); start, n = start+size, n+1 {
+	for start, n := 0, 1; start < len(hosts); start, n = start+sizes[n-1], n+1 {
 		if err := e.journalErr(); err != nil {
 			out.Stopped = fmt.Sprintf("journal write failed (%v): rollout stopped before batch %d; no further host was touched", err, n)
 			break
@@ -82,7 +81,7 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 			out.Stopped = "interrupted before batch " + fmt.Sprint(n)
 			break
 		}
-		end := min(start+size, len(hosts))
+		end := start + sizes[n-1]
 		batch := BatchOutcome{Number: n, Canary: n == 1 && end < len(hosts)}
 		var changed []*applied
 		var mu sync.Mutex
@@ -146,8 +145,8 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 			out.Stopped = fmt.Sprintf("journal write failed (%v): rollout stopped; no host after it was touched", err)
 			break
 		}
-		if failures > o.MaxFailures && end < len(hosts) {
-			out.Stopped = fmt.Sprintf("%s failed, more than rollout.max_failures (%d): rollout stopped", plural(failures, "host", "hosts"), o.MaxFailures)
+		if o.MaxFailures.Exceeded(failures, end) && end < len(hosts) {
+			out.Stopped = fmt.Sprintf("%d of %s failed or unreachable, more than rollout.max_failures (%s) allows: rollout stopped", failures, plural(end, "host", "hosts"), o.MaxFailures)
 			break
 		}
 	}

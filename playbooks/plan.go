@@ -83,7 +83,7 @@ type RunSettings struct {
 	ProtectListeningPorts bool              `json:"protect_listening_ports"`
 	MinTimeWait           string            `json:"min_time_wait"`
 	Batch                 string            `json:"batch"`
-	MaxFailures           int               `json:"max_failures"`
+	MaxFailures           Budget            `json:"max_failures"`
 	Watch                 string            `json:"watch"`
 	Counters              bool              `json:"counters"`
 	Probe                 map[string]string `json:"probe,omitempty"`
@@ -376,7 +376,7 @@ func NewRunID(t time.Time) string {
 // settings it recorded and, per host, the targets it resolved.
 func (p *Plan) ApplyOptions() (ApplyOptions, error) {
 	s := p.Settings
-	batch, err := ParseBatch(nonEmpty(s.Batch, "100%"))
+	batch, err := ParseRamp(nonEmpty(s.Batch, "100%"))
 	if err != nil {
 		return ApplyOptions{}, fmt.Errorf("plan settings: %w", err)
 	}

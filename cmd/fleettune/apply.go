@@ -18,6 +18,7 @@ import (
 type applyFlags struct {
 	inventory                                    []string // -i, repeatable; "-" is stdin
 	playbook, limit, format, batch, watch, scope string
+	maxFailures                                  string
 	forks                                        int
 	yes, listHosts                               bool
 	// quietPlan skips printing the plan before applying (the demo has
@@ -57,7 +58,8 @@ host failed; 3 the health check failed and the rollout was rolled back.`,
 	fl.StringVarP(&f.playbook, "playbook", "p", "", "playbook file (YAML; default $FLEETTUNE_PLAYBOOK, unless PLAN.json is given)")
 	addLimitFlag(fl, &f.limit)
 	fl.IntVarP(&f.forks, "forks", "f", playbooks.DefaultForks, "hosts worked on at once")
-	fl.StringVar(&f.batch, "batch", "", "batch size, N hosts or P% (default: the playbook's rollout.batch)")
+	fl.StringVar(&f.batch, "batch", "", "batch sizes, N hosts or P%, or a ramp such as 1,10%,25% whose last size repeats (default: the playbook's rollout.batch)")
+	fl.StringVar(&f.maxFailures, "max-failures", "", "failed or unreachable hosts tolerated, N or P% of the hosts so far (default: the playbook's rollout.max_failures)")
 	fl.StringVar(&f.watch, "watch", "", "health watch after each batch (default: the playbook's health.watch)")
 	fl.StringVar(&f.scope, "rollback-scope", playbooks.ScopeBatch, "what an unhealthy batch rolls back with health.rollback auto: batch or all")
 	fl.BoolVar(&f.yes, "yes", false, "apply without asking")
@@ -83,13 +85,19 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	if err := checkLimit(f.limit); err != nil {
 		return err
 	}
-	var batch *playbooks.Batch
+	var batch playbooks.Ramp
 	if f.batch != "" {
-		b, err := playbooks.ParseBatch(f.batch)
-		if err != nil {
+		if batch, err = playbooks.ParseRamp(f.batch); err != nil {
 			return &exitError{code: 1, err: fmt.Errorf("--batch: %w", err)}
 		}
-		batch = &b
+	}
+	var budget *playbooks.Budget
+	if f.maxFailures != "" {
+		b, err := playbooks.ParseBudget(f.maxFailures)
+		if err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("--max-failures: %w", err)}
+		}
+		budget = &b
 	}
 	watch := time.Duration(-1)
 	if f.watch != "" {
@@ -159,7 +167,10 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 		return &exitError{code: 1, err: err}
 	}
 	if batch != nil {
-		opts.Batch = *batch
+		opts.Batch = batch
+	}
+	if budget != nil {
+		opts.MaxFailures = *budget
 	}
 	if watch >= 0 {
 		opts.Watch = watch
@@ -229,7 +240,7 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	if err := playbooks.JournalPlanFailures(journalSink{w}, plan); err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	g.log.Info("applying", "run", plan.RunID, "hosts", len(todo), "batch", opts.Batch.String(), "watch", opts.Watch, "journal", w.Path())
+	g.log.Info("applying", "run", plan.RunID, "hosts", len(todo), "batch", opts.Batch.String(), "max_failures", opts.MaxFailures.String(), "watch", opts.Watch, "journal", w.Path())
 
 	g.changing.Store(true)
 	e := &playbooks.Engine{Dial: pool.Dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: g.stop}
