@@ -64,6 +64,7 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 		out.Hosts[i] = HostOutcome{Host: h.Name, OS: h.OS, Status: StatusSkipped, Error: "not started"}
 	}
 	sizes := o.Batch.Sizes(len(hosts))
+	e.progress(Event{Kind: RolloutStarted, Total: len(hosts), Batches: len(sizes), Watch: o.Watch})
 	failures := 0
 	var done []*applied // hosts changed so far, for a rollback of everything
 	defer func() {
@@ -71,6 +72,7 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 			a.conn.close()
 		}
 		out.Summarize()
+		e.progress(Event{Kind: RolloutDone, Stopped: out.Stopped})
 	}()
 	for start, n := 0, 1; start < len(hosts); start, n = start+sizes[n-1], n+1 {
 		if err := e.journalErr(); err != nil {
@@ -83,12 +85,14 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 		}
 		end := start + sizes[n-1]
 		batch := BatchOutcome{Number: n, Canary: n == 1 && end < len(hosts)}
+		e.progress(Event{Kind: BatchStarted, Batch: n, Batches: len(sizes), Canary: batch.Canary, Hosts: end - start})
 		var changed []*applied
 		var mu sync.Mutex
 		e.forEachHost(ctx, hosts[start:end], func(ctx context.Context, i int, h *inventory.Host) {
 			ho := &out.Hosts[start+i]
 			ho.Batch = n
 			a := e.applyHost(ctx, h, o, ho)
+			e.progress(Event{Kind: HostDone, Batch: n, Host: h.Name, Status: ho.Status, Reason: ho.Reason})
 			if a != nil {
 				mu.Lock()
 				changed = append(changed, a)
@@ -104,9 +108,13 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 		sort.Slice(changed, func(i, j int) bool { return changed[i].out.Host < changed[j].out.Host })
 		done = append(done, changed...)
 
+		if len(changed) == 0 {
+			e.progress(Event{Kind: BatchDone, Batch: n, Canary: batch.Canary})
+		}
 		if len(changed) > 0 {
 			e.checkHealth(ctx, changed, o, &batch)
 			out.Batches = append(out.Batches, batch)
+			e.progress(Event{Kind: BatchDone, Batch: n, Canary: batch.Canary, Changed: len(changed), Checked: batch.Checked, Healthy: batch.Healthy && !batch.Failed})
 			if e.Journal != nil {
 				if err := e.Journal.Health(batch); err != nil {
 					e.journalFailed("", err)
@@ -243,13 +251,13 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 	// The journal entry comes first: no host is changed without one.
 	if e.Journal != nil {
 		if err := e.Journal.Before(BeforeRecord{Host: h, OS: c.os, BootID: facts.BootID, Changes: prop.Changes, Targets: targets, Snapshot: snap}); err != nil {
-			ho.Status, ho.Error = StatusFailed, "journal: "+err.Error()+"; host not touched"
+			ho.Status, ho.Error, ho.Reason = StatusFailed, "journal: "+err.Error()+"; host not touched", "journal write failed"
 			e.journalFailed(h.Name, err)
 			return nil
 		}
 	}
 	a := &applied{conn: c, out: ho, snapshot: snap}
-	l.Info("applying", "changes", len(prop.Changes))
+	l.Debug("applying", "changes", len(prop.Changes))
 	// Commands that started run to their end even when the rollout is
 	// interrupted: a host is never left between a runtime change and its
 	// persistence by a Ctrl-C.
@@ -280,7 +288,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 	}
 	switch {
 	case len(wrong) > 0:
-		ho.Status, ho.Error = StatusFailed, "verify: "+strings.Join(wrong, "; ")
+		ho.Status, ho.Error, ho.Reason = StatusFailed, "verify: "+strings.Join(wrong, "; "), "verify failed"
 	default:
 		ho.Status = StatusApplied
 		ho.RebootRequired, ho.RebootReason = rebootReasons(after.Changes)
@@ -485,7 +493,7 @@ func knobNames(s platform.Snapshot) []string {
 func (ho *HostOutcome) fail(err error) {
 	hp := HostPlan{}
 	hp.fail(err)
-	ho.Status, ho.Error = hp.Status, hp.Error
+	ho.Status, ho.Error, ho.Reason = hp.Status, hp.Error, hp.Reason
 }
 
 func trimOutput(b []byte) string {

@@ -56,6 +56,7 @@ type HostPlan struct {
 	Version        string            `json:"version,omitempty"`
 	Status         string            `json:"status"`
 	Error          string            `json:"error"`
+	Reason         string            `json:"reason,omitempty"` // the kind of a failure, for grouping
 	RebootRequired bool              `json:"reboot_required"`
 	Changes        []platform.Change `json:"changes"`
 	Notes          []string          `json:"notes"`
@@ -354,6 +355,7 @@ func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Sess
 func (hp *HostPlan) fail(err error) {
 	hp.Error = err.Error()
 	hp.Status = StatusFailed
+	hp.Reason = Reason(err)
 	for _, k := range []error{remote.ErrUnreachable, remote.ErrAuth, remote.ErrHostKey} {
 		if errors.Is(err, k) {
 			hp.Status = StatusUnreachable

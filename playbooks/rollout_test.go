@@ -3,7 +3,9 @@ package playbooks
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -200,5 +202,52 @@ func TestPlanRecordsRamp(t *testing.T) {
 	p.Settings.MaxFailures = Budget{Percent: 90}
 	if err := p.Verify(pb, f.inventory(), kvDrivers); err == nil || !strings.Contains(err.Error(), `settings.max_failures is "90%" in the plan, "10%" in the playbook`) {
 		t.Errorf("an edited budget: Verify = %v", err)
+	}
+}
+
+type recorder struct{ events []Event }
+
+func (r *recorder) Progress(ev Event) { r.events = append(r.events, ev) }
+
+// The engine tells a progress view every batch, host and watch, in order,
+// with the reason of each failure.
+func TestApplyProgressEvents(t *testing.T) {
+	f := newKVFleet(3, nil)
+	f.names = append(f.names, "gone")
+	o := rangeOptions("20000-60999", Batch{}, Health{})
+	o.Batch = Ramp{{Count: 1}, {Count: 3}}
+	o.MaxFailures = Budget{Count: 1}
+	rec := &recorder{}
+	e := f.engine(&memJournal{})
+	e.Progress = rec
+	e.Apply(context.Background(), "run", f.inventory(), o)
+	var got []string
+	for _, ev := range rec.events {
+		switch ev.Kind {
+		case RolloutStarted:
+			got = append(got, fmt.Sprintf("start %d/%d", ev.Total, ev.Batches))
+		case BatchStarted:
+			got = append(got, fmt.Sprintf("batch %d/%d canary=%v hosts=%d", ev.Batch, ev.Batches, ev.Canary, ev.Hosts))
+		case HostDone:
+			got = append(got, fmt.Sprintf("host %s %s %s", ev.Host, ev.Status, ev.Reason))
+		case WatchStarted:
+			got = append(got, fmt.Sprintf("watch %d %s", ev.Batch, ev.Watch))
+		case BatchDone:
+			got = append(got, fmt.Sprintf("done %d changed=%d", ev.Batch, ev.Changed))
+		case RolloutDone:
+			got = append(got, "end "+ev.Stopped)
+		}
+	}
+	sort.Strings(got[6:9]) // the second batch's hosts run in parallel
+	want := []string{
+		"start 4/2",
+		"batch 1/2 canary=true hosts=1", "host h01 applied ", "watch 1 1m0s", "done 1 changed=1",
+		"batch 2/2 canary=false hosts=3", "host gone unreachable host unreachable", "host h02 applied ", "host h03 applied ",
+	}
+	if !reflect.DeepEqual(got[:len(want)], want) {
+		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if rest := got[len(want):]; len(rest) != 3 || rest[0] != "watch 2 1m0s" || rest[1] != "done 2 changed=2" || rest[2] != "end " {
+		t.Errorf("then %q", rest)
 	}
 }

@@ -62,11 +62,14 @@ type Outcome struct {
 
 // HostOutcome is one host's part of an outcome.
 type HostOutcome struct {
-	Host           string            `json:"host"`
-	OS             string            `json:"os"`
-	Batch          int               `json:"batch,omitempty"`
-	Status         string            `json:"status"`
-	Error          string            `json:"error"`
+	Host   string `json:"host"`
+	OS     string `json:"os"`
+	Batch  int    `json:"batch,omitempty"`
+	Status string `json:"status"`
+	Error  string `json:"error"`
+	// Reason is the kind of a failure in a few words ("connection
+	// refused"), for grouping hosts; Error says it in full.
+	Reason         string            `json:"reason,omitempty"`
 	RebootRequired bool              `json:"reboot_required"`
 	RebootReason   string            `json:"reboot_reason,omitempty"`
 	BootID         string            `json:"boot_id,omitempty"`
@@ -164,6 +167,9 @@ type Engine struct {
 	// Now and Sleep are the clock; nil means the real one.
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Progress, when set, is told how the rollout goes.
+	Progress Progress
+	pmu      sync.Mutex
 
 	// jerr is the first journal write that failed: the rollout then
 	// touches no further host.

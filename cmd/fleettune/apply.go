@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -244,7 +246,9 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 
 	g.changing.Store(true)
 	e := &playbooks.Engine{Dial: pool.Dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: g.stop}
+	stopProgress := g.showProgress(e)
 	out := e.Apply(ctx, runID, todo, opts)
+	stopProgress()
 	out.Plan = planRunOf(planFile, plan)
 	mergePlanHosts(out, plan)
 	out.Summarize()
@@ -400,4 +404,44 @@ func plural(n int, one, many string) string {
 		return fmt.Sprintf("%d %s", n, one)
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// showProgress makes the engine report to the progress view on stderr:
+// on a terminal a live line redrawn a few times a second, with the log
+// lines kept above it; off a terminal one line per batch. The returned
+// func ends the display.
+func (g *globals) showProgress(e *playbooks.Engine) (stop func()) {
+	lw, ok := g.stderr.(*lockedWriter)
+	if !ok || !g.stderrTTY {
+		e.Progress = views.NewProgress(g.stderr, false, false)
+		return func() {}
+	}
+	p := views.NewProgress(nil, true, g.stderrColor())
+	restore := lw.through(func(inner io.Writer) io.Writer {
+		p.W = inner
+		return p
+	})
+	e.Progress = p
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(views.DefaultRedraw)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				p.Tick()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+		p.Finish()
+		restore()
+	}
 }
