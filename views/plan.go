@@ -17,10 +17,16 @@ type Plan interface {
 
 // NewPlan chooses the view for a format once.
 func NewPlan(f Format, w io.Writer, color bool) Plan {
+	return NewPlanDetail(f, w, color, false)
+}
+
+// NewPlanDetail is NewPlan; with detail the text shows every host on its
+// own instead of grouping hosts whose plans read the same (--detail).
+func NewPlanDetail(f Format, w io.Writer, color, detail bool) Plan {
 	if f == JSON {
 		return &PlanJSON{W: w}
 	}
-	return &PlanHuman{W: w, Color: color}
+	return &PlanHuman{W: w, Color: color, Detail: detail}
 }
 
 var (
@@ -61,10 +67,13 @@ func normalized(p *playbooks.Plan) *playbooks.Plan {
 
 // PlanHuman writes a plan an operator reads at a glance: hosts with
 // something to say in detail, hosts already right on one line, notes shared
-// by many hosts once, and a summary line last.
+// by many hosts once, and a summary line last. Hosts whose plans read the
+// same are shown once, as "120 hosts (web001…web120)", and hosts that
+// failed or were unreachable for the same reason together, unless Detail.
 type PlanHuman struct {
-	W     io.Writer
-	Color bool
+	W      io.Writer
+	Color  bool
+	Detail bool
 }
 
 func (v *PlanHuman) Plan(p *playbooks.Plan) error {
@@ -76,14 +85,38 @@ func (v *PlanHuman) Plan(p *playbooks.Plan) error {
 	}
 	fmt.Fprintf(&b, "%s · playbook %s · %s · run %s\n", s.bold("fleettune plan"), termsafe.String(name), plural(len(p.Hosts), "host", "hosts"), p.RunID)
 
-	var okHosts []string
+	var okHosts, names, keys, bodies []string
 	for _, h := range p.Hosts {
 		if h.Status == playbooks.StatusOK && !h.RebootRequired {
 			okHosts = append(okHosts, h.Host)
 			continue
 		}
-		b.WriteString("\n")
-		writeHost(&b, s, h)
+		var hb strings.Builder
+		name := h.Host
+		h.Error = strings.TrimPrefix(h.Error, name+": ")
+		if !v.Detail && h.Reason != "" && (h.Status == playbooks.StatusFailed || h.Status == playbooks.StatusUnreachable) {
+			// Grouped by the kind of failure; the first host's error
+			// stands for the group's.
+			h.Error = "e.g. " + name + ": " + h.Error
+			h.Host = nameMark
+			writeHost(&hb, s, h)
+			keys = append(keys, h.Status+"\x00"+h.Reason)
+		} else {
+			h.Host = nameMark
+			writeHost(&hb, s, h)
+			keys = append(keys, hb.String())
+		}
+		if v.Detail {
+			keys[len(keys)-1] = name
+		}
+		names, bodies = append(names, name), append(bodies, hb.String())
+	}
+	for _, g := range groupBlocks(names, keys, bodies) {
+		if len(g.names) == 1 {
+			// One host alone: its error says it without "e.g.".
+			g.body = strings.Replace(g.body, "e.g. "+g.names[0]+": ", "", 1)
+		}
+		b.WriteString("\n" + g.render(s))
 	}
 	if len(okHosts) > 0 {
 		fmt.Fprintf(&b, "\n%s %s\n", s.green("Up to date:"), hostList(okHosts, 12))
@@ -96,7 +129,10 @@ func (v *PlanHuman) Plan(p *playbooks.Plan) error {
 }
 
 func writeHost(b *strings.Builder, s style, h playbooks.HostPlan) {
-	head := s.bold(h.Host)
+	head := h.Host
+	if head != nameMark {
+		head = s.bold(head)
+	}
 	if h.OS != "" {
 		osv := h.OS
 		if h.Version != "" {
@@ -115,8 +151,14 @@ func writeHost(b *strings.Builder, s style, h playbooks.HostPlan) {
 		head += "  " + s.yellow(plural(n, "change", "changes"))
 	case playbooks.StatusUnreachable:
 		head += "  " + s.red("unreachable")
+		if h.Reason != "" {
+			head += s.red(": " + h.Reason)
+		}
 	case playbooks.StatusFailed:
 		head += "  " + s.red("failed")
+		if h.Reason != "" && h.Reason != "command failed" {
+			head += s.red(": " + h.Reason)
+		}
 	case playbooks.StatusOK:
 		if h.RebootRequired {
 			head += "  " + s.yellow("awaits a reboot") + "  " + s.dim("nothing to run")

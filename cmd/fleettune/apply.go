@@ -66,6 +66,7 @@ host failed; 3 the health check failed and the rollout was rolled back.`,
 	fl.StringVar(&f.scope, "rollback-scope", playbooks.ScopeBatch, "what an unhealthy batch rolls back with health.rollback auto: batch or all")
 	fl.BoolVar(&f.yes, "yes", false, "apply without asking")
 	fl.StringVar(&f.format, "format", "text", "output format: text or json")
+	fl.BoolVar(&g.detail, "detail", false, "show every host on its own, not grouped with hosts that read the same")
 	addListHostsFlag(fl, &f.listHosts)
 	_ = cmd.RegisterFlagCompletionFunc("limit", completeLimit(g))
 	return cmd
@@ -206,7 +207,7 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 		if format == views.JSON {
 			w, color = g.stderr, false
 		}
-		if err := views.NewPlan(views.Text, w, color).Plan(plan); err != nil {
+		if err := views.NewPlanDetail(views.Text, w, color, g.detail).Plan(plan); err != nil {
 			return &exitError{code: 1, err: err}
 		}
 	}
@@ -384,7 +385,7 @@ func endRecord(out *playbooks.Outcome, ctx context.Context, stop <-chan struct{}
 }
 
 func renderOutcome(g *globals, format views.Format, out *playbooks.Outcome) error {
-	if err := views.NewOutcome(format, g.stdout, g.color()).Outcome(out); err != nil {
+	if err := views.NewOutcomeDetail(format, g.stdout, g.color(), g.detail).Outcome(out); err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	return &exitError{code: out.ExitCode()}

@@ -51,6 +51,7 @@ host failed or was unreachable.`,
 	fl.IntVarP(&f.forks, "forks", "f", playbooks.DefaultForks, "hosts worked on at once")
 	fl.StringVar(&f.out, "out", "", "also save the plan as JSON to this file, for apply PLAN.json")
 	fl.StringVar(&f.format, "format", "text", "output format: text or json")
+	fl.BoolVar(&g.detail, "detail", false, "show every host on its own, not grouped with hosts whose plans read the same")
 	addListHostsFlag(fl, &f.listHosts)
 	_ = cmd.RegisterFlagCompletionFunc("limit", completeLimit(g))
 	return cmd
@@ -80,7 +81,7 @@ func runPlan(ctx context.Context, g *globals, f *planFlags) error {
 		}
 		g.log.Info("plan saved", "file", f.out)
 	}
-	if err := views.NewPlan(format, g.stdout, g.color()).Plan(plan); err != nil {
+	if err := views.NewPlanDetail(format, g.stdout, g.color(), g.detail).Plan(plan); err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	if f.out != "" && plan.Summary.Changes > 0 {

@@ -64,7 +64,9 @@ type globals struct {
 	stateDirFlag string
 	logLevel     string
 	noColor      bool
-	log          *log.Logger
+	// detail is --detail of plan and apply: every host on its own.
+	detail bool
+	log    *log.Logger
 }
 
 // run is the whole command line: it parses args, runs the command and
