@@ -227,7 +227,7 @@ func (pl *Planner) planHost(ctx context.Context, h *inventory.Host, pb *Playbook
 	sess, err := pl.Dial(ctx, h)
 	if err != nil {
 		hp.fail(err)
-		l.Warn("cannot connect", "err", err)
+		l.Debug("cannot connect", "err", err) // the plan and the recap show it, grouped by reason
 		return hp
 	}
 	defer sess.Close()

@@ -363,7 +363,7 @@ func mergePlanHosts(out *playbooks.Outcome, plan *playbooks.Plan) {
 			merged = append(merged, h)
 			continue
 		}
-		merged = append(merged, playbooks.HostOutcome{Host: hp.Host, OS: hp.OS, Status: hp.Status, Error: hp.Error, Changes: hp.Changes, Notes: hp.Notes})
+		merged = append(merged, playbooks.HostOutcome{Host: hp.Host, OS: hp.OS, Status: hp.Status, Error: hp.Error, Reason: hp.Reason, Changes: hp.Changes, Notes: hp.Notes})
 	}
 	out.Hosts = merged
 }
