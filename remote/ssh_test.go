@@ -803,6 +803,29 @@ func TestProxyCommand(t *testing.T) {
 			t.Errorf("a dead proxy command was retried: %v (%v)", err, time.Since(start))
 		}
 	})
+	t.Run("one that times out goes with its whole process group", func(t *testing.T) {
+		f := newFixture(t, serverConfig{})
+		h := f.host()
+		h.Timeout = 300 * time.Millisecond
+		pidFile := filepath.Join(f.dir, "child.pid")
+		// Never speaks; leaves a child that would outlive a kill of the
+		// shell alone.
+		h.SSH.ProxyCommand = "/bin/sh -c " + ShellQuote("sleep 60 & echo $! >"+ShellQuote(pidFile)+"; wait")
+		_, err := f.dial(context.Background(), h)
+		wantKind(t, err, ErrUnreachable, "did not complete within 300ms")
+		pid, err := strconv.Atoi(strings.TrimSpace(readFile(t, pidFile)))
+		if err != nil {
+			t.Fatalf("pid file: %v", err)
+		}
+		t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) }) // should there be one left
+		deadline := time.Now().Add(3 * time.Second)
+		for processAlive(pid) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the proxy command's child (sleep, pid %d) is still running after Dial gave up", pid)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
 	t.Run("a missing program", func(t *testing.T) {
 		f := newFixture(t, serverConfig{})
 		h := f.host()
@@ -923,4 +946,16 @@ func TestDialTransports(t *testing.T) {
 	h.Transport = "telnet"
 	_, err = Dial(context.Background(), h, Options{})
 	wantKind(t, err, ErrUnreachable, "unknown transport")
+}
+
+// processAlive reports whether pid runs (a zombie waiting for a reaper that
+// is not ours counts as gone).
+func processAlive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// "PID (COMM) STATE ...": COMM may hold spaces and parentheses.
+	rest := string(stat[strings.LastIndexByte(string(stat), ')')+1:])
+	return !strings.HasPrefix(strings.TrimSpace(rest), "Z")
 }
