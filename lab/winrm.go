@@ -525,7 +525,7 @@ func (s *winrmServer) command(w http.ResponseWriter, env *envelope) {
 // output. A reboot while it ran ends every shell of the host.
 func (s *winrmServer) run(ctx context.Context, c *wsCommand, user, line string) {
 	defer close(c.done)
-	if d := s.faults().Delay; d > 0 {
+	if d := s.faults().delayFor(line); d > 0 {
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
