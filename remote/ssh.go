@@ -121,6 +121,11 @@ func (s *sshSession) Run(ctx context.Context, cmd string) (Result, error) {
 
 	select {
 	case err := <-finished:
+		if err != nil && runCtx.Err() != nil {
+			// The command failed because ctx ended (the channel was shut
+			// as the deadline passed): that is the news, wrapped.
+			return Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: -1}, s.ctxErr(ctx, cmd)
+		}
 		return s.result(cmd, stdout.Bytes(), stderr.Bytes(), err)
 	case <-runCtx.Done():
 		mu.Lock()

@@ -322,9 +322,15 @@ func (s *winrmSession) Run(ctx context.Context, cmd string) (Result, error) {
 		res, err := s.exec(runCtx, cmd)
 		done <- outcome{res, err}
 	}()
+	if testHookWinRMRunWait != nil {
+		testHookWinRMRunWait(runCtx)
+	}
 	select {
 	case o := <-done:
-		if o.err == nil && runCtx.Err() != nil {
+		// exec may see ctx end before this select does and return the
+		// bare ctx.Err(): whatever it returned, a ctx that ended makes
+		// this a timeout (or cancel) of this host, wrapped.
+		if runCtx.Err() != nil {
 			return Result{Stdout: o.res.Stdout, Stderr: o.res.Stderr, ExitCode: -1}, s.ctxErr(ctx, cmd)
 		}
 		return o.res, o.err
@@ -332,6 +338,11 @@ func (s *winrmSession) Run(ctx context.Context, cmd string) (Result, error) {
 		return Result{ExitCode: -1}, s.ctxErr(ctx, cmd)
 	}
 }
+
+// testHookWinRMRunWait, when set by a test, runs before Run waits for its
+// command: a test holds Run there until the command is over, so that both
+// the outcome and ctx are ready when Run selects.
+var testHookWinRMRunWait func(runCtx context.Context)
 
 // exec runs one command: Command, Receive until done (both streams drained
 // at once: they are unbuffered pipes), then Signal to release it.

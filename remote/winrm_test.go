@@ -389,3 +389,23 @@ func TestWinRMUnreachableAddress(t *testing.T) {
 	_, err = Dial(context.Background(), h, o)
 	wantKind(t, err, ErrUnreachable, "answers plain HTTP, not HTTPS")
 }
+
+// Run must wrap a timeout or cancel with the host even when the command's
+// own error (the bare ctx.Err() of exec) is ready at the same moment as
+// ctx.Done(): the hook holds Run until both are, so its select picks
+// either at random.
+func TestWinRMContextErrorAlwaysWrapped(t *testing.T) {
+	f := newWinFixture(t, lab.Options{})
+	s := f.dial(t, f.host(t))
+	testHookWinRMRunWait = func(context.Context) { time.Sleep(150 * time.Millisecond) }
+	t.Cleanup(func() { testHookWinRMRunWait = nil })
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 12 {
+		_, err := s.Run(cancelled, "echo x")
+		wantKind(t, err, ErrTimeout, `"echo x"`)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("run %d: %v, want context.Canceled", i, err)
+		}
+	}
+}

@@ -1,0 +1,134 @@
+package remote_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleettune/fleettune/inventory"
+	"github.com/fleettune/fleettune/lab"
+	"github.com/fleettune/fleettune/remote"
+	"github.com/fleettune/fleettune/remote/remotetest"
+)
+
+const suiteTimeout = time.Second
+
+func dial(t *testing.T, h *inventory.Host, o remote.Options) remote.Session {
+	t.Helper()
+	s, err := remote.Dial(context.Background(), h, o)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	return s
+}
+
+// The in-process x/crypto/ssh server.
+func TestConformanceSSH(t *testing.T) {
+	s := &remotetest.Suite{
+		Host:    "web01",
+		Timeout: suiteTimeout,
+		NewSession: func(t *testing.T) remotetest.Instance {
+			h, o, drop := remote.ConformanceSSH(t)
+			h.Timeout = suiteTimeout
+			return remotetest.Instance{Session: dial(t, h, o), Break: drop}
+		},
+		Cmd: remotetest.Commands{
+			Print:        func(out, err string, code int) string { return fmt.Sprintf("print %d %q %q", code, out, err) },
+			Wait:         "wait",
+			NotFound:     "fleettune-no-such-command",
+			NotFoundExit: 127,
+		},
+	}
+	s.RunTests(t)
+}
+
+// Real OpenSSH sshd, started per connection by the proxy command "sshd -i".
+func TestConformanceRealSSHD(t *testing.T) {
+	s := &remotetest.Suite{
+		Host:    "web01",
+		Timeout: suiteTimeout,
+		NewSession: func(t *testing.T) remotetest.Instance {
+			h, kill := remote.RealSSHD(t)
+			h.Timeout = suiteTimeout
+			return remotetest.Instance{Session: dial(t, h, remote.Options{Getenv: func(string) string { return "" }}), Break: kill}
+		},
+		Cmd: remotetest.Commands{
+			Print: func(out, err string, code int) string {
+				return fmt.Sprintf("printf '%%s' %s; printf '%%s' %s >&2; exit %d", remote.ShellQuote(out), remote.ShellQuote(err), code)
+			},
+			// Prints while it waits, so it dies of SIGPIPE once its sshd
+			// is gone instead of outliving the test.
+			Wait:         "while echo .; do sleep 0.1; done",
+			NotFound:     "fleettune-no-such-command",
+			NotFoundExit: 127,
+		},
+	}
+	s.RunTests(t)
+}
+
+// confWindows is the suite's cmd.exe on the lab's WinRM endpoint: its own
+// tiny interpreter (the lab's Shell hook), as the Windows emulator has.
+type confWindows struct{}
+
+func (confWindows) Command(*lab.Call) (lab.Output, bool) { return lab.Output{}, false }
+func (confWindows) Boot(*lab.Host)                       {}
+func (confWindows) TimeWait() time.Duration              { return 240 * time.Second }
+func (confWindows) Shell(h *lab.Host, user, line string) lab.Output {
+	var code int
+	var out, errs string
+	switch {
+	case strings.HasPrefix(line, "print "):
+		if _, err := fmt.Sscanf(line, "print %d %q %q", &code, &out, &errs); err != nil {
+			return lab.Output{Stderr: err.Error(), Code: 2}
+		}
+		return lab.Output{Stdout: out, Stderr: errs, Code: code}
+	case line == winWait:
+		return lab.Output{Stdout: "waited\r\n"} // after the lab's DelayOnly delay
+	}
+	return lab.Output{Stderr: "'" + strings.Fields(line + " x")[0] + "' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n", Code: 9009}
+}
+
+const winWait = "fleettune-wait"
+
+// The lab's WS-Management endpoint (HTTPS, NTLM), one lab per test.
+func TestConformanceWinRM(t *testing.T) {
+	// A Run given a done ctx waits for its command's own outcome before it
+	// selects, as a busy scheduler makes it now and then: the outcome must
+	// still come back wrapped with the host.
+	remote.HoldWinRMRunsWithDoneContext(t, 100*time.Millisecond)
+	s := &remotetest.Suite{
+		Host:    "web01",
+		Timeout: suiteTimeout,
+		NewSession: func(t *testing.T) remotetest.Instance {
+			l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(),
+				Hosts: []*lab.Host{{Name: "web01", OS: "windows", Files: map[string]string{}, Boots: 1, Emu: confWindows{}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			// The wait command waits (until signalled); nothing else does.
+			if err := l.SetFaults("web01", lab.Faults{Delay: time.Hour, DelayOnly: winWait}); err != nil {
+				t.Fatal(err)
+			}
+			inv, err := inventory.Load(l.Inventory)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := inv.Host("web01")
+			h.Timeout = suiteTimeout
+			env := map[string]string{lab.PasswordEnv: l.Password()}
+			o := remote.Options{Getenv: func(k string) string { return env[k] }}
+			// Break: the host goes away, every connection with it.
+			return remotetest.Instance{Session: dial(t, h, o), Break: func() { l.Close() }}
+		},
+		Cmd: remotetest.Commands{
+			Print:        func(out, err string, code int) string { return fmt.Sprintf("print %d %q %q", code, out, err) },
+			Wait:         winWait,
+			NotFound:     "fleettune-no-such-command",
+			NotFoundExit: 9009,
+		},
+	}
+	s.RunTests(t)
+}
