@@ -39,6 +39,7 @@ func TestConformanceSSH(t *testing.T) {
 			Wait:         "wait",
 			NotFound:     "fleettune-no-such-command",
 			NotFoundExit: 127,
+			Flood:        flood,
 		},
 	}
 	s.RunTests(t)
@@ -63,6 +64,12 @@ func TestConformanceRealSSHD(t *testing.T) {
 			Wait:         "while echo .; do sleep 0.1; done",
 			NotFound:     "fleettune-no-such-command",
 			NotFoundExit: 127,
+			Flood: func(n int, stderr bool) string {
+				if stderr {
+					return fmt.Sprintf("head -c %d /dev/zero >&2", n)
+				}
+				return fmt.Sprintf("head -c %d /dev/zero", n)
+			},
 		},
 	}
 	s.RunTests(t)
@@ -84,6 +91,16 @@ func (confWindows) Shell(h *lab.Host, user, line string) lab.Output {
 			return lab.Output{Stderr: err.Error(), Code: 2}
 		}
 		return lab.Output{Stdout: out, Stderr: errs, Code: code}
+	case strings.HasPrefix(line, "flood "):
+		var n int
+		var stream string
+		if _, err := fmt.Sscanf(line, "flood %d %s", &n, &stream); err != nil {
+			return lab.Output{Stderr: err.Error(), Code: 2}
+		}
+		if stream == "err" {
+			return lab.Output{Stderr: strings.Repeat("x", n)}
+		}
+		return lab.Output{Stdout: strings.Repeat("x", n)}
 	case line == winWait:
 		return lab.Output{Stdout: "waited\r\n"} // after the lab's DelayOnly delay
 	}
@@ -91,6 +108,14 @@ func (confWindows) Shell(h *lab.Host, user, line string) lab.Output {
 }
 
 const winWait = "fleettune-wait"
+
+// flood is the Flood command of the test shells here.
+func flood(n int, stderr bool) string {
+	if stderr {
+		return fmt.Sprintf("flood %d err", n)
+	}
+	return fmt.Sprintf("flood %d out", n)
+}
 
 // The lab's WS-Management endpoint (HTTPS, NTLM), one lab per test.
 func TestConformanceWinRM(t *testing.T) {
@@ -128,7 +153,11 @@ func TestConformanceWinRM(t *testing.T) {
 			Wait:         winWait,
 			NotFound:     "fleettune-no-such-command",
 			NotFoundExit: 9009,
+			Flood:        flood,
 		},
+		// The lab answers a command's output in one message, which the
+		// client caps at 1 MiB (base64 inside).
+		FloodBelowCap: 512 << 10,
 	}
 	s.RunTests(t)
 }

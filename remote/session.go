@@ -39,6 +39,9 @@ var (
 	ErrTimeout = errors.New("command timed out")
 	// ErrConnLost: the connection died after it was established.
 	ErrConnLost = errors.New("connection lost")
+	// ErrOutputTooLarge: a command printed more than MaxOutput on stdout or
+	// on stderr; the rest was not read and the command was stopped.
+	ErrOutputTooLarge = errors.New("command output too large")
 )
 
 // Error carries the host and the kind of a failure.

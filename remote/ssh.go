@@ -1,7 +1,6 @@
 package remote
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -90,7 +89,7 @@ func (s *sshSession) Run(ctx context.Context, cmd string) (Result, error) {
 		return Result{}, s.deadErr()
 	}
 
-	var stdout, stderr syncBuffer
+	stdout, stderr, over := newCapBuffers(MaxOutput)
 	var mu sync.Mutex
 	var sess *ssh.Session // set once the channel is open
 	cancelled := false
@@ -111,23 +110,17 @@ func (s *sshSession) Run(ctx context.Context, cmd string) (Result, error) {
 		}
 		sess = ch
 		mu.Unlock()
-		ch.Stdout, ch.Stderr = &stdout, &stderr
+		ch.Stdout, ch.Stderr = stdout, stderr
 		if err := ch.Start(full); err != nil {
 			finished <- fmt.Errorf("start command: %w", err)
 			return
 		}
 		finished <- ch.Wait()
 	}()
-
-	select {
-	case err := <-finished:
-		if err != nil && runCtx.Err() != nil {
-			// The command failed because ctx ended (the channel was shut
-			// as the deadline passed): that is the news, wrapped.
-			return Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: -1}, s.ctxErr(ctx, cmd)
-		}
-		return s.result(cmd, stdout.Bytes(), stderr.Bytes(), err)
-	case <-runCtx.Done():
+	// stop signals the command and closes its channel, so nothing more is
+	// read (the server's window fills, then the channel goes), and waits a
+	// moment for the goroutine above.
+	stop := func() {
 		mu.Lock()
 		cancelled = true
 		ch := sess
@@ -142,6 +135,27 @@ func (s *sshSession) Run(ctx context.Context, cmd string) (Result, error) {
 		select { // give the output a moment to arrive, bounded
 		case <-finished:
 		case <-time.After(time.Second):
+		}
+	}
+
+	select {
+	case err := <-finished:
+		if over.stream() != "" {
+			return Result{ExitCode: -1}, over.err(s.name, cmd)
+		}
+		if err != nil && runCtx.Err() != nil {
+			// The command failed because ctx ended (the channel was shut
+			// as the deadline passed): that is the news, wrapped.
+			return Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: -1}, s.ctxErr(ctx, cmd)
+		}
+		return s.result(cmd, stdout.Bytes(), stderr.Bytes(), err)
+	case <-over.c:
+		stop()
+		return Result{ExitCode: -1}, over.err(s.name, cmd)
+	case <-runCtx.Done():
+		stop()
+		if over.stream() != "" {
+			return Result{ExitCode: -1}, over.err(s.name, cmd)
 		}
 		return Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: -1}, s.ctxErr(ctx, cmd)
 	}
@@ -318,22 +332,4 @@ func short(cmd string) string {
 		cmd = cmd[:max] + "…"
 	}
 	return fmt.Sprintf("%q", cmd)
-}
-
-// syncBuffer is a bytes.Buffer safe to read while the ssh library writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
 }

@@ -61,7 +61,7 @@ func proxyHelper(args []string) int {
 // fixture is one test server with an authorized client key and a
 // known_hosts file that trusts the server.
 type fixture struct {
-	t          *testing.T
+	t          testing.TB
 	dir        string
 	keyPath    string
 	key        ssh.Signer
@@ -72,7 +72,7 @@ type fixture struct {
 	env        map[string]string
 }
 
-func newFixture(t *testing.T, sc serverConfig) *fixture {
+func newFixture(t testing.TB, sc serverConfig) *fixture {
 	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir(), logs: &syncBuffer{}, env: map[string]string{}}
 	f.keyPath, f.key = newEd25519File(t, f.dir, "id_ed25519", "")
@@ -138,7 +138,7 @@ func (f *fixture) mustDial(h *inventory.Host) Session {
 
 // wantKind fails unless err is an *Error of kind for host web01 whose text
 // contains every one of parts.
-func wantKind(t *testing.T, err, kind error, parts ...string) {
+func wantKind(t testing.TB, err, kind error, parts ...string) {
 	t.Helper()
 	if err == nil {
 		t.Fatalf("err = nil, want %v", kind)

@@ -22,7 +22,6 @@ package remote
 //     command at a time on the one shell.
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -37,6 +36,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/charmbracelet/log"
@@ -53,7 +53,16 @@ const (
 	// winrmDefaultTimeout bounds dial and commands when the host has none.
 	winrmDefaultTimeout = 60 * time.Second
 	winrmEnvelopeSize   = 153600
+	// winrmMaxMessage caps what is read of one HTTP answer: a host sends
+	// at most the envelope size asked for (150 KiB) in one message, and
+	// the library would read any answer whole into memory.
+	winrmMaxMessage     = 1 << 20
+	winrmMaxMessageText = "1 MiB"
 )
+
+// errMessageTooLarge is the read error of a connection whose answer passed
+// winrmMaxMessage.
+var errMessageTooLarge = errors.New("WS-Management message too large")
 
 // winrmSession is a Session over one WinRM shell.
 type winrmSession struct {
@@ -346,31 +355,51 @@ var testHookWinRMRunWait func(runCtx context.Context)
 
 // exec runs one command: Command, Receive until done (both streams drained
 // at once: they are unbuffered pipes), then Signal to release it.
-func (s *winrmSession) exec(ctx context.Context, cmd string) (Result, error) {
+func (s *winrmSession) exec(runCtx context.Context, cmd string) (Result, error) {
+	// ctx ends with runCtx, or when an output passes MaxOutput: either
+	// way the library signals the command and stops polling for output.
+	ctx, stopPolling := context.WithCancel(runCtx)
+	defer stopPolling()
 	c, err := s.shell.ExecuteWithContext(ctx, cmd)
 	if err != nil {
-		if ctx.Err() != nil {
-			return Result{ExitCode: -1}, ctx.Err()
+		if runCtx.Err() != nil {
+			return Result{ExitCode: -1}, runCtx.Err()
 		}
 		return Result{ExitCode: -1}, s.runErr(cmd, err)
 	}
-	var stdout, stderr bytes.Buffer
+	stdout, stderr, over := newCapBuffers(MaxOutput)
+	drain := func(dst *capBuffer, src io.Reader) error {
+		_, err := io.Copy(dst, src)
+		if errors.Is(err, errPastCap) {
+			stopPolling()
+			// The pipes are unbuffered: the library blocks until what it
+			// already received is read. Read it into nothing.
+			_, _ = io.Copy(io.Discard, src)
+			return nil
+		}
+		return err
+	}
 	var e1, e2 error
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); _, e1 = io.Copy(&stdout, c.Stdout) }()
-	go func() { defer wg.Done(); _, e2 = io.Copy(&stderr, c.Stderr) }()
+	go func() { defer wg.Done(); e1 = drain(stdout, c.Stdout) }()
+	go func() { defer wg.Done(); e2 = drain(stderr, c.Stderr) }()
 	c.Wait()
 	wg.Wait()
+	if over.stream() != "" {
+		return Result{ExitCode: -1}, over.err(s.name, cmd)
+	}
 	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: c.ExitCode()}
-	if ctx.Err() != nil {
+	if runCtx.Err() != nil {
 		// The library signalled the command already; its exit code is 0.
 		res.ExitCode = -1
-		return res, ctx.Err()
+		return res, runCtx.Err()
 	}
 	if err := errors.Join(e1, e2); err != nil {
-		res.ExitCode = -1
-		return res, s.runErr(cmd, err)
+		if err := c.Close(); err != nil { // best effort: free the command on the host
+			s.log.Debug("winrm: signalling a failed command failed", "host", s.name, "cmd", short(cmd), "err", err)
+		}
+		return Result{ExitCode: -1}, s.runErr(cmd, err)
 	}
 	if err := c.Close(); err != nil { // Signal terminate: frees the command on the host
 		s.log.Debug("winrm: releasing a finished command failed", "host", s.name, "cmd", short(cmd), "err", err)
@@ -383,6 +412,10 @@ func (s *winrmSession) runErr(cmd string, err error) error {
 	var ece *winrm.ExecuteCommandError
 	if errors.As(err, &ece) && ece.Inner != nil {
 		err = ece.Inner
+	}
+	if errors.Is(err, errMessageTooLarge) {
+		return &Error{Host: s.name, Kind: ErrOutputTooLarge, Err: fmt.Errorf("%s: the host sent more than the limit of %s in one WS-Management message (fleettune asks for at most %d KiB); the rest was not read",
+			short(cmd), winrmMaxMessageText, winrmEnvelopeSize>>10)}
 	}
 	if st := httpStatus(err); st == 401 || st == 403 {
 		return &Error{Host: s.name, Kind: ErrAuth, Err: fmt.Errorf("%s: the host refused our credentials in mid-run (HTTP %d)", short(cmd), st)}
@@ -546,6 +579,28 @@ type trackedConn struct {
 	net.Conn
 	t    *connTracker
 	once sync.Once
+	// read counts the bytes read since the last write: one answer (HTTP
+	// is request, then response, on a connection), capped at
+	// winrmMaxMessage.
+	read atomic.Int64
+}
+
+func (c *trackedConn) Write(b []byte) (int, error) {
+	c.read.Store(0)
+	return c.Conn.Write(b)
+}
+
+func (c *trackedConn) Read(b []byte) (int, error) {
+	left := winrmMaxMessage - c.read.Load()
+	if left <= 0 {
+		return 0, errMessageTooLarge
+	}
+	if int64(len(b)) > left {
+		b = b[:left+1] // one byte past the cap says the answer is too large
+	}
+	n, err := c.Conn.Read(b)
+	c.read.Add(int64(n))
+	return n, err
 }
 
 func (c *trackedConn) Close() error {

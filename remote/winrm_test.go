@@ -31,6 +31,9 @@ func (winCmd) Shell(h *lab.Host, user, line string) lab.Output {
 	switch {
 	case line == "whoami":
 		return lab.Output{Stdout: strings.ToLower(h.Name + `\` + user + "\r\n")}
+	case strings.HasPrefix(line, "flood "):
+		n, _ := strconv.Atoi(line[len("flood "):])
+		return lab.Output{Stdout: strings.Repeat("x", n)}
 	case strings.HasPrefix(line, "echo "):
 		return lab.Output{Stdout: line[len("echo "):] + "\r\n"}
 	case strings.HasPrefix(line, "exit /b "):
@@ -407,5 +410,25 @@ func TestWinRMContextErrorAlwaysWrapped(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("run %d: %v, want context.Canceled", i, err)
 		}
+	}
+}
+
+// A host that answers a huge message is read no further than
+// winrmMaxMessage: the command fails with ErrOutputTooLarge naming the
+// limit, and the shell goes on.
+func TestWinRMHugeAnswerIsCut(t *testing.T) {
+	f := newWinFixture(t, lab.Options{})
+	s := f.dial(t, f.host(t))
+	res, err := s.Run(context.Background(), "flood 52428800")
+	wantKind(t, err, ErrOutputTooLarge, `"flood 52428800"`, "more than the limit of 1 MiB in one WS-Management message")
+	if res.Stdout != nil || res.ExitCode != -1 {
+		t.Errorf("Result = %d bytes, exit %d; want nothing, -1", len(res.Stdout), res.ExitCode)
+	}
+	res, err = s.Run(context.Background(), "echo after")
+	if err != nil || string(res.Stdout) != "after\r\n" {
+		t.Errorf("Run after a huge answer = %q, %v", res.Stdout, err)
+	}
+	if st, _ := f.lab.WinRMStats(winName); st.Creates != 1 {
+		t.Errorf("server saw %+v; want the one shell kept", st)
 	}
 }

@@ -1,7 +1,7 @@
 // Package remotetest is the conformance suite every remote.Session
 // implementation runs: exit codes, stdout and stderr kept apart, timeout and
 // cancel errors wrapped with the host, concurrent Runs, Close twice, a
-// connection lost in the middle of a command. Each
+// connection lost in the middle of a command, and the output cap. Each
 // transport fills a Suite with callbacks to its own test host and calls
 // RunTests (the shape of restic's internal/backend/test).
 package remotetest
@@ -42,6 +42,9 @@ type Commands struct {
 	// exit code its shell gives it (127 for a POSIX shell, 9009 for cmd.exe).
 	NotFound     string
 	NotFoundExit int
+	// Flood writes n bytes to standard output (stderr false) or standard
+	// error (stderr true), then exits 0. nil skips the output-cap test.
+	Flood func(n int, stderr bool) string
 }
 
 // Suite is the conformance suite for one transport.
@@ -56,6 +59,11 @@ type Suite struct {
 	// (t.Cleanup).
 	NewSession func(t *testing.T) Instance
 	Cmd        Commands
+	// FloodBelowCap is the largest output the output-cap test expects
+	// through unharmed; 0 means remote.MaxOutput itself. A transport whose
+	// wire messages have a smaller limit of their own (WinRM's) sets it
+	// lower.
+	FloodBelowCap int
 }
 
 // RunTests runs every test of the suite as a subtest of t.
@@ -74,6 +82,7 @@ func (s *Suite) RunTests(t *testing.T) {
 		{"ConcurrentRuns", s.testConcurrent},
 		{"CloseTwice", s.testCloseTwice},
 		{"ConnectionLost", s.testConnectionLost},
+		{"OutputCap", s.testOutputCap},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, tc.f)
@@ -339,5 +348,33 @@ func (s *Suite) testConnectionLost(t *testing.T) {
 	_, err, _ := s.run(t, in.Session, context.Background(), s.Cmd.Print("x", "", 0), s.Timeout+s.slack())
 	if err != nil {
 		s.wantWrapped(t, "Run after the connection was lost", err)
+	}
+}
+
+func (s *Suite) testOutputCap(t *testing.T) {
+	if s.Cmd.Flood == nil {
+		t.Skip("no Flood command")
+	}
+	in := s.open(t)
+	below := s.FloodBelowCap
+	if below == 0 {
+		below = remote.MaxOutput
+	}
+	for _, stderr := range []bool{false, true} {
+		stream := map[bool]string{false: "stdout", true: "stderr"}[stderr]
+		res, err, _ := s.run(t, in.Session, context.Background(), s.Cmd.Flood(below, stderr), s.slack())
+		got := map[bool][]byte{false: res.Stdout, true: res.Stderr}[stderr]
+		if err != nil || len(got) != below || res.ExitCode != 0 {
+			t.Errorf("%d bytes on %s: got %d bytes, exit %d, %v; want them all", below, stream, len(got), res.ExitCode, err)
+		}
+		res, err, _ = s.run(t, in.Session, context.Background(), s.Cmd.Flood(remote.MaxOutput+1<<20, stderr), 2*s.slack())
+		s.wantWrapped(t, "output past the cap on "+stream, err, remote.ErrOutputTooLarge)
+		if err != nil && !strings.Contains(err.Error(), "limit of") {
+			t.Errorf("output cap error %q does not name the limit", err)
+		}
+		if len(res.Stdout) > remote.MaxOutput || len(res.Stderr) > remote.MaxOutput {
+			t.Errorf("Result holds %d+%d bytes, past the cap of %d", len(res.Stdout), len(res.Stderr), remote.MaxOutput)
+		}
+		s.wantUsable(t, in.Session, "output past the cap on "+stream)
 	}
 }
