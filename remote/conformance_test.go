@@ -29,9 +29,9 @@ func TestConformanceSSH(t *testing.T) {
 	s := &remotetest.Suite{
 		Host:    "web01",
 		Timeout: suiteTimeout,
-		NewSession: func(t *testing.T) remotetest.Instance {
+		NewSession: func(t *testing.T, timeout time.Duration) remotetest.Instance {
 			h, o, drop := remote.ConformanceSSH(t)
-			h.Timeout = suiteTimeout
+			h.Timeout = timeout
 			return remotetest.Instance{Session: dial(t, h, o), Break: drop}
 		},
 		Cmd: remotetest.Commands{
@@ -50,9 +50,9 @@ func TestConformanceRealSSHD(t *testing.T) {
 	s := &remotetest.Suite{
 		Host:    "web01",
 		Timeout: suiteTimeout,
-		NewSession: func(t *testing.T) remotetest.Instance {
+		NewSession: func(t *testing.T, timeout time.Duration) remotetest.Instance {
 			h, kill := remote.RealSSHD(t)
-			h.Timeout = suiteTimeout
+			h.Timeout = timeout
 			return remotetest.Instance{Session: dial(t, h, remote.Options{Getenv: func(string) string { return "" }}), Break: kill}
 		},
 		Cmd: remotetest.Commands{
@@ -126,7 +126,7 @@ func TestConformanceWinRM(t *testing.T) {
 	s := &remotetest.Suite{
 		Host:    "web01",
 		Timeout: suiteTimeout,
-		NewSession: func(t *testing.T) remotetest.Instance {
+		NewSession: func(t *testing.T, timeout time.Duration) remotetest.Instance {
 			l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(),
 				Hosts: []*lab.Host{{Name: "web01", OS: "windows", Files: map[string]string{}, Boots: 1, Emu: confWindows{}}}})
 			if err != nil {
@@ -142,7 +142,7 @@ func TestConformanceWinRM(t *testing.T) {
 				t.Fatal(err)
 			}
 			h := inv.Host("web01")
-			h.Timeout = suiteTimeout
+			h.Timeout = timeout
 			env := map[string]string{lab.PasswordEnv: l.Password()}
 			o := remote.Options{Getenv: func(k string) string { return env[k] }}
 			// Break: the host goes away, every connection with it.

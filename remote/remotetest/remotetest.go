@@ -54,10 +54,11 @@ type Suite struct {
 	// Timeout is the per-command timeout of the Sessions NewSession opens
 	// (inventory timeout); keep it short (about a second).
 	Timeout time.Duration
-	// NewSession opens a Session to a test host for one test. The suite
-	// closes it; anything else it starts is the callback's to clean up
-	// (t.Cleanup).
-	NewSession func(t *testing.T) Instance
+	// NewSession opens a Session to a test host for one test, with timeout
+	// as the per-command timeout (Timeout, or longer for the tests that move
+	// a lot of output). The suite closes it; anything else it starts is the
+	// callback's to clean up (t.Cleanup).
+	NewSession func(t *testing.T, timeout time.Duration) Instance
 	Cmd        Commands
 	// FloodBelowCap is the largest output the output-cap test expects
 	// through unharmed; 0 means remote.MaxOutput itself. A transport whose
@@ -91,7 +92,12 @@ func (s *Suite) RunTests(t *testing.T) {
 
 func (s *Suite) open(t *testing.T) Instance {
 	t.Helper()
-	in := s.NewSession(t)
+	return s.openWith(t, s.Timeout)
+}
+
+func (s *Suite) openWith(t *testing.T, timeout time.Duration) Instance {
+	t.Helper()
+	in := s.NewSession(t, timeout)
 	if in.Session == nil {
 		t.Fatal("NewSession returned no Session")
 	}
@@ -289,7 +295,7 @@ func (s *Suite) testConcurrent(t *testing.T) {
 }
 
 func (s *Suite) testCloseTwice(t *testing.T) {
-	in := s.NewSession(t)
+	in := s.NewSession(t, s.Timeout)
 	if err := in.Session.Close(); err != nil {
 		t.Errorf("first Close: %v", err)
 	}
@@ -351,23 +357,26 @@ func (s *Suite) testConnectionLost(t *testing.T) {
 	}
 }
 
+// floodTimeout is the per-command timeout of the output-cap test's session.
+const floodTimeout = 30 * time.Second
+
 func (s *Suite) testOutputCap(t *testing.T) {
 	if s.Cmd.Flood == nil {
 		t.Skip("no Flood command")
 	}
-	in := s.open(t)
+	in := s.openWith(t, floodTimeout) // moving megabytes is slow under -race
 	below := s.FloodBelowCap
 	if below == 0 {
 		below = remote.MaxOutput
 	}
 	for _, stderr := range []bool{false, true} {
 		stream := map[bool]string{false: "stdout", true: "stderr"}[stderr]
-		res, err, _ := s.run(t, in.Session, context.Background(), s.Cmd.Flood(below, stderr), s.slack())
+		res, err, _ := s.run(t, in.Session, context.Background(), s.Cmd.Flood(below, stderr), 2*floodTimeout)
 		got := map[bool][]byte{false: res.Stdout, true: res.Stderr}[stderr]
 		if err != nil || len(got) != below || res.ExitCode != 0 {
 			t.Errorf("%d bytes on %s: got %d bytes, exit %d, %v; want them all", below, stream, len(got), res.ExitCode, err)
 		}
-		res, err, _ = s.run(t, in.Session, context.Background(), s.Cmd.Flood(remote.MaxOutput+1<<20, stderr), 2*s.slack())
+		res, err, _ = s.run(t, in.Session, context.Background(), s.Cmd.Flood(remote.MaxOutput+1<<20, stderr), 2*floodTimeout)
 		s.wantWrapped(t, "output past the cap on "+stream, err, remote.ErrOutputTooLarge)
 		if err != nil && !strings.Contains(err.Error(), "limit of") {
 			t.Errorf("output cap error %q does not name the limit", err)
