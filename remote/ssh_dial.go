@@ -43,10 +43,11 @@ func (p hop) hostPort() string { return net.JoinHostPort(p.addr, strconv.Itoa(p.
 
 // sshDialer holds what every hop of one Dial shares.
 type sshDialer struct {
-	h    *inventory.Host
-	opts Options
-	log  *log.Logger
-	auth []ssh.AuthMethod
+	h          *inventory.Host
+	opts       Options
+	log        *log.Logger
+	auth       []ssh.AuthMethod
+	knownHosts *KnownHosts // the run's, or this dial's own
 }
 
 // dialFailure is one failed connection attempt.
@@ -70,7 +71,10 @@ func dialSSH(ctx context.Context, h *inventory.Host, opts Options) (Session, err
 	if port == 0 {
 		port = 22
 	}
-	d := &sshDialer{h: h, opts: opts, log: opts.Logger}
+	d := &sshDialer{h: h, opts: opts, log: opts.Logger, knownHosts: opts.KnownHosts}
+	if d.knownHosts == nil {
+		d.knownHosts = NewKnownHosts() // read once for this dial's hops
+	}
 
 	auth, closeAgent, err := d.authMethods(ctx)
 	if err != nil {
@@ -238,7 +242,7 @@ func (d *sshDialer) authMethods(ctx context.Context) ([]ssh.AuthMethod, func(), 
 // connect opens one hop (over via when not nil), retrying what is worth
 // retrying.
 func (d *sshDialer) connect(ctx context.Context, p hop, via *ssh.Client) (*ssh.Client, *dialFailure) {
-	checker, err := newHostKeyChecker(p.name, p.addr, p.port, d.h.SSH.KnownHosts, d.h.SSH.HostKeyChecking, d.log)
+	checker, err := newHostKeyChecker(d.knownHosts, p.name, p.addr, p.port, d.h.SSH.KnownHosts, d.h.SSH.HostKeyChecking, d.log)
 	if err != nil {
 		return nil, &dialFailure{kind: ErrHostKey, err: err}
 	}

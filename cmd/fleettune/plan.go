@@ -111,8 +111,9 @@ func makePlan(ctx context.Context, g *globals, invPath, pbPath, limit string, fo
 }
 
 func (g *globals) dialer() playbooks.Dialer {
+	kh := remote.NewKnownHosts() // each known_hosts file read once for the run
 	return func(ctx context.Context, h *inventory.Host) (remote.Session, error) {
-		return remote.Dial(ctx, h, remote.Options{Logger: g.log.With("host", h.Name), Getenv: g.getenv})
+		return remote.Dial(ctx, h, remote.Options{Logger: g.log.With("host", h.Name), Getenv: g.getenv, KnownHosts: kh})
 	}
 }
 
