@@ -129,7 +129,7 @@ func readCapped(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s: larger than %d MiB", path, max>>20)
+		return nil, fmt.Errorf("%s: larger than %d MiB, the most read of it", path, max>>20)
 	}
 	return data, nil
 }

@@ -45,7 +45,7 @@ func newSSHSession(h *inventory.Host, opts Options, client *ssh.Client, jumps []
 	s := &sshSession{
 		name:    h.Name,
 		become:  h.SSH.Become,
-		timeout: h.Timeout,
+		timeout: hostTimeout(h),
 		log:     opts.Logger,
 		client:  client,
 		jumps:   jumps,
@@ -311,6 +311,16 @@ func (s *sshSession) Close() error {
 		s.wg.Wait()
 	})
 	return nil
+}
+
+// hostTimeout is the host's connect and per-command timeout; a host that
+// has none (built without the inventory's default) gets that default
+// rather than no bound at all.
+func hostTimeout(h *inventory.Host) time.Duration {
+	if h.Timeout <= 0 {
+		return inventory.DefaultTimeout
+	}
+	return h.Timeout
 }
 
 // sudoWrap runs cmd through sudo without a password prompt (-n), in sh so

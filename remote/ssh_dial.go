@@ -31,6 +31,10 @@ const (
 	retryBaseDelay  = 200 * time.Millisecond
 )
 
+// maxKeyFile caps what is read of an identity file or a CA file: a key
+// is a few KiB, so a bigger file is a mistake (a path to something else).
+const maxKeyFile = 1 << 20
+
 // hop is one SSH server on the way to the host: a jump host or the host.
 type hop struct {
 	name string // for messages and OnConnect
@@ -157,7 +161,7 @@ func (d *sshDialer) authMethods(ctx context.Context) ([]ssh.AuthMethod, func(), 
 	h := d.h
 	var signers []ssh.Signer
 	for _, f := range h.SSH.IdentityFiles {
-		data, err := os.ReadFile(f)
+		data, err := readCapped(f, maxKeyFile)
 		if errors.Is(err, fs.ErrNotExist) {
 			d.log.Debug("identity file not found, skipped", "file", f)
 			continue
@@ -286,7 +290,7 @@ func (d *sshDialer) connect(ctx context.Context, p hop, via *ssh.Client) (*ssh.C
 // through via), then the handshake bounded by h.Timeout and ctx.
 func (d *sshDialer) connectOnce(ctx context.Context, p hop, via *ssh.Client, checker *hostKeyChecker) (*ssh.Client, *dialFailure) {
 	addr := p.hostPort()
-	timeout := d.h.Timeout
+	timeout := hostTimeout(d.h)
 	var conn net.Conn
 	var proxy *proxyConn
 	switch {

@@ -290,13 +290,20 @@ func TestIdentityFiles(t *testing.T) {
 		f := newFixture(t, serverConfig{})
 		h := f.host()
 		enc, _ := newEd25519File(t, f.dir, "id_encrypted", "secret")
-		h.SSH.IdentityFiles = []string{filepath.Join(f.dir, "id_missing"), enc, f.keyPath}
+		// A file of 2 MiB is no key (a path to something else): not read
+		// whole, skipped with a warning naming it.
+		huge := filepath.Join(f.dir, "id_huge")
+		if err := os.WriteFile(huge, make([]byte, 2<<20), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		h.SSH.IdentityFiles = []string{filepath.Join(f.dir, "id_missing"), enc, huge, f.keyPath}
 		s := f.mustDial(h)
 		if _, err := s.Run(context.Background(), "echo ok"); err != nil {
 			t.Fatal(err)
 		}
 		logs := string(f.logs.Bytes())
-		if !strings.Contains(logs, "identity file not found") || !strings.Contains(logs, "encrypted") {
+		if !strings.Contains(logs, "identity file not found") || !strings.Contains(logs, "encrypted") ||
+			!strings.Contains(logs, "id_huge: larger than 1 MiB") {
 			t.Errorf("logs do not mention the skipped files:\n%s", logs)
 		}
 	})
@@ -958,4 +965,19 @@ func processAlive(pid int) bool {
 	// "PID (COMM) STATE ...": COMM may hold spaces and parentheses.
 	rest := string(stat[strings.LastIndexByte(string(stat), ')')+1:])
 	return !strings.HasPrefix(strings.TrimSpace(rest), "Z")
+}
+
+// A host without a timeout (not from the inventory, which sets 30s) is
+// still bounded: by the inventory's default, never by nothing.
+func TestZeroTimeoutMeansTheDefault(t *testing.T) {
+	f := newFixture(t, serverConfig{})
+	h := f.host()
+	h.Timeout = 0
+	s := f.mustDial(h)
+	if got := s.(*sshSession).timeout; got != inventory.DefaultTimeout {
+		t.Errorf("per-command timeout = %v, want %v", got, inventory.DefaultTimeout)
+	}
+	if got := hostTimeout(h); got != inventory.DefaultTimeout {
+		t.Errorf("connect timeout = %v, want %v", got, inventory.DefaultTimeout)
+	}
 }

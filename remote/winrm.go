@@ -31,7 +31,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -129,7 +128,7 @@ func dialWinRM(ctx context.Context, h *inventory.Host, opts Options) (Session, e
 	if w.HTTPS {
 		if w.CAFile != "" {
 			var err error
-			if ca, err = os.ReadFile(w.CAFile); err != nil {
+			if ca, err = readCapped(w.CAFile, maxKeyFile); err != nil {
 				return nil, fail(ErrHostKey, fmt.Errorf("read winrm ca_file: %w", err))
 			}
 			if !x509.NewCertPool().AppendCertsFromPEM(ca) {
