@@ -3,6 +3,7 @@ package remote_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,81 @@ func TestConformanceRealSSHD(t *testing.T) {
 	s.RunTests(t)
 }
 
+// confPOSIX answers the suite's own commands on a lab host served over
+// SSH; the lab's shell does the rest (quotes, not-found).
+type confPOSIX struct{}
+
+func (confPOSIX) Boot(*lab.Host)          {}
+func (confPOSIX) TimeWait() time.Duration { return 60 * time.Second }
+func (confPOSIX) Command(c *lab.Call) (lab.Output, bool) {
+	switch {
+	case c.Argv[0] == "print" && len(c.Argv) == 4:
+		code, err := strconv.Atoi(c.Argv[1])
+		if err != nil {
+			return lab.Output{Stderr: err.Error(), Code: 2}, true
+		}
+		return lab.Output{Stdout: c.Argv[2], Stderr: c.Argv[3], Code: code}, true
+	case c.Argv[0] == "flood" && len(c.Argv) == 3:
+		n, _ := strconv.Atoi(c.Argv[1])
+		if c.Argv[2] == "err" {
+			return lab.Output{Stderr: strings.Repeat("x", n)}, true
+		}
+		return lab.Output{Stdout: strings.Repeat("x", n)}, true
+	case c.Argv[0] == winWait:
+		return lab.Output{Stdout: "waited\n"}, true // after the lab's DelayOnly delay
+	}
+	return lab.Output{}, false
+}
+
+// The lab's own SSH server (lab/server.go), which the end-to-end tests of
+// the emulated Unix hosts go through.
+func TestConformanceLabSSH(t *testing.T) {
+	s := &remotetest.Suite{
+		Host:    "web01",
+		Timeout: suiteTimeout,
+		NewSession: func(t *testing.T, timeout time.Duration) remotetest.Instance {
+			l, h, o := startLab(t, &lab.Host{Name: "web01", OS: "solaris", Files: map[string]string{}, Boots: 1, Emu: confPOSIX{}})
+			h.Timeout = timeout
+			return remotetest.Instance{Session: dial(t, h, o), Break: func() { l.Close() }}
+		},
+		Cmd: remotetest.Commands{
+			Print: func(out, err string, code int) string {
+				return fmt.Sprintf("print %d %s %s", code, remote.ShellQuote(out), remote.ShellQuote(err))
+			},
+			Wait:         winWait,
+			NotFound:     "fleettune-no-such-command",
+			NotFoundExit: 127,
+			Flood:        flood,
+		},
+	}
+	s.RunTests(t)
+}
+
+// startLab serves one host in a lab of its own, its one command
+// winWait slow (until signalled), and returns the host as the lab's
+// inventory describes it and the options to dial it with.
+func startLab(t *testing.T, host *lab.Host) (*lab.Lab, *inventory.Host, remote.Options) {
+	t.Helper()
+	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), Hosts: []*lab.Host{host}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	if err := l.SetFaults(host.Name, lab.Faults{Delay: time.Hour, DelayOnly: winWait}); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.Load(l.Inventory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := inv.Host(host.Name)
+	if h == nil {
+		t.Fatalf("the lab's inventory has no %s", host.Name)
+	}
+	env := map[string]string{lab.PasswordEnv: l.Password()}
+	return l, h, remote.Options{Getenv: func(k string) string { return env[k] }}
+}
+
 // confWindows is the suite's cmd.exe on the lab's WinRM endpoint: its own
 // tiny interpreter (the lab's Shell hook), as the Windows emulator has.
 type confWindows struct{}
@@ -107,6 +183,7 @@ func (confWindows) Shell(h *lab.Host, user, line string) lab.Output {
 	return lab.Output{Stderr: "'" + strings.Fields(line + " x")[0] + "' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n", Code: 9009}
 }
 
+// winWait is the suite's Wait command on lab hosts.
 const winWait = "fleettune-wait"
 
 // flood is the Flood command of the test shells here.
@@ -127,24 +204,8 @@ func TestConformanceWinRM(t *testing.T) {
 		Host:    "web01",
 		Timeout: suiteTimeout,
 		NewSession: func(t *testing.T, timeout time.Duration) remotetest.Instance {
-			l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(),
-				Hosts: []*lab.Host{{Name: "web01", OS: "windows", Files: map[string]string{}, Boots: 1, Emu: confWindows{}}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { l.Close() })
-			// The wait command waits (until signalled); nothing else does.
-			if err := l.SetFaults("web01", lab.Faults{Delay: time.Hour, DelayOnly: winWait}); err != nil {
-				t.Fatal(err)
-			}
-			inv, err := inventory.Load(l.Inventory)
-			if err != nil {
-				t.Fatal(err)
-			}
-			h := inv.Host("web01")
+			l, h, o := startLab(t, &lab.Host{Name: "web01", OS: "windows", Files: map[string]string{}, Boots: 1, Emu: confWindows{}})
 			h.Timeout = timeout
-			env := map[string]string{lab.PasswordEnv: l.Password()}
-			o := remote.Options{Getenv: func(k string) string { return env[k] }}
 			// Break: the host goes away, every connection with it.
 			return remotetest.Instance{Session: dial(t, h, o), Break: func() { l.Close() }}
 		},
