@@ -153,7 +153,7 @@ func dialWinRM(ctx context.Context, h *inventory.Host, opts Options) (Session, e
 	if w.ServerName != "" {
 		ep.TLSServerName = w.ServerName
 	}
-	conns := &connTracker{conns: map[net.Conn]struct{}{}}
+	conns := newConnTracker()
 	dial := func(network, a string) (net.Conn, error) {
 		nd := net.Dialer{Timeout: d.timeout, KeepAlive: 30 * time.Second}
 		c, err := nd.Dial(network, a)
@@ -386,6 +386,11 @@ func (s *winrmSession) exec(runCtx context.Context, cmd string) (Result, error) 
 	c.Wait()
 	wg.Wait()
 	if over.stream() != "" {
+		// The library signals the command when it sees ctx end while it
+		// polls; one whose whole output came at once it no longer polls.
+		if err := c.Close(); err != nil {
+			s.log.Debug("winrm: signalling a command past the output cap failed", "host", s.name, "cmd", short(cmd), "err", err)
+		}
 		return Result{ExitCode: -1}, over.err(s.name, cmd)
 	}
 	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: c.ExitCode()}
@@ -570,8 +575,15 @@ func parseFault(body string) *wsmanFault {
 // connTracker remembers a client's open connections, so Close (or a
 // failed dial) can close the idle ones the library keeps.
 type connTracker struct {
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	mu         sync.Mutex
+	conns      map[net.Conn]struct{}
+	maxMessage atomic.Int64 // winrmMaxMessage; tests change it
+}
+
+func newConnTracker() *connTracker {
+	t := &connTracker{conns: map[net.Conn]struct{}{}}
+	t.maxMessage.Store(winrmMaxMessage)
+	return t
 }
 
 type trackedConn struct {
@@ -590,7 +602,7 @@ func (c *trackedConn) Write(b []byte) (int, error) {
 }
 
 func (c *trackedConn) Read(b []byte) (int, error) {
-	left := winrmMaxMessage - c.read.Load()
+	left := c.t.maxMessage.Load() - c.read.Load()
 	if left <= 0 {
 		return 0, errMessageTooLarge
 	}

@@ -34,6 +34,9 @@ func (winCmd) Shell(h *lab.Host, user, line string) lab.Output {
 	case strings.HasPrefix(line, "flood "):
 		n, _ := strconv.Atoi(line[len("flood "):])
 		return lab.Output{Stdout: strings.Repeat("x", n)}
+	case strings.HasPrefix(line, "flooderr "):
+		n, _ := strconv.Atoi(line[len("flooderr "):])
+		return lab.Output{Stdout: "fine", Stderr: strings.Repeat("x", n)}
 	case strings.HasPrefix(line, "echo "):
 		return lab.Output{Stdout: line[len("echo "):] + "\r\n"}
 	case strings.HasPrefix(line, "exit /b "):
@@ -430,7 +433,37 @@ func TestWinRMHugeAnswerIsCut(t *testing.T) {
 	if err != nil || string(res.Stdout) != "after\r\n" {
 		t.Errorf("Run after a huge answer = %q, %v", res.Stdout, err)
 	}
-	if st, _ := f.lab.WinRMStats(winName); st.Creates != 1 {
-		t.Errorf("server saw %+v; want the one shell kept", st)
+	if st, _ := f.lab.WinRMStats(winName); st.Creates != 1 || st.Signals != 2 {
+		t.Errorf("server saw %+v; want the one shell kept and both commands signalled", st)
+	}
+}
+
+// Past MaxOutput on one stream, the command fails with ErrOutputTooLarge,
+// what is already in flight is read into nothing (the library blocks on
+// its pipes otherwise) and the command is signalled. The lab sends an
+// answer in one message, so the message cap is raised here to let the
+// stream cap act.
+func TestWinRMStreamCap(t *testing.T) {
+	f := newWinFixture(t, lab.Options{})
+	h := f.host(t)
+	h.Timeout = 30 * time.Second
+	s := f.dial(t, h)
+	s.(*winrmSession).conns.maxMessage.Store(64 << 20)
+	for _, tc := range []struct{ cmd, stream string }{
+		{fmt.Sprintf("flood %d", MaxOutput+1), "stdout"},
+		{fmt.Sprintf("flooderr %d", MaxOutput+100<<10), "stderr"},
+	} {
+		res, err := s.Run(context.Background(), tc.cmd)
+		wantKind(t, err, ErrOutputTooLarge, tc.stream+" passed the limit of 4 MiB", "the rest was not read")
+		if res.Stdout != nil || res.Stderr != nil || res.ExitCode != -1 {
+			t.Errorf("%s: Result = %d, %d bytes, exit %d; want nothing, -1", tc.cmd, len(res.Stdout), len(res.Stderr), res.ExitCode)
+		}
+	}
+	res, err := s.Run(context.Background(), fmt.Sprintf("flood %d", MaxOutput))
+	if err != nil || len(res.Stdout) != MaxOutput {
+		t.Errorf("exactly MaxOutput: %d bytes, %v", len(res.Stdout), err)
+	}
+	if st, _ := f.lab.WinRMStats(winName); st.Creates != 1 || st.Signals < 3 {
+		t.Errorf("server saw %+v; want one shell, every command signalled", st)
 	}
 }
