@@ -2,10 +2,12 @@ package remote
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -245,4 +247,54 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// A host certificate signed by a CA that known_hosts trusts for the host
+// (@cert-authority) passes strict checking with no key of the host's own
+// in the file; the same CA @revoked, or trusted for other hosts only, does
+// not.
+func TestHostCertificateAuthority(t *testing.T) {
+	ca := newEd25519(t)
+	hostKey := newEd25519(t)
+	f := newFixture(t, serverConfig{hostKeys: []ssh.Signer{hostKey}})
+	cert := &ssh.Certificate{
+		Key:             hostKey.PublicKey(),
+		CertType:        ssh.HostCert,
+		KeyId:           "web01",
+		ValidPrincipals: []string{"127.0.0.1"},
+		ValidBefore:     ssh.CertTimeInfinity,
+	}
+	if err := cert.SignCert(rand.Reader, ca); err != nil {
+		t.Fatal(err)
+	}
+	certSigner, err := ssh.NewCertSigner(cert, hostKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv.cfg.AddHostKey(certSigner)
+	caLine := strings.TrimPrefix(knownhosts.Line([]string{"x"}, ca.PublicKey()), "x ")
+	for _, tc := range []struct {
+		name  string
+		lines []string
+		want  string // "" = success
+	}{
+		{"trusted CA", []string{"@cert-authority " + knownhosts.Normalize(f.srv.addr()) + " " + caLine}, ""},
+		{"trusted CA by wildcard", []string{"@cert-authority [127.0.0.*]:" + strconv.Itoa(f.srv.port) + " " + caLine}, ""},
+		{"CA for other hosts", []string{"@cert-authority *.example.com " + caLine}, "no authorities for hostname"},
+		{"revoked CA", []string{"@cert-authority " + knownhosts.Normalize(f.srv.addr()) + " " + caLine, "@revoked * " + caLine}, "revoked"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := f.host()
+			h.SSH.KnownHosts = writeFile(t, filepath.Join(t.TempDir(), "known_hosts"), tc.lines...)
+			s, err := f.dial(context.Background(), h)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("Dial: %v", err)
+				}
+				s.Close()
+				return
+			}
+			wantKind(t, err, ErrHostKey, tc.want)
+		})
+	}
 }

@@ -1,5 +1,9 @@
 // Package remote opens sessions to hosts: the transport-neutral Session and
-// its implementations over SSH (golang.org/x/crypto/ssh) and, later, WinRM.
+// its implementations over SSH (golang.org/x/crypto/ssh, with proxy
+// commands, jump hosts and known_hosts checking) and WinRM
+// (github.com/masterzen/winrm). Every error names the host and wraps one of
+// the Err* kinds; what a command prints is capped at MaxOutput per stream.
+// remote/remotetest is the conformance suite both transports pass.
 package remote
 
 import (
