@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -182,7 +183,7 @@ func (db *hostKeyDB) add(marker string, hosts []string, key ssh.PublicKey, file 
 		if err != nil {
 			return err
 		}
-		if p.negate || p.hash != nil || strings.ContainsAny(p.host, "*?") {
+		if p.negate || p.hash != nil || strings.ContainsAny(p.host+p.port, "*?") {
 			plain = false
 		}
 		l.pats = append(l.pats, p)
@@ -237,20 +238,31 @@ func parsePattern(s string) (khPattern, error) {
 		if err != nil {
 			return p, fmt.Errorf("host %q: %v", s, err)
 		}
+		if !validPort(port) || host == "" {
+			return p, fmt.Errorf("host %q: want [host]:port with a port from 1 to 65535 (or a pattern of digits, * and ?)", s)
+		}
 		p.host, p.port = host, port
 	}
 	p.host = strings.ToLower(p.host)
 	return p, nil
 }
 
+// validPort: a port number, or a pattern of digits, * and ?.
+func validPort(port string) bool {
+	if strings.ContainsAny(port, "*?") {
+		return strings.Trim(port, "0123456789*?") == ""
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535 && strings.Trim(port, "0123456789") == ""
+}
+
 // lookupName is the known_hosts name of host at port: "host" for port 22,
 // "[host]:port" otherwise, in lower case (knownhosts.Normalize's form).
 func lookupName(host, port string) string {
-	host = strings.ToLower(host)
 	if port == "22" {
-		return host
+		return strings.ToLower(host)
 	}
-	return "[" + host + "]:" + port
+	return strings.ToLower("[" + host + "]:" + port)
 }
 
 // splitLookup is the host and port of a lookup name.
@@ -317,7 +329,7 @@ func matches(pats []khPattern, host, port, lookup string, hs *hasher) bool {
 		if p.hash != nil {
 			ok = hs.matches(p, lookup)
 		} else {
-			ok = p.port == port && wildcardMatch(p.host, host)
+			ok = wildcardMatch(p.port, port) && wildcardMatch(p.host, host)
 		}
 		if !ok {
 			continue
@@ -514,12 +526,12 @@ func wildcardMatch(pat, s string) bool {
 	star, mark := -1, 0
 	for i < len(s) {
 		switch {
-		case p < len(pat) && (pat[p] == '?' || pat[p] == s[i]):
-			p++
-			i++
 		case p < len(pat) && pat[p] == '*':
 			star, mark = p, i
 			p++
+		case p < len(pat) && (pat[p] == '?' || pat[p] == s[i]):
+			p++
+			i++
 		case star >= 0:
 			mark++
 			p, i = star+1, mark

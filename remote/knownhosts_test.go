@@ -145,6 +145,7 @@ func TestKnownHostsFileErrors(t *testing.T) {
 		{good + "\n|2|abc|def " + strings.SplitN(good, " ", 2)[1] + "\n", ":2: hashed host"},
 		{"@bogus " + good + "\n", ":1: unknown marker @bogus"},
 		{"[web01:22 " + strings.SplitN(good, " ", 2)[1] + "\n", ":1: host \"[web01:22\""},
+		{"[web01]:http " + strings.SplitN(good, " ", 2)[1] + "\n", ":1: host \"[web01]:http\": want [host]:port with a port from 1 to 65535"},
 	} {
 		path := writeFile(t, filepath.Join(t.TempDir(), "known_hosts"), tc.data)
 		_, err := NewKnownHosts().db(path)
