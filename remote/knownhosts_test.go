@@ -257,7 +257,6 @@ func cpuTime() time.Duration {
 func TestHostCertificateAuthority(t *testing.T) {
 	ca := newEd25519(t)
 	hostKey := newEd25519(t)
-	f := newFixture(t, serverConfig{hostKeys: []ssh.Signer{hostKey}})
 	cert := &ssh.Certificate{
 		Key:             hostKey.PublicKey(),
 		CertType:        ssh.HostCert,
@@ -272,7 +271,7 @@ func TestHostCertificateAuthority(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv.cfg.AddHostKey(certSigner)
+	f := newFixture(t, serverConfig{hostKeys: []ssh.Signer{hostKey, certSigner}})
 	caLine := strings.TrimPrefix(knownhosts.Line([]string{"x"}, ca.PublicKey()), "x ")
 	for _, tc := range []struct {
 		name  string
