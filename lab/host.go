@@ -118,6 +118,10 @@ type Faults struct {
 	// DelayOnly, when set, limits Delay to the command lines that contain
 	// it: a host with one slow command.
 	DelayOnly string
+	// EagerReceive answers a WinRM Receive at once, the command still
+	// running and no output, instead of waiting for output or the
+	// OperationTimeout as Windows does: a broken host or proxy.
+	EagerReceive bool
 }
 
 // delayFor is how long the command line cmd waits before it runs.

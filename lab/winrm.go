@@ -605,6 +605,15 @@ func (s *winrmServer) receive(w http.ResponseWriter, r *http.Request, env *envel
 	s.mu.Lock()
 	s.stats.Receives++
 	s.mu.Unlock()
+	if s.faults().EagerReceive {
+		select {
+		case <-c.done:
+		default:
+			s.reply(w, respond(actionReceive+"Response", env.Header.MessageID,
+				`<rsp:ReceiveResponse><rsp:CommandState CommandId="`+c.id+`" State="`+stateRunning+`"/></rsp:ReceiveResponse>`))
+			return
+		}
+	}
 	t := time.NewTimer(env.operationTimeout())
 	defer t.Stop()
 	select {
