@@ -170,7 +170,7 @@ func dialWinRM(ctx context.Context, h *inventory.Host, opts Options) (Session, e
 		base = winrm.NewClientWithDial(dial)
 	}
 	params := winrm.NewParameters(isoSeconds(opTimeout), "en-US", winrmEnvelopeSize)
-	params.TransportDecorator = func() winrm.Transporter { return faultTransport{base} }
+	params.TransportDecorator = func() winrm.Transporter { return &faultTransport{Transporter: base} }
 	client, err := winrm.NewClientWithParameters(ep, d.user, password, params)
 	if err != nil {
 		return nil, fail(ErrHostKey, fmt.Errorf("winrm ca_file %s: %w", w.CAFile, err))
@@ -525,10 +525,33 @@ func isoSeconds(d time.Duration) string {
 // faultTransport turns SOAP faults, which the library returns as if they
 // were answers, into errors, except the OperationTimeout one (no output
 // yet), which the library expects to see as an answer and polls again on.
-type faultTransport struct{ winrm.Transporter }
+//
+// It also paces a host that answers Receive at once with nothing (the
+// command running, no output), which Windows never does (it waits for
+// output or the OperationTimeout): the library would poll it as fast as
+// the network allows until the command's timeout. After a few such answers
+// in a row each next Receive waits, 50ms doubling to at most a second.
+type faultTransport struct {
+	winrm.Transporter
 
-func (t faultTransport) Post(c *winrm.Client, m *soap.SoapMessage) (string, error) {
+	mu    sync.Mutex
+	eager int // Receives in a row answered at once with nothing
+}
+
+const (
+	eagerReceiveQuick = 50 * time.Millisecond // an answer this fast is "at once"
+	eagerReceiveFree  = 3                     // such answers let through unpaced
+	eagerReceivePause = 50 * time.Millisecond
+)
+
+func (t *faultTransport) Post(c *winrm.Client, m *soap.SoapMessage) (string, error) {
+	receive := strings.Contains(m.String(), "/windows/shell/Receive")
+	start := time.Now()
 	body, err := t.Transporter.Post(c, m)
+	if receive {
+		t.pace(err == nil && !strings.Contains(body, "CommandState/Done") && !strings.Contains(body, "Stream") &&
+			time.Since(start) < eagerReceiveQuick)
+	}
 	if err != nil || !strings.Contains(body, "Fault") {
 		return body, err
 	}
@@ -536,6 +559,23 @@ func (t faultTransport) Post(c *winrm.Client, m *soap.SoapMessage) (string, erro
 		return "", f
 	}
 	return body, nil
+}
+
+// pace counts a Receive answered at once with nothing (eager) or not, and
+// waits when there have been too many in a row.
+func (t *faultTransport) pace(eager bool) {
+	t.mu.Lock()
+	if !eager {
+		t.eager = 0
+		t.mu.Unlock()
+		return
+	}
+	t.eager++
+	n := t.eager
+	t.mu.Unlock()
+	if n > eagerReceiveFree {
+		time.Sleep(min(eagerReceivePause<<min(n-eagerReceiveFree-1, 5), time.Second))
+	}
 }
 
 // wsmanFault is a SOAP fault a WinRM host answered.

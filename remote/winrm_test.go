@@ -467,3 +467,34 @@ func TestWinRMStreamCap(t *testing.T) {
 		t.Errorf("server saw %+v; want one shell, every command signalled", st)
 	}
 }
+
+// A host that answers every Receive at once with nothing (Windows would
+// wait for output) is not polled as fast as the network allows: after a
+// few such answers the polls slow down, and the command still ends at its
+// timeout.
+func TestWinRMEagerReceiveIsPaced(t *testing.T) {
+	f := newWinFixture(t, lab.Options{})
+	h := f.host(t)
+	h.Timeout = 2 * time.Second
+	s := f.dial(t, h)
+	if err := f.lab.SetFaults(winName, lab.Faults{EagerReceive: true, Delay: time.Hour, DelayOnly: "whoami"}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := s.Run(context.Background(), "whoami")
+	wantKind(t, err, ErrTimeout, "did not finish within 2s")
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("Run took %v with a 2s timeout", d)
+	}
+	st, _ := f.lab.WinRMStats(winName)
+	if st.Receives > 40 {
+		t.Errorf("%d Receives in 2s to a host answering at once; want the polls paced (under 40)", st.Receives)
+	}
+	t.Logf("%d Receives in %v", st.Receives, time.Since(start))
+	// A host that answers normally again is polled normally: the command
+	// is quick once its delay is gone.
+	_ = f.lab.SetFaults(winName, lab.Faults{})
+	if res, err := s.Run(context.Background(), "echo back"); err != nil || string(res.Stdout) != "back\r\n" {
+		t.Errorf("after the eager host: %q, %v", res.Stdout, err)
+	}
+}
