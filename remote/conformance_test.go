@@ -196,10 +196,10 @@ func flood(n int, stderr bool) string {
 
 // The lab's WS-Management endpoint (HTTPS, NTLM), one lab per test.
 func TestConformanceWinRM(t *testing.T) {
-	// A Run given a done ctx waits for its command's own outcome before it
-	// selects, as a busy scheduler makes it now and then: the outcome must
-	// still come back wrapped with the host.
-	remote.HoldWinRMRunsWithDoneContext(t, 100*time.Millisecond)
+	// A Run whose ctx ends in the middle waits for its command's own
+	// outcome before it selects, as a busy scheduler makes it now and
+	// then: the outcome must still come back wrapped with the host.
+	remote.HoldWinRMRunsEndingSoon(t, 200*time.Millisecond)
 	s := &remotetest.Suite{
 		Host:    "web01",
 		Timeout: suiteTimeout,

@@ -53,17 +53,27 @@ func RealSSHD(t *testing.T) (*inventory.Host, func()) {
 	}
 }
 
-// HoldWinRMRunsWithDoneContext makes every WinRM Run whose ctx is already
-// done when it starts its command wait d before it looks at the outcome,
-// so the outcome (exec's bare ctx.Err()) and ctx.Done() are both ready
-// when it selects: the race behind unwrapped timeouts, made likely.
-func HoldWinRMRunsWithDoneContext(t *testing.T, d time.Duration) {
-	testHookWinRMRunWait = func(ctx context.Context) {
-		if ctx.Err() != nil {
-			time.Sleep(d)
+// HoldWinRMRunsEndingSoon makes every WinRM Run whose ctx ends within
+// `within` of starting its command wait, before it looks at the outcome,
+// until ctx has ended and the command's outcome (exec's bare ctx.Err()) is
+// in, so both are ready when it selects: the race behind unwrapped
+// timeouts, made likely.
+func HoldWinRMRunsEndingSoon(t *testing.T, within time.Duration) {
+	testHookWinRMRunWait = holdUntilBothReady(within)
+	t.Cleanup(func() { testHookWinRMRunWait = nil })
+}
+
+func holdUntilBothReady(within time.Duration) func(context.Context, func() bool) {
+	return func(ctx context.Context, outcomeIn func() bool) {
+		dl, ok := ctx.Deadline()
+		if !ok || time.Until(dl) >= within {
+			return
+		}
+		<-ctx.Done()
+		for end := time.Now().Add(10 * time.Second); !outcomeIn() && time.Now().Before(end); {
+			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	t.Cleanup(func() { testHookWinRMRunWait = nil })
 }
 
 // dropConns closes every connection the server holds (a host that went

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fleettune/fleettune/lab"
 )
 
 func TestCapBuffer(t *testing.T) {
@@ -148,4 +150,33 @@ func BenchmarkRunOutput(b *testing.B) {
 			}
 		})
 	}
+}
+
+// A Run whose ctx has ended already sends nothing to the host: it does not
+// start the command only to signal it.
+func TestDoneContextRunsNothing(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	t.Run("ssh", func(t *testing.T) {
+		f := newFixture(t, serverConfig{})
+		s := f.mustDial(f.host())
+		for range 20 {
+			_, err := s.Run(cancelled, "echo no")
+			wantKind(t, err, ErrTimeout, "context canceled")
+		}
+		if cmds := f.srv.commands(); len(cmds) != 0 {
+			t.Errorf("the host ran %q", cmds)
+		}
+	})
+	t.Run("winrm", func(t *testing.T) {
+		f := newWinFixture(t, lab.Options{})
+		s := f.dial(t, f.host(t))
+		for range 20 {
+			_, err := s.Run(cancelled, "echo no")
+			wantKind(t, err, ErrTimeout, "context canceled")
+		}
+		if st, _ := f.lab.WinRMStats(winName); st.Commands != 0 {
+			t.Errorf("the host ran %d commands", st.Commands)
+		}
+	})
 }

@@ -70,6 +70,9 @@ func (s *sshSession) Run(ctx context.Context, cmd string) (Result, error) {
 	if err := s.deadErr(); err != nil {
 		return Result{}, err
 	}
+	if ctx.Err() != nil { // ended already: run nothing
+		return Result{ExitCode: -1}, s.ctxErr(ctx, cmd)
+	}
 	full := cmd
 	if s.become == "sudo" {
 		full = sudoWrap(cmd)
@@ -87,6 +90,10 @@ func (s *sshSession) Run(ctx context.Context, cmd string) (Result, error) {
 		return Result{}, s.ctxErr(ctx, cmd)
 	case <-s.done:
 		return Result{}, s.deadErr()
+	}
+	if runCtx.Err() != nil { // ended while this Run waited for a slot
+		<-s.slots
+		return Result{ExitCode: -1}, s.ctxErr(ctx, cmd)
 	}
 
 	stdout, stderr, over := newCapBuffers(MaxOutput)

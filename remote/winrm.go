@@ -307,6 +307,9 @@ func (s *winrmSession) Run(ctx context.Context, cmd string) (Result, error) {
 	if err := s.deadErr(); err != nil {
 		return Result{}, err
 	}
+	if ctx.Err() != nil { // ended already: run nothing
+		return Result{ExitCode: -1}, s.ctxErr(ctx, cmd)
+	}
 	runCtx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	select {
@@ -317,6 +320,10 @@ func (s *winrmSession) Run(ctx context.Context, cmd string) (Result, error) {
 	if err := s.deadErr(); err != nil {
 		<-s.turn
 		return Result{}, err
+	}
+	if runCtx.Err() != nil { // ended while this Run waited for its turn
+		<-s.turn
+		return Result{ExitCode: -1}, s.ctxErr(ctx, cmd)
 	}
 	type outcome struct {
 		res Result
@@ -330,8 +337,8 @@ func (s *winrmSession) Run(ctx context.Context, cmd string) (Result, error) {
 		res, err := s.exec(runCtx, cmd)
 		done <- outcome{res, err}
 	}()
-	if testHookWinRMRunWait != nil {
-		testHookWinRMRunWait(runCtx)
+	if hook := testHookWinRMRunWait; hook != nil {
+		hook(runCtx, func() bool { return len(done) > 0 })
 	}
 	select {
 	case o := <-done:
@@ -348,9 +355,10 @@ func (s *winrmSession) Run(ctx context.Context, cmd string) (Result, error) {
 }
 
 // testHookWinRMRunWait, when set by a test, runs before Run waits for its
-// command: a test holds Run there until the command is over, so that both
-// the outcome and ctx are ready when Run selects.
-var testHookWinRMRunWait func(runCtx context.Context)
+// command, with a func that says whether the command's outcome is in: a
+// test holds Run there until it is and ctx has ended, so that both are
+// ready when Run selects.
+var testHookWinRMRunWait func(runCtx context.Context, outcomeIn func() bool)
 
 // exec runs one command: Command, Receive until done (both streams drained
 // at once: they are unbuffered pipes), then Signal to release it.
@@ -366,6 +374,12 @@ func (s *winrmSession) exec(runCtx context.Context, cmd string) (Result, error) 
 		}
 		return Result{ExitCode: -1}, s.runErr(cmd, err)
 	}
+	// The library's requests take no ctx: a Receive long poll in flight
+	// when runCtx ends would hold the shell (and the next command) for up
+	// to the OperationTimeout. Closing the client's connections ends it at
+	// once; the Signal below goes on a new one.
+	abort := context.AfterFunc(runCtx, s.conns.closeAll)
+	defer abort()
 	stdout, stderr, over := newCapBuffers(MaxOutput)
 	drain := func(dst *capBuffer, src io.Reader) error {
 		_, err := io.Copy(dst, src)
@@ -395,7 +409,12 @@ func (s *winrmSession) exec(runCtx context.Context, cmd string) (Result, error) 
 	}
 	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: c.ExitCode()}
 	if runCtx.Err() != nil {
-		// The library signalled the command already; its exit code is 0.
+		// Its exit code is 0, meaningless. The library signals the command
+		// when it sees ctx end between polls, not when the poll it was in
+		// failed because its connection was closed: signal it (again).
+		if err := c.Close(); err != nil {
+			s.log.Debug("winrm: signalling a cancelled command failed", "host", s.name, "cmd", short(cmd), "err", err)
+		}
 		res.ExitCode = -1
 		return res, runCtx.Err()
 	}

@@ -396,22 +396,26 @@ func TestWinRMUnreachableAddress(t *testing.T) {
 	wantKind(t, err, ErrUnreachable, "answers plain HTTP, not HTTPS")
 }
 
-// Run must wrap a timeout or cancel with the host even when the command's
-// own error (the bare ctx.Err() of exec) is ready at the same moment as
-// ctx.Done(): the hook holds Run until both are, so its select picks
-// either at random.
+// Run must wrap a timeout with the host even when the command's own error
+// (the bare ctx.Err() of exec) is ready at the same moment as ctx.Done():
+// the hook holds Run until both are, so its select picks either at random.
 func TestWinRMContextErrorAlwaysWrapped(t *testing.T) {
 	f := newWinFixture(t, lab.Options{})
-	s := f.dial(t, f.host(t))
-	testHookWinRMRunWait = func(context.Context) { time.Sleep(150 * time.Millisecond) }
+	h := f.host(t)
+	h.Timeout = 2 * time.Second // polls of 1s: each held Run waits one out
+	s := f.dial(t, h)
+	if err := f.lab.SetFaults(winName, lab.Faults{Delay: time.Hour, DelayOnly: "echo slow"}); err != nil {
+		t.Fatal(err)
+	}
+	testHookWinRMRunWait = holdUntilBothReady(time.Second)
 	t.Cleanup(func() { testHookWinRMRunWait = nil })
-	cancelled, cancel := context.WithCancel(context.Background())
-	cancel()
-	for i := range 12 {
-		_, err := s.Run(cancelled, "echo x")
-		wantKind(t, err, ErrTimeout, `"echo x"`)
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("run %d: %v, want context.Canceled", i, err)
+	for i := range 8 {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		_, err := s.Run(ctx, "echo slow")
+		cancel()
+		wantKind(t, err, ErrTimeout, `"echo slow"`)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("run %d: %v, want context.DeadlineExceeded", i, err)
 		}
 	}
 }
@@ -496,5 +500,34 @@ func TestWinRMEagerReceiveIsPaced(t *testing.T) {
 	_ = f.lab.SetFaults(winName, lab.Faults{})
 	if res, err := s.Run(context.Background(), "echo back"); err != nil || string(res.Stdout) != "back\r\n" {
 		t.Errorf("after the eager host: %q, %v", res.Stdout, err)
+	}
+}
+
+// A command cut short by its ctx does not hold the shell for the rest of
+// the Receive long poll it was in (up to half the host's timeout): the
+// poll's connection is closed, the command signalled, and the next
+// command runs at once.
+func TestWinRMCancelEndsTheLongPoll(t *testing.T) {
+	f := newWinFixture(t, lab.Options{})
+	h := f.host(t)
+	h.Timeout = 20 * time.Second // Receives long-poll for 10s
+	s := f.dial(t, h)
+	if err := f.lab.SetFaults(winName, lab.Faults{Delay: time.Hour, DelayOnly: "echo slow"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := s.Run(ctx, "echo slow")
+	wantKind(t, err, ErrTimeout, "context deadline exceeded")
+	start := time.Now()
+	res, err := s.Run(context.Background(), "echo next")
+	if err != nil || string(res.Stdout) != "next\r\n" {
+		t.Fatalf("next Run = %q, %v", res.Stdout, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the next command waited %v: the cut command's 10s poll held the shell", d)
+	}
+	if st, _ := f.lab.WinRMStats(winName); st.Signals < 2 || st.Creates != 1 {
+		t.Errorf("server saw %+v; want both commands signalled on the one shell", st)
 	}
 }

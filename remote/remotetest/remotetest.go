@@ -80,6 +80,7 @@ func (s *Suite) RunTests(t *testing.T) {
 		{"CallerDeadline", s.testCallerDeadline},
 		{"CallerCancel", s.testCallerCancel},
 		{"AlreadyDoneContext", s.testAlreadyDone},
+		{"DeadlineDuringRun", s.testDeadlineDuringRun},
 		{"ConcurrentRuns", s.testConcurrent},
 		{"CloseTwice", s.testCloseTwice},
 		{"ConnectionLost", s.testConnectionLost},
@@ -245,8 +246,9 @@ func (s *Suite) testCallerCancel(t *testing.T) {
 }
 
 // testAlreadyDone runs with contexts that are done before Run starts, many
-// times: a transport that races its result against ctx.Done() returns the
-// bare context error now and then, and this catches it.
+// times: each gives the wrapped context error (and should run nothing); a
+// transport that raced its result against ctx.Done() returned a bare
+// context error, or even success, now and then.
 func (s *Suite) testAlreadyDone(t *testing.T) {
 	in := s.open(t)
 	cmd := s.Cmd.Print("x", "", 0)
@@ -264,6 +266,23 @@ func (s *Suite) testAlreadyDone(t *testing.T) {
 		}
 	}
 	s.wantUsable(t, in.Session, "runs with done contexts")
+}
+
+// testDeadlineDuringRun ends the caller's ctx a moment after each Run
+// starts, many times: whatever the transport's command returned as ctx
+// ended, the error is wrapped with the host and matches the deadline.
+func (s *Suite) testDeadlineDuringRun(t *testing.T) {
+	in := s.open(t)
+	for i := range 8 {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		_, err, _ := s.run(t, in.Session, ctx, s.Cmd.Wait, s.slack())
+		cancel()
+		s.wantWrapped(t, fmt.Sprintf("run %d with a 20ms deadline", i), err, remote.ErrTimeout, context.DeadlineExceeded)
+		if t.Failed() {
+			return
+		}
+	}
+	s.wantUsable(t, in.Session, "runs cut by their deadline")
 }
 
 func (s *Suite) testConcurrent(t *testing.T) {
