@@ -16,12 +16,21 @@ import (
 
 const suiteTimeout = time.Second
 
+// dialTimeout bounds the suite's dials: a busy machine may take seconds
+// for a handshake; the commands then run with the suite's timeout.
+const dialTimeout = 30 * time.Second
+
+// dial opens a Session to h with room for a slow handshake, then gives it
+// h.Timeout as its per-command timeout.
 func dial(t *testing.T, h *inventory.Host, o remote.Options) remote.Session {
 	t.Helper()
+	timeout := h.Timeout
+	h.Timeout = dialTimeout
 	s, err := remote.Dial(context.Background(), h, o)
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
+	remote.SetCommandTimeout(s, timeout)
 	return s
 }
 

@@ -76,6 +76,18 @@ func holdUntilBothReady(within time.Duration) func(context.Context, func() bool)
 	}
 }
 
+// SetCommandTimeout sets the per-command timeout of a Session dialed with
+// a longer one: the suite dials with room for a slow handshake on a busy
+// machine and then runs its commands with a short timeout.
+func SetCommandTimeout(s Session, d time.Duration) {
+	switch s := s.(type) {
+	case *sshSession:
+		s.timeout = d
+	case *winrmSession:
+		s.timeout = d
+	}
+}
+
 // dropConns closes every connection the server holds (a host that went
 // away), and keeps listening.
 func (s *testServer) dropConns() {

@@ -185,7 +185,7 @@ func (d *sshDialer) authMethods(ctx context.Context) ([]ssh.AuthMethod, func(), 
 
 	var onlyKeys []string // IdentitiesOnly: the public keys of the identity files
 	for _, f := range h.SSH.IdentityFiles {
-		if pub, err := os.ReadFile(f + ".pub"); err == nil {
+		if pub, err := readCapped(f+".pub", maxKeyFile); err == nil {
 			if k, _, _, _, err := ssh.ParseAuthorizedKey(pub); err == nil {
 				onlyKeys = append(onlyKeys, string(k.Marshal()))
 			}
