@@ -69,14 +69,14 @@ func helperLock() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	unlock, err := s.Lock(os.Getenv(helperRun), KindApply)
+	lk, err := s.Lock(os.Getenv(helperRun), KindApply)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	fmt.Println("locked")
 	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
-	if err := unlock(); err != nil {
+	if err := lk.Unlock(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -85,11 +85,11 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	// The lock comes before planning, as Terraform locks state before it
 	// refreshes: a plan made while another fleettune changes hosts would be
 	// stale by the time it ran.
-	unlock, err := store.Lock("", journal.KindApply)
+	lock, err := store.Lock("", journal.KindApply)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	defer unlock()
+	defer lock.Unlock()
 
 	var plan *playbooks.Plan
 	var hosts []*inventory.Host

@@ -63,11 +63,11 @@ func runRollback(ctx context.Context, g *globals, f *rollbackFlags) error {
 	// The lock comes first: --last must not pick, and no rollback may
 	// touch, a run another fleettune is still writing.
 	id := playbooks.NewRunID(timeNow())
-	unlock, err := store.Lock(id, journal.KindRollback)
+	lock, err := store.Lock(id, journal.KindRollback)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	defer unlock()
+	defer lock.Unlock()
 	var run *journal.Run
 	if f.last {
 		run, err = store.Last(journal.KindApply)

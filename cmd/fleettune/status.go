@@ -65,9 +65,9 @@ func runStatus(ctx context.Context, g *globals, f *statusFlags) error {
 	}
 	// Holding the lock tells unfinished runs that are running from those
 	// that were interrupted, and lets status record what it sees.
-	unlock, lerr := store.Lock("", "status")
+	lock, lerr := store.Lock("", "status")
 	if lerr == nil {
-		defer unlock()
+		defer lock.Unlock()
 	} else {
 		g.log.Warn("another fleettune is running; reboot checks will not be recorded", "err", lerr)
 	}
