@@ -1,0 +1,183 @@
+// Package pgtest starts a throwaway PostgreSQL cluster for tests: initdb in
+// a temporary directory, run as the postgres user, listening only on a unix
+// socket in that directory (no TCP), stopped with pg_ctl -m immediate and
+// removed at the end. Tests skip without PostgreSQL unless
+// FLEETTUNE_E2E_REQUIRED is set, when they fail instead.
+package pgtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// BinDir is where Debian's postgresql package puts initdb and pg_ctl.
+var BinDir = "/usr/lib/postgresql/15/bin"
+
+// Cluster is one running test cluster.
+type Cluster struct {
+	// Dir holds the data directory, the log and the socket.
+	Dir string
+	log string
+}
+
+var (
+	sharedOnce sync.Once
+	shared     *Cluster
+	sharedErr  error
+)
+
+// Shared is the test binary's one cluster, started on first use; call
+// StopShared from TestMain after m.Run. It skips (or, with
+// FLEETTUNE_E2E_REQUIRED set, fails) tb when PostgreSQL is not available.
+func Shared(tb testing.TB) *Cluster {
+	tb.Helper()
+	sharedOnce.Do(func() { shared, sharedErr = Start() })
+	if sharedErr != nil {
+		if os.Getenv("FLEETTUNE_E2E_REQUIRED") != "" {
+			tb.Fatalf("PostgreSQL test cluster: %v", sharedErr)
+		}
+		tb.Skipf("PostgreSQL test cluster: %v", sharedErr)
+	}
+	return shared
+}
+
+// StopShared stops the shared cluster, if it was started.
+func StopShared() {
+	if shared != nil {
+		shared.Stop()
+	}
+}
+
+// Available says why no cluster can be started here, or nil.
+func Available() error {
+	if _, err := os.Stat(filepath.Join(BinDir, "initdb")); err != nil {
+		return fmt.Errorf("no PostgreSQL server binaries in %s (apt-get install postgresql): %w", BinDir, err)
+	}
+	if os.Getuid() != 0 {
+		return errors.New("not root: the cluster runs as the postgres user via runuser")
+	}
+	if _, err := user.Lookup("postgres"); err != nil {
+		return fmt.Errorf("no postgres user: %w", err)
+	}
+	return nil
+}
+
+// Start initializes and starts a new cluster.
+func Start() (*Cluster, error) {
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	pg, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, err
+	}
+	uid, _ := strconv.Atoi(pg.Uid)
+	gid, _ := strconv.Atoi(pg.Gid)
+	dir, err := os.MkdirTemp("", "fleettune-pg-")
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{Dir: dir, log: filepath.Join(dir, "log")}
+	fail := func(err error) (*Cluster, error) {
+		c.Stop()
+		return nil, err
+	}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return fail(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := c.asPostgres(ctx, "initdb", "-D", c.data(), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"); err != nil {
+		return fail(err)
+	}
+	opts := fmt.Sprintf("-c listen_addresses='' -k %s -c synchronous_commit=on -c fsync=on", dir)
+	if err := c.asPostgres(ctx, "pg_ctl", "-D", c.data(), "-o", opts, "-l", c.log, "-w", "-t", "60", "start"); err != nil {
+		logb, _ := os.ReadFile(c.log)
+		return fail(fmt.Errorf("%w\nserver log:\n%s", err, logb))
+	}
+	return c, nil
+}
+
+func (c *Cluster) data() string { return filepath.Join(c.Dir, "data") }
+
+func (c *Cluster) asPostgres(ctx context.Context, prog string, args ...string) error {
+	cmd := exec.CommandContext(ctx, "runuser", append([]string{"-u", "postgres", "--", filepath.Join(BinDir, prog)}, args...)...)
+	cmd.Dir = c.Dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %v: %w\n%s", prog, args, err, out.Bytes())
+	}
+	return nil
+}
+
+// DSN is the address of database db, over the unix socket.
+func (c *Cluster) DSN(db string) string {
+	return "postgres://postgres@/" + db + "?host=" + c.Dir
+}
+
+// NewDB creates an empty database for one test, dropped at its end, and
+// returns its DSN.
+func (c *Cluster) NewDB(tb testing.TB) string {
+	tb.Helper()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	name := "t_" + hex.EncodeToString(b[:])
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.asPostgres(ctx, "createdb", "-h", c.Dir, "-U", "postgres", name); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = c.asPostgres(ctx, "dropdb", "-h", c.Dir, "-U", "postgres", "--force", name)
+	})
+	return c.DSN(name)
+}
+
+// Psql runs one SQL command in database db as the superuser.
+func (c *Cluster) Psql(db, sql string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "runuser", "-u", "postgres", "--", "/usr/bin/psql", "-h", c.Dir, "-U", "postgres", "-d", db, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql)
+	cmd.Dir = c.Dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("psql %q: %w: %s", sql, err, out)
+	}
+	return string(bytes.TrimSpace(out)), nil
+}
+
+// Stop stops the cluster at once (as a crash would) and removes it.
+func (c *Cluster) Stop() {
+	if _, err := os.Stat(filepath.Join(c.data(), "postmaster.pid")); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		_ = c.asPostgres(ctx, "pg_ctl", "-D", c.data(), "-m", "immediate", "-w", "stop")
+		cancel()
+	}
+	os.RemoveAll(c.Dir)
+}
+
+// Restart stops the server at once and starts it again, as after a crash.
+func (c *Cluster) Restart() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := c.asPostgres(ctx, "pg_ctl", "-D", c.data(), "-m", "immediate", "-w", "stop"); err != nil {
+		return err
+	}
+	opts := fmt.Sprintf("-c listen_addresses='' -k %s", c.Dir)
+	return c.asPostgres(ctx, "pg_ctl", "-D", c.data(), "-o", opts, "-l", c.log, "-w", "-t", "60", "start")
+}
