@@ -78,10 +78,11 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	if f.forks < 1 {
 		return &exitError{code: 1, err: fmt.Errorf("--forks %d: must be at least 1", f.forks)}
 	}
-	store, err := journal.Open(g.stateDir)
+	store, err := g.openStore(ctx)
 	if err != nil {
-		return &exitError{code: 1, err: err}
+		return &exitError{code: 1, err: fmt.Errorf("%w; nothing was changed", err)}
 	}
+	defer store.Close()
 	// The lock comes before planning, as Terraform locks state before it
 	// refreshes: a plan made while another fleettune changes hosts would be
 	// stale by the time it ran.
@@ -141,6 +142,18 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 		out.Summarize()
 		return renderOutcome(g, format, out)
 	}
+	// Each host's lock before anything touches it: with a shared
+	// database, a host another fleettune is changing is refused.
+	todo, refused, err := lockHosts(ctx, lock, plan.RunID, todo)
+	if err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("%w; nothing was changed", err)}
+	}
+	if len(todo) == 0 {
+		out := &playbooks.Outcome{RunID: plan.RunID, Kind: "apply", Hosts: refused}
+		mergePlanHosts(out, plan)
+		out.Summarize()
+		return renderOutcome(g, format, out)
+	}
 	if format == views.Text && !f.quietPlan {
 		if err := views.NewPlan(views.Text, os.Stdout, g.color()).Plan(plan); err != nil {
 			return &exitError{code: 1, err: err}
@@ -173,6 +186,7 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 
 	e := &playbooks.Engine{Dial: g.dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: g.stop}
 	out := e.Apply(ctx, plan.RunID, todo, opts)
+	addRefused(out, refused)
 	mergePlanHosts(out, plan)
 	out.Summarize()
 	if err := w.Append(endRecord(out, ctx, g.stop)); err != nil {

@@ -35,6 +35,10 @@ func (e *exitError) Error() string {
 type globals struct {
 	stop     <-chan struct{} // closed by the first interrupt
 	stateDir string
+	// state is --state: a postgres:// URL (state.go); stateDirSet says
+	// --state-dir was given too.
+	state       string
+	stateDirSet bool
 	logLevel string
 	noColor  bool
 	log      *log.Logger
@@ -91,17 +95,19 @@ settings over SSH, compares them with a playbook, and shows (plan) or makes
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			g.stateDirSet = cmd.Flags().Changed("state-dir")
 			return g.setup()
 		},
 	}
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "where runs are recorded (default $FLEETTUNE_STATE_DIR or $XDG_STATE_HOME/fleettune)")
+	root.PersistentFlags().StringVar(&g.state, "state", "", "a postgres:// URL: a journal and per-host locks shared by a team (default $FLEETTUNE_STATE; see fleettune state)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error (logs go to stderr)")
 	root.PersistentFlags().BoolVar(&g.noColor, "no-color", false, "never colour the output")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: 1, err: fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
 	})
 	root.AddCommand(newPlanCmd(g), newApplyCmd(g), newRollbackCmd(g), newStatusCmd(g))
-	root.AddCommand(newLabCmd(g), newDemoCmd(g))
+	root.AddCommand(newLabCmd(g), newDemoCmd(g), newStateCmd(g))
 	return root
 }
 
