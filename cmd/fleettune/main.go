@@ -39,9 +39,9 @@ type globals struct {
 	// --state-dir was given too.
 	state       string
 	stateDirSet bool
-	logLevel string
-	noColor  bool
-	log      *log.Logger
+	logLevel    string
+	noColor     bool
+	log         *log.Logger
 	// getenv reads the environment for remote sessions (password_env,
 	// SSH_AUTH_SOCK); nil is os.Getenv. The demo lends its lab's password.
 	getenv func(string) string
