@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -415,6 +416,29 @@ func (s Suite) testLocks(t *testing.T) {
 // RunBenchmarks runs the suite's benchmarks as sub-benchmarks of b.
 func (s Suite) RunBenchmarks(b *testing.B) {
 	b.Run("JournalPerHost", s.benchHost)
+	b.Run("JournalPerHostForks8", s.benchHostForks)
+}
+
+// benchHostForks is benchHost with eight hosts journalled at once, as an
+// apply with --forks 8 does: one op is still one host.
+func (s Suite) benchHostForks(b *testing.B) {
+	_, st := s.open(b)
+	w, err := st.Create(journal.Header{ID: "20261122T171500Z-be02", Kind: journal.KindApply, Started: t0})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	var n atomic.Int64
+	b.SetParallelism(4) // 4 x GOMAXPROCS goroutines; 8 on two cores
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := writeHost(w, fmt.Sprintf("h%06d", n.Add(1)), 3); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
 
 // benchHost measures the journal's cost per host of an apply: its before

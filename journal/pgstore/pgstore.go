@@ -189,6 +189,10 @@ type Backend struct {
 	conn *pgx.Conn
 	// lost is set once a statement failed for want of the session.
 	lost error
+
+	gmu      sync.Mutex // guards the group commit below
+	waiting  []*pendingLine
+	flushing bool
 }
 
 var _ journal.Backend = (*Backend)(nil)
@@ -401,13 +405,16 @@ func (a *appender) Append(line []byte) error {
 	if a.broken != nil {
 		return fmt.Errorf("journal %s: unusable after an earlier failure: %w", a.b.RunWhere(a.id), a.broken)
 	}
+	// Not under a.mu: appends from several forks commit together.
+	a.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
-	defer cancel()
-	if err := a.b.insert(ctx, a.id, line); err != nil {
+	err := a.b.insert(ctx, a.id, line)
+	cancel()
+	a.mu.Lock()
+	if err != nil && a.broken == nil {
 		a.broken = err
-		return err
 	}
-	return nil
+	return err
 }
 
 func (a *appender) Close() error {
@@ -417,26 +424,80 @@ func (a *appender) Close() error {
 	return nil
 }
 
-// insert appends line as the run's next record: one statement, committed
-// (synchronously) when Exec returns. Two writers of one run (the apply and a
-// status recording a reboot) take the next number in turn.
+// insert appends line as the run's next record, durable when it returns.
+// Appends made at the same time (an apply's forks) are committed together:
+// the first caller commits every line waiting, in one transaction, and
+// keeps on while more arrive; each caller returns once the transaction
+// holding its line committed (synchronously), or with its error.
 func (b *Backend) insert(ctx context.Context, id string, line []byte) error {
-	return b.do(ctx, "append to run "+id, func(c *pgx.Conn) error {
+	p := &pendingLine{id: id, line: string(line), done: make(chan error, 1)}
+	b.gmu.Lock()
+	b.waiting = append(b.waiting, p)
+	leader := !b.flushing
+	b.flushing = true
+	b.gmu.Unlock()
+	if leader {
+		for {
+			b.gmu.Lock()
+			batch := b.waiting
+			b.waiting = nil
+			if len(batch) == 0 {
+				b.flushing = false
+				b.gmu.Unlock()
+				break
+			}
+			b.gmu.Unlock()
+			err := b.insertBatch(ctx, batch)
+			for _, q := range batch {
+				if q.err != nil {
+					q.done <- q.err
+				} else {
+					q.done <- err
+				}
+			}
+		}
+	}
+	return <-p.done
+}
+
+type pendingLine struct {
+	id, line string
+	done     chan error
+	err      error // this line's own error (an unknown run)
+}
+
+// insertBatch commits lines in one transaction, each numbered after the
+// run's last record. Two writers of one run (the apply and a status
+// recording a reboot) take numbers in turn: a clash retries the batch.
+func (b *Backend) insertBatch(ctx context.Context, batch []*pendingLine) error {
+	return b.do(ctx, "append to run "+batch[0].id, func(c *pgx.Conn) error {
 		for try := 0; ; try++ {
-			tag, err := c.Exec(ctx, `INSERT INTO fleettune_records (run_id, seq, line)
-				SELECT $1, coalesce(max(seq), 0) + 1, $2 FROM fleettune_records WHERE run_id = $1
-				HAVING count(*) > 0`, id, string(line))
+			err := pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+				var pb pgx.Batch
+				for _, q := range batch {
+					q.err = nil
+					pb.Queue(`INSERT INTO fleettune_records (run_id, seq, line)
+						SELECT $1, coalesce(max(seq), 0) + 1, $2 FROM fleettune_records WHERE run_id = $1
+						HAVING count(*) > 0`, q.id, q.line)
+				}
+				res := tx.SendBatch(ctx, &pb)
+				for _, q := range batch {
+					tag, err := res.Exec()
+					if err != nil {
+						res.Close()
+						return err
+					}
+					if tag.RowsAffected() == 0 {
+						q.err = journal.UnknownRun(q.id, b.d.where)
+					}
+				}
+				return res.Close()
+			})
 			var pe *pgconn.PgError
 			if errors.As(err, &pe) && pe.Code == "23505" && try < 10 {
 				continue // another writer took that number
 			}
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() == 0 {
-				return journal.UnknownRun(id, b.d.where)
-			}
-			return nil
+			return err
 		}
 	})
 }
