@@ -1,9 +1,10 @@
 package e2e
 
 import (
-	"bufio"
+	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,34 +30,44 @@ func teamDB(t *testing.T) string {
 // startWatching starts an apply with the test's environment and returns
 // once it watches its batch: its hosts are changed and locked by then.
 func startWatching(t *testing.T, args ...string) *exec.Cmd {
+	cmd, _ := startWatchingErr(t, args...)
+	return cmd
+}
+
+// startWatchingErr is startWatching, also returning stderr as it fills.
+func startWatchingErr(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "FLEETTUNE_STATE_DIR="+stateDir(t), "NO_COLOR=1")
 	if extra, ok := testEnv.Load(t.Name()); ok {
 		cmd.Env = append(cmd.Env, extra.([]string)...)
 	}
-	stderr, err := cmd.StderrPipe()
-	must(t, err)
+	w := &watchWriter{watching: make(chan bool, 1)}
+	cmd.Stderr = w
 	must(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	watching := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "watching") {
-				watching <- true
-				break
-			}
-		}
-		for sc.Scan() {
-		}
-	}()
 	select {
-	case <-watching:
+	case <-w.watching:
 	case <-time.After(2 * time.Minute):
 		t.Fatal("apply never reached the watch window")
 	}
-	return cmd
+	return cmd, &w.buf
+}
+
+// watchWriter keeps what is written and says when "watching" first shows.
+type watchWriter struct {
+	buf      syncBuffer
+	watching chan bool
+	said     bool
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	w.buf.Write(p)
+	if !w.said && strings.Contains(w.buf.String(), "watching") {
+		w.said = true
+		w.watching <- true
+	}
+	return len(p), nil
 }
 
 // Two operators share a database: one applies to node01 and node02 and is
@@ -170,3 +181,55 @@ func TestTeamsMigrateAndExport(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// The database goes away mid-apply (its session is ended by the server, as
+// on a restart or a cut network): the rollout touches no further host, the
+// records the database refused are kept on this machine, and the operator
+// is told where.
+func TestTeamsDatabaseLostMidApply(t *testing.T) {
+	f := netnsfleet.StartT(t, netnsfleet.Options{Hosts: 2})
+	dsn := teamDB(t)
+	before := fleetState(t, f)
+	pb := writePlaybook(t, hygiene+"rollout: {batch: 1}\n")
+	cmd, stderr := startWatchingErr(t, "apply", "-i", f.Inventory, "-p", pb, "--watch", "3s", "--yes", "--log-level", "info")
+	u, err := url.Parse(dsn)
+	must(t, err)
+	db := strings.TrimPrefix(u.Path, "/")
+	out, err := pgtest.Shared(t).Psql(db, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '"+db+"' AND application_name = 'fleettune'")
+	if err != nil || out != "1" {
+		t.Fatalf("ending the apply's session: %q, %v", out, err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+			t.Errorf("apply after losing the database: %v, want exit status 1", err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("apply did not end within two minutes of losing the database")
+	}
+	if got := readState(t, f.Host("node01")).Range; got != "20000-60999" {
+		t.Errorf("node01 (the canary, applied before the loss) is %s", got)
+	}
+	if after := readState(t, f.Host("node02")); after != before["node02"] {
+		t.Errorf("node02 was touched after the database went away: %+v", after)
+	}
+	e := stderr.String()
+	if !strings.Contains(e, "kept on this machine") || !strings.Contains(e, "unsent") {
+		t.Errorf("apply does not say where the refused records are kept:\n%s", e)
+	}
+	// They are a journal of their own, read with --state-dir.
+	r := run(t, "--state-dir", filepath.Join(stateDir(t), "unsent"), "status", "--format", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"state": "failed"`) || !strings.Contains(r.stdout, `"hosts": 0`) {
+		t.Errorf("status of the kept records: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// The database still has the run up to the loss: rollback from there
+	// restores node01.
+	if r := run(t, "rollback", "--last", "--yes"); r.code != 0 {
+		t.Fatalf("rollback after the loss: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if after := fleetState(t, f); !equalStates(before, after) {
+		t.Errorf("not restored:\nbefore %+v\nafter  %+v", before, after)
+	}
+}

@@ -54,7 +54,8 @@ var (
 // Store is fleettune's journal over one Backend: runs of records, read
 // back as Runs, and the locks that keep two fleettunes off the same hosts.
 type Store struct {
-	b Backend
+	b       Backend
+	keepDir string // see KeepUnsentIn
 }
 
 // New is a Store over b.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -18,6 +19,17 @@ type Writer struct {
 	path string
 	id   string
 	now  func() time.Time
+
+	// Records the backend refused are kept in a local state dir, when the
+	// store has one (KeepUnsentIn): a database that went away mid-apply
+	// must not take the in-flight hosts' results with it.
+	info     RunInfo
+	header   []byte
+	keepDir  string
+	keepMu   sync.Mutex
+	kept     Appender
+	keptPath string
+	keptN    int
 }
 
 // Create starts a new run's journal with its header. It fills the header's
@@ -55,7 +67,43 @@ func (s *Store) Create(h Header) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Writer{a: a, path: s.b.RunWhere(h.ID), id: h.ID, now: time.Now}, nil
+	info := RunInfo{ID: h.ID, Kind: h.Kind, Started: h.Started, User: h.User, OperatorHost: h.OperatorHost, PID: h.PID}
+	return &Writer{a: a, path: s.b.RunWhere(h.ID), id: h.ID, now: time.Now, info: info, header: line, keepDir: s.keepDir}, nil
+}
+
+// KeepUnsentIn names a state directory where a Writer keeps the records
+// its backend failed to store (with the run's header first, so that
+// fleettune --state-dir DIR status reads them). For a database backend.
+func (s *Store) KeepUnsentIn(dir string) { s.keepDir = dir }
+
+// keep appends line to the local copy of the run, creating it on first use.
+func (w *Writer) keep(line []byte) (string, error) {
+	w.keepMu.Lock()
+	defer w.keepMu.Unlock()
+	if w.kept == nil {
+		b, err := openDir(w.keepDir)
+		if err != nil {
+			return "", err
+		}
+		a, err := b.Create(context.Background(), w.info, w.header)
+		if err != nil {
+			return "", err
+		}
+		w.kept, w.keptPath = a, b.RunWhere(w.id)
+	}
+	if err := w.kept.Append(line); err != nil {
+		return "", err
+	}
+	w.keptN++
+	return w.keptPath, nil
+}
+
+// Kept says how many records the backend refused and where they are kept
+// instead ("" and 0 when none).
+func (w *Writer) Kept() (path string, records int) {
+	w.keepMu.Lock()
+	defer w.keepMu.Unlock()
+	return w.keptPath, w.keptN
 }
 
 func currentUser() string {
@@ -86,7 +134,23 @@ func (w *Writer) Append(r Record) error {
 	if err != nil {
 		return err
 	}
-	return w.a.Append(line)
+	err = w.a.Append(line)
+	// A before record that was not stored means its host is not touched
+	// (the engine's rule), so there is nothing of it to keep.
+	if err != nil && w.keepDir != "" && !isBefore(r) {
+		if path, kerr := w.keep(line); kerr == nil {
+			return fmt.Errorf("%w; the record is kept in %s", err, path)
+		}
+	}
+	return err
+}
+
+func isBefore(r Record) bool {
+	switch r.(type) {
+	case BeforeRecord, *BeforeRecord:
+		return true
+	}
+	return false
 }
 
 func notHeader(r Record) error {
@@ -99,7 +163,14 @@ func notHeader(r Record) error {
 
 // Close closes the journal. It does not end the run: append an EndRecord
 // first, or the run stays unfinished (as after a crash).
-func (w *Writer) Close() error { return w.a.Close() }
+func (w *Writer) Close() error {
+	w.keepMu.Lock()
+	if w.kept != nil {
+		w.kept.Close()
+	}
+	w.keepMu.Unlock()
+	return w.a.Close()
+}
 
 // AppendTo appends one record to an existing run, e.g. the reboot record
 // that status writes into the run that left a host awaiting a reboot.

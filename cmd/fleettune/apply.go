@@ -192,6 +192,7 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	if err := w.Append(endRecord(out, ctx, g.stop)); err != nil {
 		g.log.Error("journal", "err", err)
 	}
+	reportKept(g, w)
 	return renderOutcome(g, format, out)
 }
 

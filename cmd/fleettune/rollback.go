@@ -144,6 +144,7 @@ func runRollback(ctx context.Context, g *globals, f *rollbackFlags) error {
 	if err := w.Append(endRecord(out, ctx, g.stop)); err != nil {
 		g.log.Error("journal", "err", err)
 	}
+	reportKept(g, w)
 	return renderOutcome(g, format, out)
 }
 

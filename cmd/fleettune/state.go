@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -19,9 +20,15 @@ import (
 // stateTarget is where runs are kept: --state (or FLEETTUNE_STATE), a
 // postgres:// URL shared by a team, else the state directory.
 func (g *globals) stateTarget() (dsn string, err error) {
+	// A flag beats the environment: --state-dir given on the command line
+	// wins over FLEETTUNE_STATE; --state and --state-dir together are an
+	// error.
 	s := g.state
 	from := "--state"
-	if s == "" {
+	if s != "" && g.stateDirSet {
+		return "", errors.New("--state and --state-dir both given: choose one place for the journal")
+	}
+	if s == "" && !g.stateDirSet {
 		s, from = os.Getenv("FLEETTUNE_STATE"), "FLEETTUNE_STATE"
 	}
 	if s == "" {
@@ -29,9 +36,6 @@ func (g *globals) stateTarget() (dsn string, err error) {
 	}
 	if !pgstore.IsDSN(s) {
 		return "", fmt.Errorf("%s: expected a postgres:// URL (for a directory, use --state-dir)", from)
-	}
-	if g.stateDirSet {
-		return "", fmt.Errorf("%s and --state-dir both given: choose one place for the journal", from)
 	}
 	return s, nil
 }
@@ -45,7 +49,21 @@ func (g *globals) openStore(ctx context.Context) (*journal.Store, error) {
 	if dsn == "" {
 		return journal.Open(g.stateDir)
 	}
-	return pgstore.OpenStore(ctx, dsn, nil)
+	st, err := pgstore.OpenStore(ctx, dsn, nil)
+	if err != nil {
+		return nil, err
+	}
+	// Records the database refuses mid-run are kept on this machine.
+	st.KeepUnsentIn(filepath.Join(g.stateDir, "unsent"))
+	return st, nil
+}
+
+// reportKept says where records the database refused were kept.
+func reportKept(g *globals, w *journal.Writer) {
+	if path, n := w.Kept(); n > 0 {
+		g.log.Error("the database refused records of this run; they are kept on this machine", "records", n, "file", path,
+			"read with", "fleettune --state-dir "+filepath.Dir(filepath.Dir(path))+" status")
+	}
 }
 
 // lockHosts takes the host locks of a run (per host with a database, a
