@@ -28,8 +28,9 @@ var BinDir = "/usr/lib/postgresql/15/bin"
 // Cluster is one running test cluster.
 type Cluster struct {
 	// Dir holds the data directory, the log and the socket.
-	Dir string
-	log string
+	Dir  string
+	log  string
+	opts string // the server options Restart starts it with again
 }
 
 var (
@@ -74,8 +75,21 @@ func Available() error {
 	return nil
 }
 
+// Options are a cluster's extras.
+type Options struct {
+	// TLS listens on 127.0.0.1:Port and 127.0.0.2:Port too, with ssl on, serving CertPEM and
+	// KeyPEM (the socket stays).
+	TLS             bool
+	Port            int
+	CertPEM, KeyPEM []byte
+}
+
 // Start initializes and starts a new cluster.
-func Start() (*Cluster, error) {
+func Start(opt ...Options) (*Cluster, error) {
+	var o Options
+	if len(opt) > 0 {
+		o = opt[0]
+	}
 	if err := Available(); err != nil {
 		return nil, err
 	}
@@ -103,6 +117,25 @@ func Start() (*Cluster, error) {
 		return fail(err)
 	}
 	opts := fmt.Sprintf("-c listen_addresses='' -k %s -c synchronous_commit=on -c fsync=on", dir)
+	if o.TLS {
+		cert, key := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+		for _, f := range []struct {
+			path string
+			data []byte
+		}{{cert, o.CertPEM}, {key, o.KeyPEM}} {
+			if err := os.WriteFile(f.path, f.data, 0o600); err != nil {
+				return fail(err)
+			}
+			if err := os.Chown(f.path, uid, gid); err != nil {
+				return fail(err)
+			}
+		}
+		opts = fmt.Sprintf("-c listen_addresses=127.0.0.1,127.0.0.2 -c port=%d -k %s -c ssl=on -c ssl_cert_file=%s -c ssl_key_file=%s", o.Port, dir, cert, key)
+		c.opts = opts
+	}
+	if c.opts == "" {
+		c.opts = fmt.Sprintf("-c listen_addresses='' -k %s", dir)
+	}
 	if err := c.asPostgres(ctx, "pg_ctl", "-D", c.data(), "-o", opts, "-l", c.log, "-w", "-t", "60", "start"); err != nil {
 		logb, _ := os.ReadFile(c.log)
 		return fail(fmt.Errorf("%w\nserver log:\n%s", err, logb))
@@ -178,6 +211,5 @@ func (c *Cluster) Restart() error {
 	if err := c.asPostgres(ctx, "pg_ctl", "-D", c.data(), "-m", "immediate", "-w", "stop"); err != nil {
 		return err
 	}
-	opts := fmt.Sprintf("-c listen_addresses='' -k %s", c.Dir)
-	return c.asPostgres(ctx, "pg_ctl", "-D", c.data(), "-o", opts, "-l", c.log, "-w", "-t", "60", "start")
+	return c.asPostgres(ctx, "pg_ctl", "-D", c.data(), "-o", c.opts, "-l", c.log, "-w", "-t", "60", "start")
 }

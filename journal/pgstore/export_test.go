@@ -1,6 +1,12 @@
 package pgstore
 
-import "github.com/fleettune/fleettune/journal"
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fleettune/fleettune/journal"
+)
 
 // SessionPID is the server process of an appender's session, for the
 // conformance suite's Break.
@@ -9,4 +15,13 @@ func SessionPID(a journal.Appender) uint32 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.conn.PgConn().PID()
+}
+
+// QueryBool runs a one-value query on b's session.
+func QueryBool(b *Backend, sql string) (bool, error) {
+	var v bool
+	err := b.do(context.Background(), "query", func(c *pgx.Conn) error {
+		return c.QueryRow(context.Background(), sql).Scan(&v)
+	})
+	return v, err
 }
