@@ -3,6 +3,7 @@ package journal
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -83,5 +84,36 @@ func TestOpenRefusesStateDirOthersCanWrite(t *testing.T) {
 	}
 	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "not by you") {
 		t.Errorf("Open of another user's dir = %v", err)
+	}
+}
+
+// A read-only state dir says so, not "another fleettune is running". The
+// helper runs in a mount namespace of its own where the dir is bind-mounted
+// read-only (root ignores file modes, not a read-only mount); nothing
+// outside that namespace sees the mount.
+func TestReadOnlyStateDirSaysSo(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root for a private mount namespace")
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("no unshare")
+	}
+	dir := filepath.Join(t.TempDir(), "state")
+	if _, err := Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	script := `mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && exec "$2" -test.run='^$'`
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", dir, os.Args[0])
+	cmd.Env = append(os.Environ(), helperEnv+"=lock-ro", helperDir+"="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if os.Getenv("FLEETTUNE_E2E_REQUIRED") == "" {
+			t.Skipf("no read-only bind mount here: %v: %s", err, out)
+		}
+		t.Fatalf("helper: %v: %s", err, out)
+	}
+	got := string(out)
+	if !strings.Contains(got, "readonly=true locked=false") || !strings.Contains(got, "read-only") || strings.Contains(got, "another fleettune") {
+		t.Errorf("Lock on a read-only state dir said %q; want a read-only error, not a busy lock", got)
 	}
 }
