@@ -20,21 +20,18 @@ func TestDamagedJournal(t *testing.T) {
 		t.Fatalf("first apply: exit %d\n%s", r.code, r.stderr)
 	}
 	wider := writePlaybook(t, strings.Replace(hygiene, "20000-60999", "15000-60999", 1))
-	if r := run(t, "apply", "-i", f.Inventory, "-p", wider, "--watch", "0s", "--yes"); r.code != 0 {
+	r := run(t, "apply", "-i", f.Inventory, "-p", wider, "--watch", "0s", "--yes", "--format", "json")
+	if r.code != 0 {
 		t.Fatalf("second apply: exit %d\n%s", r.code, r.stderr)
 	}
-	runs, err := filepath.Glob(filepath.Join(stateDir(t), "runs", "*.jsonl"))
-	if err != nil || len(runs) != 2 {
-		t.Fatalf("runs: %v %v", runs, err)
-	}
-	newest := runs[1] // ids sort by time
+	newest := filepath.Join(stateDir(t), "runs", decodeResult(t, r).RunID+".jsonl")
 	data, err := os.ReadFile(newest)
 	must(t, err)
 	// A damaged line in the middle: status names file and line.
 	lines := bytes.Split(data, []byte("\n"))
 	lines[2] = []byte(`{"type":"command","host":`)
 	must(t, os.WriteFile(newest, bytes.Join(lines, []byte("\n")), 0o600))
-	r := run(t, "status")
+	r = run(t, "status")
 	if r.code != 1 || !strings.Contains(r.stderr, newest+":3:") || !strings.Contains(r.stdout, "unreadable") {
 		t.Errorf("status with a damaged line: exit %d, want 1 naming %s:3\nstdout:\n%s\nstderr:\n%s", r.code, newest, r.stdout, r.stderr)
 	}

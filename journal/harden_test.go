@@ -117,3 +117,19 @@ func TestReadOnlyStateDirSaysSo(t *testing.T) {
 		t.Errorf("Lock on a read-only state dir said %q; want a read-only error, not a busy lock", got)
 	}
 }
+
+// Two runs in the same second: a damaged header hides the start time that
+// orders them, so Last cannot know which is newer and refuses.
+func TestLastRefusesDamagedHeaderFromTheSameSecond(t *testing.T) {
+	s := newStore(t)
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	path := writeRun(t, s, "20261122T100000Z-0000", KindApply, t0.Add(2*time.Millisecond))
+	writeRun(t, s, "20261122T100000Z-ffff", KindApply, t0.Add(time.Millisecond))
+	data, _ := os.ReadFile(path)
+	if err := os.WriteFile(path, data[10:], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Last(KindApply); err == nil || !strings.Contains(err.Error(), "20261122T100000Z-0000") {
+		t.Fatalf("Last = %v, %v; want a refusal naming 20261122T100000Z-0000", r, err)
+	}
+}

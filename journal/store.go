@@ -207,20 +207,38 @@ func (s *Store) Last(kind string) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	var last *Run
 	for i := len(runs) - 1; i >= 0; i-- {
-		r := runs[i]
-		if r.Header.Kind == kind {
-			return r, r.Err
-		}
-		if r.Header.Kind == "" && r.Err != nil {
-			var ce *CorruptError
-			if errors.As(r.Err, &ce) && ce.neverStarted {
-				continue
-			}
-			return nil, fmt.Errorf("run %s, newer than any readable %s run, has a damaged header, so which run is the last %s is unknown; refusing to guess (repair or move aside that run, or name one with --run): %w", r.Header.ID, kind, kind, r.Err)
+		if runs[i].Header.Kind == kind {
+			last = runs[i]
+			break
 		}
 	}
-	return nil, &unknownRunError{kind: kind, dir: s.Dir()}
+	// A damaged header hides the start time too, so such a run sorts by
+	// its id's second alone: refuse one from that second or later.
+	for _, r := range runs {
+		if r.Header.Kind != "" || r.Err == nil {
+			continue
+		}
+		var ce *CorruptError
+		if errors.As(r.Err, &ce) && ce.neverStarted {
+			continue
+		}
+		if last == nil || idTime(r.Header.ID) >= idTime(last.Header.ID) {
+			return nil, fmt.Errorf("run %s, no older than any readable %s run, has a damaged header, so which run is the last %s is unknown; refusing to guess (repair or move aside that run, or name one with --run): %w", r.Header.ID, kind, kind, r.Err)
+		}
+	}
+	if last == nil {
+		return nil, &unknownRunError{kind: kind, dir: s.Dir()}
+	}
+	return last, last.Err
+}
+
+// idTime is the time part of a run id (20261122T171500Z of
+// 20261122T171500Z-3f2a).
+func idTime(id string) string {
+	t, _, _ := strings.Cut(id, "-")
+	return t
 }
 
 // UnknownRun is the error a backend gives for a run id it does not have
