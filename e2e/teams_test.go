@@ -4,7 +4,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -216,11 +215,11 @@ func TestTeamsDatabaseLostMidApply(t *testing.T) {
 		t.Errorf("node02 was touched after the database went away: %+v", after)
 	}
 	e := stderr.String()
-	if !strings.Contains(e, "kept on this machine") || !strings.Contains(e, "unsent") {
+	if !strings.Contains(e, "kept on this machine") || !strings.Contains(e, stateDir(t)) {
 		t.Errorf("apply does not say where the refused records are kept:\n%s", e)
 	}
 	// They are a journal of their own, read with --state-dir.
-	r := run(t, "--state-dir", filepath.Join(stateDir(t), "unsent"), "status", "--format", "json")
+	r := run(t, "--state-dir", stateDir(t), "status", "--format", "json")
 	if r.code != 0 || !strings.Contains(r.stdout, `"state": "failed"`) || !strings.Contains(r.stdout, `"hosts": 0`) {
 		t.Errorf("status of the kept records: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}

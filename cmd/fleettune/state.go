@@ -53,8 +53,9 @@ func (g *globals) openStore(ctx context.Context) (*journal.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Records the database refuses mid-run are kept on this machine.
-	st.KeepUnsentIn(filepath.Join(g.stateDir, "unsent"))
+	// Records the database refuses mid-run are kept on this machine, in
+	// the state dir (a journal of its own, read with --state-dir).
+	st.KeepUnsentIn(g.stateDir)
 	return st, nil
 }
 

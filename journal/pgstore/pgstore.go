@@ -403,7 +403,7 @@ func (a *appender) Append(line []byte) error {
 		return fmt.Errorf("journal %s: writer is closed", a.b.RunWhere(a.id))
 	}
 	if a.broken != nil {
-		return fmt.Errorf("journal %s: unusable after an earlier failure: %w", a.b.RunWhere(a.id), a.broken)
+		return fmt.Errorf("unusable after an earlier failure: %w", a.broken)
 	}
 	// Not under a.mu: appends from several forks commit together.
 	a.mu.Unlock()
