@@ -466,38 +466,42 @@ type pendingLine struct {
 	err      error // this line's own error (an unknown run)
 }
 
-// insertBatch commits lines in one transaction, each numbered after the
-// run's last record. Two writers of one run (the apply and a status
-// recording a reboot) take numbers in turn: a clash retries the batch.
+// insertBatch commits lines in one statement (one round trip, one
+// transaction), each numbered after its run's last record, in order. Two
+// writers of one run (the apply and a status recording a reboot) take
+// numbers in turn: a clash retries.
 func (b *Backend) insertBatch(ctx context.Context, batch []*pendingLine) error {
+	runs := make([]string, len(batch))
+	lines := make([]string, len(batch))
+	for i, q := range batch {
+		runs[i], lines[i] = q.id, q.line
+	}
 	return b.do(ctx, "append to run "+batch[0].id, func(c *pgx.Conn) error {
 		for try := 0; ; try++ {
-			err := pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-				var pb pgx.Batch
-				for _, q := range batch {
-					q.err = nil
-					pb.Queue(`INSERT INTO fleettune_records (run_id, seq, line)
-						SELECT $1, coalesce(max(seq), 0) + 1, $2 FROM fleettune_records WHERE run_id = $1
-						HAVING count(*) > 0`, q.id, q.line)
-				}
-				res := tx.SendBatch(ctx, &pb)
-				for _, q := range batch {
-					tag, err := res.Exec()
-					if err != nil {
-						res.Close()
-						return err
-					}
-					if tag.RowsAffected() == 0 {
-						q.err = journal.UnknownRun(q.id, b.d.where)
-					}
-				}
-				return res.Close()
-			})
+			tag, err := c.Exec(ctx, `INSERT INTO fleettune_records (run_id, seq, line)
+				SELECT u.r, (SELECT coalesce(max(seq), 0) FROM fleettune_records WHERE run_id = u.r) + row_number() OVER (PARTITION BY u.r ORDER BY u.n), u.l
+				FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(r, l, n)
+				WHERE EXISTS (SELECT 1 FROM fleettune_runs WHERE id = u.r)`, runs, lines)
 			var pe *pgconn.PgError
 			if errors.As(err, &pe) && pe.Code == "23505" && try < 10 {
 				continue // another writer took that number
 			}
-			return err
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() != int64(len(batch)) {
+				// Only a line for a run that does not exist is left out.
+				for _, q := range batch {
+					var ok bool
+					if err := c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM fleettune_runs WHERE id = $1)`, q.id).Scan(&ok); err != nil {
+						return err
+					}
+					if !ok {
+						q.err = journal.UnknownRun(q.id, b.d.where)
+					}
+				}
+			}
+			return nil
 		}
 	})
 }
