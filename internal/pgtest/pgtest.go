@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -99,11 +100,18 @@ func Start(opt ...Options) (*Cluster, error) {
 	}
 	uid, _ := strconv.Atoi(pg.Uid)
 	gid, _ := strconv.Atoi(pg.Gid)
-	dir, err := os.MkdirTemp("", "fleettune-pg-")
+	SweepStale()
+	dir, err := os.MkdirTemp("", dirPrefix)
 	if err != nil {
 		return nil, err
 	}
 	c := &Cluster{Dir: dir, log: filepath.Join(dir, "log")}
+	// Who started it: a test binary that died (a panic skips TestMain's
+	// StopShared) leaves its cluster to the next Start to sweep.
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		c.Stop()
+		return nil, err
+	}
 	fail := func(err error) (*Cluster, error) {
 		c.Stop()
 		return nil, err
@@ -141,6 +149,30 @@ func Start(opt ...Options) (*Cluster, error) {
 		return fail(fmt.Errorf("%w\nserver log:\n%s", err, logb))
 	}
 	return c, nil
+}
+
+const (
+	dirPrefix = "fleettune-pg-"
+	ownerFile = "owner.pid"
+)
+
+// SweepStale stops and removes clusters this package started for a process
+// that is gone. It touches only directories it made (named fleettune-pg-*
+// in the temp dir, holding its owner file).
+func SweepStale() {
+	owners, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*", ownerFile))
+	for _, f := range owners {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(string(bytes.TrimSpace(b)))
+		if err != nil || pid <= 0 || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue // alive, or not ours to judge
+		}
+		dir := filepath.Dir(f)
+		(&Cluster{Dir: dir, log: filepath.Join(dir, "log")}).Stop()
+	}
 }
 
 func (c *Cluster) data() string { return filepath.Join(c.Dir, "data") }
