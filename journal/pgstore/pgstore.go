@@ -114,6 +114,11 @@ func parse(s string, getenv func(string) string) (*dsn, error) {
 		return nil, fmt.Errorf("state %s: the URL holds a password; fleettune never takes one there (it would show in shell history, process lists and logs): remove it and use PGPASSWORD, ~/.pgpass, a service file, or password_env=NAME", redacted(u))
 	}
 	q := u.Query()
+	if q.Has("password") {
+		q.Del("password")
+		u.RawQuery = q.Encode()
+		return nil, fmt.Errorf("state %s: the URL holds a password (password=…); fleettune never takes one there (it would show in shell history, process lists and logs): remove it and use PGPASSWORD, ~/.pgpass, a service file, or password_env=NAME", redacted(u))
+	}
 	var password string
 	if name := q.Get("password_env"); name != "" {
 		password = getenv(name)

@@ -178,6 +178,10 @@ func TestPasswordNeverShown(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "holds a password") {
 		t.Errorf("Open with a password in the URL = %v", err)
 	}
+	_, err = pgstore.Open(ctx, "postgres://ops@/fleettune?host=/nonexistent&password="+secret, nil)
+	if err == nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "holds a password") {
+		t.Errorf("Open with password= in the URL = %v", err)
+	}
 	_, err = pgstore.Open(ctx, "postgres://ops:"+secret+"@db.invalid:bad/fleettune", nil)
 	if err == nil || strings.Contains(err.Error(), secret) {
 		t.Errorf("Open of an unparsable URL with a password = %v", err)
