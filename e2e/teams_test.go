@@ -91,7 +91,7 @@ func TestTeamsTwoOperatorsShareADatabase(t *testing.T) {
 		t.Errorf("overlapping apply: exit %d, want 1\n%s", r.code, r.stderr)
 	}
 	if s := d.status("node02"); !strings.HasPrefix(s, "failed ") || !strings.Contains(s, "node02 is locked by another fleettune (run ") ||
-		!strings.Contains(s, ", apply, started ") || !strings.Contains(s, "pid "+itoa(first.Process.Pid)) {
+		!strings.Contains(s, ", apply, started ") || !strings.Contains(s, "pid "+strconv.Itoa(first.Process.Pid)) {
 		t.Errorf("node02 in the overlapping apply: %q, want failed naming the run, since when and the pid holding it", s)
 	}
 	if s := d.status("node03"); s != "applied " {
@@ -178,8 +178,6 @@ func TestTeamsMigrateAndExport(t *testing.T) {
 		t.Errorf("rollback --last from the database: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // The database goes away mid-apply (its session is ended by the server, as
 // on a restart or a cut network): the rollout touches no further host, the

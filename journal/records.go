@@ -338,6 +338,8 @@ type connJSON struct {
 	Timeout   string    `json:"timeout,omitempty"`
 	SSH       sshJSON   `json:"ssh,omitzero"`
 	WinRM     winrmJSON `json:"winrm,omitzero"`
+	// Sources: where each connection value came from (inventory.Host.Sources).
+	Sources map[string]string `json:"sources,omitempty"`
 }
 
 type sshJSON struct {
@@ -349,6 +351,11 @@ type sshJSON struct {
 	ProxyCommand    string   `json:"proxy_command,omitempty"`
 	Become          string   `json:"become,omitempty"`
 	PasswordEnv     string   `json:"password_env,omitempty"`
+	// From the OpenSSH configuration, so that rollback connects the same way.
+	IdentitiesOnly      bool     `json:"identities_only,omitempty"`
+	ConnectTimeout      Duration `json:"connect_timeout,omitempty"`
+	ServerAliveInterval Duration `json:"server_alive_interval,omitempty"`
+	ConfigFiles         []string `json:"config_files,omitempty"`
 }
 
 type winrmJSON struct {
@@ -369,7 +376,10 @@ func (c Conn) MarshalJSON() ([]byte, error) {
 			Port: c.SSH.Port, IdentityFiles: c.SSH.IdentityFiles, KnownHosts: c.SSH.KnownHosts,
 			HostKeyChecking: c.SSH.HostKeyChecking, ProxyJump: c.SSH.ProxyJump,
 			ProxyCommand: c.SSH.ProxyCommand, Become: c.SSH.Become, PasswordEnv: c.SSH.PasswordEnv,
+			IdentitiesOnly: c.SSH.IdentitiesOnly, ConnectTimeout: Duration(c.SSH.ConnectTimeout),
+			ServerAliveInterval: Duration(c.SSH.ServerAliveInterval), ConfigFiles: c.SSH.ConfigFiles,
 		},
+		Sources: c.Sources,
 		WinRM: winrmJSON{
 			Port: c.WinRM.Port, HTTPS: c.WinRM.HTTPS, Auth: c.WinRM.Auth, PasswordEnv: c.WinRM.PasswordEnv,
 			CAFile: c.WinRM.CAFile, ServerName: c.WinRM.ServerName, InsecureSkipVerify: c.WinRM.InsecureSkipVerify,
@@ -393,7 +403,10 @@ func (c *Conn) UnmarshalJSON(b []byte) error {
 			Port: j.SSH.Port, IdentityFiles: j.SSH.IdentityFiles, KnownHosts: j.SSH.KnownHosts,
 			HostKeyChecking: j.SSH.HostKeyChecking, ProxyJump: j.SSH.ProxyJump,
 			ProxyCommand: j.SSH.ProxyCommand, Become: j.SSH.Become, PasswordEnv: j.SSH.PasswordEnv,
+			IdentitiesOnly: j.SSH.IdentitiesOnly, ConnectTimeout: time.Duration(j.SSH.ConnectTimeout),
+			ServerAliveInterval: time.Duration(j.SSH.ServerAliveInterval), ConfigFiles: j.SSH.ConfigFiles,
 		},
+		Sources: j.Sources,
 		WinRM: inventory.WinRM{
 			Port: j.WinRM.Port, HTTPS: j.WinRM.HTTPS, Auth: j.WinRM.Auth, PasswordEnv: j.WinRM.PasswordEnv,
 			CAFile: j.WinRM.CAFile, ServerName: j.WinRM.ServerName, InsecureSkipVerify: j.WinRM.InsecureSkipVerify,

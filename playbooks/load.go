@@ -31,7 +31,7 @@ const (
 )
 
 var (
-	topKeys        = []string{"name", "targets", "overrides", "guardrails", "rollout", "health"}
+	topKeys        = []string{"name", "targets", "overrides", "guardrails", "rollout", "health", "audit"}
 	targetKeys     = []string{"ephemeral_ports", "time_wait", "keepalive_time"}
 	overrideKeys   = []string{"when", "targets", "native"}
 	whenKeys       = []string{"os", "group", "host"}
@@ -91,6 +91,8 @@ func Parse(file string, data []byte) (*Playbook, error) {
 			err = l.rollout(kv.Value, &pb.Rollout)
 		case "health":
 			err = l.health(kv.Value, &pb.Health)
+		case "audit":
+			err = l.audit(kv.Value, &pb.Audit)
 		}
 		if err != nil {
 			return nil, err

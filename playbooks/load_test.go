@@ -126,7 +126,7 @@ func TestLoadErrors(t *testing.T) {
 	const os = "linux, windows, solaris, hpux, aix, tru64"
 	tests := []struct{ file, want string }{
 		// structure and types
-		{"unknown-top.yaml", `4:1: playbook: unknown key "rolout" (expected one of: guardrails, health, name, overrides, rollout, targets)`},
+		{"unknown-top.yaml", `4:1: playbook: unknown key "rolout" (expected one of: audit, guardrails, health, name, overrides, rollout, targets)`},
 		{"unknown-target.yaml", `3:3: targets: unknown key "time_wiat" (expected one of: ephemeral_ports, keepalive_time, time_wait)`},
 		{"duplicate.yaml", `3:3: targets: duplicate key "time_wait" (first at line 2)`},
 		{"wrong-type-targets.yaml", `1:10: targets: expected a mapping, found a list`},

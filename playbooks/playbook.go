@@ -21,6 +21,7 @@ type Playbook struct {
 	Guardrails Guardrails
 	Rollout    Rollout
 	Health     Health
+	Audit      Audit // thresholds for fleettune audit (audit.go)
 }
 
 // Targets are the abstract settings of a playbook's targets: block.

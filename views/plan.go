@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/fleettune/fleettune/internal/termsafe"
 	"github.com/fleettune/fleettune/platform"
 	"github.com/fleettune/fleettune/playbooks"
 )
@@ -73,7 +74,7 @@ func (v *PlanHuman) Plan(p *playbooks.Plan) error {
 	if name == "" {
 		name = p.Playbook
 	}
-	fmt.Fprintf(&b, "%s · playbook %s · %s · run %s\n", s.bold("fleettune plan"), name, plural(len(p.Hosts), "host", "hosts"), p.RunID)
+	fmt.Fprintf(&b, "%s · playbook %s · %s · run %s\n", s.bold("fleettune plan"), termsafe.String(name), plural(len(p.Hosts), "host", "hosts"), p.RunID)
 
 	var okHosts []string
 	for _, h := range p.Hosts {
@@ -201,8 +202,11 @@ func writeNotes(b *strings.Builder, s style, hosts []playbooks.HostPlan) {
 	for _, n := range order {
 		hs := who[n]
 		scope := hostList(hs, 6)
-		if len(hs) == reached && len(hs) > 1 {
-			scope = "all " + plural(len(hs), "host", "hosts")
+		switch {
+		case len(hs) == reached && len(hs) == 2:
+			scope = "both hosts"
+		case len(hs) == reached && len(hs) > 2:
+			scope = fmt.Sprintf("all %d hosts", len(hs))
 		}
 		fmt.Fprintf(b, "  • %s %s\n", n, s.dim("("+scope+")"))
 	}

@@ -25,11 +25,11 @@ func (g *globals) stateTarget() (dsn string, err error) {
 	// error.
 	s := g.state
 	from := "--state"
-	if s != "" && g.stateDirSet {
+	if s != "" && g.stateDirFlag != "" {
 		return "", errors.New("--state and --state-dir both given: choose one place for the journal")
 	}
-	if s == "" && !g.stateDirSet {
-		s, from = os.Getenv("FLEETTUNE_STATE"), "FLEETTUNE_STATE"
+	if s == "" && g.stateDirFlag == "" {
+		s, from = g.getenv("FLEETTUNE_STATE"), "FLEETTUNE_STATE"
 	}
 	if s == "" {
 		return "", nil
@@ -49,7 +49,7 @@ func (g *globals) openStore(ctx context.Context) (*journal.Store, error) {
 	if dsn == "" {
 		return journal.Open(g.stateDir)
 	}
-	st, err := pgstore.OpenStore(ctx, dsn, nil)
+	st, err := pgstore.OpenStore(ctx, dsn, g.getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -130,14 +130,14 @@ file (service=NAME), or password_env=NAME naming a variable that holds it.`,
 			if dsn == "" {
 				return &exitError{code: 1, err: errors.New("state init is for a database: give --state postgres://… (or FLEETTUNE_STATE); a state dir needs no set-up")}
 			}
-			from, to, err := pgstore.Init(cmd.Context(), dsn, nil)
+			from, to, err := pgstore.Init(cmd.Context(), dsn, g.getenv)
 			if err != nil {
 				return &exitError{code: 1, err: err}
 			}
 			if from == to {
-				fmt.Printf("schema already at version %d; nothing to do\n", to)
+				fmt.Fprintf(g.stdout, "schema already at version %d; nothing to do\n", to)
 			} else {
-				fmt.Printf("schema at version %d (was %d)\n", to, from)
+				fmt.Fprintf(g.stdout, "schema at version %d (was %d)\n", to, from)
 			}
 			return nil
 		},
@@ -152,7 +152,7 @@ has are left as they are, so migrating twice is harmless. The state dir is
 not changed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runMigrate(cmd.Context(), from, to)
+			return runMigrate(cmd.Context(), g, from, to)
 		},
 	}
 	migrate.Flags().StringVar(&from, "from", "", "the state dir to copy")
@@ -168,7 +168,7 @@ not changed.`,
 				return &exitError{code: 1, err: err}
 			}
 			defer store.Close()
-			runs, recs, err := store.Export(os.Stdout)
+			runs, recs, err := store.Export(g.stdout)
 			g.log.Info("exported", "runs", runs, "records", recs, "from", store.Dir())
 			if err != nil {
 				return &exitError{code: 1, err: err}
@@ -179,7 +179,7 @@ not changed.`,
 	return cmd
 }
 
-func runMigrate(ctx context.Context, from, to string) error {
+func runMigrate(ctx context.Context, g *globals, from, to string) error {
 	if from == "" || !pgstore.IsDSN(to) {
 		return &exitError{code: 1, err: errors.New("state migrate needs --from DIR and --to postgres://…")}
 	}
@@ -190,7 +190,7 @@ func runMigrate(ctx context.Context, from, to string) error {
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	dst, err := pgstore.OpenStore(ctx, to, nil)
+	dst, err := pgstore.OpenStore(ctx, to, g.getenv)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
@@ -210,10 +210,10 @@ func runMigrate(ctx context.Context, from, to string) error {
 			bad = append(bad, err.Error())
 		default:
 			copied++
-			fmt.Printf("copied run %s (%s, %d records)\n", r.ID(), r.Header.Kind, n)
+			fmt.Fprintf(g.stdout, "copied run %s (%s, %d records)\n", r.ID(), r.Header.Kind, n)
 		}
 	}
-	fmt.Printf("%d runs copied, %d already there, %d not copied, into %s\n", copied, present, len(bad), dst.Dir())
+	fmt.Fprintf(g.stdout, "%d runs copied, %d already there, %d not copied, into %s\n", copied, present, len(bad), dst.Dir())
 	if len(bad) > 0 {
 		return &exitError{code: 1, err: fmt.Errorf("runs not copied:\n  %s", strings.Join(bad, "\n  "))}
 	}

@@ -4,16 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
-
-	"github.com/fleettune/fleettune/platform"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/journal"
+	"github.com/fleettune/fleettune/platform"
 	"github.com/fleettune/fleettune/playbooks"
 	"github.com/fleettune/fleettune/views"
 )
@@ -21,7 +19,8 @@ import (
 var timeNow = time.Now
 
 type statusFlags struct {
-	inventory, format string
+	inventory []string // -i, repeatable; "-" is stdin
+	format    string
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -43,7 +42,7 @@ instead of those the run recorded.`,
 			return runStatus(ctx, g, f)
 		},
 	}
-	cmd.Flags().StringVarP(&f.inventory, "inventory", "i", "", "reach hosts with this inventory's settings")
+	addInventoryFlag(cmd.Flags(), &f.inventory, "reach hosts with this inventory's settings (repeatable, as for plan)")
 	cmd.Flags().StringVar(&f.format, "format", "text", "output format: text or json")
 	return cmd
 }
@@ -59,9 +58,9 @@ func runStatus(ctx context.Context, g *globals, f *statusFlags) (err error) {
 	}
 	defer store.Close()
 	var inv *inventory.Inventory
-	if f.inventory != "" {
-		if inv, err = inventory.Load(f.inventory); err != nil {
-			return &exitError{code: 1, err: err}
+	if len(f.inventory) > 0 {
+		if inv, err = g.loadInventory(f.inventory); err != nil {
+			return err
 		}
 	}
 	runs, err := store.Runs()
@@ -134,7 +133,7 @@ func runStatus(ctx context.Context, g *globals, f *statusFlags) (err error) {
 			}
 		}
 	}
-	if err := views.NewStatus(format, os.Stdout, g.color()).Status(st); err != nil {
+	if err := views.NewStatus(format, g.stdout, g.color()).Status(st); err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	return nil
