@@ -225,6 +225,9 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 		return &exitError{code: 1, err: err}
 	}
 	defer w.Close()
+	if err := journalRefused(w, refused); err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("%w; nothing was changed", err)}
+	}
 	g.log.Info("applying", "run", plan.RunID, "hosts", len(todo), "batch", opts.Batch.String(), "watch", opts.Watch, "journal", w.Path())
 
 	g.changing.Store(true)

@@ -153,6 +153,9 @@ func runRollback(ctx context.Context, g *globals, f *rollbackFlags) error {
 		return &exitError{code: 1, err: err}
 	}
 	defer w.Close()
+	if err := journalRefused(w, refused); err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("%w; nothing was changed", err)}
+	}
 	g.log.Info("rolling back", "run", run.ID(), "hosts", len(targets), "as", id)
 	g.changing.Store(true)
 	e := &playbooks.Engine{Dial: g.dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: g.stop}

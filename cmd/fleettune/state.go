@@ -94,6 +94,18 @@ func lockHosts(ctx context.Context, lock journal.Lock, run string, hosts []*inve
 	return keep, failed, nil
 }
 
+// journalRefused records the hosts refused for their locks as failed, so
+// that the run's counts say so; without a before record, rollback leaves
+// them alone.
+func journalRefused(w *journal.Writer, refused []playbooks.HostOutcome) error {
+	for _, h := range refused {
+		if err := w.Append(journal.ResultRecord{Host: h.Host, Status: journal.StatusFailed, Error: h.Error}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // addRefused puts hosts refused for their locks into an outcome, in name
 // order among the others.
 func addRefused(out *playbooks.Outcome, refused []playbooks.HostOutcome) {
