@@ -2,6 +2,13 @@
 // apply and rollback did to every host, kept so that rollback and status can
 // work long after the run, without the inventory.
 //
+// A Store keeps runs in a Backend: a state directory (Open, the default) or
+// a PostgreSQL database shared by a team (package journal/pgstore), both
+// held to the same conformance suite (journal/journaltest). Backends store
+// a run header and encoded record lines; the Store encodes and replays them.
+// Locks are the backend's too: the state directory has one flock for
+// everything, the database one lock per host.
+//
 // A state directory holds:
 //
 //	VERSION              "fleettune-journal 1"
@@ -9,7 +16,8 @@
 //	                     its content names the holder
 //	runs/<run-id>.jsonl  one file per run, one JSON record per line
 //
-// Every record is appended and fsynced before the call returns, and a host's
+// Every record is appended and fsynced (or, in the database, committed)
+// before the call returns, and a host's
 // "before" record is written before any command touches that host. A crash
 // (even kill -9 or a power cut) can therefore only leave a torn last line,
 // which Load tolerates and reports; a malformed line anywhere else is
