@@ -77,6 +77,10 @@ type Lock interface {
 	// as far as this lock can tell (with the state directory's lock held,
 	// nobody else is running).
 	Running(ctx context.Context, run string) bool
+	// Lost is closed when the locks are known to be gone while held (the
+	// database session ended): the run must start no further host. Nil
+	// when the locks cannot be lost (the state directory's flock).
+	Lost() <-chan struct{}
 	Unlock() error
 }
 

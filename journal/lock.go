@@ -87,6 +87,9 @@ func (l *dirLock) Hosts(context.Context, string, []string) (map[string]error, er
 // Running is false: holding the state lock, nobody else is running.
 func (l *dirLock) Running(context.Context, string) bool { return false }
 
+// Lost is nil: a flock lives as long as its process.
+func (l *dirLock) Lost() <-chan struct{} { return nil }
+
 func (l *dirLock) Unlock() error {
 	l.once.Do(func() {
 		// Empty the file while still holding the lock, so that nobody

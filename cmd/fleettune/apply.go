@@ -231,7 +231,7 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	g.log.Info("applying", "run", plan.RunID, "hosts", len(todo), "batch", opts.Batch.String(), "watch", opts.Watch, "journal", w.Path())
 
 	g.changing.Store(true)
-	e := &playbooks.Engine{Dial: g.dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: g.stop}
+	e := &playbooks.Engine{Dial: g.dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: stopOrLost(ctx, g, lock)}
 	out := e.Apply(ctx, plan.RunID, todo, opts)
 	addRefused(out, refused)
 	mergePlanHosts(out, plan)

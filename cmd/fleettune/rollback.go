@@ -158,7 +158,7 @@ func runRollback(ctx context.Context, g *globals, f *rollbackFlags) error {
 	}
 	g.log.Info("rolling back", "run", run.ID(), "hosts", len(targets), "as", id)
 	g.changing.Store(true)
-	e := &playbooks.Engine{Dial: g.dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: g.stop}
+	e := &playbooks.Engine{Dial: g.dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: stopOrLost(ctx, g, lock)}
 	out := e.Rollback(ctx, id, run.ID(), targets)
 	addRefused(out, refused)
 	if err := w.Append(endRecord(out, ctx, g.stop)); err != nil {

@@ -94,6 +94,27 @@ func lockHosts(ctx context.Context, lock journal.Lock, run string, hosts []*inve
 	return keep, failed, nil
 }
 
+// stopOrLost is the engine's Stop: the first interrupt, or the run's host
+// locks lost with its database session, whichever comes first. Either way
+// the hosts in flight finish and no further host starts.
+func stopOrLost(ctx context.Context, g *globals, lock journal.Lock) <-chan struct{} {
+	lost := lock.Lost()
+	if lost == nil {
+		return g.stop
+	}
+	out := make(chan struct{})
+	go func() {
+		defer close(out)
+		select {
+		case <-g.stop:
+		case <-lost:
+			g.log.Error("the database session is lost, and this run's host locks with it; starting no further host")
+		case <-ctx.Done():
+		}
+	}()
+	return out
+}
+
 // journalRefused records the hosts refused for their locks as failed, so
 // that the run's counts say so; without a before record, rollback leaves
 // them alone.

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -25,3 +26,6 @@ func QueryBool(b *Backend, sql string) (bool, error) {
 	})
 	return v, err
 }
+
+// SetHeartbeat sets how often b's locks check the session, for a test.
+func SetHeartbeat(b *Backend, d time.Duration) { b.heartbeat = d }

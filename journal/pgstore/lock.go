@@ -23,7 +23,40 @@ type hostLock struct {
 	held map[string]bool
 	done bool
 	err  error
+
+	// lost is closed by the heartbeat when the session is gone while
+	// hosts are held; quit ends the heartbeat.
+	lost, quit chan struct{}
+	beating    bool
 }
+
+// defaultHeartbeat is how often a lock holding hosts checks its session, so
+// that a session lost while a batch is watched (nothing is written then)
+// stops the run within this long rather than at its next record.
+const defaultHeartbeat = 5 * time.Second
+
+// beat pings the session until Unlock; a failed ping closes lost.
+func (l *hostLock) beat() {
+	every := l.b.heartbeat
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.quit:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		err := l.b.do(ctx, "check the session", func(c *pgx.Conn) error { return c.Ping(ctx) })
+		cancel()
+		if err != nil {
+			close(l.lost)
+			return
+		}
+	}
+}
+
+func (l *hostLock) Lost() <-chan struct{} { return l.lost }
 
 // Lock starts a run's hold. It locks nothing: two runs may work on disjoint
 // hosts at once.
@@ -31,7 +64,7 @@ func (b *Backend) Lock(ctx context.Context, info journal.LockInfo) (journal.Lock
 	if err := b.do(ctx, "lock", func(c *pgx.Conn) error { return c.Ping(ctx) }); err != nil {
 		return nil, err
 	}
-	return &hostLock{b: b, info: info, held: map[string]bool{}}, nil
+	return &hostLock{b: b, info: info, held: map[string]bool{}, lost: make(chan struct{}), quit: make(chan struct{})}, nil
 }
 
 // live is the SQL condition "the row's holder session holds its lock now".
@@ -91,6 +124,10 @@ func (l *hostLock) Hosts(ctx context.Context, run string, hosts []string) (map[s
 		for _, h := range got {
 			l.held[h] = true
 		}
+		if len(got) > 0 && !l.beating {
+			l.beating = true
+			go l.beat()
+		}
 		if len(got) > 0 {
 			_, err = c.Exec(ctx, `INSERT INTO fleettune_host_locks AS l (host, lock_key, run_id, kind, username, machine, pid, since, backend_pid)
 				SELECT u.h, u.k, $3, $4, $5, $6, $7, now(), pg_backend_pid() FROM unnest($1::text[], $2::bigint[]) AS u(h, k)
@@ -149,6 +186,7 @@ func (l *hostLock) Unlock() error {
 		return l.err
 	}
 	l.done = true
+	close(l.quit)
 	if len(l.held) == 0 {
 		return nil
 	}

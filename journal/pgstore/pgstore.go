@@ -195,6 +195,8 @@ type Backend struct {
 	// lost is set once a statement failed for want of the session.
 	lost error
 
+	heartbeat time.Duration // see defaultHeartbeat
+
 	gmu      sync.Mutex // guards the group commit below
 	waiting  []*pendingLine
 	flushing bool
@@ -222,7 +224,7 @@ func Open(ctx context.Context, s string, getenv func(string) string) (*Backend, 
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{d: d, conn: conn}
+	b := &Backend{d: d, conn: conn, heartbeat: defaultHeartbeat}
 	if err := b.check(ctx); err != nil {
 		conn.Close(context.Background())
 		return nil, err

@@ -286,3 +286,33 @@ func TestLostSessionStaysLost(t *testing.T) {
 		t.Errorf("after restart: %v, finished=%v", err, r != nil && r.Finished())
 	}
 }
+
+// A session lost while hosts are held (nothing is being written: a batch
+// is watched) is noticed by the lock's heartbeat, which closes Lost.
+func TestLostSessionClosesLost(t *testing.T) {
+	c, dsn := newDB(t)
+	b := open(t, dsn)
+	pgstore.SetHeartbeat(b, 100*time.Millisecond)
+	st := journal.New(b)
+	l, err := st.Lock("20261122T171500Z-0001", journal.KindApply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	if refused, err := l.Hosts(context.Background(), "20261122T171500Z-0001", []string{"a"}); err != nil || len(refused) > 0 {
+		t.Fatal(refused, err)
+	}
+	select {
+	case <-l.Lost():
+		t.Fatal("Lost closed while the session is alive")
+	case <-time.After(500 * time.Millisecond):
+	}
+	if _, err := c.Psql(dbName(dsn), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'fleettune'"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.Lost():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Lost not closed 10s after the session ended")
+	}
+}
