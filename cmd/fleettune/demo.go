@@ -115,6 +115,8 @@ func runDemo(ctx context.Context, g *globals) error {
 	}
 	defer os.RemoveAll(dir)
 	g.stateDir = filepath.Join(dir, "state")
+	// Its own state dir, never a team's database from FLEETTUNE_STATE.
+	g.state, g.stateDirFlag = "", g.stateDir
 
 	l, err := lab.Start(ctx, lab.Options{Specs: demoFleet(), Dir: filepath.Join(dir, "lab")})
 	if err != nil {
