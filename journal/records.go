@@ -80,10 +80,12 @@ type Header struct {
 	Inventory    *FileRef  `json:"inventory,omitempty"`
 	Playbook     *FileRef  `json:"playbook,omitempty"` // with the playbook's name:
 	PlanFile     *FileRef  `json:"plan_file,omitempty"`
-	Limit        string    `json:"limit,omitempty"`
-	RollbackOf   string    `json:"rollback_of,omitempty"` // the run a rollback undoes
-	Batch        string    `json:"batch,omitempty"`       // as given: "25%" or "5"
-	Watch        Duration  `json:"watch,omitempty"`
+	PlanRun      string    `json:"plan_run,omitempty"` // the run id of the saved plan applied
+
+	Limit      string   `json:"limit,omitempty"`
+	RollbackOf string   `json:"rollback_of,omitempty"` // the run a rollback undoes
+	Batch      string   `json:"batch,omitempty"`       // as given: "25%" or "5"
+	Watch      Duration `json:"watch,omitempty"`
 }
 
 // FileRef names an input file and what it held.
@@ -133,13 +135,16 @@ type ResultRecord struct {
 
 // HealthRecord is one batch's health check.
 type HealthRecord struct {
-	Batch   int       `json:"batch"`
-	Canary  bool      `json:"canary,omitempty"`
-	Hosts   []string  `json:"hosts"`
-	Checked bool      `json:"checked"` // a check ran (false: nothing to watch)
-	Healthy bool      `json:"healthy"`
-	Details []string  `json:"details,omitempty"` // counter deltas exceeded, probe failures
-	Time    time.Time `json:"time"`
+	Batch   int      `json:"batch"`
+	Canary  bool     `json:"canary,omitempty"`
+	Hosts   []string `json:"hosts"`
+	Checked bool     `json:"checked"` // a check ran (false: nothing to watch)
+	Healthy bool     `json:"healthy"`
+	Details []string `json:"details,omitempty"` // counter deltas exceeded, probe failures
+	// Unchecked names the hosts whose health was not read: the batch is
+	// then not checked.
+	Unchecked []string  `json:"unchecked,omitempty"`
+	Time      time.Time `json:"time"`
 }
 
 // RebootRecord is what status saw after a host rebooted. A verified one

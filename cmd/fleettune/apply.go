@@ -121,18 +121,24 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 		}
 		return g.listHosts(format, hosts)
 	}
-	store, err := journal.Open(g.stateDir)
+	store, err := g.openStore(ctx)
 	if err != nil {
-		return &exitError{code: 1, err: err}
+		return &exitError{code: 1, err: fmt.Errorf("%w; nothing was changed", err)}
 	}
+	defer store.Close()
 	// The lock comes before planning, as Terraform locks state before it
 	// refreshes: a plan made while another fleettune changes hosts would be
 	// stale by the time it ran.
-	unlock, err := store.Lock("", journal.KindApply)
+	lock, err := store.Lock("", journal.KindApply)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	defer unlock()
+	defer lock.Unlock()
+
+	// One connection per host for the whole run: the plan's read, the
+	// changes, the health check and any restore share it.
+	pool := &playbooks.Pool{Dial: g.dialer()}
+	defer pool.Close()
 
 	var plan *playbooks.Plan
 	var hosts []*inventory.Host
@@ -141,7 +147,7 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	if planFile != "" {
 		plan, hosts, err = loadPlan(g, planFile, f.inventory, f.limit)
 	} else {
-		plan, hosts, err = makePlan(readCtx, g, f.inventory, f.playbook, f.limit, f.forks)
+		plan, hosts, err = makePlan(readCtx, g, pool.Dialer(), f.inventory, f.playbook, f.limit, f.forks)
 	}
 	if err != nil {
 		return err
@@ -171,6 +177,27 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	}
 	if len(todo) == 0 {
 		out := &playbooks.Outcome{RunID: plan.RunID, Kind: "apply"}
+		if planFile != "" {
+			out.Plan = plan.RunID
+		}
+		mergePlanHosts(out, plan)
+		out.Summarize()
+		return renderOutcome(g, format, out)
+	}
+	runID := plan.RunID
+	if planFile != "" {
+		// Each apply of a saved plan (or of a part of it, with --limit) is
+		// a run of its own that records the plan it came from.
+		runID = playbooks.NewRunID(time.Now())
+	}
+	// Each host's lock before anything touches it: with a shared
+	// database, a host another fleettune is changing is refused.
+	todo, refused, err := lockHosts(ctx, lock, runID, todo)
+	if err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("%w; nothing was changed", err)}
+	}
+	if len(todo) == 0 {
+		out := &playbooks.Outcome{RunID: runID, Kind: "apply", Hosts: refused, Plan: planRunOf(planFile, plan)}
 		mergePlanHosts(out, plan)
 		out.Summarize()
 		return renderOutcome(g, format, out)
@@ -195,7 +222,7 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 		}
 	}
 
-	hdr := journal.Header{ID: plan.RunID, Kind: journal.KindApply, Version: version, Limit: f.limit,
+	hdr := journal.Header{ID: runID, PlanRun: planRunOf(planFile, plan), Kind: journal.KindApply, Version: version, Limit: f.limit,
 		Batch: opts.Batch.String(), Watch: journal.Duration(opts.Watch)}
 	if plan.Inventory != "" {
 		hdr.Inventory = &journal.FileRef{Path: plan.Inventory, Digest: plan.InventoryDigest}
@@ -212,16 +239,25 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 		return &exitError{code: 1, err: err}
 	}
 	defer w.Close()
+	if err := playbooks.JournalPlanFailures(journalSink{w}, plan); err != nil {
+		return &exitError{code: 1, err: err}
+	}
+	if err := journalRefused(w, refused); err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("%w; nothing was changed", err)}
+	}
 	g.log.Info("applying", "run", plan.RunID, "hosts", len(todo), "batch", opts.Batch.String(), "watch", opts.Watch, "journal", w.Path())
 
 	g.changing.Store(true)
-	e := &playbooks.Engine{Dial: g.dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: g.stop}
-	out := e.Apply(ctx, plan.RunID, todo, opts)
+	e := &playbooks.Engine{Dial: pool.Dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: stopOrLost(ctx, g, lock)}
+	out := e.Apply(ctx, runID, todo, opts)
+	out.Plan = planRunOf(planFile, plan)
+	addRefused(out, refused)
 	mergePlanHosts(out, plan)
 	out.Summarize()
 	if err := w.Append(endRecord(out, ctx, g.stop)); err != nil {
 		g.log.Error("journal", "err", err)
 	}
+	reportKept(g, w)
 	return renderOutcome(g, format, out)
 }
 
@@ -250,28 +286,58 @@ func loadPlan(g *globals, path string, invPaths []string, limit string) (*playbo
 	if inv.Digest != p.InventoryDigest {
 		return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s was made from inventory %s as it was then (%s); it has changed since (%s): run plan again", path, p.Inventory, short(p.InventoryDigest), short(inv.Digest))}
 	}
-	selected := map[string]bool{}
-	if limit != "" {
-		hs, err := inv.Select(limit)
-		if err != nil {
-			return nil, nil, &exitError{code: 1, err: err}
-		}
-		for _, h := range hs {
-			selected[h.Name] = true
-		}
-	}
-	var keep []playbooks.HostPlan
-	var hosts []*inventory.Host
+	var all []*inventory.Host
 	for _, hp := range p.Hosts {
-		if limit != "" && !selected[hp.Host] {
-			continue
-		}
 		h := inv.Host(hp.Host)
 		if h == nil {
 			return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s: host %s is not in inventory %s", path, hp.Host, p.Inventory)}
 		}
-		keep = append(keep, hp)
-		hosts = append(hosts, h)
+		all = append(all, h)
+	}
+	// The plan is held to the playbook it names before any host is
+	// contacted: nothing runs unless all of it is what that playbook gives.
+	if p.Playbook == "" {
+		return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s names no playbook; make it with fleettune plan --out", path)}
+	}
+	pb, err := playbooks.Load(p.Playbook)
+	if err != nil {
+		return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s: the plan's playbook: %w", path, err)}
+	}
+	if err := p.Verify(pb, all, nil); err != nil {
+		return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s: %w", path, err)}
+	}
+	if limit == "" {
+		return p, all, nil
+	}
+	hs, err := inv.Select(limit)
+	if err != nil {
+		return nil, nil, &exitError{code: 1, err: err}
+	}
+	inPlan := map[string]bool{}
+	for _, hp := range p.Hosts {
+		inPlan[hp.Host] = true
+	}
+	selected := map[string]bool{}
+	var missing []string
+	for _, h := range hs {
+		selected[h.Name] = true
+		if !inPlan[h.Name] {
+			missing = append(missing, h.Name)
+		}
+	}
+	switch {
+	case len(missing) > 0:
+		return nil, nil, &exitError{code: 1, err: fmt.Errorf("--limit %s selects %s, not in the plan %s: a saved plan applies only to the hosts it planned", limit, strings.Join(missing, ", "), path)}
+	case len(hs) == 0:
+		return nil, nil, &exitError{code: 1, err: fmt.Errorf("--limit %s selects no host of the plan %s", limit, path)}
+	}
+	var keep []playbooks.HostPlan
+	var hosts []*inventory.Host
+	for i, hp := range p.Hosts {
+		if selected[hp.Host] {
+			keep = append(keep, hp)
+			hosts = append(hosts, all[i])
+		}
 	}
 	p.Hosts = keep
 	p.Summarize()
@@ -325,6 +391,14 @@ func renderOutcome(g *globals, format views.Format, out *playbooks.Outcome) erro
 		return &exitError{code: 1, err: err}
 	}
 	return &exitError{code: out.ExitCode()}
+}
+
+// planRunOf is the saved plan's run id, "" when apply planned itself.
+func planRunOf(planFile string, p *playbooks.Plan) string {
+	if planFile == "" {
+		return ""
+	}
+	return p.RunID
 }
 
 // plural is "1 host", "2 hosts".

@@ -70,7 +70,7 @@ func runPlan(ctx context.Context, g *globals, f *planFlags) error {
 	if f.listHosts {
 		return g.listSelection(format, f.inventory, f.limit)
 	}
-	plan, _, err := makePlan(ctx, g, f.inventory, f.playbook, f.limit, f.forks)
+	plan, _, err := makePlan(ctx, g, g.dialer(), f.inventory, f.playbook, f.limit, f.forks)
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func (g *globals) listSelection(format views.Format, invFlag []string, limit str
 }
 
 // makePlan loads the inputs and plans; errors are exit-status 1.
-func makePlan(ctx context.Context, g *globals, invPaths []string, pbPath, limit string, forks int) (*playbooks.Plan, []*inventory.Host, error) {
+func makePlan(ctx context.Context, g *globals, dial playbooks.Dialer, invPaths []string, pbPath, limit string, forks int) (*playbooks.Plan, []*inventory.Host, error) {
 	inv, err := g.loadInventory(invPaths)
 	if err != nil {
 		return nil, nil, err
@@ -159,7 +159,7 @@ func makePlan(ctx context.Context, g *globals, invPaths []string, pbPath, limit 
 		return nil, nil, &exitError{code: 1, err: err}
 	}
 	g.log.Info("planning", "hosts", len(hosts), "forks", min(forks, len(hosts)), "playbook", termsafe.String(pb.Name))
-	pl := &playbooks.Planner{Dial: g.dialer(), Forks: forks, Log: g.log}
+	pl := &playbooks.Planner{Dial: dial, Forks: forks, Log: g.log}
 	plan, err := pl.Plan(ctx, hosts, pb)
 	if err != nil {
 		return nil, nil, &exitError{code: 1, err: err}

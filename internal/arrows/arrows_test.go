@@ -44,14 +44,8 @@ var forbidden = []struct {
 // knownExceptions are arrows that exist today and are being removed. The
 // list must only shrink: an entry that no longer holds fails the test so
 // that it is deleted, and an arrow not listed here fails it too.
-//
-// platform -> remote: platform/types.go, hpux.go, solaris.go and
-// linux_apply.go use remote.Result and remote.Session; the contract
-// engineer's work (issue 10) gives platform its own Runner and Result.
-// platform -> inventory comes through remote.
-var knownExceptions = map[string][]string{
-	module + "/platform": {module + "/remote", module + "/inventory"},
-}
+// (platform -> remote is gone: platform.Result is internal/hostcmd's.)
+var knownExceptions = map[string][]string{}
 
 // pkg is as much of `go list -json` as the test reads.
 type pkg struct {
