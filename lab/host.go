@@ -17,6 +17,7 @@ package lab
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -114,6 +115,21 @@ type Faults struct {
 	// interval is below BaselineTimeWait: stray segments reaching new
 	// connections.
 	HandshakeFailures bool
+	// DelayOnly, when set, limits Delay to the command lines that contain
+	// it: a host with one slow command.
+	DelayOnly string
+	// EagerReceive answers a WinRM Receive at once, the command still
+	// running and no output, instead of waiting for output or the
+	// OperationTimeout as Windows does: a broken host or proxy.
+	EagerReceive bool
+}
+
+// delayFor is how long the command line cmd waits before it runs.
+func (f Faults) delayFor(cmd string) time.Duration {
+	if f.DelayOnly != "" && !strings.Contains(cmd, f.DelayOnly) {
+		return 0
+	}
+	return f.Delay
 }
 
 // Lock and Unlock guard the host's state; Call handlers run locked.

@@ -525,7 +525,7 @@ func (s *winrmServer) command(w http.ResponseWriter, env *envelope) {
 // output. A reboot while it ran ends every shell of the host.
 func (s *winrmServer) run(ctx context.Context, c *wsCommand, user, line string) {
 	defer close(c.done)
-	if d := s.faults().Delay; d > 0 {
+	if d := s.faults().delayFor(line); d > 0 {
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
@@ -605,6 +605,15 @@ func (s *winrmServer) receive(w http.ResponseWriter, r *http.Request, env *envel
 	s.mu.Lock()
 	s.stats.Receives++
 	s.mu.Unlock()
+	if s.faults().EagerReceive {
+		select {
+		case <-c.done:
+		default:
+			s.reply(w, respond(actionReceive+"Response", env.Header.MessageID,
+				`<rsp:ReceiveResponse><rsp:CommandState CommandId="`+c.id+`" State="`+stateRunning+`"/></rsp:ReceiveResponse>`))
+			return
+		}
+	}
 	t := time.NewTimer(env.operationTimeout())
 	defer t.Stop()
 	select {
