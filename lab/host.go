@@ -95,6 +95,9 @@ type Host struct {
 	Faults Faults
 	// Commands counts the commands run, for Faults.RebootAfter.
 	Commands int
+	// Load is what the host's applications do with TCP: its socket table
+	// is computed from it on every read (sockets.go).
+	Load Load
 }
 
 // Faults are misbehaviours switched on per host, for tests and the demo.
@@ -139,15 +142,18 @@ func (h *Host) rebootLocked() {
 	h.Emu.Boot(h)
 }
 
-// NewHost makes a booted host of an OS family ("solaris", "hpux", "aix",
-// "tru64") and release as uname -r prints it ("5.10", "5.11", "B.11.31",
-// "7.2" for AIX 7.2, "V5.1"). The emulator sets the host's uname, its
+// NewHost makes a booted host of an OS family ("linux", "solaris", "hpux",
+// "aix", "tru64", "windows") and release as uname -r prints it ("5.10",
+// "5.11", "B.11.31", "7.2" for AIX 7.2, "V5.1"; Linux takes "6.1", "5.10"
+// or "4.19" for Debian 12, 11 and 10). The emulator sets the host's uname, its
 // files as the OS installs them, and its listening ports.
 func NewHost(name, os, release string) (*Host, error) {
 	h := &Host{Name: name, OS: os, Files: map[string]string{},
 		BootTime: time.Date(2026, 11, 1, 6, 0, 0, 0, time.UTC), Boots: 1}
 	var err error
 	switch os {
+	case "linux":
+		err = newLinux(h, release)
 	case "solaris":
 		err = newSolaris(h, release)
 	case "hpux":
@@ -159,7 +165,7 @@ func NewHost(name, os, release string) (*Host, error) {
 	case "windows":
 		err = newWindows(h, release)
 	default:
-		err = fmt.Errorf("lab: no emulator for OS %q (want solaris, hpux, aix, tru64 or windows)", os)
+		err = fmt.Errorf("lab: no emulator for OS %q (want linux, solaris, hpux, aix, tru64 or windows)", os)
 	}
 	if err != nil {
 		return nil, err

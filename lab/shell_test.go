@@ -60,7 +60,7 @@ func TestShellScripts(t *testing.T) {
 			want: Output{Stdout: "hello\n!missing\n"}},
 		{name: "for over globs, in name order; an unmatched pattern stays as it is",
 			script: "echo a > /tmp/d/2.conf; echo b > /tmp/d/1.conf; echo c > /tmp/d/x.txt\nfor f in /tmp/d/*.conf /none/*.conf /etc/motd; do if [ -f \"$f\" ] && [ -r \"$f\" ]; then echo \"@@ file $f\"; cat \"$f\"; echo; fi; done",
-			want: Output{Stdout: "@@ file /tmp/d/1.conf\nb\n\n@@ file /tmp/d/2.conf\na\n\n@@ file /etc/motd\nhello\n\n"}},
+			want:   Output{Stdout: "@@ file /tmp/d/1.conf\nb\n\n@@ file /tmp/d/2.conf\na\n\n@@ file /etc/motd\nhello\n\n"}},
 		{name: "a quoted pattern is not expanded", script: "echo x > /tmp/a; cat '/tmp/*'",
 			want: Output{Stderr: "cat: cannot open /tmp/*: No such file or directory\n", Code: 2}},
 		{name: "variables: assignment, ${NAME}, unquoted splitting", script: "X='a  b'; Y=${X}c; echo $X; echo \"$X\"; echo \"${Y}\"",
