@@ -447,3 +447,7 @@ func aixStanzaSet(content, name, value string) string {
 	lines = append(lines[:last+1], append([]string{entry}, lines[last+1:]...)...)
 	return strings.Join(lines, "\n") + "\n"
 }
+
+func (e *aixEmu) ephemeralRange() (int, int) {
+	return int(e.live["tcp_ephemeral_low"]), int(e.live["tcp_ephemeral_high"])
+}

@@ -33,16 +33,7 @@ func (sh *shell) awk(args []string, stdin string) Output {
 			}
 			nr++
 			fnr++
-			f := strings.Fields(line)
-			field := func(n int) string {
-				if n == 0 {
-					return line
-				}
-				if n <= len(f) {
-					return f[n-1]
-				}
-				return ""
-			}
+			field := func(n int) string { return awkField(line, n) }
 			if !prog.match(field, nr, fnr) {
 				continue
 			}
@@ -71,6 +62,32 @@ func (sh *shell) awk(args []string, stdin string) Output {
 		run(content)
 	}
 	return Output{Stdout: b.String()}
+}
+
+// awkField is field n of line (blank-separated, $0 the line), found by
+// scanning, so that a program reading one field of a 100,000-line file
+// does not split every line.
+func awkField(line string, n int) string {
+	if n == 0 {
+		return line
+	}
+	i := 0
+	for k := 1; ; k++ {
+		for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+			i++
+		}
+		if i >= len(line) {
+			return ""
+		}
+		j := i
+		for j < len(line) && line[j] != ' ' && line[j] != '\t' {
+			j++
+		}
+		if k == n {
+			return line[i:j]
+		}
+		i = j
+	}
 }
 
 type awkItem struct {

@@ -333,3 +333,7 @@ func parseNddValue(s string) (int64, error) {
 	}
 	return strconv.ParseInt(s, 10, 64)
 }
+
+func (e *hpux) ephemeralRange() (int, int) {
+	return int(e.live["tcp"]["tcp_smallest_anon_port"]), int(e.live["tcp"]["tcp_largest_anon_port"])
+}

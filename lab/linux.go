@@ -491,7 +491,10 @@ func (e *linuxEmu) sysctl(c *Call) Output {
 // table is the host's TCP table spec from its live configuration.
 func (e *linuxEmu) table(h *Host) tableSpec {
 	f := strings.Fields(e.live["net.ipv4.ip_local_port_range"])
-	t := tableSpec{timeWait: e.TimeWait(), listening: h.Listening}
+	t := tableSpec{timeWait: e.TimeWait()}
+	if h != nil {
+		t.listening = h.Listening
+	}
 	if len(f) == 2 {
 		t.low, _ = strconv.Atoi(f[0])
 		t.high, _ = strconv.Atoi(f[1])
@@ -527,15 +530,17 @@ func (e *linuxEmu) eachSocket(h *Host, yield func(sockRow, bool)) {
 var ssStateNames = map[tcpState]string{stListen: "LISTEN", stEstablished: "ESTAB", stCloseWait: "CLOSE-WAIT", stTimeWait: "TIME-WAIT"}
 
 // ssTimer is iproute2's print_ms_timer.
-func ssTimer(d time.Duration) string {
+func ssTimer(d time.Duration) string { return string(appendSSTimer(nil, d)) }
+
+func appendSSTimer(b []byte, d time.Duration) []byte {
 	timeout := int(d / time.Millisecond)
 	secs, msecs := timeout/1000, timeout%1000
 	minutes := secs / 60
 	secs %= 60
-	var b strings.Builder
 	if minutes > 0 {
 		msecs = 0
-		fmt.Fprintf(&b, "%dmin", minutes)
+		b = strconv.AppendInt(b, int64(minutes), 10)
+		b = append(b, "min"...)
 		if minutes > 9 {
 			secs = 0
 		}
@@ -544,20 +549,29 @@ func ssTimer(d time.Duration) string {
 		if secs > 9 {
 			msecs = 0
 		}
-		sep := "sec"
+		b = strconv.AppendInt(b, int64(secs), 10)
 		if msecs > 0 {
-			sep = "."
+			b = append(b, '.')
+		} else {
+			b = append(b, "sec"...)
 		}
-		fmt.Fprintf(&b, "%d%s", secs, sep)
 	}
 	if msecs > 0 {
-		fmt.Fprintf(&b, "%03dms", msecs)
+		if msecs < 100 {
+			b = append(b, '0')
+		}
+		if msecs < 10 {
+			b = append(b, '0')
+		}
+		b = strconv.AppendInt(b, int64(msecs), 10)
+		b = append(b, "ms"...)
 	}
-	return b.String()
+	return b
 }
 
 // ss answers `ss -tan` with -H and -o as iproute2 6.1 prints into a pipe
-// (compact output: each column as wide as its widest cell).
+// (compact output: each column as wide as its widest cell, the address
+// columns right-aligned, every cell padded, the last one too).
 func (e *linuxEmu) ss(h *Host, args []string) Output {
 	flags := map[byte]bool{}
 	for _, a := range args {
@@ -574,167 +588,243 @@ func (e *linuxEmu) ss(h *Host, args []string) Output {
 	if !flags['t'] || !flags['n'] {
 		return Output{Stderr: "lab: ss: only TCP (-t) with numeric addresses (-n) is emulated\n", Code: 1}
 	}
+	var cache addrCache
 	addr := func(ap netip.AddrPort, v6 bool) string {
-		a := ap.Addr()
 		if v6 {
-			return "[" + a.String() + "]"
+			return "[" + cache.str(ap.Addr()) + "]"
 		}
-		return a.String()
+		return cache.str(ap.Addr())
 	}
-	port := func(r sockRow, peer bool) string {
-		if peer && r.state == stListen {
-			return "*"
-		}
-		if peer {
-			return strconv.Itoa(int(r.remote.Port()))
-		}
-		return strconv.Itoa(int(r.local.Port()))
-	}
-	queues := func(r sockRow) (int, int) {
+	peerPort := func(r sockRow) int { // -1 is "*"
 		if r.state == stListen {
-			if r.local.Port() == 22 {
-				return 0, 128
-			}
-			return 0, 4096
+			return -1
 		}
-		return 0, 0
+		return int(r.remote.Port())
 	}
-	timer := func(r sockRow) string {
-		if flags['o'] && r.state == stTimeWait {
-			return "timer:(timewait," + ssTimer(r.timer) + ",0)"
+	portLen := func(p int) int {
+		if p < 0 {
+			return 1
 		}
-		return ""
+		return digits(p)
+	}
+	sendQ := func(r sockRow) int {
+		if r.state != stListen {
+			return 0
+		}
+		if r.local.Port() == 22 {
+			return 128
+		}
+		return 4096
+	}
+	var scratch []byte
+	timerLen := func(r sockRow) int {
+		if flags['o'] && r.state == stTimeWait {
+			scratch = appendSSTimer(scratch[:0], r.timer)
+			return len("timer:(timewait,") + len(scratch) + len(",0)")
+		}
+		return 0
 	}
 	show := func(r sockRow) bool {
 		return flags['a'] || (r.state != stListen && r.state != stTimeWait)
 	}
-	// First pass: the widest cell of each column.
+	// First pass: the widest cell of each column, and the row count.
 	var w [7]int
 	if !flags['H'] {
-		w = [7]int{len("State"), len("Recv-Q"), len("Send-Q"), len("Local Address:"), len("Port"), len("Peer Address:"), len("Port")}
+		w = [7]int{len("State"), len("Recv-Q"), len("Send-Q"), len("Local Address"), len("Port"), len("Peer Address"), len("Port")}
 	}
-	ext := 0
-	qcell := func(n int) int { return max(6, len(strconv.Itoa(n))) }
+	ext, rows := 0, 0
 	e.eachSocket(h, func(r sockRow, v6 bool) {
 		if !show(r) {
 			return
 		}
-		rq, sq := queues(r)
-		cells := [7]int{len(ssStateNames[r.state]), qcell(rq), qcell(sq), len(addr(r.local, v6)), len(port(r, false)), len(addr(r.remote, v6)), len(port(r, true))}
+		rows++
+		cells := [7]int{len(ssStateNames[r.state]), 6, max(6, digits(sendQ(r))), len(addr(r.local, v6)), digits(int(r.local.Port())), len(addr(r.remote, v6)), portLen(peerPort(r))}
 		for i := range w {
 			w[i] = max(w[i], cells[i])
 		}
-		ext = max(ext, len(timer(r)))
+		ext = max(ext, timerLen(r))
 	})
-	var b strings.Builder
-	line := func(cells [7]string, tm string) {
-		fmt.Fprintf(&b, "%-*s", w[0], cells[0])
-		fmt.Fprintf(&b, " %-*s", w[1], cells[1])
-		fmt.Fprintf(&b, " %-*s", w[2], cells[2])
-		fmt.Fprintf(&b, " %*s", w[3], cells[3])
-		fmt.Fprintf(&b, ":%-*s", w[4], cells[4])
-		fmt.Fprintf(&b, " %*s", w[5], cells[5])
-		fmt.Fprintf(&b, ":%-*s", w[6], cells[6])
-		if ext > 0 {
-			fmt.Fprintf(&b, " %-*s", ext, tm)
+	lineLen := w[0] + w[1] + w[2] + w[3] + w[4] + w[5] + w[6] + 6 + 1
+	if ext > 0 {
+		lineLen += ext + 1
+	}
+	b := make([]byte, 0, (rows+1)*lineLen)
+	left := func(s string, width int) {
+		b = append(b, s...)
+		b = appendPad(b, width-len(s))
+	}
+	right := func(s string, width int) {
+		b = appendPad(b, width-len(s))
+		b = append(b, s...)
+	}
+	num := func(n, width int) {
+		l := len(b)
+		b = strconv.AppendInt(b, int64(n), 10)
+		b = appendPad(b, width-(len(b)-l))
+	}
+	line := func(r sockRow, v6 bool) {
+		left(ssStateNames[r.state], w[0])
+		b = append(b, ' ')
+		num(0, w[1])
+		b = append(b, ' ')
+		num(sendQ(r), w[2])
+		b = append(b, ' ')
+		right(addr(r.local, v6), w[3])
+		b = append(b, ':')
+		num(int(r.local.Port()), w[4])
+		b = append(b, ' ')
+		right(addr(r.remote, v6), w[5])
+		b = append(b, ':')
+		if p := peerPort(r); p < 0 {
+			left("*", w[6])
+		} else {
+			num(p, w[6])
 		}
-		b.WriteByte('\n')
+		if ext > 0 {
+			b = append(b, ' ')
+			n := 0
+			if flags['o'] && r.state == stTimeWait {
+				l := len(b)
+				b = append(b, "timer:(timewait,"...)
+				b = appendSSTimer(b, r.timer)
+				b = append(b, ",0)"...)
+				n = len(b) - l
+			}
+			b = appendPad(b, ext-n)
+		}
+		b = append(b, '\n')
 	}
 	if !flags['H'] {
-		line([7]string{"State", "Recv-Q", "Send-Q", "Local Address", "Port", "Peer Address", "Port"}, "")
+		for i, hd := range []string{"State", "Recv-Q", "Send-Q", "Local Address", "Port", "Peer Address", "Port"} {
+			switch i {
+			case 0:
+			case 4, 6:
+				b = append(b, ':')
+			default:
+				b = append(b, ' ')
+			}
+			if i == 3 || i == 5 {
+				right(hd, w[i])
+			} else {
+				left(hd, w[i])
+			}
+		}
+		if ext > 0 {
+			b = append(b, ' ')
+			b = appendPad(b, ext)
+		}
+		b = append(b, '\n')
 	}
 	e.eachSocket(h, func(r sockRow, v6 bool) {
-		if !show(r) {
-			return
+		if show(r) {
+			line(r, v6)
 		}
-		rq, sq := queues(r)
-		line([7]string{ssStateNames[r.state], fmt.Sprintf("%-6d", rq), fmt.Sprintf("%-6d", sq), addr(r.local, v6), port(r, false), addr(r.remote, v6), port(r, true)}, timer(r))
 	})
-	return Output{Stdout: b.String()}
+	return Output{Stdout: string(b)}
 }
 
 var procStates = map[tcpState]string{stListen: "0A", stEstablished: "01", stCloseWait: "08", stTimeWait: "06"}
 
-// hex4 prints an IPv4 address as /proc/net/tcp does: the __be32 printed
-// with %08X on a little-endian machine.
-func hex4(a netip.Addr) string {
-	b := a.As4()
-	return fmt.Sprintf("%02X%02X%02X%02X", b[3], b[2], b[1], b[0])
+// appendHex4 appends an IPv4 address as /proc/net/tcp prints it: the
+// __be32 printed with %08X on a little-endian machine.
+func appendHex4(b []byte, a netip.Addr) []byte {
+	x := a.As4()
+	return appendHex(b, uint64(x[3])<<24|uint64(x[2])<<16|uint64(x[1])<<8|uint64(x[0]), 8)
 }
 
-// hex6 prints an IPv6 address as /proc/net/tcp6 does: four __be32 words,
-// each with %08X.
-func hex6(a netip.Addr) string {
-	b := a.As16()
-	var s strings.Builder
+// appendHex6 appends an IPv6 address as /proc/net/tcp6 does: four
+// __be32 words, each with %08X.
+func appendHex6(b []byte, a netip.Addr) []byte {
+	x := a.As16()
 	for i := 0; i < 16; i += 4 {
-		fmt.Fprintf(&s, "%02X%02X%02X%02X", b[i+3], b[i+2], b[i+1], b[i])
+		b = appendHex(b, uint64(x[i+3])<<24|uint64(x[i+2])<<16|uint64(x[i+1])<<8|uint64(x[i]), 8)
 	}
-	return s.String()
+	return b
 }
 
 // procNetTCP prints /proc/net/tcp (v6 false) or tcp6 with the kernel's
 // tcp4_seq_show / tcp6_seq_show formats: IPv4 lines padded to 149
-// characters, IPv6 ones not.
+// characters (TMPSZ-1), IPv6 ones not.
 func (e *linuxEmu) procNetTCP(h *Host, v6 bool) string {
-	var b strings.Builder
+	var b []byte
 	if v6 {
-		b.WriteString("  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n")
+		b = append(b, "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"...)
 	} else {
-		fmt.Fprintf(&b, "%-149s\n", "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode")
+		_, _, tw := e.sockCounts(h)
+		b = make([]byte, 0, (tw+len(h.Listening)+64)*150)
+		b = append(b, "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"...)
+		b = appendPad(b, 149-len(b))
+		b = append(b, '\n')
 	}
 	sl := 0
 	e.eachSocket(h, func(r sockRow, is6 bool) {
 		if is6 != v6 {
 			return
 		}
-		var ls, rs string
-		if v6 {
-			ls, rs = hex6(r.local.Addr()), hex6(r.remote.Addr())
-		} else {
-			ls, rs = hex4(r.local.Addr()), hex4(r.remote.Addr())
+		start := len(b)
+		if n := digits(sl); n < 4 {
+			b = appendPad(b, 4-n)
 		}
-		ptr := fmt.Sprintf("%016x", uint64(0xffff8a0000000000)|uint64(sl)<<8|uint64(r.local.Port())<<24)[8:]
-		var row string
-		if r.state == stTimeWait {
-			left := int64(r.timer / (10 * time.Millisecond)) // clock_t at USER_HZ 100
-			row = fmt.Sprintf("%4d: %s:%04X %s:%04X %s %08X:%08X %02X:%08X %08X %5d %8d %d %d 00000000%s",
-				sl, ls, r.local.Port(), rs, r.remote.Port(), procStates[r.state], 0, 0, 3, left, 0, 0, 0, 0, 3, ptr)
+		b = strconv.AppendInt(b, int64(sl), 10)
+		b = append(b, ": "...)
+		if v6 {
+			b = appendHex6(b, r.local.Addr())
 		} else {
-			uid, inode, tail := 0, 21000+sl, "20 4 30 10 -1"
+			b = appendHex4(b, r.local.Addr())
+		}
+		b = append(b, ':')
+		b = appendHex(b, uint64(r.local.Port()), 4)
+		b = append(b, ' ')
+		if v6 {
+			b = appendHex6(b, r.remote.Addr())
+		} else {
+			b = appendHex4(b, r.remote.Addr())
+		}
+		b = append(b, ':')
+		b = appendHex(b, uint64(r.remote.Port()), 4)
+		b = append(b, ' ')
+		b = append(b, procStates[r.state]...)
+		b = append(b, " 00000000:00000000 "...)
+		ptr := uint64(0x8a000000) | uint64(sl&0xffff)<<8
+		if r.state == stTimeWait {
+			// tr 3 (the TIME_WAIT timer), when in clock_t (USER_HZ 100),
+			// then retrnsmt, uid, timeout, inode, refcount 3, the pointer.
+			b = append(b, "03:"...)
+			b = appendHex(b, uint64(r.timer/(10*time.Millisecond)), 8)
+			b = append(b, " 00000000     0        0 0 3 00000000"...)
+			b = appendHex(b, ptr, 8)
+		} else {
+			uid, inode, tail := 0, 21000+sl, " 20 4 30 10 -1"
 			if r.state == stListen {
-				tail = "100 0 0 10 0"
-				inode = 18000 + sl
+				tail, inode = " 100 0 0 10 0", 18000+sl
 			} else if r.local.Port() != 22 {
 				uid = 1000
 			}
-			row = fmt.Sprintf("%4d: %s:%04X %s:%04X %s %08X:%08X %02X:%08X %08X %5d %8d %d %d 00000000%s %s",
-				sl, ls, r.local.Port(), rs, r.remote.Port(), procStates[r.state], 0, 0, 0, 0, 0, uid, 0, inode, 1, ptr, tail)
+			b = append(b, "00:00000000 00000000 "...)
+			b = appendPad(b, 5-digits(uid))
+			b = strconv.AppendInt(b, int64(uid), 10)
+			b = append(b, "        0 "...)
+			b = strconv.AppendInt(b, int64(inode), 10)
+			b = append(b, " 1 00000000"...)
+			b = appendHex(b, ptr, 8)
+			b = append(b, tail...)
 		}
-		if v6 {
-			b.WriteString(row + "\n")
-		} else {
-			fmt.Fprintf(&b, "%-149s\n", row)
+		if !v6 {
+			b = appendPad(b, 149-(len(b)-start))
 		}
+		b = append(b, '\n')
 		sl++
 	})
-	return b.String()
+	return string(b)
 }
 
-// sockCounts are the host's sockets by kind, for sockstat and snmp.
+// sockCounts are the host's sockets by kind, for sockstat and snmp:
+// computed, not counted row by row.
 func (e *linuxEmu) sockCounts(h *Host) (inuse, estab, tw int) {
-	e.eachSocket(h, func(r sockRow, _ bool) {
-		switch r.state {
-		case stTimeWait:
-			tw++
-		case stEstablished:
-			estab++
-			inuse++
-		default:
-			inuse++
-		}
-	})
-	return
+	t := e.table(h)
+	es, cw, tw := h.Load.sizes(t, listenSet(t.listening))
+	listeners := 2 * len(h.Listening) // IPv4 and IPv6
+	return listeners + 1 + es + cw, 1 + es, tw
 }
 
 func (e *linuxEmu) sockstat(h *Host) string {
@@ -778,4 +868,9 @@ func (e *linuxEmu) snmp(h *Host) string {
 		"Ip.Forwarding": 2, "Ip.DefaultTTL": 64,
 		"Tcp.RtoAlgorithm": 1, "Tcp.RtoMin": 200, "Tcp.RtoMax": 120000, "Tcp.MaxConn": -1, "Tcp.CurrEstab": int64(estab),
 	})
+}
+
+func (e *linuxEmu) ephemeralRange() (int, int) {
+	t := e.table(nil)
+	return t.low, t.high
 }

@@ -155,23 +155,35 @@ func (t tableSpec) free(listening map[int]bool) int {
 	return n
 }
 
-// loadRows calls yield for the rows the load adds, in the order a kernel
+// sizes is how many rows of each state the load gives: established,
+// CLOSE_WAIT and TIME_WAIT, each holding one ephemeral port.
+func (l *Load) sizes(t tableSpec, listening map[int]bool) (estab, closeWait, timeWait int) {
+	if l.Profile == "" || t.low <= 0 || t.high < t.low {
+		return 0, 0, 0
+	}
+	free := t.free(listening)
+	estab = min(l.Established, free)
+	closeWait = min(l.CloseWait, free-estab)
+	timeWait = int(l.Rate * t.timeWait.Seconds())
+	timeWait = max(0, min(timeWait, free-estab-closeWait))
+	return estab, closeWait, timeWait
+}
+
+func listenSet(ports []int) map[int]bool {
+	m := make(map[int]bool, len(ports))
+	for _, p := range ports {
+		m[p] = true
+	}
+	return m
+}
+
+// rows calls yield for the rows the load adds, in the order a kernel
 // lists them after its listeners: established, CLOSE_WAIT, TIME_WAIT, each
 // holding its own ephemeral port. The listeners and the admin session are
 // the emulator's own rows. It returns the TIME_WAIT count.
 func (l *Load) rows(t tableSpec, yield func(sockRow)) (timeWait int) {
-	if l.Profile == "" || t.low <= 0 || t.high < t.low {
-		return 0
-	}
-	listening := make(map[int]bool, len(t.listening))
-	for _, p := range t.listening {
-		listening[p] = true
-	}
-	free := t.free(listening)
-	estab := min(l.Established, free)
-	closeWait := min(l.CloseWait, free-estab)
-	tw := int(l.Rate * t.timeWait.Seconds())
-	tw = max(0, min(tw, free-estab-closeWait))
+	listening := listenSet(t.listening)
+	estab, closeWait, tw := l.sizes(t, listening)
 	port := t.low
 	nextPort := func() uint16 {
 		for listening[port] || t.skip != nil && t.skip(port) {
@@ -195,17 +207,52 @@ func (l *Load) rows(t tableSpec, yield func(sockRow)) (timeWait int) {
 	return tw
 }
 
-// count is the number of rows of each state rows would give.
-func (l *Load) count(t tableSpec) (estab, closeWait, timeWait int) {
-	l.rows(t, func(r sockRow) {
-		switch r.state {
-		case stEstablished:
-			estab++
-		case stCloseWait:
-			closeWait++
-		case stTimeWait:
-			timeWait++
+// addrCache formats the few distinct addresses of a table once.
+type addrCache struct {
+	keys []netip.Addr
+	vals []string
+}
+
+func (c *addrCache) str(a netip.Addr) string {
+	for i, k := range c.keys {
+		if k == a {
+			return c.vals[i]
 		}
-	})
-	return
+	}
+	s := a.String()
+	c.keys, c.vals = append(c.keys, a), append(c.vals, s)
+	return s
+}
+
+func digits(n int) int {
+	d := 1
+	for n >= 10 {
+		n /= 10
+		d++
+	}
+	return d
+}
+
+func appendPad(b []byte, n int) []byte {
+	for ; n > 0; n-- {
+		b = append(b, ' ')
+	}
+	return b
+}
+
+const hexDigits = "0123456789ABCDEF"
+
+// appendHex appends v in upper-case hex, zero-padded to width.
+func appendHex(b []byte, v uint64, width int) []byte {
+	var buf [16]byte
+	i := len(buf)
+	for v > 0 || i == len(buf) {
+		i--
+		buf[i] = hexDigits[v&15]
+		v >>= 4
+	}
+	for n := len(buf) - i; n < width; n++ {
+		b = append(b, '0')
+	}
+	return append(b, buf[i:]...)
 }

@@ -528,3 +528,7 @@ func (e *solarisEmu) netstatStats(h *Host) Output {
 	b.WriteByte('\n')
 	return Output{Stdout: b.String()}
 }
+
+func (e *solarisEmu) ephemeralRange() (int, int) {
+	return e.live["tcp_smallest_anon_port"], e.live["tcp_largest_anon_port"]
+}

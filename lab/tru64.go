@@ -427,3 +427,7 @@ func (e *tru64) netstat(h *Host) string {
 	b.WriteString("udp        0      0  *.111                  *.*\n")
 	return b.String()
 }
+
+func (e *tru64) ephemeralRange() (int, int) {
+	return int(e.live["ipport_userreserved_min"]), int(e.live["ipport_userreserved"])
+}

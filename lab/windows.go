@@ -773,3 +773,17 @@ func (e *windows) regQuery(path string, key *regKey, name string, one bool) Outp
 	}
 	return Output{Stdout: b.String()}
 }
+
+// ephemeralRange is the IPv4 TCP dynamic range in force: netsh's active
+// store, or on 2003 1025 to MaxUserPort (5000 when absent).
+func (e *windows) ephemeralRange() (int, int) {
+	if e.rel.legacy {
+		hi := 5000
+		if v, ok := e.inForce["MaxUserPort"]; ok {
+			hi = int(v)
+		}
+		return 1025, hi
+	}
+	r := e.dynActive["ipv4 tcp"]
+	return r.start, r.start + r.num - 1
+}
