@@ -174,7 +174,8 @@ func (l *Lab) Fault(name string) string { return l.faults[name] }
 // a port per host).
 func (l *Lab) SharedPorts() (ssh, winrm int) { return l.sshPort, l.winPort }
 
-// shellQuote quotes s for sh: '...' with ' written as '\”.
+// shellQuote quotes s for sh: in single quotes, each single quote inside
+// closed, escaped with a backslash and reopened.
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // inventorySharedYAML is the inventory of a shared-listener fleet: the
