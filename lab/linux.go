@@ -870,6 +870,10 @@ func (e *linuxEmu) snmp(h *Host) string {
 	})
 }
 
+// excludedPorts reports the ports ip_local_reserved_ports holds (nil:
+// none).
+func (e *linuxEmu) excludedPorts() func(int) bool { return e.table(nil).skip }
+
 func (e *linuxEmu) ephemeralRange() (int, int) {
 	t := e.table(nil)
 	return t.low, t.high

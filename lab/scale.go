@@ -109,13 +109,11 @@ func usablePorts(h *Host) int {
 		return 0
 	}
 	lo, hi := er.ephemeralRange()
-	n := hi - lo + 1
-	for _, p := range h.Listening {
-		if p >= lo && p <= hi {
-			n--
-		}
+	t := tableSpec{low: lo, high: hi}
+	if ex, ok := h.Emu.(interface{ excludedPorts() func(int) bool }); ok {
+		t.skip = ex.excludedPorts()
 	}
-	return max(n, 0)
+	return t.free(listenSet(h.Listening))
 }
 
 // SetProfile gives the host a load profile from its live configuration:

@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -255,4 +257,58 @@ func appendHex(b []byte, v uint64, width int) []byte {
 		b = append(b, '0')
 	}
 	return append(b, buf[i:]...)
+}
+
+// bsdStates are the netstat names of the load's states on the Unix
+// systems and Windows.
+var bsdStates = map[tcpState]string{stEstablished: "ESTABLISHED", stCloseWait: "CLOSE_WAIT", stTimeWait: "TIME_WAIT"}
+
+// dottedRows yields the load's rows as the BSD and Solaris netstat print
+// addresses: a.b.c.d.port.
+func dottedRows(h *Host, yield func(state, local, remote string)) {
+	if h.Load.Profile == "" {
+		return
+	}
+	er, ok := h.Emu.(interface{ ephemeralRange() (int, int) })
+	if !ok {
+		return
+	}
+	lo, hi := er.ephemeralRange()
+	t := tableSpec{low: lo, high: hi, timeWait: h.Emu.TimeWait(), listening: h.Listening}
+	var cache addrCache
+	dot := func(ap netip.AddrPort) string {
+		return cache.str(ap.Addr()) + "." + strconv.Itoa(int(ap.Port()))
+	}
+	h.Load.rows(t, func(r sockRow) { yield(bsdStates[r.state], dot(r.local), dot(r.remote)) })
+}
+
+// netstatFlags reads netstat's arguments as a set: -a -n (or -an), -f
+// FAMILY, -P PROTO, -p PROTO, -s, -o, -q; anything else is an error.
+func netstatFlags(args []string) (flags map[byte]bool, family, proto string, err error) {
+	flags = map[byte]bool{}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "-f" || a == "-P" || a == "-p":
+			if i+1 >= len(args) {
+				return nil, "", "", fmt.Errorf("%s needs an argument", a)
+			}
+			if a == "-f" {
+				family = args[i+1]
+			} else {
+				proto = strings.ToLower(args[i+1])
+			}
+			i++
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			for j := 1; j < len(a); j++ {
+				if !strings.ContainsRune("anosq", rune(a[j])) {
+					return nil, "", "", fmt.Errorf("option -%c is not emulated", a[j])
+				}
+				flags[a[j]] = true
+			}
+		default:
+			return nil, "", "", fmt.Errorf("argument %q is not emulated", a)
+		}
+	}
+	return flags, family, proto, nil
 }
