@@ -40,8 +40,8 @@ func count(out string, subs ...string) int {
 func TestLoadTables(t *testing.T) {
 	for _, tc := range []struct {
 		os, release, cmd string
-		tw, cw, estab  string // the states as the command prints them
-		user           string
+		tw, cw, estab    string // the states as the command prints them
+		user             string
 	}{
 		{"linux", "6.1", "ss -Htano", "TIME-WAIT", "CLOSE-WAIT", "ESTAB", "root"},
 		{"linux", "6.1", "cat /proc/net/tcp", " 06 ", " 08 ", " 01 ", "root"},
@@ -117,7 +117,6 @@ func TestLoadFollowsConfig(t *testing.T) {
 		t.Errorf("TIME_WAIT %d with 30s (was %d at 240s), want %d", short, full, want)
 	}
 }
-
 
 // Windows' excluded ranges, the Tcpip events of an exhausted host, and
 // what an idle one and 2003 answer.
