@@ -251,3 +251,27 @@ func (l *Lab) inventorySharedYAML() []byte {
 	}
 	return b.Bytes()
 }
+
+// Stats are what the whole lab has served: TCP connections accepted (those
+// a fault closed included), the most any one host accepted, and the
+// commands run.
+type Stats struct {
+	Hosts             int `json:"hosts"`
+	Connections       int `json:"connections"`
+	MaxHostConnection int `json:"max_host_connections"`
+	Commands          int `json:"commands"`
+}
+
+// Stats sums the counters of every host.
+func (l *Lab) Stats() Stats {
+	st := Stats{Hosts: len(l.hosts)}
+	for _, h := range l.hosts {
+		n := l.Connections(h.Name)
+		st.Connections += n
+		st.MaxHostConnection = max(st.MaxHostConnection, n)
+		h.Lock()
+		st.Commands += h.Commands
+		h.Unlock()
+	}
+	return st
+}

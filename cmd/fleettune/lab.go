@@ -2,17 +2,21 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/fleettune/fleettune/internal/atomicfile"
 	"github.com/fleettune/fleettune/lab"
 )
 
@@ -25,6 +29,8 @@ const (
 	maxPortHosts = 500
 	// labTableMax is the largest fleet whose every host is listed.
 	labTableMax = 200
+	// labStatsFile is where SIGUSR1 writes the lab's counters.
+	labStatsFile = "lab-stats.json"
 )
 
 type labFlags struct {
@@ -145,7 +151,23 @@ func runLab(ctx context.Context, g *globals, f *labFlags) error {
 		g.log.Info("the inventory is in a temporary directory, removed when the lab stops; use --write-inventory to keep it")
 	}
 
-	<-ctx.Done()
+	// SIGUSR1 writes what the lab has served so far to lab-stats.json
+	// beside the inventory (scripts/bench-scale reads it).
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	statsFile := filepath.Join(l.Dir, labStatsFile)
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-usr1:
+			b, _ := json.Marshal(l.Stats())
+			if err := atomicfile.Write(statsFile, append(b, '\n'), 0o644); err != nil {
+				g.log.Warn("lab: stats", "err", err)
+			}
+		}
+	}
 	g.log.Info("lab stopping")
 	if err := l.Close(); err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("lab: cleanup: %w", err)}
