@@ -13,7 +13,9 @@
 #   scripts/bench-scale.sh [SIZES="1000 5000 10000"]
 #
 # Environment: FORKS (64), SEED (1), NETNS_HOSTS (50; 0 skips the
-# namespace part, which needs root and openssh-server), NETNS_ROUNDS (3).
+# namespace part, which needs root and openssh-server), NETNS_ROUNDS (3),
+# HKC_OFF (1: also plan with host_key_checking off, which isolates what
+# reading known_hosts costs; 0 skips it).
 # Prints a markdown table; the lab's start-up time and memory go with it.
 set -eu
 cd "$(dirname "$0")/.."
@@ -23,6 +25,7 @@ forks=${FORKS:-64}
 seed=${SEED:-1}
 netns_hosts=${NETNS_HOSTS:-50}
 netns_rounds=${NETNS_ROUNDS:-3}
+hkc_off=${HKC_OFF:-1}
 for n in $sizes $forks $seed $netns_hosts $netns_rounds; do
 	case $n in '' | *[!0-9]*) echo "usage: $0 [\"SIZES...\"] (numbers only; FORKS, SEED, NETNS_HOSTS, NETNS_ROUNDS too)" >&2; exit 2 ;; esac
 done
@@ -79,9 +82,10 @@ measure() {
 	shift
 	c0=$(stats)
 	code=0
-	/usr/bin/time -f '%e %U %S %M' -o "$tmp/time" "$@" >"$tmp/$name.json" 2>"$tmp/$name.err" || code=$?
+	out=$tmp/$(echo "$name" | tr -c 'a-z0-9\n' '-')
+	/usr/bin/time -f '%e %U %S %M' -o "$tmp/time" "$@" >"$out.json" 2>"$out.err" || code=$?
 	c1=$(stats)
-	summary=$(tr -d ' \n' <"$tmp/$name.json" | grep -o '"summary":{[^}]*}' | tail -1 | sed 's/"summary"://; s/"//g; s/[{}]//g; s/,/ /g; s/:/ /g')
+	summary=$(tr -d ' \n' <"$out.json" | grep -o '"summary":{[^}]*}' | tail -1 | sed 's/"summary"://; s/"//g; s/[{}]//g; s/,/ /g; s/:/ /g')
 	tail -1 "$tmp/time" | awk -v n="$hosts" -v name="$name" -v c0="$c0" -v c1="$c1" -v code="$code" -v sum="$summary" '{
 		printf "| %d | %s | %.2f | %.2f | %.1f | %.2f | %s | %s |\n", n, name, $1, 1000 * ($2 + $3) / n, $4 / n, (c1 - c0) / n, code, sum
 	}'
@@ -121,6 +125,10 @@ for hosts in $sizes; do
 	fi
 	state=$tmp/state$hosts
 	measure plan "$ft" plan -i "$dir/inventory.yaml" -p "$tmp/playbook.yaml" --forks "$forks" --state-dir "$state" --format json --log-level error
+	if [ "$hkc_off" = 1 ]; then
+		sed 's/host_key_checking: strict/host_key_checking: off/' "$dir/inventory.yaml" >"$dir/inventory-hkc-off.yaml"
+		measure "plan, host_key_checking off" "$ft" plan -i "$dir/inventory-hkc-off.yaml" -p "$tmp/playbook.yaml" --forks "$forks" --state-dir "$state" --format json --log-level error
+	fi
 	if [ $has_audit = yes ]; then
 		measure audit "$ft" audit -i "$dir/inventory.yaml" --forks "$forks" --state-dir "$state" --format json --log-level error
 	fi
