@@ -1,18 +1,25 @@
-// Package lab simulates a fleet of hosts fleettune cannot run here
-// (Solaris, HP-UX, AIX, Tru64, Windows) behind real SSH and WinRM servers on
-// loopback. Each host is an emulated OS with its own state: live tunables,
-// persisted configuration files, boot time, TIME_WAIT sockets and listening
-// ports. Commands answer in the real OS's formats, fail the way the real
-// ones fail, and honour the real persistence and reboot semantics: a
-// simulated reboot keeps only what was persisted and changes the boot time.
+// Package lab simulates a fleet of hosts of all six families fleettune
+// drives (Linux, Windows, Solaris, HP-UX, AIX, Tru64) behind real SSH and
+// WinRM servers on loopback. Each host is an emulated OS with its own state:
+// live tunables, persisted configuration files, boot time, listening ports
+// and a load profile that gives it a socket table. Commands answer in the
+// real OS's formats, fail the way the real ones fail, and honour the real
+// persistence and reboot semantics: a simulated reboot keeps only what was
+// persisted and changes the boot time.
 //
 // The pieces:
 //
 //	host.go      Host, Emulator, Call, Output, Faults: the state model every OS shares
-//	shell.go     the small POSIX-shell subset the Unix drivers' commands use
-//	server.go    the SSH server (x/crypto/ssh), one loopback port per host
-//	fleet.go     Start, the fleet's files (client key, known_hosts, inventory), faults on demand
+//	shell.go     the subset of POSIX sh the Unix and Linux drivers' commands use (awk.go: its awk)
+//	server.go    the SSH server (x/crypto/ssh)
+//	winrm.go     the WinRM server (WS-Management over HTTPS, NTLM or Basic)
+//	fleet.go     Start, the fleet's files (client key, known_hosts, inventory, lab.env), faults on demand
+//	scale.go     one listener for every host (told apart by loopback address), faults by rate, stats
+//	mix.go       fleets in a mix of families and load profiles
+//	sockets.go   load profiles and the socket tables they give, computed on read
 //	<os>.go      one emulator per OS family
+//
+// README.md says where each command's output format comes from.
 package lab
 
 import (
