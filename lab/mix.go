@@ -37,6 +37,23 @@ var profileWeights = []struct {
 	w float64
 }{{ProfileIdle, 55}, {ProfileBusy, 20}, {ProfileExhausted, 15}, {ProfileLeaking, 10}}
 
+// profilePhase is where each family starts in the profile cycle (idle,
+// busy, idle, exhausted, idle, leaking, ...).
+var profilePhase = map[string]int{"linux": 0, "windows": 3, "solaris": 1, "aix": 5, "hpux": 3, "tru64": 1}
+
+// nextProfile is one step of smooth weighted round robin over the profiles.
+func nextProfile(cur map[Profile]float64) Profile {
+	var best Profile
+	for _, pw := range profileWeights {
+		cur[pw.p] += pw.w
+		if best == "" || cur[pw.p] > cur[best] {
+			best = pw.p
+		}
+	}
+	cur[best] -= 100
+	return best
+}
+
 // ParseMix reads "linux=50%,windows=20%,solaris=30%": families named in
 // Families, each with a share (the % is optional); the shares must add up
 // to 100. Families left out get none.
@@ -142,16 +159,13 @@ func MixFleet(n int, m Mix) []Spec {
 		made[best]++
 		if pcur[best] == nil {
 			pcur[best] = map[Profile]float64{}
-		}
-		pc := pcur[best]
-		var bp Profile
-		for _, pw := range profileWeights {
-			pc[pw.p] += pw.w
-			if bp == "" || pc[pw.p] > pc[bp] {
-				bp = pw.p
+			// Each family starts at its own place in the cycle, so that
+			// a small fleet already shows every profile.
+			for range profilePhase[best] {
+				nextProfile(pcur[best])
 			}
 		}
-		pc[bp] -= 100
+		bp := nextProfile(pcur[best])
 		specs = append(specs, Spec{Name: fmt.Sprintf("%s-%0*d", fr.prefix, width, made[best]), OS: best, Release: rel, Profile: bp})
 	}
 	return specs

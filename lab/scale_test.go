@@ -57,20 +57,21 @@ func TestMixFleet(t *testing.T) {
 		if fam[f] != n {
 			t.Errorf("%s: %d hosts, want %d", f, fam[f], n)
 		}
-		if got := prof[f][ProfileExhausted]; got != n*15/100 {
+		if got := prof[f][ProfileExhausted]; got < n*15/100-1 || got > n*15/100+1 {
 			t.Errorf("%s: %d exhausted, want %d", f, got, n*15/100)
 		}
 	}
 	if specs[0].Name != "lnx-0001" || specs[1].OS != "windows" {
 		t.Errorf("first hosts %+v %+v: the families are not interleaved", specs[0], specs[1])
 	}
-	// Any 12 consecutive hosts of the default mix hold all six families.
-	f12 := map[string]bool{}
+	// 12 hosts of the default mix hold all six families and all four
+	// profiles.
+	f12, p12 := map[string]bool{}, map[Profile]bool{}
 	for _, s := range MixFleet(12, DefaultMix) {
-		f12[s.OS] = true
+		f12[s.OS], p12[s.Profile] = true, true
 	}
-	if len(f12) != 6 {
-		t.Errorf("12 hosts hold %d families: %v", len(f12), f12)
+	if len(f12) != 6 || len(p12) != 4 {
+		t.Errorf("12 hosts hold %d families (%v) and %d profiles (%v)", len(f12), f12, len(p12), p12)
 	}
 }
 
