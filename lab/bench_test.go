@@ -39,3 +39,18 @@ func BenchmarkLinuxSSExhausted(b *testing.B) {
 		}
 	}
 }
+
+// The lab's cost of one Solaris gather on an exhausted host: netstat -an
+// -P tcp with its whole anonymous range in TIME_WAIT (about 32,000 rows).
+func BenchmarkSolarisGatherExhausted(b *testing.B) {
+	h, _ := NewHost("sol-01", "solaris", "5.11")
+	if err := SetProfile(h, ProfileExhausted, 0, 1); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if out := h.Run("root", "/usr/bin/netstat -an -P tcp"); out.Code != 0 {
+			b.Fatal(out)
+		}
+	}
+}

@@ -264,8 +264,8 @@ func appendHex(b []byte, v uint64, width int) []byte {
 var bsdStates = map[tcpState]string{stEstablished: "ESTABLISHED", stCloseWait: "CLOSE_WAIT", stTimeWait: "TIME_WAIT"}
 
 // dottedRows yields the load's rows as the BSD and Solaris netstat print
-// addresses: a.b.c.d.port.
-func dottedRows(h *Host, yield func(state, local, remote string)) {
+// addresses: a.b.c.d.port. local and remote are reused between calls.
+func dottedRows(h *Host, yield func(state string, local, remote []byte)) {
 	if h.Load.Profile == "" {
 		return
 	}
@@ -276,10 +276,24 @@ func dottedRows(h *Host, yield func(state, local, remote string)) {
 	lo, hi := er.ephemeralRange()
 	t := tableSpec{low: lo, high: hi, timeWait: h.Emu.TimeWait(), listening: h.Listening}
 	var cache addrCache
-	dot := func(ap netip.AddrPort) string {
-		return cache.str(ap.Addr()) + "." + strconv.Itoa(int(ap.Port()))
+	var lb, rb []byte
+	dot := func(b []byte, ap netip.AddrPort) []byte {
+		b = append(b[:0], cache.str(ap.Addr())...)
+		b = append(b, '.')
+		return strconv.AppendInt(b, int64(ap.Port()), 10)
 	}
-	h.Load.rows(t, func(r sockRow) { yield(bsdStates[r.state], dot(r.local), dot(r.remote)) })
+	h.Load.rows(t, func(r sockRow) {
+		lb, rb = dot(lb, r.local), dot(rb, r.remote)
+		yield(bsdStates[r.state], lb, rb)
+	})
+}
+
+// writePadded writes s and pads it with spaces to width.
+func writePadded(b *strings.Builder, s []byte, width int) {
+	b.Write(s)
+	for n := len(s); n < width; n++ {
+		b.WriteByte(' ')
+	}
 }
 
 // netstatFlags reads netstat's arguments as a set: -a -n (or -an), -f
