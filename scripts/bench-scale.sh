@@ -15,7 +15,10 @@
 # Environment: FORKS (64), SEED (1), NETNS_HOSTS (50; 0 skips the
 # namespace part, which needs root and openssh-server), NETNS_ROUNDS (3),
 # HKC_OFF (1: also plan with host_key_checking off, which isolates what
-# reading known_hosts costs; 0 skips it).
+# reading known_hosts costs; 0 skips it), MAX_RSS_MB (8192: a fleettune
+# process that grows past this is interrupted, as Ctrl-C would, so that it
+# finishes the hosts in flight and starts no more; its row then says
+# "stopped"; the machine is shared).
 # Prints a markdown table; the lab's start-up time and memory go with it.
 set -eu
 cd "$(dirname "$0")/.."
@@ -26,7 +29,8 @@ seed=${SEED:-1}
 netns_hosts=${NETNS_HOSTS:-50}
 netns_rounds=${NETNS_ROUNDS:-3}
 hkc_off=${HKC_OFF:-1}
-for n in $sizes $forks $seed $netns_hosts $netns_rounds; do
+max_rss_mb=${MAX_RSS_MB:-8192}
+for n in $sizes $forks $seed $netns_hosts $netns_rounds $max_rss_mb; do
 	case $n in '' | *[!0-9]*) echo "usage: $0 [\"SIZES...\"] (numbers only; FORKS, SEED, NETNS_HOSTS, NETNS_ROUNDS too)" >&2; exit 2 ;; esac
 done
 [ -x /usr/bin/time ] || { echo "$0: needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
@@ -83,7 +87,20 @@ measure() {
 	c0=$(stats)
 	code=0
 	out=$tmp/$(echo "$name" | tr -c 'a-z0-9\n' '-')
-	/usr/bin/time -f '%e %U %S %M' -o "$tmp/time" "$@" >"$out.json" 2>"$out.err" || code=$?
+	/usr/bin/time -f '%e %U %S %M' -o "$tmp/time" "$@" >"$out.json" 2>"$out.err" &
+	tpid=$!
+	stopped=
+	while kill -0 "$tpid" 2>/dev/null; do
+		child=$(ps -o pid= --ppid "$tpid" | head -1 | tr -d ' ')
+		rss=$(ps -o rss= -p "${child:-0}" 2>/dev/null | tr -d ' ')
+		if [ -z "$stopped" ] && [ "${rss:-0}" -gt $((max_rss_mb * 1024)) ]; then
+			kill -INT "$child"
+			stopped=" (stopped at $((rss / 1024)) MB: MAX_RSS_MB)"
+		fi
+		sleep 0.2
+	done
+	wait "$tpid" || code=$?
+	code="$code$stopped"
 	c1=$(stats)
 	summary=$(tr -d ' \n' <"$out.json" | grep -o '"summary":{[^}]*}' | tail -1 | sed 's/"summary"://; s/"//g; s/[{}]//g; s/,/ /g; s/:/ /g')
 	tail -1 "$tmp/time" | awk -v n="$hosts" -v name="$name" -v c0="$c0" -v c1="$c1" -v code="$code" -v sum="$summary" '{
