@@ -31,10 +31,12 @@ type resultDoc struct {
 		Batch  int    `json:"batch"`
 	} `json:"hosts"`
 	Batches []struct {
-		Batch   int      `json:"batch"`
-		Canary  bool     `json:"canary"`
-		Healthy bool     `json:"healthy"`
-		Details []string `json:"details"`
+		Batch     int      `json:"batch"`
+		Canary    bool     `json:"canary"`
+		Healthy   bool     `json:"healthy"`
+		Checked   bool     `json:"checked"`
+		Unchecked []string `json:"unchecked"`
+		Details   []string `json:"details"`
 	} `json:"batches"`
 	Summary map[string]int `json:"summary"`
 }

@@ -67,7 +67,7 @@ targets:
   ephemeral_ports: 20000-60999
   time_wait: 30s
   keepalive_time: 5m
-health: {watch: 0s}
+health: {watch: 0s, unchecked: allow}
 rollout: {batch: 100%}
 `
 
@@ -101,6 +101,16 @@ func TestLabEveryDriver(t *testing.T) {
 	applied := decodeResult(t, r)
 	if applied.Summary["applied"] != len(labFleet) {
 		t.Fatalf("apply summary %v", applied.Summary)
+	}
+	// Every batch is checked on every host, or shown as not checked: a
+	// batch with an unread host is never "healthy".
+	for _, b := range applied.Batches {
+		if b.Healthy && (!b.Checked || len(b.Unchecked) > 0) {
+			t.Errorf("batch %d healthy yet not checked on %v", b.Batch, b.Unchecked)
+		}
+		if !b.Checked && len(b.Unchecked) == 0 {
+			t.Errorf("batch %d not checked, yet names no unchecked host", b.Batch)
+		}
 	}
 	// What each OS persists, and where.
 	filesAfter := labFiles(l)

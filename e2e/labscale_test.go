@@ -107,7 +107,7 @@ func TestLabCommandSixFamilies(t *testing.T) {
 	}
 	inv := filepath.Join(p.dir, "inventory.yaml")
 	pb := filepath.Join(t.TempDir(), "pb.yaml")
-	os.WriteFile(pb, []byte("name: t\ntargets: {keepalive_time: 5m}\n"), 0o644)
+	os.WriteFile(pb, []byte("name: t\ntargets: {keepalive_time: 5m}\nhealth: {unchecked: allow}\n"), 0o644)
 
 	before := p.stats(t)
 	r := run(t, "plan", "-i", inv, "-p", pb, "--format", "json")
@@ -157,7 +157,7 @@ func TestLabCommandFaults(t *testing.T) {
 	}
 	inv := filepath.Join(p.dir, "inventory.yaml")
 	pb := filepath.Join(t.TempDir(), "pb.yaml")
-	os.WriteFile(pb, []byte("name: t\ntargets: {keepalive_time: 5m}\n"), 0o644)
+	os.WriteFile(pb, []byte("name: t\ntargets: {keepalive_time: 5m}\nhealth: {unchecked: allow}\n"), 0o644)
 	r := run(t, "plan", "-i", inv, "-p", pb, "--format", "json")
 	var doc planDoc
 	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {

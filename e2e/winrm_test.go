@@ -20,7 +20,7 @@ targets:
 overrides:
   - when: {host: "win2003*"}
     targets: {ephemeral_ports: 1025-5500}
-health: {watch: 0s}
+health: {watch: 0s, unchecked: allow}
 rollout: {batch: 100%}
 `
 

@@ -1,6 +1,9 @@
 package inventory
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Host is one host of the inventory with its connection settings fully
 // resolved (defaults, then groups in file order, then the host's own keys).
@@ -16,6 +19,12 @@ type Host struct {
 
 	SSH   SSH
 	WinRM WinRM
+
+	// Sources says where each resolved connection value came from, by the
+	// keys of SourceKeys ("user", "ssh.port"): "FILE:LINE (group db)",
+	// "ssh_config FILE:LINE", "FILE:LINE (ansible var ansible_port)" or
+	// "default". --list-hosts --format json shows it.
+	Sources map[string]string
 }
 
 // Addr is the address to connect to: Address when set, else Name.
@@ -24,6 +33,22 @@ func (h *Host) Addr() string {
 		return h.Address
 	}
 	return h.Name
+}
+
+// AddressNote says how Addr was found, for an error about a name that does
+// not resolve: whether the OpenSSH configuration was consulted, and where
+// the address came from.
+func (h *Host) AddressNote() string {
+	src := h.Sources["address"]
+	switch {
+	case h.Address != "" && src != "" && src != "default":
+		return "address " + h.Address + " from " + src
+	case h.Transport != TransportSSH:
+		return "no address set for " + h.Name + "; the name itself was used"
+	case len(h.SSH.ConfigFiles) == 0:
+		return "ssh_config not consulted (ssh: {config: none}); no address set for " + h.Name
+	}
+	return "ssh_config consulted (" + strings.Join(h.SSH.ConfigFiles, ", ") + ") and gives no HostName for " + h.Name + "; no address set in the inventory"
 }
 
 // InGroup reports whether the host is a member of group g.
@@ -47,6 +72,14 @@ type SSH struct {
 	ProxyCommand    string // OpenSSH-style, %h %p %r expanded at dial time
 	Become          string // "none" | "sudo"
 	PasswordEnv     string // name of the environment variable holding a password
+
+	// From OpenSSH's configuration (or the inventory):
+	IdentitiesOnly      bool          // offer only IdentityFiles, not every key the agent holds
+	ConnectTimeout      time.Duration // bound on connecting; 0 means Host.Timeout
+	ServerAliveInterval time.Duration // keepalive interval; 0 means the transport's default
+	// ConfigFiles are the ssh_config files the host was resolved through,
+	// in order (whether or not each exists); empty when ssh: {config: none}.
+	ConfigFiles []string
 }
 
 // WinRM holds the resolved winrm: settings.

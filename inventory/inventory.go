@@ -1,12 +1,13 @@
-// Package inventory loads the YAML inventory: which hosts make up the fleet,
-// the groups they are in, and how to connect to each of them.
+// Package inventory loads the fleet: which hosts make it up, the groups they
+// are in, and how to connect to each of them. It reads fleettune's own YAML
+// inventory and Ansible's (YAML, INI, directories with group_vars/ and
+// host_vars/, host lists, ansible-inventory --list JSON), merges several,
+// and resolves every SSH host through the user's OpenSSH configuration as
+// `ssh NAME` would, recording where each value came from (Host.Sources).
 package inventory
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -27,9 +28,17 @@ var (
 
 // Inventory is a loaded inventory file.
 type Inventory struct {
-	File   string  // the path as given to Load or Parse
-	Digest string  // "sha256:<hex>" of the file's bytes
+	File   string  // the path as given to Load or Parse; several -i are joined with ","
+	Digest string  // "sha256:<hex>" of the file's bytes (of every source's, in order, for several)
 	Hosts  []*Host // every host, in order of first appearance in the file
+
+	// Paths are the sources as given (-i, in order); "-" is standard input.
+	Paths []string
+	// Warnings are what loading noticed but did not refuse (a Match block
+	// in ssh_config, a password written in an Ansible inventory).
+	Warnings []string
+
+	secrets map[string]string // passwords from the inventory, by password_env name (Options.InventoryPasswords)
 
 	groups  []*group // file order; "all" is not among them
 	byGroup map[string]*group
@@ -53,31 +62,41 @@ type nameAt struct {
 	n    *yaml.Node
 }
 
-// Load reads and parses the inventory at path.
+// Load reads the inventory at path, in any format LoadAll reads, with the
+// user's OpenSSH configuration.
 func Load(path string) (*Inventory, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading inventory: %w", err)
-	}
-	return Parse(path, data)
+	return LoadAll([]string{path}, nil, Options{})
 }
 
-// Parse parses the inventory in data; file names it in errors, and relative
-// paths in it (identity_files, known_hosts, ca_file) are taken from file's
-// directory. Every error is a *yamlx.Error naming the file, and the line and
-// column where known.
+// Parse parses the fleettune YAML inventory in data; file names it in
+// errors, and relative paths in it (identity_files, known_hosts, ca_file)
+// are taken from file's directory. Every error is a *yamlx.Error naming the
+// file, and the line and column where known.
 func Parse(file string, data []byte) (*Inventory, error) {
-	sum := sha256.Sum256(data)
-	inv := &Inventory{
-		File:    file,
-		Digest:  "sha256:" + hex.EncodeToString(sum[:]),
-		byGroup: map[string]*group{},
-		byHost:  map[string]*Host{},
+	pt, err := parseNative(file, data)
+	if err != nil {
+		return nil, err
+	}
+	return merge([]*part{pt}, Options{})
+}
+
+// parseNative parses a fleettune YAML inventory into a part.
+func parseNative(file string, data []byte) (*part, error) {
+	if err := checkText(file, data); err != nil {
+		return nil, err
+	}
+	if err := singleDocument(file, data); err != nil {
+		return nil, err
 	}
 	root, err := yamlx.Parse(file, data)
 	if err != nil {
 		return nil, rangeHint(err, data)
 	}
+	return parseNativeNode(file, data, root)
+}
+
+func parseNativeNode(file string, data []byte, root *yaml.Node) (*part, error) {
+	inv := &Inventory{File: file, byGroup: map[string]*group{}, byHost: map[string]*Host{}}
 	kvs, err := mapping(file, root, "inventory", topKeys)
 	if err != nil {
 		return nil, err
@@ -105,10 +124,26 @@ func Parse(file string, data []byte) (*Inventory, error) {
 	if err := p.link(); err != nil {
 		return nil, err
 	}
-	if err := p.resolve(); err != nil {
-		return nil, err
+	pt := newPart(file, data)
+	for _, h := range inv.Hosts {
+		n := p.hostAt[h.Name]
+		pt.addHost(h.Name, nodePlace(file, n, ""))
+		ss := slices.Clone(p.defaults)
+		for _, g := range inv.groups {
+			if g.isMember[h.Name] {
+				ss = append(ss, g.settings...)
+			}
+		}
+		pt.setters[h.Name] = append(ss, p.hostSettings[h.Name]...)
 	}
-	return inv, nil
+	for _, g := range inv.groups {
+		var members []string
+		for _, h := range g.members {
+			members = append(members, h.Name)
+		}
+		pt.addGroup(g.name, nodePlace(file, g.keyN, ""), members)
+	}
+	return pt, nil
 }
 
 // flowRange finds an unquoted host range inside a [ ] flow list, which YAML
@@ -390,32 +425,6 @@ func (p *parser) link() error {
 			if g.isMember[h.Name] {
 				g.members = append(g.members, h)
 			}
-		}
-	}
-	return nil
-}
-
-// resolve fills in every host's settings: built-ins, defaults, groups in
-// file order, then the host's own keys.
-func (p *parser) resolve() error {
-	base := builtins(p.home)
-	for _, h := range p.inv.Hosts {
-		name := h.Name
-		*h = base
-		h.Name = name
-		h.SSH.IdentityFiles = slices.Clone(base.SSH.IdentityFiles)
-		h.Groups = []string{All}
-		r := resolution{host: h, at: map[string]setAt{}}
-		r.apply(p.defaults)
-		for _, g := range p.inv.groups {
-			if g.isMember[name] {
-				h.Groups = append(h.Groups, g.name)
-				r.apply(g.settings)
-			}
-		}
-		r.apply(p.hostSettings[name])
-		if err := r.finish(p.file); err != nil {
-			return err
 		}
 	}
 	return nil

@@ -39,7 +39,7 @@ const (
 var (
 	settingKeys      = []string{"transport", "user", "timeout", "os", "ssh", "winrm"}
 	hostSettingKeys  = append(slices.Clone(settingKeys), "address")
-	sshKeys          = []string{"port", "identity_files", "known_hosts", "host_key_checking", "proxy_jump", "proxy_command", "become", "password_env"}
+	sshKeys          = []string{"port", "identity_files", "known_hosts", "host_key_checking", "proxy_jump", "proxy_command", "become", "password_env", "config"}
 	winrmKeys        = []string{"port", "https", "auth", "password_env", "ca_file", "server_name", "insecure_skip_verify"}
 	transports       = []string{TransportSSH, TransportWinRM}
 	hostKeyCheckings = []string{"strict", "accept-new", "off"}
@@ -58,9 +58,33 @@ var defaultIdentityFiles = []string{"id_ed25519", "id_ecdsa", "id_rsa"}
 
 // setter is one key of a settings mapping, ready to apply to a host.
 type setter struct {
-	key   string     // "user", "ssh.port"
-	n     *yaml.Node // the value, for messages
+	key   string // "user", "ssh.port"
+	at    place  // where the value was written, for messages and Host.Sources
 	apply func(h *Host)
+}
+
+// place is where a value came from: a file position and what it belongs
+// to ("group db", "ansible var ansible_port").
+type place struct {
+	file         string
+	line, column int
+	from         string
+}
+
+// source is the place as Host.Sources shows it: "inv.yaml:12 (group db)".
+func (p place) source() string {
+	s := p.file
+	if p.line > 0 {
+		s += ":" + strconv.Itoa(p.line)
+	}
+	if p.from != "" {
+		s += " (" + p.from + ")"
+	}
+	return s
+}
+
+func nodePlace(file string, n *yaml.Node, from string) place {
+	return place{file: file, line: n.Line, column: n.Column, from: from}
 }
 
 // scope names a settings mapping in messages: top is the mapping itself
@@ -77,7 +101,9 @@ func (p *parser) settings(n *yaml.Node, sc scope, perHost bool) ([]setter, error
 		return nil, err
 	}
 	var out []setter
-	add := func(key string, n *yaml.Node, f func(*Host)) { out = append(out, setter{key, n, f}) }
+	add := func(key string, n *yaml.Node, f func(*Host)) {
+		out = append(out, setter{key, nodePlace(p.file, n, sc.top), f})
+	}
 	for _, kv := range kvs {
 		what, v := sc.what(kv.Key), kv.Value
 		switch kv.Key {
@@ -124,13 +150,13 @@ func (p *parser) settings(n *yaml.Node, sc scope, perHost bool) ([]setter, error
 			}
 			add(kv.Key, v, func(h *Host) { h.Address = s })
 		case "ssh":
-			ss, err := p.sshSettings(v, what)
+			ss, err := p.sshSettings(v, what, sc.top)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, ss...)
 		case "winrm":
-			ss, err := p.winrmSettings(v, what)
+			ss, err := p.winrmSettings(v, what, sc.top)
 			if err != nil {
 				return nil, err
 			}
@@ -140,13 +166,15 @@ func (p *parser) settings(n *yaml.Node, sc scope, perHost bool) ([]setter, error
 	return out, nil
 }
 
-func (p *parser) sshSettings(n *yaml.Node, block string) ([]setter, error) {
+func (p *parser) sshSettings(n *yaml.Node, block, from string) ([]setter, error) {
 	kvs, err := mapping(p.file, n, block, sshKeys)
 	if err != nil {
 		return nil, err
 	}
 	var out []setter
-	add := func(key string, n *yaml.Node, f func(*Host)) { out = append(out, setter{"ssh." + key, n, f}) }
+	add := func(key string, n *yaml.Node, f func(*Host)) {
+		out = append(out, setter{"ssh." + key, nodePlace(p.file, n, from), f})
+	}
 	for _, kv := range kvs {
 		what, v := block+"."+kv.Key, kv.Value
 		switch kv.Key {
@@ -212,18 +240,34 @@ func (p *parser) sshSettings(n *yaml.Node, block string) ([]setter, error) {
 				return nil, err
 			}
 			add(kv.Key, v, func(h *Host) { h.SSH.PasswordEnv = s })
+		case "config":
+			s, err := yamlx.String(p.file, v, what)
+			if err != nil {
+				return nil, err
+			}
+			files := []string{}
+			if s != SSHConfigNone {
+				f, err := p.path(v, what, false)
+				if err != nil {
+					return nil, err
+				}
+				files = append(files, f)
+			}
+			add(kv.Key, v, func(h *Host) { h.SSH.ConfigFiles = slices.Clone(files) })
 		}
 	}
 	return out, nil
 }
 
-func (p *parser) winrmSettings(n *yaml.Node, block string) ([]setter, error) {
+func (p *parser) winrmSettings(n *yaml.Node, block, from string) ([]setter, error) {
 	kvs, err := mapping(p.file, n, block, winrmKeys)
 	if err != nil {
 		return nil, err
 	}
 	var out []setter
-	add := func(key string, n *yaml.Node, f func(*Host)) { out = append(out, setter{"winrm." + key, n, f}) }
+	add := func(key string, n *yaml.Node, f func(*Host)) {
+		out = append(out, setter{"winrm." + key, nodePlace(p.file, n, from), f})
+	}
 	for _, kv := range kvs {
 		what, v := block+"."+kv.Key, kv.Value
 		switch kv.Key {
@@ -286,7 +330,7 @@ type resolution struct {
 }
 
 type setAt struct {
-	n   *yaml.Node
+	at  place
 	seq int
 }
 
@@ -294,14 +338,21 @@ func (r *resolution) apply(ss []setter) {
 	for _, s := range ss {
 		s.apply(r.host)
 		r.seq++
-		r.at[s.key] = setAt{s.n, r.seq}
+		r.at[s.key] = setAt{s.at, r.seq}
 	}
 }
 
-// finish fills in what depends on other keys and checks the combination.
-func (r *resolution) finish(file string) error {
+// set reports whether the inventory set key.
+func (r *resolution) set(key string) bool {
+	_, ok := r.at[key]
+	return ok
+}
+
+// finish fills in what depends on other keys, checks the combination and
+// records Host.Sources.
+func (r *resolution) finish() error {
 	h := r.host
-	if _, set := r.at["winrm.port"]; !set {
+	if !r.set("winrm.port") {
 		h.WinRM.Port = DefaultWinRMPortHTTPS
 		if !h.WinRM.HTTPS {
 			h.WinRM.Port = DefaultWinRMPortHTTP
@@ -313,16 +364,41 @@ func (r *resolution) finish(file string) error {
 		if j.seq > c.seq {
 			later = j
 		}
-		return yamlx.Errorf(file, later.n, "host %s: both ssh.proxy_jump (line %d) and ssh.proxy_command (line %d) apply; keep one, and where the other is inherited set it to \"\"",
-			h.Name, j.n.Line, c.n.Line)
+		return &yamlx.Error{File: later.at.file, Line: later.at.line, Column: later.at.column, Msg: fmt.Sprintf(
+			"host %s: both ssh.proxy_jump (%s) and ssh.proxy_command (%s) apply; keep one, and where the other is inherited set it to \"\"",
+			h.Name, j.at.short(later.at), c.at.short(later.at))}
 	}
 	if h.User == "" {
-		return yamlx.Errorf(file, nil, "host %s: no user: the current OS user is unknown; set user: in defaults", h.Name)
+		return fmt.Errorf("host %s: no user: the current OS user is unknown; set user: in defaults", h.Name)
 	}
 	if h.Transport == TransportSSH && h.SSH.HostKeyChecking != "off" && h.SSH.KnownHosts == "" {
-		return yamlx.Errorf(file, nil, "host %s: no known_hosts file: the home directory is unknown; set ssh.known_hosts in defaults", h.Name)
+		return fmt.Errorf("host %s: no known_hosts file: the home directory is unknown; set ssh.known_hosts in defaults", h.Name)
+	}
+	h.Sources = map[string]string{}
+	for _, k := range SourceKeys {
+		h.Sources[k] = "default"
+	}
+	for k, a := range r.at {
+		h.Sources[k] = a.at.source()
 	}
 	return nil
+}
+
+// short names p relative to ref: "line 7" in the same file, else file:line.
+func (p place) short(ref place) string {
+	if p.file == ref.file && p.line > 0 {
+		return "line " + strconv.Itoa(p.line)
+	}
+	return p.source()
+}
+
+// SourceKeys are the keys of Host.Sources: every connection value the
+// inventory, ssh_config or a default gives a host.
+var SourceKeys = []string{
+	"address", "os", "transport", "user", "timeout",
+	"ssh.port", "ssh.identity_files", "ssh.identities_only", "ssh.known_hosts", "ssh.host_key_checking",
+	"ssh.proxy_jump", "ssh.proxy_command", "ssh.become", "ssh.config", "ssh.password_env", "ssh.connect_timeout", "ssh.server_alive_interval",
+	"winrm.port", "winrm.https", "winrm.auth", "winrm.password_env", "winrm.ca_file", "winrm.server_name", "winrm.insecure_skip_verify",
 }
 
 // builtins is the Host every host starts from.

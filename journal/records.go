@@ -80,10 +80,12 @@ type Header struct {
 	Inventory    *FileRef  `json:"inventory,omitempty"`
 	Playbook     *FileRef  `json:"playbook,omitempty"` // with the playbook's name:
 	PlanFile     *FileRef  `json:"plan_file,omitempty"`
-	Limit        string    `json:"limit,omitempty"`
-	RollbackOf   string    `json:"rollback_of,omitempty"` // the run a rollback undoes
-	Batch        string    `json:"batch,omitempty"`       // as given: "25%" or "5"
-	Watch        Duration  `json:"watch,omitempty"`
+	PlanRun      string    `json:"plan_run,omitempty"` // the run id of the saved plan applied
+
+	Limit      string   `json:"limit,omitempty"`
+	RollbackOf string   `json:"rollback_of,omitempty"` // the run a rollback undoes
+	Batch      string   `json:"batch,omitempty"`       // as given: "25%" or "5"
+	Watch      Duration `json:"watch,omitempty"`
 }
 
 // FileRef names an input file and what it held.
@@ -133,13 +135,16 @@ type ResultRecord struct {
 
 // HealthRecord is one batch's health check.
 type HealthRecord struct {
-	Batch   int       `json:"batch"`
-	Canary  bool      `json:"canary,omitempty"`
-	Hosts   []string  `json:"hosts"`
-	Checked bool      `json:"checked"` // a check ran (false: nothing to watch)
-	Healthy bool      `json:"healthy"`
-	Details []string  `json:"details,omitempty"` // counter deltas exceeded, probe failures
-	Time    time.Time `json:"time"`
+	Batch   int      `json:"batch"`
+	Canary  bool     `json:"canary,omitempty"`
+	Hosts   []string `json:"hosts"`
+	Checked bool     `json:"checked"` // a check ran (false: nothing to watch)
+	Healthy bool     `json:"healthy"`
+	Details []string `json:"details,omitempty"` // counter deltas exceeded, probe failures
+	// Unchecked names the hosts whose health was not read: the batch is
+	// then not checked.
+	Unchecked []string  `json:"unchecked,omitempty"`
+	Time      time.Time `json:"time"`
 }
 
 // RebootRecord is what status saw after a host rebooted. A verified one
@@ -338,6 +343,8 @@ type connJSON struct {
 	Timeout   string    `json:"timeout,omitempty"`
 	SSH       sshJSON   `json:"ssh,omitzero"`
 	WinRM     winrmJSON `json:"winrm,omitzero"`
+	// Sources: where each connection value came from (inventory.Host.Sources).
+	Sources map[string]string `json:"sources,omitempty"`
 }
 
 type sshJSON struct {
@@ -349,6 +356,11 @@ type sshJSON struct {
 	ProxyCommand    string   `json:"proxy_command,omitempty"`
 	Become          string   `json:"become,omitempty"`
 	PasswordEnv     string   `json:"password_env,omitempty"`
+	// From the OpenSSH configuration, so that rollback connects the same way.
+	IdentitiesOnly      bool     `json:"identities_only,omitempty"`
+	ConnectTimeout      Duration `json:"connect_timeout,omitempty"`
+	ServerAliveInterval Duration `json:"server_alive_interval,omitempty"`
+	ConfigFiles         []string `json:"config_files,omitempty"`
 }
 
 type winrmJSON struct {
@@ -369,7 +381,10 @@ func (c Conn) MarshalJSON() ([]byte, error) {
 			Port: c.SSH.Port, IdentityFiles: c.SSH.IdentityFiles, KnownHosts: c.SSH.KnownHosts,
 			HostKeyChecking: c.SSH.HostKeyChecking, ProxyJump: c.SSH.ProxyJump,
 			ProxyCommand: c.SSH.ProxyCommand, Become: c.SSH.Become, PasswordEnv: c.SSH.PasswordEnv,
+			IdentitiesOnly: c.SSH.IdentitiesOnly, ConnectTimeout: Duration(c.SSH.ConnectTimeout),
+			ServerAliveInterval: Duration(c.SSH.ServerAliveInterval), ConfigFiles: c.SSH.ConfigFiles,
 		},
+		Sources: c.Sources,
 		WinRM: winrmJSON{
 			Port: c.WinRM.Port, HTTPS: c.WinRM.HTTPS, Auth: c.WinRM.Auth, PasswordEnv: c.WinRM.PasswordEnv,
 			CAFile: c.WinRM.CAFile, ServerName: c.WinRM.ServerName, InsecureSkipVerify: c.WinRM.InsecureSkipVerify,
@@ -393,7 +408,10 @@ func (c *Conn) UnmarshalJSON(b []byte) error {
 			Port: j.SSH.Port, IdentityFiles: j.SSH.IdentityFiles, KnownHosts: j.SSH.KnownHosts,
 			HostKeyChecking: j.SSH.HostKeyChecking, ProxyJump: j.SSH.ProxyJump,
 			ProxyCommand: j.SSH.ProxyCommand, Become: j.SSH.Become, PasswordEnv: j.SSH.PasswordEnv,
+			IdentitiesOnly: j.SSH.IdentitiesOnly, ConnectTimeout: time.Duration(j.SSH.ConnectTimeout),
+			ServerAliveInterval: time.Duration(j.SSH.ServerAliveInterval), ConfigFiles: j.SSH.ConfigFiles,
 		},
+		Sources: j.Sources,
 		WinRM: inventory.WinRM{
 			Port: j.WinRM.Port, HTTPS: j.WinRM.HTTPS, Auth: j.WinRM.Auth, PasswordEnv: j.WinRM.PasswordEnv,
 			CAFile: j.WinRM.CAFile, ServerName: j.WinRM.ServerName, InsecureSkipVerify: j.WinRM.InsecureSkipVerify,

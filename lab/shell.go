@@ -539,6 +539,7 @@ func (sh *shell) test(name string, args []string) Output {
 		return Output{Stderr: fmt.Sprintf("sh: %s: only -f, -r and -e FILE are supported by the lab\n", name), Code: 2}
 	}
 	_, exists := sh.readFile(args[1])
+	exists = exists || args[1] == HandshakeProbe // installed on every lab host
 	switch args[0] {
 	case "-f", "-e", "-r":
 		if exists {

@@ -34,9 +34,7 @@ const (
 // aixTunables are read on every AIX host, in this order.
 var aixTunables = []string{aixEphemLow, aixEphemHigh, aixTimeWait, aixKeepIdle}
 
-type aixDriver struct{}
-
-func newAIXDriver() (Driver, error) { return aixDriver{}, nil }
+type aixDriver struct{ NoCounters }
 
 var (
 	_ Driver  = aixDriver{}
@@ -44,6 +42,9 @@ var (
 )
 
 func (aixDriver) OS() string { return AIX }
+
+// Capabilities: see Driver.
+func (aixDriver) Capabilities() Capabilities { return Capabilities{Counters: false} }
 
 // AIXGatherScript is the one command Gather runs on an AIX host: every
 // section's stderr goes to stdout after its marker, so a failure is seen
@@ -460,6 +461,7 @@ func (d aixDriver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
 		p.add(d.proposeDuration(f, string(KeepaliveTime), aixKeepIdle, *t.KeepaliveTime, aixKeepIdleUnit, "half-second"), nil)
 	}
 	p.Changes = append(p.Changes, refuseNative(AIX, t)...)
+	p.typeTargets(t)
 	return p
 }
 
@@ -477,7 +479,7 @@ func (d aixDriver) proposeRange(f *Facts, want PortRange, g Guardrails) *Change 
 	}
 	live := PortRange{int(lo.live), int(hi.live)}
 	boot := PortRange{int(lo.boot), int(hi.boot)}
-	c.Current = live.String()
+	c.Current, c.Before = live.String(), portsValue(live)
 	if live == want && boot == want {
 		return nil
 	}
@@ -538,7 +540,7 @@ func (d aixDriver) proposeDuration(f *Facts, setting, knob string, want, unit ti
 		return &c
 	}
 	show := func(v int64) string { return (time.Duration(v) * unit).String() }
-	c.Current = show(st.live)
+	c.Current, c.Before = show(st.live), durationValue(time.Duration(st.live)*unit)
 	if want%unit != 0 {
 		lo := want / unit
 		c.Refused = fmt.Sprintf("AIX counts %s in %s units (%s); %s is not a whole number of them: use %s or %s",

@@ -218,7 +218,7 @@ func TestAIXPropose(t *testing.T) {
 			{Setting: "keepalive_time", Knob: "tcp_keepidle", Current: "2h0m0s", Target: "5m0s",
 				Commands: []string{"no -p -o tcp_keepidle=600"}, Persist: "/etc/tunables/nextboot: no: tcp_keepidle = 600 (via no -p)"},
 		}
-		if !reflect.DeepEqual(p.Changes, want) {
+		if !reflect.DeepEqual(untyped(p.Changes), want) {
 			t.Errorf("changes\n%+v\nwant\n%+v", p.Changes, want)
 		}
 	})

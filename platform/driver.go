@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -11,27 +12,27 @@ import (
 // and persisted value of every knob it manages, plus what the guardrails and
 // reboot tracking need.
 type Facts struct {
-	OS        string // family, one of OSNames
-	Version   string // kernel or OS release, e.g. "6.1.0-18-amd64"
-	BootID    string // changes on every boot; "" when the OS has none
-	Knobs     map[string]Knob
-	Listening []int // TCP ports services listen on, sorted, unique
-	TimeWait  int   // TIME_WAIT sockets at the time of reading; -1 if unknown
+	OS        string          `json:"os"`      // family, one of OSNames
+	Version   string          `json:"version"` // kernel or OS release, e.g. "6.1.0-18-amd64"
+	BootID    string          `json:"boot_id"` // changes on every boot; "" when the OS has none
+	Knobs     map[string]Knob `json:"knobs"`
+	Listening []int           `json:"listening"` // TCP ports services listen on, sorted, unique
+	TimeWait  int             `json:"time_wait"` // TIME_WAIT sockets at the time of reading; -1 if unknown
 	// Persisted is the content of the configuration fleettune owns on the
 	// host (e.g. /etc/sysctl.d/90-fleettune.conf); "" with PersistedExists
 	// false when there is none.
-	Persisted       string
-	PersistedExists bool
+	Persisted       string `json:"persisted"`
+	PersistedExists bool   `json:"persisted_exists"`
 }
 
 // Knob is one OS knob's value, in the OS's own form.
 type Knob struct {
-	Name      string
-	Live      string // the value in force now; "" when Missing
-	Missing   bool   // the running system does not have this knob
-	AtBoot    string // the value persisted configuration gives at next boot; "" if none sets it
-	AtBootSet bool   // some persisted configuration sets the knob
-	Source    string // where AtBoot comes from, e.g. "/etc/sysctl.d/99-local.conf:3"
+	Name      string `json:"name"`
+	Live      string `json:"live"`                  // the value in force now; "" when Missing
+	Missing   bool   `json:"missing,omitempty"`     // the running system does not have this knob
+	AtBoot    string `json:"at_boot,omitempty"`     // the value persisted configuration gives at next boot; "" if none sets it
+	AtBootSet bool   `json:"at_boot_set,omitempty"` // some persisted configuration sets the knob
+	Source    string `json:"source,omitempty"`      // where AtBoot comes from, e.g. "/etc/sysctl.d/99-local.conf:3"
 }
 
 // Change is one setting that differs from its target on a host, with what
@@ -47,6 +48,13 @@ type Change struct {
 	RebootRequired bool     `json:"reboot_required"`
 	RebootReason   string   `json:"reboot_reason,omitempty"`
 	Refused        string   `json:"refused,omitempty"` // a guardrail refused this change; nothing will run
+	// Action is what apply does about the change (set by Propose).
+	Action Action `json:"action"`
+	// Before is the live value, typed, where the driver reads it as one
+	// (ranges on every OS; durations on Linux, Solaris, HP-UX and AIX).
+	Before *Value `json:"before,omitempty"`
+	// After is the target, typed (set by Propose from the targets).
+	After *Value `json:"after,omitempty"`
 }
 
 // Pending reports whether c is already done as far as fleettune can do it:
@@ -62,12 +70,22 @@ func (c Change) Pending() bool {
 type Proposal struct {
 	Changes []Change
 	Notes   []string
+	// Steps are the exact commands apply runs, in order: the runtime
+	// commands and the persistent edit. Set by Propose, once; empty when
+	// nothing is to run or something was refused.
+	Steps []string
 }
 
-// Driver knows one OS family.
+// Driver knows one OS family, in full: reading, proposing, applying,
+// restoring and health. Every driver implements every method; what an OS
+// cannot do is declared by Capabilities and answered by an embedded
+// "not supported" type (NoCounters) with an error wrapping ErrNotSupported,
+// so callers never type-assert to find out what a driver can do.
 type Driver interface {
 	// OS is the family name, one of OSNames.
 	OS() string
+	// Capabilities says what the driver can do on its OS.
+	Capabilities() Capabilities
 	// Gather reads every managed knob, its persisted value and the facts the
 	// guardrails need, in one remote command. native lists the native knobs
 	// the playbook will ask about for this host.
@@ -75,33 +93,54 @@ type Driver interface {
 	// Propose compares facts with targets and proposes changes. It never
 	// touches the host.
 	Propose(f *Facts, t Targets, g Guardrails) Proposal
+	Applier
+	HealthReader
 }
+
+// Capabilities are what a driver can do on its OS.
+type Capabilities struct {
+	// Counters: Counters reads kernel TCP counters for the health check.
+	// Without them a host is health-checked only by the playbook's probe,
+	// or is "not checked".
+	Counters bool `json:"counters"`
+}
+
+// ErrNotSupported is wrapped by every error a driver returns for what its
+// Capabilities say it cannot do.
+var ErrNotSupported = errors.New("not supported")
+
+// NoCounters is embedded by drivers whose OS has no counter reader (yet):
+// Counters fails with ErrNotSupported and there are no thresholds.
+type NoCounters struct{ OSName string }
+
+// Counters always fails: the OS has no counter reader.
+func (n NoCounters) Counters(context.Context, Runner) (Counters, error) {
+	return nil, fmt.Errorf("reading TCP counters on %s: %w", n.OSName, ErrNotSupported)
+}
+
+// Thresholds is empty: there are no counters to compare.
+func (NoCounters) Thresholds() map[string]int64 { return nil }
 
 // Guardrails are the playbook's safety limits, as drivers need them.
 type Guardrails struct {
 	ProtectListeningPorts bool
 }
 
+// registry holds one constructor per OS family. It is fixed at compile
+// time: no package-level state changes after start.
+var registry = map[string]func() Driver{
+	Linux:   func() Driver { return linuxDriver{} },
+	Solaris: func() Driver { return solarisDriver{} },
+	HPUX:    func() Driver { return hpuxDriver{NoCounters{HPUX}} },
+	AIX:     func() Driver { return aixDriver{NoCounters{AIX}} },
+	Tru64:   func() Driver { return tru64Driver{NoCounters{Tru64}} },
+	Windows: func() Driver { return windowsDriver{NoCounters{Windows}} },
+}
+
 // For returns the driver for an OS family.
 func For(os string) (Driver, error) {
-	switch os {
-	case Linux:
-		return linuxDriver{}, nil
-	case Solaris:
-		return newSolarisDriver()
-	case HPUX:
-		return newHPUXDriver()
-	case AIX:
-		return newAIXDriver()
-	case Tru64:
-		return newTru64Driver()
-	case Windows:
-		return newWindowsDriver()
-	}
-	for _, n := range OSNames {
-		if n == os {
-			return nil, fmt.Errorf("no driver for %s yet", os)
-		}
+	if f, ok := registry[os]; ok {
+		return f(), nil
 	}
 	return nil, fmt.Errorf("unknown OS %q (expected one of %s)", os, strings.Join(OSNames, ", "))
 }

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fleettune/fleettune/remote"
+	"github.com/fleettune/fleettune/internal/hostcmd"
 )
 
 // HP-UX 11i: every knob is an ndd parameter of /dev/tcp, read and set at
@@ -50,10 +50,9 @@ var hpuxLimits = map[string]hpuxLimit{
 	hpuxTwCleanup:    {60000, 10000, 300000},
 }
 
-type hpuxDriver struct{}
+type hpuxDriver struct{ NoCounters }
 
 // newHPUXDriver returns the HP-UX 11i driver.
-func newHPUXDriver() (Driver, error) { return hpuxDriver{}, nil }
 
 var (
 	_ Driver  = hpuxDriver{}
@@ -61,6 +60,9 @@ var (
 )
 
 func (hpuxDriver) OS() string { return HPUX }
+
+// Capabilities: see Driver.
+func (hpuxDriver) Capabilities() Capabilities { return Capabilities{Counters: false} }
 
 // HPUXGatherScript is the one command Gather runs on an HP-UX host. Every
 // command's stderr goes to stdout, and a failing command is followed by a
@@ -361,6 +363,7 @@ func (d hpuxDriver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
 			p.Notes = append(p.Notes, fmt.Sprintf("%s would use indexes up to %d; early HP-UX 11i v1 patch levels are reported to read only the first 10 entries", HPUXNddconf, alloc.next-1))
 		}
 	}
+	p.typeTargets(t)
 	return p
 }
 
@@ -395,8 +398,8 @@ func (a *nddAllocator) index(knob string) int {
 	return i
 }
 
-// hpuxPersistText describes the nddconf entries a change writes, in the form
-// ApplyCommands reads back.
+// hpuxPersistText describes, for the operator, the nddconf entries a change
+// writes; ApplyCommands decides them again from the facts, never from it.
 func hpuxPersistText(entries []hpuxSet) string {
 	parts := make([]string, len(entries))
 	for i, e := range entries {
@@ -426,7 +429,7 @@ func (d hpuxDriver) proposeRange(f *Facts, want PortRange, g Guardrails, alloc *
 	}
 	live := PortRange{int(lo.live), int(hi.live)}
 	boot := PortRange{int(lo.boot), int(hi.boot)}
-	c.Current = live.String()
+	c.Current, c.Before = live.String(), portsValue(live)
 	if live == want && boot == want {
 		return nil, nil
 	}
@@ -516,7 +519,7 @@ func (d hpuxDriver) proposeDuration(f *Facts, setting Setting, knob string, want
 		c.Refused = err.Error()
 		return &c, nil
 	}
-	c.Current = hpuxDuration(v.live)
+	c.Current, c.Before = hpuxDuration(v.live), durationValue(time.Duration(v.live)*time.Millisecond)
 	ms, err := hpuxMillis(want)
 	if err != nil {
 		c.Refused = err.Error()
@@ -565,15 +568,15 @@ var hpuxSettingKnobs = map[string][]string{
 func hpuxTargetValues(c Change) (map[string]int64, error) {
 	switch Setting(c.Setting) {
 	case EphemeralPorts:
-		r, err := ParsePortRange(c.Target)
+		r, err := targetPorts(c)
 		if err != nil {
 			return nil, err
 		}
 		return map[string]int64{hpuxSmallestAnon: int64(r.Low), hpuxLargestAnon: int64(r.High)}, nil
 	case TimeWait, KeepaliveTime:
-		d, err := time.ParseDuration(c.Target)
+		d, err := targetDuration(c)
 		if err != nil {
-			return nil, fmt.Errorf("target %q: %w", c.Target, err)
+			return nil, err
 		}
 		ms, err := hpuxMillis(d)
 		if err != nil {
@@ -583,9 +586,6 @@ func hpuxTargetValues(c Change) (map[string]int64, error) {
 	}
 	return nil, fmt.Errorf("setting %q is not supported on HP-UX", c.Setting)
 }
-
-// hpuxPersistEntry reads one entry back from Change.Persist.
-var hpuxPersistEntry = regexp.MustCompile(`NDD_NAME\[([0-9]+)\]=([a-z0-9_]+) NDD_VALUE\[([0-9]+)\]=([0-9]+)`)
 
 // Snapshot records the live and persisted state of every knob the changes
 // touch, and nddconf's whole content.
@@ -608,6 +608,7 @@ func (hpuxDriver) Snapshot(f *Facts, changes []Change) Snapshot {
 func (hpuxDriver) ApplyCommands(f *Facts, changes []Change) ([]string, error) {
 	var cmds []string
 	var sets []hpuxSet
+	alloc := newNddAllocator(parseNddconf(f.Persisted))
 	for _, c := range changes {
 		if c.Refused != "" {
 			return nil, fmt.Errorf("%s: refused: %s", c.Knob, c.Refused)
@@ -633,22 +634,17 @@ func (hpuxDriver) ApplyCommands(f *Facts, changes []Change) ([]string, error) {
 				cmds = append(cmds, fmt.Sprintf("ndd -set /dev/tcp %s %d", knob, want[knob]))
 			}
 		}
-		if c.Persist == "" {
-			continue
-		}
-		entries := hpuxPersistEntry.FindAllStringSubmatch(c.Persist, -1)
-		if len(entries) == 0 || !strings.HasPrefix(c.Persist, HPUXNddconf+": ") {
-			return nil, fmt.Errorf("%s: unexpected persistence %q", c.Setting, c.Persist)
-		}
-		for _, m := range entries {
-			i, _ := strconv.Atoi(m[1])
-			j, _ := strconv.Atoi(m[3])
-			val, err := strconv.ParseInt(m[4], 10, 64)
-			w, known := want[m[2]]
-			if i != j || err != nil || !known || val != w {
-				return nil, fmt.Errorf("%s: persistence %q does not match the target %s", c.Setting, c.Persist, c.Target)
+		// The nddconf entries, decided as Propose decided them: every knob
+		// whose value at boot is not the target, at the index the same
+		// allocation gives (Persist only describes them).
+		for _, knob := range hpuxSettingKnobs[c.Setting] {
+			v, err := hpuxValue(f, knob)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", c.Setting, err)
 			}
-			sets = append(sets, hpuxSet{knob: m[2], value: w, index: i})
+			if v.boot != want[knob] {
+				sets = append(sets, hpuxSet{knob: knob, value: want[knob], index: alloc.index(knob)})
+			}
 		}
 	}
 	if len(sets) > 0 {
@@ -717,7 +713,7 @@ func hpuxWriteNddconf(content string) string {
 }
 
 func hpuxWriteFile(path, tmp, content string) string {
-	return fmt.Sprintf("printf '%%s' %s > %s && mv -f %s %s", remote.ShellQuote(content), tmp, tmp, path)
+	return fmt.Sprintf("printf '%%s' %s > %s && mv -f %s %s", hostcmd.ShellQuote(content), tmp, tmp, path)
 }
 
 // RestoreCommands set every knob of snap back to its live value (in an

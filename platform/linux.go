@@ -37,6 +37,9 @@ type linuxDriver struct{}
 
 func (linuxDriver) OS() string { return Linux }
 
+// Capabilities: see Driver.
+func (linuxDriver) Capabilities() Capabilities { return Capabilities{Counters: true} }
+
 // linuxGatherScript is the one command that reads a Linux host. Knob names
 // come from linuxBaseKnobs and the native whitelist only, never from input.
 func linuxGatherScript(knobs []string) string {
@@ -165,6 +168,7 @@ func (d linuxDriver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
 			}
 		}
 	}
+	p.typeTargets(t)
 	return p
 }
 
@@ -190,7 +194,7 @@ func (d linuxDriver) proposeRange(f *Facts, want PortRange, g Guardrails) (*Chan
 		c.Refused = "cannot parse the live value: " + err.Error()
 		return &c, nil
 	}
-	c.Current = live.String()
+	c.Current, c.Before = live.String(), portsValue(live)
 	liveOK := live == want
 	bootOK := false
 	if k.AtBootSet {
@@ -248,6 +252,9 @@ func (d linuxDriver) proposeInt(f *Facts, setting, knob string, want int, show f
 		return &c, nil
 	}
 	c.Current = show(k.Live)
+	if n, err := strconv.Atoi(strings.TrimSpace(k.Live)); err == nil && setting == string(KeepaliveTime) {
+		c.Before = durationValue(time.Duration(n) * time.Second)
+	}
 	liveOK := sameInts(k.Live, strconv.Itoa(want))
 	bootOK := k.AtBootSet && sameInts(k.AtBoot, strconv.Itoa(want))
 	if liveOK && bootOK {

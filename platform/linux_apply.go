@@ -8,8 +8,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
-	"github.com/fleettune/fleettune/remote"
+	"github.com/fleettune/fleettune/internal/hostcmd"
 )
 
 // linuxPersistHeader opens the file fleettune writes. Lines below it that
@@ -51,11 +52,11 @@ func (linuxDriver) ApplyCommands(f *Facts, changes []Change) ([]string, error) {
 		if c.Persist == "" {
 			continue
 		}
-		k, v, ok := strings.Cut(strings.TrimPrefix(c.Persist, LinuxPersistFile+": "), " = ")
-		if !ok || k != c.Knob {
-			return nil, fmt.Errorf("%s: unexpected persistence %q", c.Knob, c.Persist)
+		v, err := linuxSysctlValue(c)
+		if err != nil {
+			return nil, err
 		}
-		set[k] = v
+		set[c.Knob] = v
 	}
 	if len(set) > 0 {
 		old := ""
@@ -65,6 +66,23 @@ func (linuxDriver) ApplyCommands(f *Facts, changes []Change) ([]string, error) {
 		cmds = append(cmds, linuxWriteFile(LinuxPersistFile, mergeSysctlConf(old, f.PersistedExists, set)))
 	}
 	return cmds, nil
+}
+
+// linuxSysctlValue is the value a change writes to sysctl.d, in sysctl's
+// own form, from the change's typed target: the range as "LOW HIGH",
+// keepalive in seconds, a native knob's value with its blanks normalised.
+func linuxSysctlValue(c Change) (string, error) {
+	switch {
+	case c.After == nil:
+		return "", fmt.Errorf("%s: the change has no typed target (make changes with Propose)", c.Knob)
+	case c.Knob == linuxPortRange && c.After.Ports != nil:
+		return fmt.Sprintf("%d %d", c.After.Ports.Low, c.After.Ports.High), nil
+	case c.Knob == linuxKeepalive && c.After.Duration != nil:
+		return fmt.Sprint(int64(*c.After.Duration / time.Second)), nil
+	case c.Setting == "native" && c.After.Native != nil:
+		return normalizeSpaces(*c.After.Native), nil
+	}
+	return "", fmt.Errorf("%s: a %s target is not a value for this knob", c.Knob, c.Setting)
 }
 
 // mergeSysctlConf sets each key of set in a sysctl.d file's content: the
@@ -113,7 +131,7 @@ func mergeSysctlConf(old string, exists bool, set map[string]string) string {
 func linuxWriteFile(path, content string) string {
 	tmp := path + ".fleettune-tmp"
 	return fmt.Sprintf("umask 022 && printf '%%s' %s > %s && sync %s && mv -f %s %s",
-		remote.ShellQuote(content), tmp, tmp, tmp, path)
+		hostcmd.ShellQuote(content), tmp, tmp, tmp, path)
 }
 
 // RestoreCommands put every knob of snap back to its live value and
@@ -134,7 +152,7 @@ func (linuxDriver) RestoreCommands(f *Facts, snap Snapshot) ([]string, error) {
 			return nil, fmt.Errorf("%s: the host no longer has this knob; cannot restore %q", k, was.Live)
 		}
 		if !sameSysctl(now.Live, was.Live) {
-			cmds = append(cmds, fmt.Sprintf("sysctl -w %s=%s", k, remote.ShellQuote(normalizeSpaces(was.Live))))
+			cmds = append(cmds, fmt.Sprintf("sysctl -w %s=%s", k, hostcmd.ShellQuote(normalizeSpaces(was.Live))))
 		}
 	}
 	if content, tracked := snap.Files[LinuxPersistFile]; tracked {

@@ -760,6 +760,7 @@ func TestLinuxPropose(t *testing.T) {
 				t.Fatal(err)
 			}
 			p := linuxDriver{}.Propose(f, tt.targets, tt.guard)
+			p.Changes = untyped(p.Changes)
 			if len(p.Changes) != len(tt.changes) {
 				t.Errorf("got %d changes, want %d", len(p.Changes), len(tt.changes))
 			}

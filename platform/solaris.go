@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fleettune/fleettune/remote"
+	"github.com/fleettune/fleettune/internal/hostcmd"
 )
 
 // Solaris has two ways to tune TCP. Solaris 10 (SunOS 5.10) has ndd, whose
@@ -90,9 +90,11 @@ func solarisNamesFor(f *Facts) (solarisNames, bool) {
 type solarisDriver struct{}
 
 // newSolarisDriver returns the Solaris driver (10 and 11).
-func newSolarisDriver() (Driver, error) { return solarisDriver{}, nil }
 
 func (solarisDriver) OS() string { return Solaris }
+
+// Capabilities: see Driver.
+func (solarisDriver) Capabilities() Capabilities { return Capabilities{Counters: true} }
 
 // SolarisGatherScript is the one command Gather runs. It reads both
 // variants' knobs (ndd exists on 11 too; ipadm is "not found" on 10, which
@@ -349,6 +351,7 @@ func (d solarisDriver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
 			p.Changes = append(p.Changes, Change{Setting: "native", Knob: n, Target: t.Native[n], Refused: err.Error()})
 		}
 	}
+	p.typeTargets(t)
 	return p
 }
 
@@ -403,7 +406,7 @@ func (d solarisDriver) proposeRange(f *Facts, names solarisNames, ipadm bool, wa
 		c.Refused = "cannot parse the live value: " + err.Error()
 		return &c, nil
 	}
-	c.Current = live.String()
+	c.Current, c.Before = live.String(), portsValue(live)
 	boot, bootSet, err := solarisRangeOf(f, names, true)
 	if err != nil {
 		c.Refused = "cannot parse the persisted value: " + err.Error()
@@ -461,7 +464,7 @@ func (d solarisDriver) proposeDuration(f *Facts, ipadm bool, setting, knob strin
 		c.Refused = fmt.Sprintf("cannot parse the live value %q", k.Live)
 		return &c, nil
 	}
-	c.Current = solarisMs(live)
+	c.Current, c.Before = solarisMs(live), durationValue(time.Duration(live)*time.Millisecond)
 	def := solarisDefaultTimeWait
 	if setting == string(KeepaliveTime) {
 		def = solarisDefaultKeepalive
@@ -622,7 +625,7 @@ func (solarisDriver) ApplyCommands(f *Facts, changes []Change) ([]string, error)
 			if c.Knob != names.rangeKnob() {
 				return nil, fmt.Errorf("%s: not the Solaris %s range knobs", c.Knob, f.Version)
 			}
-			want, err := ParsePortRange(c.Target)
+			want, err := targetPorts(c)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", c.Knob, err)
 			}
@@ -636,7 +639,7 @@ func (solarisDriver) ApplyCommands(f *Facts, changes []Change) ([]string, error)
 			if (c.Setting == string(TimeWait) && c.Knob != names.TimeWait) || (c.Setting == string(KeepaliveTime) && c.Knob != names.Keepalive) {
 				return nil, fmt.Errorf("%s: not the Solaris %s knob for %s", c.Knob, f.Version, c.Setting)
 			}
-			d, err := time.ParseDuration(c.Target)
+			d, err := targetDuration(c)
 			if err != nil || d <= 0 || d%time.Millisecond != 0 {
 				return nil, fmt.Errorf("%s: target %q is not a duration in whole milliseconds", c.Knob, c.Target)
 			}
@@ -697,7 +700,7 @@ func solarisWriteFile(path, content string) string {
 }
 
 func solarisWriteFileVia(path, tmp, content string) string {
-	return fmt.Sprintf("printf '%%s' %s > %s && mv -f %s %s", remote.ShellQuote(content), tmp, tmp, path)
+	return fmt.Sprintf("printf '%%s' %s > %s && mv -f %s %s", hostcmd.ShellQuote(content), tmp, tmp, path)
 }
 
 // RestoreCommands bring live values and persisted configuration back to

@@ -191,7 +191,7 @@ func TestSolarisPropose(t *testing.T) {
 		{Setting: "keepalive_time", Knob: "tcp_keepalive_interval", Current: "2h0m0s", AtBoot: "Solaris default (not persisted)", Target: "5m0s",
 			Commands: []string{"/usr/sbin/ndd -set /dev/tcp tcp_keepalive_interval 300000"}, Persist: SolarisRCScript + ": ndd -set /dev/tcp tcp_keepalive_interval 300000"},
 	}
-	if !reflect.DeepEqual(p.Changes, want) {
+	if !reflect.DeepEqual(untyped(p.Changes), want) {
 		t.Errorf("changes\n%+v\nwant\n%+v", p.Changes, want)
 	}
 	if len(p.Notes) != 1 || !strings.Contains(p.Notes[0], "not going below 60s") {

@@ -43,11 +43,12 @@ var tru64Revisions = map[string]string{
 	"V5.1 2650": "V5.1B",
 }
 
-type tru64Driver struct{}
-
-func newTru64Driver() (Driver, error) { return tru64Driver{}, nil }
+type tru64Driver struct{ NoCounters }
 
 func (tru64Driver) OS() string { return Tru64 }
+
+// Capabilities: see Driver.
+func (tru64Driver) Capabilities() Capabilities { return Capabilities{Counters: false} }
 
 // Tru64GatherScript is the one command Gather runs. Every section captures
 // its command's stderr and marks a failing command with a "!failed" line, so
@@ -364,28 +365,28 @@ type tru64Want struct {
 
 // tru64Wants maps an abstract setting's target (operator form) to attribute
 // values, or says why Tru64 cannot express it.
-func tru64Wants(setting, target string) ([]tru64Want, error) {
+func tru64Wants(setting string, target Value) ([]tru64Want, error) {
 	switch Setting(setting) {
 	case EphemeralPorts:
-		r, err := ParsePortRange(target)
-		if err != nil {
-			return nil, err
+		if target.Ports == nil {
+			return nil, fmt.Errorf("ephemeral_ports: %q is not a port range", target)
 		}
+		r := *target.Ports
 		return []tru64Want{{tru64PortMin, r.Low}, {tru64PortMax, r.High}}, nil
 	case TimeWait:
-		d, err := time.ParseDuration(target)
-		if err != nil {
-			return nil, err
+		if target.Duration == nil {
+			return nil, fmt.Errorf("time_wait: %q is not a duration", target)
 		}
+		d := *target.Duration
 		if d <= 0 || d%time.Second != 0 {
 			return nil, fmt.Errorf("Tru64 sets TIME_WAIT in whole seconds (tcp_msl counts half-seconds and TIME_WAIT is two MSLs); %s is not", d)
 		}
 		return []tru64Want{{tru64MSL, int(d / time.Second)}}, nil
 	case KeepaliveTime:
-		d, err := time.ParseDuration(target)
-		if err != nil {
-			return nil, err
+		if target.Duration == nil {
+			return nil, fmt.Errorf("keepalive_time: %q is not a duration", target)
 		}
+		d := *target.Duration
 		if d <= 0 || d%tru64HalfSecond != 0 {
 			return nil, fmt.Errorf("Tru64 sets keepalive idle in half-seconds; %s is not a multiple of 500ms", d)
 		}
@@ -493,20 +494,21 @@ func tru64PersistText(ws []tru64Want) string {
 func (d tru64Driver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
 	var p Proposal
 	if t.EphemeralPorts != nil {
-		p.add(d.propose(f, string(EphemeralPorts), t.EphemeralPorts.String(), g))
+		p.add(d.propose(f, string(EphemeralPorts), Value{Ports: t.EphemeralPorts}, g))
 	}
 	if t.TimeWait != nil {
-		p.add(d.propose(f, string(TimeWait), t.TimeWait.String(), g))
+		p.add(d.propose(f, string(TimeWait), Value{Duration: t.TimeWait}, g))
 	}
 	if t.KeepaliveTime != nil {
-		p.add(d.propose(f, string(KeepaliveTime), t.KeepaliveTime.String(), g))
+		p.add(d.propose(f, string(KeepaliveTime), Value{Duration: t.KeepaliveTime}, g))
 	}
 	p.Changes = append(p.Changes, refuseNative(Tru64, t)...)
+	p.typeTargets(t)
 	return p
 }
 
-func (d tru64Driver) propose(f *Facts, setting, target string, g Guardrails) (*Change, []string) {
-	c := Change{Setting: setting, Target: target}
+func (d tru64Driver) propose(f *Facts, setting string, target Value, g Guardrails) (*Change, []string) {
+	c := Change{Setting: setting, Target: target.String()}
 	wants, err := tru64Wants(setting, target)
 	if err != nil {
 		c.Refused = err.Error()
@@ -536,6 +538,9 @@ func (d tru64Driver) propose(f *Facts, setting, target string, g Guardrails) (*C
 		}
 	}
 	c.Current = tru64Show(setting, live)
+	if Setting(setting) == EphemeralPorts {
+		c.Before = portsValue(PortRange{live["ipport_userreserved_min"], live["ipport_userreserved"]})
+	}
 	st := tru64Plan(f, wants)
 	if st.liveOK && st.bootOK {
 		return nil, nil
@@ -644,7 +649,10 @@ func (tru64Driver) ApplyCommands(f *Facts, changes []Change) ([]string, error) {
 		if c.Refused != "" {
 			return nil, fmt.Errorf("%s: refused: %s", c.Knob, c.Refused)
 		}
-		wants, err := tru64Wants(c.Setting, c.Target)
+		if c.After == nil {
+			return nil, fmt.Errorf("%s: the change has no typed target (make changes with Propose)", c.Knob)
+		}
+		wants, err := tru64Wants(c.Setting, *c.After)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.Setting, err)
 		}

@@ -208,6 +208,26 @@ func TestParseSysconfigFixtures(t *testing.T) {
 	}
 }
 
+// testValue is a test's target string as the typed value Propose gives.
+func testValue(t *testing.T, setting, s string) Value {
+	t.Helper()
+	switch Setting(setting) {
+	case EphemeralPorts:
+		r, err := ParsePortRange(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Value{Ports: &r}
+	case TimeWait, KeepaliveTime:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Value{Duration: &d}
+	}
+	return Value{Native: &s}
+}
+
 func TestTru64Units(t *testing.T) {
 	tests := []struct {
 		setting, target string
@@ -227,7 +247,7 @@ func TestTru64Units(t *testing.T) {
 		{"native", "1", nil, "not managed"},
 	}
 	for _, tc := range tests {
-		got, err := tru64Wants(tc.setting, tc.target)
+		got, err := tru64Wants(tc.setting, testValue(t, tc.setting, tc.target))
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("%s %s: err %v, want %q", tc.setting, tc.target, err, tc.err)
@@ -316,7 +336,7 @@ func TestTru64Propose(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := d.Propose(tru64Facts(t, tc.fixture), tc.targets, g)
-			if !reflect.DeepEqual(p.Changes, tc.want) {
+			if !reflect.DeepEqual(untyped(p.Changes), tc.want) {
 				t.Errorf("changes\n%#v\nwant\n%#v", p.Changes, tc.want)
 			}
 			n := 0

@@ -11,13 +11,18 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fleettune/fleettune/remote"
+	"github.com/fleettune/fleettune/internal/hostcmd"
 )
 
 // Runner runs one command on a host. A remote.Session is a Runner.
 type Runner interface {
-	Run(ctx context.Context, cmd string) (remote.Result, error)
+	Run(ctx context.Context, cmd string) (Result, error)
 }
+
+// Result is what one command produced; a non-zero ExitCode is not an
+// error. It is the transports' result too (Result), without platform
+// importing remote.
+type Result = hostcmd.Result
 
 // Setting names an abstract, OS-neutral setting of a playbook.
 type Setting string

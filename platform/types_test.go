@@ -1,6 +1,8 @@
 package platform
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -118,4 +120,44 @@ func TestTargetsEmpty(t *testing.T) {
 			t.Errorf("%+v.Empty() = %v, want %v", tt.t, got, tt.empty)
 		}
 	}
+}
+
+// TestRegistryDriversAreTotal holds the registry's promise: every OS family
+// has a driver, and a driver without counters says so in Capabilities and
+// answers Counters with ErrNotSupported rather than pretending.
+func TestRegistryDriversAreTotal(t *testing.T) {
+	for _, os := range OSNames {
+		d, err := For(os)
+		if err != nil {
+			t.Fatalf("For(%s): %v", os, err)
+		}
+		if d.OS() != os {
+			t.Errorf("For(%s).OS() = %s", os, d.OS())
+		}
+		caps := d.Capabilities()
+		if caps.Counters {
+			if len(d.Thresholds()) == 0 {
+				t.Errorf("%s declares counters but has no thresholds", os)
+			}
+			continue
+		}
+		_, err = d.Counters(context.Background(), nil)
+		switch {
+		case !errors.Is(err, ErrNotSupported):
+			t.Errorf("%s has no counters, yet Counters returned %v, want ErrNotSupported", os, err)
+		}
+	}
+	if _, err := For("plan9"); err == nil || !strings.Contains(err.Error(), "expected one of linux") {
+		t.Errorf("For(plan9) = %v, want an error listing the families", err)
+	}
+}
+
+// untyped drops the typed live values from changes, for tests that compare
+// the operator's strings; the conformance suite checks the typed values.
+func untyped(cs []Change) []Change {
+	out := append([]Change(nil), cs...)
+	for i := range out {
+		out[i].Before, out[i].After = nil, nil
+	}
+	return out
 }

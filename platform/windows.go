@@ -91,10 +91,9 @@ func windowsTimedWaitDefault(legacy bool) int64 {
 	return windowsTimedWaitNew
 }
 
-type windowsDriver struct{}
+type windowsDriver struct{ NoCounters }
 
 // newWindowsDriver returns the Windows driver (Server 2003 and 2008+).
-func newWindowsDriver() (Driver, error) { return windowsDriver{}, nil }
 
 var (
 	_ Driver  = windowsDriver{}
@@ -102,6 +101,9 @@ var (
 )
 
 func (windowsDriver) OS() string { return Windows }
+
+// Capabilities: see Driver.
+func (windowsDriver) Capabilities() Capabilities { return Capabilities{Counters: false} }
 
 // WindowsGatherCommand is the one cmd.exe line Gather runs. Each command is
 // preceded by an echo of a section marker, has its stderr folded into
@@ -464,6 +466,21 @@ type windowsShow struct {
 	def   int64
 }
 
+// windowsTyped is a registry knob's value in force, typed.
+func windowsTyped(knob string, s windowsShow, r windowsReg) *Value {
+	v := r.live
+	if r.liveDefault {
+		v = s.def
+	}
+	switch knob {
+	case windowsMaxUser:
+		return portsValue(PortRange{windowsLegacyLow, int(v)})
+	case windowsTimedWait:
+		return durationValue(time.Duration(v) * time.Second)
+	}
+	return durationValue(time.Duration(v) * time.Millisecond)
+}
+
 func (s windowsShow) live(r windowsReg) string {
 	if r.liveDefault {
 		return s.value(s.def) + " (default, not set)"
@@ -505,7 +522,7 @@ func (d windowsDriver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
 	}
 	if t.TimeWait != nil {
 		want := *t.TimeWait
-		c := d.proposeReg(f, TimeWait, windowsTimedWait, want.String(), legacy)
+		c := d.proposeReg(f, TimeWait, windowsTimedWait, Value{Duration: &want}, legacy)
 		if c != nil {
 			switch {
 			case want%time.Second != 0:
@@ -518,7 +535,7 @@ func (d windowsDriver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
 	}
 	if t.KeepaliveTime != nil {
 		want := *t.KeepaliveTime
-		c := d.proposeReg(f, KeepaliveTime, windowsKeepAlive, want.String(), legacy)
+		c := d.proposeReg(f, KeepaliveTime, windowsKeepAlive, Value{Duration: &want}, legacy)
 		if c != nil {
 			switch {
 			case want%time.Millisecond != 0:
@@ -535,31 +552,20 @@ func (d windowsDriver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
 		}
 	}
 	p.Changes = append(p.Changes, refuseNative(Windows, t)...)
+	p.typeTargets(t)
 	return p
 }
 
 // windowsTargetValue turns a registry change's target into the REG_DWORD
 // to write, from the typed value only.
-func windowsTargetValue(setting Setting, target string) (knob string, v int64, err error) {
-	switch setting {
-	case EphemeralPorts:
-		r, err := ParsePortRange(target)
-		if err != nil {
-			return "", 0, err
-		}
-		return windowsMaxUser, int64(r.High), nil
-	case TimeWait:
-		d, err := time.ParseDuration(target)
-		if err != nil {
-			return "", 0, fmt.Errorf("target %q: %w", target, err)
-		}
-		return windowsTimedWait, int64(d / time.Second), nil
-	case KeepaliveTime:
-		d, err := time.ParseDuration(target)
-		if err != nil {
-			return "", 0, fmt.Errorf("target %q: %w", target, err)
-		}
-		return windowsKeepAlive, int64(d / time.Millisecond), nil
+func windowsTargetValue(setting Setting, target Value) (knob string, v int64, err error) {
+	switch {
+	case setting == EphemeralPorts && target.Ports != nil:
+		return windowsMaxUser, int64(target.Ports.High), nil
+	case setting == TimeWait && target.Duration != nil:
+		return windowsTimedWait, int64(*target.Duration / time.Second), nil
+	case setting == KeepaliveTime && target.Duration != nil:
+		return windowsKeepAlive, int64(*target.Duration / time.Millisecond), nil
 	}
 	return "", 0, fmt.Errorf("setting %q is not supported on Windows", setting)
 }
@@ -567,8 +573,8 @@ func windowsTargetValue(setting Setting, target string) (knob string, v int64, e
 // proposeReg compares a registry knob with its target. It returns nil when
 // the registry holds the target and it is in force; a Pending change when
 // the registry holds it but a reboot has not brought it into force yet.
-func (d windowsDriver) proposeReg(f *Facts, setting Setting, knob, target string, legacy bool) *Change {
-	c := Change{Setting: string(setting), Knob: WindowsTcpipKey + `\` + knob, Target: target,
+func (d windowsDriver) proposeReg(f *Facts, setting Setting, knob string, target Value, legacy bool) *Change {
+	c := Change{Setting: string(setting), Knob: WindowsTcpipKey + `\` + knob, Target: target.String(),
 		RebootRequired: true, RebootReason: windowsRebootReason(knob)}
 	_, want, err := windowsTargetValue(setting, target)
 	if err != nil {
@@ -582,7 +588,7 @@ func (d windowsDriver) proposeReg(f *Facts, setting Setting, knob, target string
 		return &c
 	}
 	show := windowsShows(knob, legacy)
-	c.Current = show.live(r)
+	c.Current, c.Before = show.live(r), windowsTyped(knob, show, r)
 	if r.liveDefault != !r.bootSet || r.bootSet && r.boot != r.live {
 		c.AtBoot = show.boot(r)
 	}
@@ -606,7 +612,7 @@ func (d windowsDriver) proposeReg(f *Facts, setting Setting, knob, target string
 // proposeMaxUserPort handles ephemeral_ports on Server 2003: the range is
 // 1025..MaxUserPort, so only the high end can move.
 func (d windowsDriver) proposeMaxUserPort(f *Facts, want PortRange, g Guardrails) (*Change, []string) {
-	c := d.proposeReg(f, EphemeralPorts, windowsMaxUser, want.String(), true)
+	c := d.proposeReg(f, EphemeralPorts, windowsMaxUser, Value{Ports: &want}, true)
 	if c == nil || c.Refused != "" {
 		return c, nil
 	}
@@ -646,7 +652,7 @@ func (d windowsDriver) proposeDynamicPorts(f *Facts, want PortRange, g Guardrail
 		c.Refused = err.Error()
 		return &c, nil
 	}
-	c.Current = v4.String()
+	c.Current, c.Before = v4.String(), portsValue(v4)
 	if v6 != v4 {
 		c.Current = fmt.Sprintf("ipv4 %s, ipv6 %s", v4, v6)
 	}
@@ -769,7 +775,7 @@ func (windowsDriver) ApplyCommands(f *Facts, changes []Change) ([]string, error)
 			return nil, fmt.Errorf("%s: refused: %s", c.Knob, c.Refused)
 		}
 		if Setting(c.Setting) == EphemeralPorts && !legacy {
-			want, err := ParsePortRange(c.Target)
+			want, err := targetPorts(c)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", c.Setting, err)
 			}
@@ -784,7 +790,10 @@ func (windowsDriver) ApplyCommands(f *Facts, changes []Change) ([]string, error)
 			cmds = append(cmds, windowsNetshCommands(v4, v6, want)...)
 			continue
 		}
-		knob, want, err := windowsTargetValue(Setting(c.Setting), c.Target)
+		if c.After == nil {
+			return nil, fmt.Errorf("%s: the change has no typed target (make changes with Propose)", c.Knob)
+		}
+		knob, want, err := windowsTargetValue(Setting(c.Setting), *c.After)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.Setting, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/fleettune/fleettune/remote"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -30,7 +31,10 @@ type ApplyOptions struct {
 	// fresh proposal differs from it is refused as stale.
 	Expected   map[string]HostPlan
 	Guardrails platform.Guardrails
-	Batch      Batch
+	// MinTimeWait is guardrails.min_time_wait: lower TIME_WAIT targets are
+	// refused for every OS.
+	MinTimeWait time.Duration
+	Batch       Batch
 	// MaxFailures stops the rollout once more hosts than this have failed.
 	MaxFailures int
 	Watch       time.Duration
@@ -70,6 +74,10 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 		out.Summarize()
 	}()
 	for start, n := 0, 1; start < len(hosts); start, n = start+size, n+1 {
+		if err := e.journalErr(); err != nil {
+			out.Stopped = fmt.Sprintf("journal write failed (%v): rollout stopped before batch %d; no further host was touched", err, n)
+			break
+		}
 		if ctx.Err() != nil || e.stopped() {
 			out.Stopped = "interrupted before batch " + fmt.Sprint(n)
 			break
@@ -102,14 +110,22 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 			out.Batches = append(out.Batches, batch)
 			if e.Journal != nil {
 				if err := e.Journal.Health(batch); err != nil {
-					e.logger().Error("journal", "err", err)
+					e.journalFailed("", err)
 				}
 			}
-			if batch.Checked && !batch.Healthy {
-				label := fmt.Sprintf("batch %d", n)
-				if batch.Canary {
-					label += " (canary)"
-				}
+			label := fmt.Sprintf("batch %d", n)
+			if batch.Canary {
+				label += " (canary)"
+			}
+			if !batch.Failed && len(batch.ConfigErrors) > 0 {
+				out.Stopped = fmt.Sprintf("%s: %s; rollout stopped, the batch stays applied: undo with fleettune rollback --run %s", label, strings.Join(batch.ConfigErrors, "; "), runID)
+				break
+			}
+			if !batch.Failed && !batch.Checked && o.Health.RefusesUnchecked() {
+				out.Stopped = fmt.Sprintf("%s: health not checked on %s; with health.unchecked: refuse the rollout stops here: undo with fleettune rollback --run %s", label, strings.Join(batch.Unchecked, ", "), runID)
+				break
+			}
+			if batch.Failed {
 				e.logger().Warn(label+" unhealthy", "details", strings.Join(batch.Details, "; "))
 				if o.Health.Rollback == RollbackAuto {
 					undo := changed
@@ -125,6 +141,10 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 				}
 				break
 			}
+		}
+		if err := e.journalErr(); err != nil {
+			out.Stopped = fmt.Sprintf("journal write failed (%v): rollout stopped; no host after it was touched", err)
+			break
 		}
 		if failures > o.MaxFailures && end < len(hosts) {
 			out.Stopped = fmt.Sprintf("%s failed, more than rollout.max_failures (%d): rollout stopped", plural(failures, "host", "hosts"), o.MaxFailures)
@@ -163,9 +183,8 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 			c.close()
 		}
 	}()
-	applier, ok := c.driver.(platform.Applier)
-	if !ok {
-		ho.fail(fmt.Errorf("applying changes on %s is not supported yet", c.os))
+	if reason := o.Health.UncheckedReason(c.os, c.driver.Capabilities()); reason != "" && o.Health.RefusesUnchecked() {
+		ho.Status, ho.Error = StatusFailed, "not started: "+uncheckedRefusal(reason, c.os)
 		e.record(*ho)
 		return nil
 	}
@@ -175,7 +194,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 		e.record(*ho)
 		return nil
 	}
-	facts, prop, err := e.propose(ctx, c, targets, o.Guardrails)
+	facts, prop, err := e.propose(ctx, c, targets, o.Guardrails, o.MinTimeWait)
 	if err != nil {
 		ho.fail(err)
 		e.record(*ho)
@@ -185,6 +204,18 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 	if exp, ok := o.Expected[h.Name]; o.Expected != nil {
 		if msg := staleness(exp, ok, prop.Changes); msg != "" {
 			ho.Status, ho.Error = StatusFailed, "stale plan: "+msg+"; run plan again"
+			e.record(*ho)
+			return nil
+		}
+		// The plan carries exactly what apply runs: the fresh proposal must
+		// give the very changes and steps the plan shows, or nothing runs.
+		if msg := platform.SameChanges(exp.Changes, prop.Changes); msg != "" {
+			ho.Status, ho.Error = StatusFailed, "the plan's changes are not what the playbook gives now: "+msg+"; run plan again"
+			e.record(*ho)
+			return nil
+		}
+		if !slices.Equal(exp.Steps, prop.Steps) {
+			ho.Status, ho.Error = StatusFailed, "the plan's steps are not what apply would run now (the host's persisted configuration changed since the plan?); run plan again"
 			e.record(*ho)
 			return nil
 		}
@@ -207,17 +238,14 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 		e.record(*ho)
 		return nil
 	}
-	cmds, err := applier.ApplyCommands(facts, prop.Changes)
-	if err != nil {
-		ho.fail(err)
-		e.record(*ho)
-		return nil
-	}
-	snap := applier.Snapshot(facts, prop.Changes)
+	// The steps computed once by platform.Propose, equal to the plan's.
+	cmds := prop.Steps
+	snap := c.driver.Snapshot(facts, prop.Changes)
 	// The journal entry comes first: no host is changed without one.
 	if e.Journal != nil {
 		if err := e.Journal.Before(BeforeRecord{Host: h, OS: c.os, BootID: facts.BootID, Changes: prop.Changes, Targets: targets, Snapshot: snap}); err != nil {
 			ho.Status, ho.Error = StatusFailed, "journal: "+err.Error()+"; host not touched"
+			e.journalFailed(h.Name, err)
 			return nil
 		}
 	}
@@ -238,7 +266,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 		return nil
 	}
 	// Verify by reading back.
-	_, after, err := e.propose(runCtx, c, targets, o.Guardrails)
+	_, after, err := e.propose(runCtx, c, targets, o.Guardrails, o.MinTimeWait)
 	if err != nil {
 		ho.fail(fmt.Errorf("verify: %w", err))
 		e.record(*ho)
@@ -264,7 +292,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 }
 
 // propose gathers a host's facts and compares them with targets.
-func (e *Engine) propose(ctx context.Context, c *hostConn, t platform.Targets, g platform.Guardrails) (*platform.Facts, platform.Proposal, error) {
+func (e *Engine) propose(ctx context.Context, c *hostConn, t platform.Targets, g platform.Guardrails, minTimeWait time.Duration) (*platform.Facts, platform.Proposal, error) {
 	native := make([]string, 0, len(t.Native))
 	for k := range t.Native {
 		native = append(native, k)
@@ -274,7 +302,8 @@ func (e *Engine) propose(ctx context.Context, c *hostConn, t platform.Targets, g
 	if err != nil {
 		return nil, platform.Proposal{}, err
 	}
-	return f, c.driver.Propose(f, t, g), nil
+	p, err := propose(c.driver, f, t, g, minTimeWait)
+	return f, p, err
 }
 
 // runAll runs commands in order, journaling each; the first failure stops.
@@ -288,7 +317,10 @@ func (e *Engine) runAll(ctx context.Context, c *hostConn, phase string, cmds []s
 		ho.Commands = append(ho.Commands, rec)
 		if e.Journal != nil {
 			if jerr := e.Journal.Command(rec); jerr != nil {
-				e.logger().Error("journal", "host", c.host.Name, "err", jerr)
+				// The host's own commands run to their end (it is never
+				// left between a runtime change and its persistence);
+				// no other host starts.
+				e.journalFailed(c.host.Name, jerr)
 			}
 		}
 		if err != nil {
@@ -303,48 +335,76 @@ func (e *Engine) runAll(ctx context.Context, c *hostConn, phase string, cmds []s
 
 // restore brings one applied host back to its snapshot and verifies it.
 func (e *Engine) restore(ctx context.Context, a *applied) error {
-	c := a.conn
+	c, r, err := e.restoreTo(ctx, a.conn, a.snapshot, a.out, nil)
+	a.conn = c
+	a.pendingRestore = r.pending
+	return err
+}
+
+// restoreResult is what restoreTo did.
+type restoreResult struct {
+	facts   *platform.Facts // the host as read before the restore
+	nothing bool            // the host was already at the snapshot: nothing ran
+	pending []string        // what only the next boot puts back
+}
+
+// restoreTo is the one restore path, for automatic and manual rollback
+// alike: read the host (connecting when c has no session, and once more
+// when the connection was lost under the change: the host rebooted, a
+// firewall dropped it), run the driver's restore commands, read again and
+// verify against snap. before, when set, is called with what was read
+// before anything runs and must succeed (the journal's record). The
+// returned connection replaces c.
+func (e *Engine) restoreTo(ctx context.Context, c *hostConn, snap platform.Snapshot, ho *HostOutcome, before func(*platform.Facts) error) (*hostConn, restoreResult, error) {
+	var r restoreResult
 	if c.sess == nil {
 		nc, err := e.connect(ctx, c.host)
 		if err != nil {
-			return err
+			return c, r, err
 		}
-		a.conn = nc
 		c = nc
 	}
-	applier := c.driver.(platform.Applier)
-	f, err := c.driver.Gather(ctx, c.sess, knobNames(a.snapshot))
+	knobs := knobNames(snap)
+	f, err := c.driver.Gather(ctx, c.sess, knobs)
 	if errors.Is(err, remote.ErrConnLost) {
-		// The connection died under the change (the host rebooted, a
-		// firewall dropped it): a fresh one may still restore it.
 		c.close()
 		nc, cerr := e.connect(ctx, c.host)
 		if cerr != nil {
-			return fmt.Errorf("reconnect to restore: %w", cerr)
+			return c, r, fmt.Errorf("reconnect to restore: %w", cerr)
 		}
-		a.conn, c = nc, nc
-		f, err = c.driver.Gather(ctx, c.sess, knobNames(a.snapshot))
+		c = nc
+		f, err = c.driver.Gather(ctx, c.sess, knobs)
 	}
 	if err != nil {
-		return fmt.Errorf("read before restore: %w", err)
+		return c, r, fmt.Errorf("read before restore: %w", err)
 	}
-	cmds, err := applier.RestoreCommands(f, a.snapshot)
+	r.facts = f
+	cmds, err := c.driver.RestoreCommands(f, snap)
 	if err != nil {
-		return err
+		return c, r, err
 	}
-	if err := e.runAll(ctx, c, "restore", cmds, a.out); err != nil {
-		return err
+	if len(cmds) == 0 {
+		r.nothing = true
+		return c, r, nil
 	}
-	f, err = c.driver.Gather(ctx, c.sess, knobNames(a.snapshot))
+	if before != nil {
+		if err := before(f); err != nil {
+			return c, r, err
+		}
+	}
+	if err := e.runAll(ctx, c, "restore", cmds, ho); err != nil {
+		return c, r, err
+	}
+	f, err = c.driver.Gather(ctx, c.sess, knobs)
 	if err != nil {
-		return fmt.Errorf("verify restore: %w", err)
+		return c, r, fmt.Errorf("verify restore: %w", err)
 	}
-	pending, diff := platform.SplitAwaitingReboot(applier.Differences(f, a.snapshot))
+	pending, diff := platform.SplitAwaitingReboot(c.driver.Differences(f, snap))
 	if len(diff) > 0 {
-		return fmt.Errorf("verify restore: %s", strings.Join(diff, "; "))
+		return c, r, fmt.Errorf("verify restore: %s", strings.Join(diff, "; "))
 	}
-	a.pendingRestore = pending
-	return nil
+	r.pending = pending
+	return c, r, nil
 }
 
 // restoreAll rolls applied hosts back in parallel and records the result.
@@ -368,7 +428,7 @@ func (e *Engine) record(ho HostOutcome) {
 		return
 	}
 	if err := e.Journal.Result(ho); err != nil {
-		e.logger().Error("journal", "host", ho.Host, "err", err)
+		e.journalFailed(ho.Host, err)
 	}
 }
 

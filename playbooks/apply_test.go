@@ -25,8 +25,10 @@ type kvHost struct {
 	// not the original: handshake failures after the change.
 	rise     int64
 	original string
-	probeBad bool   // probe fails while the range is changed
-	failCmd  string // a command prefix that exits 1
+	probeBad bool // probe fails while the range is changed
+	// probeMissing: the probe is not installed (the shell exits 127).
+	probeMissing bool
+	failCmd      string // a command prefix that exits 1
 	// bootOnly: the knob cannot change at runtime; what is persisted
 	// becomes live at the next boot.
 	bootOnly bool
@@ -58,7 +60,14 @@ func (h *kvHost) Run(ctx context.Context, cmd string) (remote.Result, error) {
 			h.counter += h.rise
 		}
 		return remote.Result{Stdout: []byte(strconv.FormatInt(h.counter, 10))}, nil
+	case "command": // command -v -- 'probe'
+		if h.probeMissing {
+			return remote.Result{ExitCode: 1}, nil
+		}
 	case "probe":
+		if h.probeMissing {
+			return remote.Result{ExitCode: 127, Stderr: []byte("sh: probe: not found\n")}, nil
+		}
 		if h.probeBad && h.live != h.original {
 			return remote.Result{ExitCode: 2, Stderr: []byte("handshake failed: connection reset\n")}, nil
 		}
@@ -78,12 +87,11 @@ func (h *kvHost) commands() []string {
 
 type kvDriver struct{}
 
-var (
-	_ platform.Applier      = kvDriver{}
-	_ platform.HealthReader = kvDriver{}
-)
+var _ platform.Driver = kvDriver{}
 
 func (kvDriver) OS() string { return "linux" }
+
+func (kvDriver) Capabilities() platform.Capabilities { return platform.Capabilities{Counters: true} }
 
 func (kvDriver) Gather(ctx context.Context, r platform.Runner, _ []string) (*platform.Facts, error) {
 	res, err := r.Run(ctx, "get")
@@ -179,6 +187,9 @@ func (kvDriver) Counters(ctx context.Context, r platform.Runner) (platform.Count
 	if err != nil {
 		return nil, err
 	}
+	if res.ExitCode != 0 {
+		return nil, fmt.Errorf("counters: exit %d", res.ExitCode)
+	}
 	n, _ := strconv.ParseInt(strings.TrimSpace(string(res.Stdout)), 10, 64)
 	return platform.Counters{"Tcp.AttemptFails": n}, nil
 }
@@ -271,10 +282,41 @@ func (f *kvFleet) engine(j Journal) *Engine {
 	}
 }
 
+// plan plans the fleet for ephemeral_ports r with the real planner, as
+// plan --out would save it.
+func (f *kvFleet) plan(t *testing.T, r string) *Plan {
+	t.Helper()
+	pr, err := platform.ParsePortRange(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := f.engine(nil)
+	pl := &Planner{Dial: e.Dial, Driver: e.Driver, Forks: 4}
+	pb := &Playbook{Name: "kv", Targets: Targets{EphemeralPorts: &pr}, Health: Health{Counters: true, Rollback: RollbackAuto}}
+	p, err := pl.Plan(context.Background(), f.inventory(), pb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func expected(p *Plan) map[string]HostPlan {
+	m := map[string]HostPlan{}
+	for _, h := range p.Hosts {
+		m[h.Host] = h
+	}
+	return m
+}
+
 func rangeOptions(r string, batch Batch, h Health) ApplyOptions {
 	pr, err := platform.ParsePortRange(r)
 	if err != nil {
 		panic(err)
+	}
+	if h.Unchecked == "" {
+		// The tests of the rollout itself allow hosts without a health
+		// check; the health tests say what they want.
+		h.Unchecked = UncheckedAllow
 	}
 	return ApplyOptions{
 		Targets: func(*inventory.Host, string) (platform.Targets, error) {
@@ -411,13 +453,9 @@ func TestApplyMaxFailuresStopsRollout(t *testing.T) {
 
 func TestApplyStalePlanRefused(t *testing.T) {
 	f := newKVFleet(2, nil)
-	f.hosts["h02"].live = "25000-50000" // changed since the plan
 	o := rangeOptions("20000-60999", Batch{}, Health{})
-	planned := platform.Change{Setting: "ephemeral_ports", Knob: "range", Current: "32768-60999", Target: "20000-60999"}
-	o.Expected = map[string]HostPlan{
-		"h01": {Host: "h01", Changes: []platform.Change{planned}},
-		"h02": {Host: "h02", Changes: []platform.Change{planned}},
-	}
+	o.Expected = expected(f.plan(t, "20000-60999"))
+	f.hosts["h02"].live = "25000-50000" // changed since the plan
 	out := f.engine(&memJournal{}).Apply(context.Background(), "run", f.inventory(), o)
 	if out.Hosts[0].Status != StatusApplied {
 		t.Errorf("h01 = %s %q", out.Hosts[0].Status, out.Hosts[0].Error)

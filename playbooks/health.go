@@ -5,97 +5,204 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/fleettune/fleettune/platform"
 )
 
+// HostHealth is what the health check measured on one host, as the result
+// JSON shows it: counters read before and after the watch window and the
+// probe's exit, or "checked": false with the reason nothing was read.
+type HostHealth struct {
+	Checked  bool                    `json:"checked"`
+	Reason   string                  `json:"reason,omitempty"`
+	Counters map[string]CounterCheck `json:"counters,omitempty"`
+	Probe    *ProbeCheck             `json:"probe,omitempty"`
+}
+
+// CounterCheck is one counter's rise over the watch window and the most it
+// may rise.
+type CounterCheck struct {
+	Increase  int64 `json:"increase"`
+	Threshold int64 `json:"threshold"`
+}
+
+// ProbeCheck is the probe's exit status and what it printed (trimmed).
+type ProbeCheck struct {
+	Exit   int    `json:"exit"`
+	Output string `json:"output"`
+}
+
+// probeNotFound is the exit status of a shell that cannot find a command.
+const probeNotFound = 127
+
+// UncheckedReason says why a host of this OS cannot be health-checked at
+// all: no counters (off in the playbook, or no reader for the OS yet) and
+// no probe for the OS. "" when something will be read.
+func (h Health) UncheckedReason(os string, caps platform.Capabilities) string {
+	if h.Probe[os] != "" || (h.Counters && caps.Counters) {
+		return ""
+	}
+	if !caps.Counters {
+		return fmt.Sprintf("fleettune reads no TCP counters on %s yet and health.probe has no %s command", os, os)
+	}
+	return fmt.Sprintf("health.counters is off and health.probe has no %s command", os)
+}
+
+// RefusesUnchecked reports whether hosts that cannot be checked are
+// refused (health.unchecked: refuse, the default).
+func (h Health) RefusesUnchecked() bool { return h.Unchecked != UncheckedAllow }
+
+// uncheckedRefusal is the error of a host refused for health.unchecked.
+func uncheckedRefusal(reason, os string) string {
+	return fmt.Sprintf("refused: health not checkable (%s); with health.unchecked: refuse it is not changed: add a health.probe for %s or set health.unchecked: allow", reason, os)
+}
+
+// hostCheck is one host's health check in progress; each goroutine owns
+// its own, so nothing is shared between them.
+type hostCheck struct {
+	a       *applied
+	reader  bool // counters are read on this host
+	before  platform.Counters
+	failure []string
+	health  HostHealth
+	// configError: the check could not run for a reason the operator must
+	// fix (a probe that does not exist), not a sign of ill health.
+	configError string
+}
+
 // checkHealth watches a batch of changed hosts for the signs of stray
 // segments reaching new connections: kernel counters rising past their
-// thresholds over the watch window, and the playbook's probe failing. A host
-// whose health cannot be read counts as unhealthy: at 3 a.m. silence is not
-// a good sign.
+// thresholds over the watch window, and the playbook's probe failing. Every
+// host gets its own HostHealth. A host whose counters cannot be read counts
+// as unhealthy: at 3 a.m. silence is not a good sign. The batch is checked
+// only when every host in it was; healthy only when checked and nothing
+// failed.
 func (e *Engine) checkHealth(ctx context.Context, hosts []*applied, o ApplyOptions, b *BatchOutcome) {
-	var live []*applied
+	var checks []*hostCheck
 	for _, a := range hosts {
 		if a.out.Status == StatusApplied && a.conn.sess != nil {
-			live = append(live, a)
+			checks = append(checks, &hostCheck{a: a})
 		}
 	}
-	if len(live) == 0 || (!o.Health.Counters && len(o.Health.Probe) == 0) {
+	if len(checks) == 0 {
 		return
 	}
-	b.Checked = true
-	var mu sync.Mutex
-	var details []string
-	add := func(s string) { mu.Lock(); details = append(details, s); mu.Unlock() }
 	checkCtx := context.WithoutCancel(ctx)
-
-	readers := map[*applied]platform.HealthReader{}
-	if o.Health.Counters {
-		for _, a := range live {
-			if hr, ok := a.conn.driver.(platform.HealthReader); ok {
-				readers[a] = hr
-				if b.Thresholds == nil {
-					b.Thresholds = map[string]int64{}
-				}
-				for k, v := range hr.Thresholds() {
-					b.Thresholds[k] = v
-				}
+	for _, c := range checks {
+		caps := c.a.conn.driver.Capabilities()
+		c.reader = o.Health.Counters && caps.Counters
+		if reason := o.Health.UncheckedReason(c.a.conn.os, caps); reason != "" {
+			c.health.Reason = reason
+		}
+		if c.reader {
+			if b.Thresholds == nil {
+				b.Thresholds = map[string]int64{}
+			}
+			for k, v := range c.a.conn.driver.Thresholds() {
+				b.Thresholds[k] = v
 			}
 		}
-		e.parallel(live, func(a *applied) {
-			if hr := readers[a]; hr != nil {
-				c, err := hr.Counters(checkCtx, a.conn.sess)
-				if err != nil {
-					add(fmt.Sprintf("%s: cannot read counters: %v", a.out.Host, err))
-					delete(readers, a)
-					return
-				}
-				a.before = c
-			}
-		})
 	}
+	e.parallelChecks(checks, func(c *hostCheck) {
+		if !c.reader {
+			return
+		}
+		cs, err := c.a.conn.driver.Counters(checkCtx, c.a.conn.sess)
+		if err != nil {
+			c.failure = append(c.failure, fmt.Sprintf("%s: cannot read counters: %v", c.a.out.Host, err))
+			c.health.Reason = "cannot read counters: " + err.Error()
+			c.reader = false
+			return
+		}
+		c.before = cs
+	})
+	var note string
 	if o.Watch > 0 {
-		e.logger().Info("watching", "batch", b.Number, "hosts", len(live), "for", o.Watch)
+		e.logger().Info("watching", "batch", b.Number, "hosts", len(checks), "for", o.Watch)
 		if err := e.sleep(ctx, o.Watch); err != nil {
-			add(fmt.Sprintf("watch cut short (%v); checked at once", err))
+			note = fmt.Sprintf("watch cut short (%v); checked at once", err)
 		}
 	}
-	e.parallel(live, func(a *applied) {
-		if hr := readers[a]; hr != nil && a.before != nil {
-			after, err := hr.Counters(checkCtx, a.conn.sess)
+	e.parallelChecks(checks, func(c *hostCheck) {
+		a := c.a
+		if c.reader {
+			after, err := a.conn.driver.Counters(checkCtx, a.conn.sess)
 			if err != nil {
-				add(fmt.Sprintf("%s: cannot read counters: %v", a.out.Host, err))
+				c.failure = append(c.failure, fmt.Sprintf("%s: cannot read counters: %v", a.out.Host, err))
+				c.health.Reason = "cannot read counters after the watch: " + err.Error()
 			} else {
-				_, exceeded := platform.CounterDeltas(a.before, after, hr.Thresholds())
+				th := a.conn.driver.Thresholds()
+				_, exceeded := platform.CounterDeltas(c.before, after, th)
 				for _, x := range exceeded {
-					add(fmt.Sprintf("%s: %s", a.out.Host, x))
+					c.failure = append(c.failure, fmt.Sprintf("%s: %s", a.out.Host, x))
 				}
+				c.health.Counters = map[string]CounterCheck{}
+				for name, limit := range th {
+					if v0, ok := c.before[name]; ok {
+						if v1, ok := after[name]; ok {
+							c.health.Counters[name] = CounterCheck{Increase: v1 - v0, Threshold: limit}
+						}
+					}
+				}
+				c.health.Checked = true
 			}
 		}
 		if cmd := o.Health.Probe[a.conn.os]; cmd != "" {
 			res, err := a.conn.sess.Run(checkCtx, cmd)
 			switch {
 			case err != nil:
-				add(fmt.Sprintf("%s: probe %q: %v", a.out.Host, cmd, err))
-			case res.ExitCode != 0:
+				c.failure = append(c.failure, fmt.Sprintf("%s: probe %q: %v", a.out.Host, cmd, err))
+				c.health.Reason = "probe: " + err.Error()
+			case res.ExitCode == probeNotFound:
+				c.configError = fmt.Sprintf("%s: health.probe %q was not found (exit %d): a configuration error, not a health signal; fix the playbook", a.out.Host, cmd, res.ExitCode)
+				c.health.Reason = fmt.Sprintf("probe not found (exit %d)", res.ExitCode)
+			default:
 				msg := firstLine(trimOutput(res.Stderr))
 				if msg == "" {
 					msg = firstLine(trimOutput(res.Stdout))
 				}
-				add(strings.TrimSuffix(fmt.Sprintf("%s: probe %q exited %d: %s", a.out.Host, cmd, res.ExitCode, msg), ": "))
+				c.health.Probe = &ProbeCheck{Exit: res.ExitCode, Output: msg}
+				c.health.Checked = true
+				if res.ExitCode != 0 {
+					c.failure = append(c.failure, strings.TrimSuffix(fmt.Sprintf("%s: probe %q exited %d: %s", a.out.Host, cmd, res.ExitCode, msg), ": "))
+				}
 			}
 		}
-	})
-	sort.Strings(details)
-	b.Details = details
-	b.Healthy = true
-	for _, d := range details {
-		if !strings.HasPrefix(d, "watch cut short") {
-			b.Healthy = false
+		if c.health.Checked && len(c.failure) == 0 {
+			c.health.Reason = ""
 		}
+	})
+	b.Checked = true
+	var details []string
+	failed := false
+	for _, c := range checks {
+		h := c.health
+		c.a.out.Health = &h
+		if !h.Checked {
+			b.Checked = false
+			b.Unchecked = append(b.Unchecked, c.a.out.Host)
+		}
+		if c.configError != "" {
+			b.ConfigErrors = append(b.ConfigErrors, c.configError)
+		}
+		if len(c.failure) > 0 {
+			failed = true
+		}
+		details = append(details, c.failure...)
 	}
+	sort.Strings(details)
+	if note != "" {
+		details = append(details, note)
+	}
+	sort.Strings(b.Unchecked)
+	b.Details = details
+	b.Failed = failed
+	b.Healthy = b.Checked && !failed
+}
+
+// parallelChecks runs fn for every check, at most Forks at once, to the end.
+func (e *Engine) parallelChecks(checks []*hostCheck, fn func(*hostCheck)) {
+	each(context.Background(), e.Forks, len(checks), nil, func(i int) { fn(checks[i]) }, nil)
 }
 
 // parallel runs fn for every host at most Forks at once, to the end: it is

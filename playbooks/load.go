@@ -24,21 +24,23 @@ const (
 	DefaultWatch         = 2 * time.Minute
 	DefaultBatchPercent  = 25
 	DefaultRollback      = RollbackManual
-	MinTimeWaitFloor     = time.Second       // guardrails.min_time_wait may not go below this
-	MaxTimeWait          = 300 * time.Second // Windows' TcpTimedWaitDelay maximum
-	MinEphemeralPorts    = 255               // Windows' minimum number of dynamic ports
+	MinTimeWaitFloor     = time.Second // guardrails.min_time_wait may not go below this
 	MinKeepaliveDuration = time.Second
+	// Each OS's own limits (Windows' 255 dynamic ports at least and a
+	// TcpTimedWaitDelay of at most 300s, Solaris' ndd bounds, ...) are its
+	// driver's: it refuses, in the plan, what its OS cannot take.
 )
 
 var (
-	topKeys        = []string{"name", "targets", "overrides", "guardrails", "rollout", "health"}
-	targetKeys     = []string{"ephemeral_ports", "time_wait", "keepalive_time"}
-	overrideKeys   = []string{"when", "targets", "native"}
-	whenKeys       = []string{"os", "group", "host"}
-	guardrailKeys  = []string{"min_time_wait", "protect_listening_ports"}
-	rolloutKeys    = []string{"batch", "max_failures"}
-	healthKeys     = []string{"watch", "counters", "probe", "rollback"}
-	rollbackValues = []string{RollbackAuto, RollbackManual}
+	topKeys         = []string{"name", "targets", "overrides", "guardrails", "rollout", "health", "audit"}
+	targetKeys      = []string{"ephemeral_ports", "time_wait", "keepalive_time"}
+	overrideKeys    = []string{"when", "targets", "native"}
+	whenKeys        = []string{"os", "group", "host"}
+	guardrailKeys   = []string{"min_time_wait", "protect_listening_ports"}
+	rolloutKeys     = []string{"batch", "max_failures"}
+	healthKeys      = []string{"watch", "counters", "probe", "rollback", "unchecked"}
+	rollbackValues  = []string{RollbackAuto, RollbackManual}
+	uncheckedValues = []string{UncheckedRefuse, UncheckedAllow}
 )
 
 // Load reads and validates the playbook at path.
@@ -63,9 +65,10 @@ func Parse(file string, data []byte) (*Playbook, error) {
 		},
 		Rollout: Rollout{Batch: Batch{Percent: DefaultBatchPercent}},
 		Health: Health{
-			Watch:    DefaultWatch,
-			Counters: true,
-			Rollback: DefaultRollback,
+			Watch:     DefaultWatch,
+			Counters:  true,
+			Rollback:  DefaultRollback,
+			Unchecked: UncheckedRefuse,
 		},
 	}
 	root, err := yamlx.Parse(file, data)
@@ -91,6 +94,8 @@ func Parse(file string, data []byte) (*Playbook, error) {
 			err = l.rollout(kv.Value, &pb.Rollout)
 		case "health":
 			err = l.health(kv.Value, &pb.Health)
+		case "audit":
+			err = l.audit(kv.Value, &pb.Audit)
 		}
 		if err != nil {
 			return nil, err
@@ -168,9 +173,6 @@ func (l *loader) targets(n *yaml.Node, what string) (Targets, error) {
 			if err != nil {
 				return t, err
 			}
-			if d > MaxTimeWait {
-				return t, yamlx.Errorf(l.file, kv.Value, "%s: %s is above 300s, the most any OS should be given (Windows' TcpTimedWaitDelay maximum); a longer TIME_WAIT only holds ports longer", key, strings.TrimSpace(yamlx.Resolve(kv.Value).Value))
-			}
 			l.timeWaits = append(l.timeWaits, timeWaitRef{what: key, text: strings.TrimSpace(yamlx.Resolve(kv.Value).Value), d: d, n: yamlx.Resolve(kv.Value)})
 			t.TimeWait = &d
 		case "keepalive_time":
@@ -209,8 +211,6 @@ func (l *loader) portRange(n *yaml.Node, what string) (platform.PortRange, error
 		return r, yamlx.Errorf(l.file, n, "%s: port range %q: ports must be between 1 and 65535", what, raw)
 	case low >= high:
 		return r, yamlx.Errorf(l.file, n, "%s: port range %q: low end must be below high end", what, raw)
-	case r.Size() < MinEphemeralPorts:
-		return r, yamlx.Errorf(l.file, n, "%s: port range %q has only %d ports; at least %d are required (Windows' minimum; a range this small runs out of ports under load)", what, raw, r.Size(), MinEphemeralPorts)
 	}
 	return r, nil
 }
@@ -445,6 +445,15 @@ func (l *loader) health(n *yaml.Node, h *Health) error {
 			if h.Probe, err = l.probe(kv.Value, key); err != nil {
 				return err
 			}
+		case "unchecked":
+			s, err := yamlx.String(l.file, kv.Value, key)
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(uncheckedValues, s) {
+				return yamlx.Errorf(l.file, kv.Value, "%s: %q is not one of: %s", key, s, strings.Join(uncheckedValues, ", "))
+			}
+			h.Unchecked = s
 		case "rollback":
 			s, err := yamlx.String(l.file, kv.Value, key)
 			if err != nil {

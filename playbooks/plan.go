@@ -65,6 +65,17 @@ type HostPlan struct {
 	TimeWaitSockets int `json:"time_wait_sockets"`
 	// Targets are the host's resolved targets, for apply PLAN.json.
 	Targets *platform.Targets `json:"targets,omitempty"`
+	// Steps are the exact commands apply runs on the host, in order; the
+	// plan's text shows every one of them.
+	Steps []string `json:"steps"`
+	// Facts are what the plan read from the host: apply PLAN.json
+	// recomputes the plan from them and the playbook, before it touches
+	// any host, and compares them with a fresh read for staleness.
+	Facts *platform.Facts `json:"facts,omitempty"`
+	// Unchecked says why apply could not check this host's health (no
+	// counters, no probe); "" when it can. With health.unchecked: refuse
+	// such a host with changes is refused.
+	Unchecked string `json:"health_unchecked,omitempty"`
 }
 
 // RunSettings are the parts of a playbook that steer apply.
@@ -77,6 +88,7 @@ type RunSettings struct {
 	Counters              bool              `json:"counters"`
 	Probe                 map[string]string `json:"probe,omitempty"`
 	Rollback              string            `json:"rollback"`
+	Unchecked             string            `json:"unchecked"`
 }
 
 // Settings returns the playbook's run settings.
@@ -90,6 +102,7 @@ func (pb *Playbook) Settings() RunSettings {
 		Counters:              pb.Health.Counters,
 		Probe:                 pb.Health.Probe,
 		Rollback:              pb.Health.Rollback,
+		Unchecked:             pb.Health.Unchecked,
 	}
 }
 
@@ -218,20 +231,36 @@ func (pl *Planner) planHost(ctx context.Context, h *inventory.Host, pb *Playbook
 	}
 	defer sess.Close()
 
-	facts, targets, prop, err := pl.read(ctx, h, sess, pb)
+	facts, targets, prop, caps, err := pl.read(ctx, h, sess, pb)
 	if targets != nil {
 		hp.Targets = targets
 	}
 	if facts != nil {
 		hp.OS, hp.Version, hp.BootID, hp.TimeWaitSockets = facts.OS, facts.Version, facts.BootID, facts.TimeWait
+		if facts.Knobs != nil {
+			hp.Facts = facts
+		}
 	}
 	if err != nil {
 		hp.fail(err)
 		l.Warn("cannot plan", "err", err)
 		return hp
 	}
-	hp.Changes, hp.Notes = prop.Changes, prop.Notes
-	hp.Status = StatusOK
+	hp.judge(prop)
+	hp.judgeHealth(pb.Health, caps)
+	if hp.Status == StatusChanges {
+		if msg := probeMissing(ctx, sess, hp.OS, pb.Health.Probe[hp.OS]); msg != "" {
+			hp.Status, hp.Error, hp.Steps = StatusFailed, msg, nil
+		}
+	}
+	l.Debug("planned", "os", hp.OS, "status", hp.Status, "changes", len(hp.Changes), "took", time.Since(start).Round(time.Millisecond))
+	return hp
+}
+
+// judge sets the host's changes, notes, steps and status from a proposal.
+func (hp *HostPlan) judge(prop platform.Proposal) {
+	hp.Changes, hp.Notes, hp.Steps = prop.Changes, prop.Notes, prop.Steps
+	hp.Status, hp.Error, hp.RebootRequired = StatusOK, "", false
 	var refused []string
 	for _, c := range prop.Changes {
 		if c.Refused != "" {
@@ -248,18 +277,49 @@ func (pl *Planner) planHost(ctx context.Context, h *inventory.Host, pb *Playbook
 	case countActionable(prop.Changes) > 0:
 		hp.Status = StatusChanges
 	}
-	l.Debug("planned", "os", hp.OS, "status", hp.Status, "changes", len(hp.Changes), "took", time.Since(start).Round(time.Millisecond))
-	return hp
+}
+
+// probeMissing checks, read-only, that the host has the playbook's probe
+// for its OS: "test -e" of an absolute path, "command -v" of a bare name.
+// A probe that is not there would exit 127 after the first batch, a
+// configuration error rather than ill health, so plan refuses the host and
+// says so. "" when the probe is there, or cannot be checked (Windows'
+// cmd.exe, a shell without command -v).
+func probeMissing(ctx context.Context, sess remote.Session, os, probe string) string {
+	f := strings.Fields(probe)
+	if len(f) == 0 || os == platform.Windows {
+		return ""
+	}
+	prog := f[0]
+	check := "command -v -- " + remote.ShellQuote(prog) + " >/dev/null"
+	if strings.HasPrefix(prog, "/") {
+		check = "test -e " + remote.ShellQuote(prog)
+	}
+	res, err := sess.Run(ctx, check)
+	if err != nil || res.ExitCode != 1 {
+		return ""
+	}
+	return fmt.Sprintf("health.probe for %s: %s is not on the host (%s exited 1); the probe would exit 127 after the first batch: install it or fix the playbook", os, prog, check)
+}
+
+// judgeHealth notes a host whose health apply cannot check, and refuses it
+// when it has changes and the playbook says health.unchecked: refuse.
+func (hp *HostPlan) judgeHealth(h Health, caps platform.Capabilities) {
+	hp.Unchecked = h.UncheckedReason(hp.OS, caps)
+	if hp.Unchecked != "" && hp.Status == StatusChanges && h.RefusesUnchecked() {
+		hp.Status, hp.Error = StatusFailed, uncheckedRefusal(hp.Unchecked, hp.OS)
+		hp.Steps = nil // a refused host runs nothing
+	}
 }
 
 // read detects the OS when the inventory does not say, gathers the facts and
 // asks the driver for a proposal.
-func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Session, pb *Playbook) (*platform.Facts, *platform.Targets, platform.Proposal, error) {
+func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Session, pb *Playbook) (*platform.Facts, *platform.Targets, platform.Proposal, platform.Capabilities, error) {
 	os := h.OS
 	if os == "" {
 		detected, _, err := platform.Detect(ctx, sess)
 		if err != nil {
-			return nil, nil, platform.Proposal{}, err
+			return nil, nil, platform.Proposal{}, platform.Capabilities{}, err
 		}
 		os = detected
 	}
@@ -269,11 +329,11 @@ func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Sess
 	}
 	d, err := drivers(os)
 	if err != nil {
-		return &platform.Facts{OS: os, TimeWait: -1}, nil, platform.Proposal{}, err
+		return &platform.Facts{OS: os, TimeWait: -1}, nil, platform.Proposal{}, platform.Capabilities{}, err
 	}
 	targets, err := pb.Resolve(os, h.Groups, h.Name)
 	if err != nil {
-		return &platform.Facts{OS: os, TimeWait: -1}, nil, platform.Proposal{}, err
+		return &platform.Facts{OS: os, TimeWait: -1}, nil, platform.Proposal{}, platform.Capabilities{}, err
 	}
 	native := make([]string, 0, len(targets.Native))
 	for k := range targets.Native {
@@ -282,10 +342,11 @@ func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Sess
 	sort.Strings(native)
 	facts, err := d.Gather(ctx, sess, native)
 	if err != nil {
-		return &platform.Facts{OS: os, TimeWait: -1}, &targets, platform.Proposal{}, err
+		return &platform.Facts{OS: os, TimeWait: -1}, &targets, platform.Proposal{}, d.Capabilities(), err
 	}
 	g := platform.Guardrails{ProtectListeningPorts: pb.Guardrails.ProtectListeningPorts}
-	return facts, &targets, d.Propose(facts, targets, g), nil
+	prop, err := propose(d, facts, targets, g, pb.Guardrails.MinTimeWait)
+	return facts, &targets, prop, d.Capabilities(), err
 }
 
 // fail records err, choosing unreachable for failures to reach or log in to
@@ -323,6 +384,12 @@ func (p *Plan) ApplyOptions() (ApplyOptions, error) {
 	if err != nil {
 		return ApplyOptions{}, fmt.Errorf("plan settings: watch %q: %w", s.Watch, err)
 	}
+	var minTW time.Duration
+	if s.MinTimeWait != "" {
+		if minTW, err = time.ParseDuration(s.MinTimeWait); err != nil {
+			return ApplyOptions{}, fmt.Errorf("plan settings: min_time_wait %q: %w", s.MinTimeWait, err)
+		}
+	}
 	byHost := map[string]HostPlan{}
 	for _, h := range p.Hosts {
 		byHost[h.Host] = h
@@ -340,10 +407,11 @@ func (p *Plan) ApplyOptions() (ApplyOptions, error) {
 		},
 		Expected:    byHost,
 		Guardrails:  platform.Guardrails{ProtectListeningPorts: s.ProtectListeningPorts},
+		MinTimeWait: minTW,
 		Batch:       batch,
 		MaxFailures: s.MaxFailures,
 		Watch:       watch,
-		Health:      Health{Watch: watch, Counters: s.Counters, Probe: s.Probe, Rollback: s.Rollback},
+		Health:      Health{Watch: watch, Counters: s.Counters, Probe: s.Probe, Rollback: s.Rollback, Unchecked: s.Unchecked},
 	}, nil
 }
 

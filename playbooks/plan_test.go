@@ -105,6 +105,7 @@ func testPlaybook() *Playbook {
 			KeepaliveTime:  durp(5 * time.Minute),
 		},
 		Guardrails: Guardrails{MinTimeWait: 10 * time.Second, ProtectListeningPorts: true},
+		Health:     Health{Counters: true},
 	}
 }
 

@@ -15,6 +15,18 @@ func ReadPlan(path string) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
 	}
+	return ParsePlan(path, data)
+}
+
+// maxPlanSize bounds a plan file: far above any real fleet's plan, far
+// below what would hurt to hold in memory.
+const maxPlanSize = 256 << 20
+
+// ParsePlan reads a plan from data; path names it in errors.
+func ParsePlan(path string, data []byte) (*Plan, error) {
+	if len(data) > maxPlanSize {
+		return nil, fmt.Errorf("%s: not a fleettune plan: %d bytes, more than the %d a plan may have", path, len(data), maxPlanSize)
+	}
 	var p Plan
 	if err := json.Unmarshal(data, &p); err != nil {
 		var syn *json.SyntaxError

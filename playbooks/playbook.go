@@ -21,6 +21,7 @@ type Playbook struct {
 	Guardrails Guardrails
 	Rollout    Rollout
 	Health     Health
+	Audit      Audit // thresholds for fleettune audit (audit.go)
 }
 
 // Targets are the abstract settings of a playbook's targets: block.
@@ -121,7 +122,17 @@ type Health struct {
 	Counters bool              // default true
 	Probe    map[string]string // os family -> command
 	Rollback string            // "auto" | "manual"
+	// Unchecked is what happens to a host whose health cannot be read at
+	// all (no counters, no probe): UncheckedRefuse (the default) refuses
+	// it in plan and apply; UncheckedAllow applies it, shown as not checked.
+	Unchecked string
 }
+
+// Values of health.unchecked.
+const (
+	UncheckedRefuse = "refuse"
+	UncheckedAllow  = "allow"
+)
 
 // Rollback modes of health.rollback.
 const (

@@ -63,19 +63,14 @@ func (e *Engine) CheckReboots(ctx context.Context, checks []RebootCheck) []Reboo
 		var f *platform.Facts
 		var wrong []string
 		if snap := checks[i].Snapshot; snap != nil {
-			applier, ok := c.driver.(platform.Applier)
-			if !ok {
-				st.Detail = "cannot verify a restore on " + c.os
-				return
-			}
 			if f, err = c.driver.Gather(ctx, c.sess, knobNames(*snap)); err != nil {
 				st.Detail = err.Error()
 				return
 			}
-			wrong = applier.Differences(f, *snap)
+			wrong = c.driver.Differences(f, *snap)
 		} else {
 			var prop platform.Proposal
-			if f, prop, err = e.propose(ctx, c, checks[i].Targets, platform.Guardrails{}); err != nil {
+			if f, prop, err = e.propose(ctx, c, checks[i].Targets, platform.Guardrails{}, 0); err != nil {
 				st.Detail = err.Error()
 				return
 			}

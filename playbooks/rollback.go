@@ -2,6 +2,7 @@ package playbooks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -34,7 +35,9 @@ func (e *Engine) Rollback(ctx context.Context, runID, of string, targets []Resto
 	e.forEachHost(ctx, hosts, func(ctx context.Context, i int, h *inventory.Host) {
 		e.rollbackHost(ctx, h, targets[i], &out.Hosts[i])
 	})
-	if ctx.Err() != nil || e.stopped() {
+	if err := e.journalErr(); err != nil {
+		out.Stopped = fmt.Sprintf("journal write failed (%v): rollback stopped; no further host was touched", err)
+	} else if ctx.Err() != nil || e.stopped() {
 		out.Stopped = "interrupted"
 	}
 	out.Summarize()
@@ -49,61 +52,43 @@ func (e *Engine) rollbackHost(ctx context.Context, h *inventory.Host, t RestoreT
 		e.record(*ho)
 		return
 	}
-	defer c.close()
-	applier, ok := c.driver.(platform.Applier)
-	if !ok {
-		ho.fail(fmt.Errorf("rollback on %s is not supported yet", c.os))
-		e.record(*ho)
-		return
+	defer func() { c.close() }()
+	journalErr := errors.New("journal")
+	before := func(f *platform.Facts) error {
+		if e.Journal == nil {
+			return nil
+		}
+		now := c.driver.Snapshot(f, t.Changes)
+		if err := e.Journal.Before(BeforeRecord{Host: h, OS: c.os, BootID: f.BootID, Changes: t.Changes, Snapshot: now}); err != nil {
+			e.journalFailed(h.Name, err)
+			return fmt.Errorf("%w: %v; host not touched", journalErr, err)
+		}
+		return nil
 	}
-	knobs := knobNames(t.Snapshot)
-	f, err := c.driver.Gather(ctx, c.sess, knobs)
-	if err != nil {
+	// Commands that started run to their end even when the rollback is
+	// interrupted.
+	nc, r, err := e.restoreTo(context.WithoutCancel(ctx), c, t.Snapshot, ho, before)
+	c = nc
+	if r.facts != nil {
+		ho.BootID = r.facts.BootID
+	}
+	switch {
+	case errors.Is(err, journalErr):
+		ho.Status, ho.Error = StatusFailed, err.Error()
+		return
+	case err != nil:
 		ho.fail(err)
 		e.record(*ho)
 		return
-	}
-	ho.BootID = f.BootID
-	cmds, err := applier.RestoreCommands(f, t.Snapshot)
-	if err != nil {
-		ho.fail(err)
-		e.record(*ho)
-		return
-	}
-	if len(cmds) == 0 {
+	case r.nothing:
 		ho.Status = StatusOK
 		ho.Notes = append(ho.Notes, "already at the recorded previous values; nothing to do")
 		e.record(*ho)
 		return
 	}
-	if e.Journal != nil {
-		now := applier.Snapshot(f, t.Changes)
-		if err := e.Journal.Before(BeforeRecord{Host: h, OS: c.os, BootID: f.BootID, Changes: t.Changes, Snapshot: now}); err != nil {
-			ho.Status, ho.Error = StatusFailed, "journal: "+err.Error()+"; host not touched"
-			return
-		}
-	}
-	runCtx := context.WithoutCancel(ctx)
-	if err := e.runAll(runCtx, c, "restore", cmds, ho); err != nil {
-		ho.fail(err)
-		e.record(*ho)
-		return
-	}
-	f, err = c.driver.Gather(runCtx, c.sess, knobs)
-	if err != nil {
-		ho.fail(fmt.Errorf("verify: %w", err))
-		e.record(*ho)
-		return
-	}
-	pending, diff := platform.SplitAwaitingReboot(applier.Differences(f, t.Snapshot))
-	if len(diff) > 0 {
-		ho.Status, ho.Error = StatusFailed, "verify: "+strings.Join(diff, "; ")
-		e.record(*ho)
-		return
-	}
 	ho.Status = StatusRolledBack
-	if len(pending) > 0 {
-		ho.RebootRequired, ho.RebootReason = true, "restored at the next boot: "+strings.Join(pending, "; ")
+	if len(r.pending) > 0 {
+		ho.RebootRequired, ho.RebootReason = true, "restored at the next boot: "+strings.Join(r.pending, "; ")
 	}
 	e.record(*ho)
 }

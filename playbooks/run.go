@@ -2,6 +2,8 @@ package playbooks
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/charmbracelet/log"
@@ -44,11 +46,13 @@ type CommandRecord struct {
 
 // Outcome is what apply or rollback did to a fleet.
 type Outcome struct {
-	RunID      string         `json:"run_id"`
-	Kind       string         `json:"kind"` // "apply" | "rollback"
-	RollbackOf string         `json:"rollback_of,omitempty"`
-	Hosts      []HostOutcome  `json:"hosts"`
-	Batches    []BatchOutcome `json:"batches,omitempty"`
+	RunID      string `json:"run_id"`
+	Kind       string `json:"kind"` // "apply" | "rollback"
+	RollbackOf string `json:"rollback_of,omitempty"`
+	// Plan is the run id of the saved plan this run applied, if any.
+	Plan    string         `json:"plan,omitempty"`
+	Hosts   []HostOutcome  `json:"hosts"`
+	Batches []BatchOutcome `json:"batches,omitempty"`
 	// Stopped says why a rollout ended before every host was done.
 	Stopped string `json:"stopped,omitempty"`
 	// RolledBack is set when a failed health check rolled hosts back.
@@ -69,16 +73,28 @@ type HostOutcome struct {
 	Changes        []platform.Change `json:"changes"`
 	Commands       []CommandRecord   `json:"commands,omitempty"`
 	Notes          []string          `json:"notes"`
+	// Health is what the batch's health check measured on this host.
+	Health *HostHealth `json:"health,omitempty"`
 }
 
 // BatchOutcome is one rollout batch and its health check.
 type BatchOutcome struct {
-	Number  int      `json:"batch"`
-	Canary  bool     `json:"canary"`
-	Hosts   []string `json:"hosts"`
-	Checked bool     `json:"checked"` // a health check ran
+	Number int      `json:"batch"`
+	Canary bool     `json:"canary"`
+	Hosts  []string `json:"hosts"`
+	// Checked: every host in the batch was checked (counters read before
+	// and after the watch, or the probe run). Healthy only when checked and
+	// nothing failed.
+	Checked bool     `json:"checked"`
 	Healthy bool     `json:"healthy"`
 	Details []string `json:"details,omitempty"`
+	// Unchecked names the hosts of the batch whose health was not read.
+	Unchecked []string `json:"unchecked,omitempty"`
+	// ConfigErrors are checks that could not run for a reason the operator
+	// must fix (a probe that was not found).
+	ConfigErrors []string `json:"config_errors,omitempty"`
+	// Failed: some host measured unhealthy or could not be read.
+	Failed bool `json:"failed,omitempty"`
 	// Thresholds are the counter limits the check used, shown to the operator.
 	Thresholds map[string]int64 `json:"thresholds,omitempty"`
 }
@@ -148,6 +164,45 @@ type Engine struct {
 	// Now and Sleep are the clock; nil means the real one.
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
+
+	// jerr is the first journal write that failed: the rollout then
+	// touches no further host.
+	jmu  sync.Mutex
+	jerr error
+}
+
+// JournalPlanFailures journals, as results of the run, the hosts that
+// failed, were unreachable or were not planned when apply planned them:
+// apply does not start them, and the journal still says why. The first
+// failed write is returned; the caller must then touch no host.
+func JournalPlanFailures(j Journal, p *Plan) error {
+	for _, h := range p.Hosts {
+		switch h.Status {
+		case StatusFailed, StatusUnreachable, StatusSkipped:
+			if err := j.Result(HostOutcome{Host: h.Host, OS: h.OS, Status: h.Status, Error: "at plan time: " + h.Error}); err != nil {
+				return fmt.Errorf("journal: %w; no host was touched", err)
+			}
+		}
+	}
+	return nil
+}
+
+// journalFailed records a failed journal write; the first one stops the
+// rollout before the next host is touched.
+func (e *Engine) journalFailed(host string, err error) {
+	e.logger().Error("journal write failed; the rollout stops before the next host", "host", host, "err", err)
+	e.jmu.Lock()
+	defer e.jmu.Unlock()
+	if e.jerr == nil {
+		e.jerr = err
+	}
+}
+
+// journalErr is the first failed journal write, nil while all went well.
+func (e *Engine) journalErr() error {
+	e.jmu.Lock()
+	defer e.jmu.Unlock()
+	return e.jerr
 }
 
 func (e *Engine) now() time.Time {
@@ -188,6 +243,9 @@ func (e *Engine) driver(os string) (platform.Driver, error) {
 }
 
 func (e *Engine) stopped() bool {
+	if e.journalErr() != nil {
+		return true
+	}
 	if e.Stop == nil {
 		return false
 	}

@@ -6,15 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/fleettune/fleettune/internal/hostcmd"
 )
 
 // Result is what one remote command produced. A non-zero ExitCode is not a
-// transport error: Run returns it with a nil error.
-type Result struct {
-	Stdout   []byte
-	Stderr   []byte
-	ExitCode int
-}
+// transport error: Run returns it with a nil error. It is hostcmd.Result,
+// which the drivers share without importing remote.
+type Result = hostcmd.Result
 
 // Session runs commands on one host over one connection. Every command of a
 // run goes through the same Session, so a host costs one TCP connection.

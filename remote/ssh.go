@@ -60,8 +60,12 @@ func newSSHSession(h *inventory.Host, opts Options, client *ssh.Client, jumps []
 		s.markLost(fmt.Errorf("connection closed by the server or the network: %v", err))
 	}()
 	if opts.KeepaliveInterval > 0 {
+		interval := opts.KeepaliveInterval
+		if h.SSH.ServerAliveInterval > 0 { // ssh_config's ServerAliveInterval
+			interval = h.SSH.ServerAliveInterval
+		}
 		s.wg.Add(1)
-		go s.keepalive(opts.KeepaliveInterval)
+		go s.keepalive(interval)
 	}
 	return s
 }

@@ -175,6 +175,14 @@ func (d *sshDialer) authMethods(ctx context.Context) ([]ssh.AuthMethod, func(), 
 		signers = append(signers, s)
 	}
 
+	var onlyKeys []string // IdentitiesOnly: the public keys of the identity files
+	for _, f := range h.SSH.IdentityFiles {
+		if pub, err := os.ReadFile(f + ".pub"); err == nil {
+			if k, _, _, _, err := ssh.ParseAuthorizedKey(pub); err == nil {
+				onlyKeys = append(onlyKeys, string(k.Marshal()))
+			}
+		}
+	}
 	closeAgent := func() {}
 	var agentSigners func() ([]ssh.Signer, error)
 	if sock := d.opts.Getenv("SSH_AUTH_SOCK"); sock != "" {
@@ -204,6 +212,9 @@ func (d *sshDialer) authMethods(ctx context.Context) ([]ssh.AuthMethod, func(), 
 				dup := slices.ContainsFunc(all, func(o ssh.Signer) bool {
 					return string(o.PublicKey().Marshal()) == string(s.PublicKey().Marshal())
 				})
+				if h.SSH.IdentitiesOnly && !slices.Contains(onlyKeys, string(s.PublicKey().Marshal())) {
+					continue // IdentitiesOnly: agent keys only for the identity files named
+				}
 				if !dup {
 					all = append(all, s)
 				}
@@ -283,6 +294,9 @@ func (d *sshDialer) connect(ctx context.Context, p hop, via *ssh.Client) (*ssh.C
 func (d *sshDialer) connectOnce(ctx context.Context, p hop, via *ssh.Client, checker *hostKeyChecker) (*ssh.Client, *dialFailure) {
 	addr := p.hostPort()
 	timeout := d.h.Timeout
+	if d.h.SSH.ConnectTimeout > 0 { // ssh_config's ConnectTimeout
+		timeout = d.h.SSH.ConnectTimeout
+	}
 	var conn net.Conn
 	var proxy *proxyConn
 	switch {
@@ -315,6 +329,9 @@ func (d *sshDialer) connectOnce(ctx context.Context, p hop, via *ssh.Client, che
 		nd := net.Dialer{Timeout: timeout}
 		c, err := nd.DialContext(ctx, "tcp", addr)
 		if err != nil {
+			if dnsErr := (*net.DNSError)(nil); errors.As(err, &dnsErr) && dnsErr.IsNotFound && p.name == d.h.Name {
+				err = fmt.Errorf("%w (%s)", err, d.h.AddressNote()) // say whether ssh_config was consulted
+			}
 			return nil, &dialFailure{kind: ErrUnreachable, err: err, retry: isShed(err)}
 		}
 		d.opts.OnConnect(p.name)

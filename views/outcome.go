@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fleettune/fleettune/internal/termsafe"
 	"github.com/fleettune/fleettune/platform"
 	"github.com/fleettune/fleettune/playbooks"
 )
@@ -104,7 +105,10 @@ func (v *OutcomeHuman) Outcome(o *playbooks.Outcome) error {
 			fmt.Fprintf(&b, "    %s %s\n", s.yellow("reboot required:"), h.RebootReason)
 		}
 		for _, n := range h.Notes {
-			fmt.Fprintf(&b, "    %s\n", s.dim(n))
+			fmt.Fprintf(&b, "    %s\n", s.dim(termsafe.String(n)))
+		}
+		if h.Health != nil {
+			fmt.Fprintf(&b, "    %s %s\n", s.dim("health:"), healthWords(s, *h.Health))
 		}
 	}
 	if len(okHosts) > 0 {
@@ -121,16 +125,24 @@ func (v *OutcomeHuman) Outcome(o *playbooks.Outcome) error {
 			if bt.Canary {
 				label += " (canary)"
 			}
-			state := s.dim("not checked (no counters or probe)")
-			if bt.Checked {
-				state = s.green("healthy")
-				if !bt.Healthy {
-					state = s.red("UNHEALTHY")
+			var state string
+			switch {
+			case bt.Failed || (bt.Checked && !bt.Healthy):
+				state = s.red("UNHEALTHY")
+			case bt.Checked:
+				state = s.green("healthy") + s.dim(" (every host checked)")
+			default:
+				state = s.yellow("not checked")
+				if len(bt.Unchecked) > 0 {
+					state += " on " + hostList(bt.Unchecked, 6) + " (never counted as healthy)"
 				}
 			}
 			fmt.Fprintf(&b, "  %s, %s: %s\n", label, plural(len(bt.Hosts), "host", "hosts"), state)
 			for _, d := range bt.Details {
-				fmt.Fprintf(&b, "    %s\n", d)
+				fmt.Fprintf(&b, "    %s\n", termsafe.String(d))
+			}
+			for _, d := range bt.ConfigErrors {
+				fmt.Fprintf(&b, "    %s %s\n", s.red("configuration error:"), termsafe.String(d))
 			}
 		}
 		if th := thresholds(o.Batches); th != "" {
@@ -143,6 +155,46 @@ func (v *OutcomeHuman) Outcome(o *playbooks.Outcome) error {
 	b.WriteString("\n" + outcomeSummary(s, o) + "\n")
 	_, err := io.WriteString(v.W, b.String())
 	return err
+}
+
+// healthWords says what the health check measured on one host.
+func healthWords(s style, h playbooks.HostHealth) string {
+	if !h.Checked {
+		return s.yellow("not checked") + ": " + termsafe.String(h.Reason)
+	}
+	var parts []string
+	names := make([]string, 0, len(h.Counters))
+	for n := range h.Counters {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	still := 0
+	for _, n := range names {
+		c := h.Counters[n]
+		if c.Increase == 0 {
+			still++
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s +%d (limit %d)", n, c.Increase, c.Threshold))
+	}
+	switch {
+	case still > 0 && len(parts) > 0:
+		parts = append(parts, fmt.Sprintf("%d more counters unchanged", still))
+	case still > 0:
+		parts = append(parts, plural(still, "counter", "counters")+" read, none rose")
+	}
+	if h.Probe != nil {
+		p := fmt.Sprintf("probe exit %d", h.Probe.Exit)
+		if h.Probe.Output != "" {
+			p += ": " + termsafe.String(h.Probe.Output)
+		}
+		parts = append(parts, p)
+	}
+	out := "checked: " + strings.Join(parts, ", ")
+	if h.Reason != "" {
+		out += "; " + termsafe.String(h.Reason)
+	}
+	return out
 }
 
 func changeSummary(cs []platform.Change) string {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleettune/fleettune/platform"
 	"github.com/fleettune/fleettune/playbooks"
 )
 
@@ -28,7 +29,10 @@ func canaryRolledBack() *playbooks.Outcome {
 		{Host: "node03", OS: "linux", Status: playbooks.StatusSkipped, Error: "not started: the rollout stopped", Changes: changedHost("node03").Changes},
 		{Host: "node04", OS: "linux", Status: playbooks.StatusSkipped, Error: "not started: the rollout stopped"},
 	}
-	o.Batches = []playbooks.BatchOutcome{{Number: 1, Canary: true, Hosts: []string{"node01", "node02"}, Checked: true,
+	o.Hosts[0].Health = &playbooks.HostHealth{Checked: true, Counters: map[string]playbooks.CounterCheck{"Tcp.AttemptFails": {Increase: 57, Threshold: 50}}}
+	o.Hosts[1].Health = &playbooks.HostHealth{Checked: true, Counters: map[string]playbooks.CounterCheck{"Tcp.AttemptFails": {Increase: 0, Threshold: 50}},
+		Probe: &playbooks.ProbeCheck{Exit: 2, Output: "3 of 20 handshakes failed"}}
+	o.Batches = []playbooks.BatchOutcome{{Number: 1, Canary: true, Hosts: []string{"node01", "node02"}, Checked: true, Failed: true,
 		Details: []string{
 			"node01: Tcp.AttemptFails +57 (threshold 50)",
 			`node02: probe "/usr/local/bin/check-app-handshakes" exited 2: 3 of 20 handshakes failed`,
@@ -38,11 +42,31 @@ func canaryRolledBack() *playbooks.Outcome {
 	return o
 }
 
+// health.unchecked: allow on OS families without counters: applied, and
+// every batch shown as not checked, never healthy.
+func notCheckedOutcome() *playbooks.Outcome {
+	o := &playbooks.Outcome{RunID: "20261122T171500Z-3f2a", Kind: "apply"}
+	for i, n := range []string{"hpux-01", "aix-01", "tru64-01", "win-01"} {
+		os := []string{"hpux", "aix", "tru64", "windows"}[i]
+		h := playbooks.HostOutcome{Host: n, OS: os, Batch: 1 + i/2, Status: playbooks.StatusApplied,
+			Changes: []platform.Change{{Setting: "ephemeral_ports", Knob: "ephemeral_ports", Current: "49152-65535", Target: "10240-65535", Action: platform.ActionUpdate}},
+			Health:  &playbooks.HostHealth{Reason: "fleettune reads no TCP counters on " + os + " yet and health.probe has no " + os + " command"}}
+		o.Hosts = append(o.Hosts, h)
+	}
+	o.Batches = []playbooks.BatchOutcome{
+		{Number: 1, Canary: true, Hosts: []string{"aix-01", "hpux-01"}, Unchecked: []string{"aix-01", "hpux-01"}},
+		{Number: 2, Hosts: []string{"tru64-01", "win-01"}, Unchecked: []string{"tru64-01", "win-01"}},
+	}
+	o.Summarize()
+	return o
+}
+
 // A finished rollout with every kind of host line.
 func mixedOutcome() *playbooks.Outcome {
 	o := &playbooks.Outcome{RunID: "20261122T171500Z-3f2a", Kind: "apply"}
 	rb := outcomeHost("sol01", playbooks.StatusApplied, 1)
 	rb.OS, rb.RebootRequired, rb.RebootReason = "solaris", true, "time_wait: tcp_time_wait_interval in /etc/system takes effect at the next boot"
+	rb.Health = &playbooks.HostHealth{Checked: true, Counters: map[string]playbooks.CounterCheck{"tcp.tcpAttemptFails": {Increase: 1, Threshold: 50}}}
 	o.Hosts = []playbooks.HostOutcome{
 		outcomeHost("node01", playbooks.StatusApplied, 1),
 		rb,
@@ -83,6 +107,7 @@ func TestOutcomeGolden(t *testing.T) {
 		{"apply-mixed", mixedOutcome(), false},
 		{"apply-mixed-color", mixedOutcome(), true},
 		{"rollback", rollbackOutcome(), false},
+		{"apply-not-checked", notCheckedOutcome(), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b bytes.Buffer

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/fleettune/fleettune/internal/termsafe"
 	"github.com/fleettune/fleettune/platform"
 	"github.com/fleettune/fleettune/playbooks"
 )
@@ -73,11 +74,11 @@ func (v *PlanHuman) Plan(p *playbooks.Plan) error {
 	if name == "" {
 		name = p.Playbook
 	}
-	fmt.Fprintf(&b, "%s · playbook %s · %s · run %s\n", s.bold("fleettune plan"), name, plural(len(p.Hosts), "host", "hosts"), p.RunID)
+	fmt.Fprintf(&b, "%s · playbook %s · %s · run %s\n", s.bold("fleettune plan"), termsafe.String(name), plural(len(p.Hosts), "host", "hosts"), p.RunID)
 
 	var okHosts []string
 	for _, h := range p.Hosts {
-		if h.Status == playbooks.StatusOK {
+		if h.Status == playbooks.StatusOK && !h.RebootRequired {
 			okHosts = append(okHosts, h.Host)
 			continue
 		}
@@ -87,6 +88,7 @@ func (v *PlanHuman) Plan(p *playbooks.Plan) error {
 	if len(okHosts) > 0 {
 		fmt.Fprintf(&b, "\n%s %s\n", s.green("Up to date:"), hostList(okHosts, 12))
 	}
+	writeProbe(&b, s, p)
 	writeNotes(&b, s, p.Hosts)
 	b.WriteString("\n" + planSummary(s, p) + "\n")
 	_, err := io.WriteString(v.W, b.String())
@@ -115,15 +117,24 @@ func writeHost(b *strings.Builder, s style, h playbooks.HostPlan) {
 		head += "  " + s.red("unreachable")
 	case playbooks.StatusFailed:
 		head += "  " + s.red("failed")
+	case playbooks.StatusOK:
+		if h.RebootRequired {
+			head += "  " + s.yellow("awaits a reboot") + "  " + s.dim("nothing to run")
+		} else {
+			head += "  " + h.Status
+		}
 	default:
 		head += "  " + h.Status
 	}
-	if h.RebootRequired {
+	if h.RebootRequired && h.Status != playbooks.StatusOK {
 		head += "  " + s.yellow("reboot required")
 	}
 	b.WriteString(head + "\n")
 	if h.Error != "" && (h.Status != playbooks.StatusFailed || !refusedOnly(h)) {
-		fmt.Fprintf(b, "    %s\n", s.red(strings.TrimPrefix(h.Error, h.Host+": ")))
+		fmt.Fprintf(b, "    %s\n", s.red(termsafe.String(strings.TrimPrefix(h.Error, h.Host+": "))))
+	}
+	if h.Unchecked != "" && h.Status == playbooks.StatusChanges {
+		fmt.Fprintf(b, "    %s %s\n", s.yellow("health not checked:"), termsafe.String(h.Unchecked)+s.dim(" (health.unchecked: allow)"))
 	}
 	width := 0
 	for _, c := range h.Changes {
@@ -131,33 +142,67 @@ func writeHost(b *strings.Builder, s style, h playbooks.HostPlan) {
 	}
 	for _, c := range h.Changes {
 		mark, label := s.yellow("~"), settingLabel(c)
-		switch {
-		case c.Refused != "":
+		switch c.Action {
+		case platform.ActionRefused:
 			mark = s.red("!")
-		case c.Pending():
+		case platform.ActionAwaitReboot:
 			mark = s.yellow("⟳")
+		case platform.ActionPersistOnly:
+			mark = s.yellow("+")
 		}
-		cur := c.Current
+		cur := termsafe.String(c.Current)
 		if c.AtBoot != "" {
-			cur = "live " + c.Current + ", at next boot " + c.AtBoot
+			cur = "live " + cur + ", at next boot " + termsafe.String(c.AtBoot)
 		}
-		fmt.Fprintf(b, "  %s %-*s  %s → %s  %s\n", mark, width, label, cur, s.bold(c.Target), s.dim("("+c.Knob+")"))
+		target := c.Target
+		if c.After != nil {
+			target = c.After.String()
+		}
+		fmt.Fprintf(b, "  %s %-*s  %s → %s  %s%s\n", mark, width, label, cur, s.bold(termsafe.String(target)), s.dim("("+c.Knob+")"), actionWords(s, c.Action))
 		if c.Refused != "" {
-			fmt.Fprintf(b, "      %s %s\n", s.red("refused:"), c.Refused)
+			fmt.Fprintf(b, "      %s %s\n", s.red("refused:"), termsafe.String(c.Refused))
 			continue
 		}
-		for _, cmd := range c.Commands {
-			fmt.Fprintf(b, "      %s %s\n", s.dim("run    "), s.cyan(cmd))
-		}
 		if c.Persist != "" {
-			fmt.Fprintf(b, "      %s %s\n", s.dim("persist"), c.Persist)
+			fmt.Fprintf(b, "      %s %s\n", s.dim("persist"), termsafe.String(c.Persist))
 		}
 		if c.RebootRequired {
 			reason := c.RebootReason
 			if reason == "" {
 				reason = "takes effect at the next boot"
 			}
-			fmt.Fprintf(b, "      %s %s\n", s.yellow("reboot "), reason)
+			fmt.Fprintf(b, "      %s %s\n", s.yellow("reboot "), termsafe.String(reason))
+		}
+	}
+	if len(h.Steps) > 0 {
+		fmt.Fprintf(b, "  %s\n", s.dim("apply runs, in order:"))
+		for i, step := range h.Steps {
+			fmt.Fprintf(b, "    %d. %s\n", i+1, s.cyan(termsafe.String(step)))
+		}
+	}
+}
+
+// actionWords names the actions that are not plain updates.
+func actionWords(s style, a platform.Action) string {
+	switch a {
+	case platform.ActionPersistOnly:
+		return "  " + s.dim("persist only: the live value is right")
+	case platform.ActionAwaitReboot:
+		return "  " + s.yellow("awaits a reboot")
+	}
+	return ""
+}
+
+// writeProbe shows the health probe apply runs after each batch: it runs on
+// hosts too, so the plan shows it.
+func writeProbe(b *strings.Builder, s style, p *playbooks.Plan) {
+	if len(p.Settings.Probe) == 0 {
+		return
+	}
+	b.WriteString("\n" + s.bold("Health probe") + " (apply runs it on every host of its OS after each batch):\n")
+	for _, os := range platform.OSNames {
+		if cmd, ok := p.Settings.Probe[os]; ok {
+			fmt.Fprintf(b, "  %s: %s\n", os, s.cyan(termsafe.String(cmd)))
 		}
 	}
 }
@@ -201,16 +246,34 @@ func writeNotes(b *strings.Builder, s style, hosts []playbooks.HostPlan) {
 	for _, n := range order {
 		hs := who[n]
 		scope := hostList(hs, 6)
-		if len(hs) == reached && len(hs) > 1 {
-			scope = "all " + plural(len(hs), "host", "hosts")
+		switch {
+		case len(hs) == reached && len(hs) == 2:
+			scope = "both hosts"
+		case len(hs) == reached && len(hs) > 2:
+			scope = fmt.Sprintf("all %d hosts", len(hs))
 		}
-		fmt.Fprintf(b, "  • %s %s\n", n, s.dim("("+scope+")"))
+		fmt.Fprintf(b, "  • %s %s\n", termsafe.String(n), s.dim("("+scope+")"))
 	}
 }
 
 func planSummary(s style, p *playbooks.Plan) string {
 	sum := p.Summary
 	if sum.Changes == 0 && sum.Failed == 0 && sum.Unreachable == 0 && sum.Skipped == 0 {
+		awaiting := 0
+		for _, h := range p.Hosts {
+			if h.Status == playbooks.StatusOK && h.RebootRequired {
+				awaiting++
+			}
+		}
+		if awaiting > 0 {
+			// Nothing to run, but not "No changes": the values are not in
+			// force until the hosts reboot.
+			line := s.yellow("Nothing to run:") + fmt.Sprintf(" %s a reboot to bring the persisted values into force", plural(awaiting, "host awaits", "hosts await"))
+			if n := sum.OK - awaiting; n > 0 {
+				line += fmt.Sprintf("; %s the playbook", plural(n, "host matches", "hosts match"))
+			}
+			return line + "."
+		}
 		return s.green("No changes.") + fmt.Sprintf(" %s the playbook.", plural(sum.OK, "host matches", "hosts match"))
 	}
 	settings := 0

@@ -25,10 +25,17 @@ func changedHost(name string) playbooks.HostPlan {
 		Changes: []platform.Change{
 			{Setting: "ephemeral_ports", Knob: "net.ipv4.ip_local_port_range", Current: "32768-60999", AtBoot: "kernel default",
 				Target: "20000-60999", Commands: []string{"sysctl -w net.ipv4.ip_local_port_range='20000 60999'"},
-				Persist: "/etc/sysctl.d/90-fleettune.conf: net.ipv4.ip_local_port_range = 20000 60999"},
+				Persist: "/etc/sysctl.d/90-fleettune.conf: net.ipv4.ip_local_port_range = 20000 60999",
+				Action:  platform.ActionUpdate, After: &platform.Value{Ports: &platform.PortRange{Low: 20000, High: 60999}}},
 			{Setting: "keepalive_time", Knob: "net.ipv4.tcp_keepalive_time", Current: "2h0m0s", AtBoot: "10m0s",
 				Target: "5m0s", Commands: []string{"sysctl -w net.ipv4.tcp_keepalive_time=300"},
-				Persist: "/etc/sysctl.d/90-fleettune.conf: net.ipv4.tcp_keepalive_time = 300"},
+				Persist: "/etc/sysctl.d/90-fleettune.conf: net.ipv4.tcp_keepalive_time = 300",
+				Action:  platform.ActionUpdate, After: &platform.Value{Duration: durp(5 * time.Minute)}},
+		},
+		Steps: []string{
+			"sysctl -w net.ipv4.ip_local_port_range='20000 60999'",
+			"sysctl -w net.ipv4.tcp_keepalive_time=300",
+			"umask 022 && printf '%s' '# Written by fleettune.\nnet.ipv4.ip_local_port_range = 20000 60999\nnet.ipv4.tcp_keepalive_time = 300\n' > /etc/sysctl.d/90-fleettune.conf.fleettune-tmp && sync /etc/sysctl.d/90-fleettune.conf.fleettune-tmp && mv -f /etc/sysctl.d/90-fleettune.conf.fleettune-tmp /etc/sysctl.d/90-fleettune.conf",
 		},
 		Notes: []string{twNote},
 	}
@@ -38,24 +45,42 @@ func mixedPlan() *playbooks.Plan {
 	p := &playbooks.Plan{
 		RunID: "20261122T171500Z-3f2a", Kind: "plan", CreatedAt: time.Date(2026, 11, 22, 17, 15, 0, 0, time.UTC),
 		Playbook: "examples/playbook.yaml", PlaybookName: "port-hygiene",
-		Settings: playbooks.RunSettings{ProtectListeningPorts: true, MinTimeWait: "10s", Batch: "25%", MaxFailures: 0, Watch: "2m0s", Counters: true, Rollback: "auto"},
+		Settings: playbooks.RunSettings{ProtectListeningPorts: true, MinTimeWait: "10s", Batch: "25%", MaxFailures: 0, Watch: "2m0s", Counters: true, Rollback: "auto",
+			Probe: map[string]string{"linux": "/usr/local/bin/check-app-handshakes"}},
 		Hosts: []playbooks.HostPlan{
 			changedHost("node01"),
 			{Host: "node02", OS: "linux", Version: "6.18.44", Status: playbooks.StatusOK, Notes: []string{twNote}},
 			{Host: "node03", OS: "linux", Version: "6.18.44", Status: playbooks.StatusFailed,
 				Error: "refused by guardrail: ephemeral_ports: range 10240-65535 covers listening port(s) 15000",
 				Changes: []platform.Change{{Setting: "ephemeral_ports", Knob: "net.ipv4.ip_local_port_range",
-					Current: "32768-60999", Target: "10240-65535",
+					Current: "32768-60999", Target: "10240-65535", Action: platform.ActionRefused,
 					Refused: "range 10240-65535 covers listening port(s) 15000; move the range or reserve them in net.ipv4.ip_local_reserved_ports"}},
 				Notes: []string{twNote, "net.ipv4.tcp_tw_reuse is 0: outgoing connections cannot reuse TIME_WAIT ports (1 helps clients with timestamps on)"}},
 			{Host: "node04", Status: playbooks.StatusUnreachable, TimeWaitSockets: -1,
 				Error: "node04: host unreachable: proxy command exited 255: Connection closed by remote host"},
 			{Host: "node05", OS: "linux", Version: "6.18.44", Status: playbooks.StatusChanges,
 				Changes: []platform.Change{{Setting: "keepalive_time", Knob: "net.ipv4.tcp_keepalive_time",
-					Current: "5m0s", AtBoot: "kernel default (not persisted)", Target: "5m0s",
+					Current: "5m0s", AtBoot: "kernel default (not persisted)", Target: "5m0s", Action: platform.ActionPersistOnly,
 					Persist: "/etc/sysctl.d/90-fleettune.conf: net.ipv4.tcp_keepalive_time = 300"}},
+				Steps: []string{"umask 022 && printf '%s' '# Written by fleettune.\nnet.ipv4.tcp_keepalive_time = 300\n' > /etc/sysctl.d/90-fleettune.conf.fleettune-tmp && sync /etc/sysctl.d/90-fleettune.conf.fleettune-tmp && mv -f /etc/sysctl.d/90-fleettune.conf.fleettune-tmp /etc/sysctl.d/90-fleettune.conf"},
 				Notes: []string{twNote}},
 		},
+	}
+	p.Summarize()
+	return p
+}
+
+func durp(d time.Duration) *time.Duration { return &d }
+
+// rebootOnlyPlan: every host has persisted its targets and only awaits a
+// reboot; nothing is to run, yet the summary must not say "No changes".
+func rebootOnlyPlan() *playbooks.Plan {
+	p := &playbooks.Plan{RunID: "20261122T171500Z-3f2a", Kind: "plan", PlaybookName: "port-hygiene"}
+	for _, n := range []string{"aix-01", "aix-02"} {
+		p.Hosts = append(p.Hosts, playbooks.HostPlan{Host: n, OS: "aix", Version: "7.2", Status: playbooks.StatusOK, RebootRequired: true,
+			Changes: []platform.Change{{Setting: "ephemeral_ports", Knob: "tcp_ephemeral_low", Current: "32768-65535", AtBoot: "10240-65535",
+				Target: "10240-65535", RebootRequired: true, RebootReason: "tcp_ephemeral_low is a reboot tunable; takes effect at the next boot",
+				Action: platform.ActionAwaitReboot, After: &platform.Value{Ports: &platform.PortRange{Low: 10240, High: 65535}}}}})
 	}
 	p.Summarize()
 	return p
@@ -96,6 +121,7 @@ func TestPlanHumanGolden(t *testing.T) {
 		{"plan-mixed.txt", mixedPlan(), false},
 		{"plan-mixed-color.txt", mixedPlan(), true},
 		{"plan-converged.txt", convergedPlan(), false},
+		{"plan-reboot-only.txt", rebootOnlyPlan(), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b bytes.Buffer
@@ -120,6 +146,7 @@ func TestPlanHumanSummaryLine(t *testing.T) {
 	}{
 		{mixedPlan(), "Plan: 2 hosts to change (3 settings), 1 up to date, 1 failed, 1 unreachable."},
 		{convergedPlan(), "No changes. 3 hosts match the playbook."},
+		{rebootOnlyPlan(), "Nothing to run: 2 hosts await a reboot to bring the persisted values into force."},
 	} {
 		var b bytes.Buffer
 		if err := NewPlan(Text, &b, false).Plan(tc.plan); err != nil {

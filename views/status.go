@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fleettune/fleettune/internal/termsafe"
 	"github.com/fleettune/fleettune/journal"
 	"github.com/fleettune/fleettune/playbooks"
 )
@@ -80,10 +81,20 @@ type statusHuman struct {
 	s style
 }
 
+// Status prints the runs and the reboots. Everything in them came from
+// journal files or hosts, so it is printed terminal-safe.
 func (v statusHuman) Status(d *StatusDoc) error {
 	s := v.s
+	safe := termsafe.String
+	// rolledBackBy: run id -> the rollback runs that undid it.
+	rolledBackBy := map[string][]string{}
+	for _, r := range d.Runs {
+		if r.RollbackOf != "" && r.State != "unreadable" {
+			rolledBackBy[r.RollbackOf] = append(rolledBackBy[r.RollbackOf], r.ID)
+		}
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s · %s\n\n", s.bold("fleettune status"), d.StateDir)
+	fmt.Fprintf(&b, "%s · %s\n\n", s.bold("fleettune status"), safe(d.StateDir))
 	if len(d.Runs) == 0 {
 		b.WriteString("No runs yet.\n")
 	} else {
@@ -100,16 +111,20 @@ func (v statusHuman) Status(d *StatusDoc) error {
 			}
 			what := countsLine(r.Counts)
 			if r.RollbackOf != "" {
-				what += " (of " + r.RollbackOf + ")"
+				what += " (of " + safe(r.RollbackOf) + ")"
 			} else if r.Playbook != "" {
-				what += " · " + r.Playbook
+				what += " · " + safe(r.Playbook)
 			}
-			fmt.Fprintf(&b, "%-22s %-9s %-19s %-12s %s %s\n", r.ID, r.Kind, r.Started.Local().Format("2006-01-02 15:04:05"), r.User, state, what)
+			fmt.Fprintf(&b, "%-22s %-9s %-19s %-12s %s %s\n", safe(r.ID), safe(r.Kind), r.Started.Local().Format("2006-01-02 15:04:05"), safe(r.User), state, what)
 			if r.Error != "" {
-				fmt.Fprintf(&b, "    %s\n", s.red(r.Error))
+				fmt.Fprintf(&b, "    %s\n", s.red(safe(r.Error)))
 			}
 			if r.State == "interrupted" {
-				fmt.Fprintf(&b, "    %s\n", s.dim("did not finish; fleettune rollback --run "+r.ID+" restores the hosts it changed"))
+				if by := rolledBackBy[r.ID]; len(by) > 0 {
+					fmt.Fprintf(&b, "    %s\n", s.dim("did not finish; rolled back by run "+safe(by[len(by)-1])))
+				} else {
+					fmt.Fprintf(&b, "    %s\n", s.dim("did not finish; fleettune rollback --run "+safe(r.ID)+" restores the hosts it changed"))
+				}
 			}
 		}
 	}
@@ -126,11 +141,11 @@ func (v statusHuman) Status(d *StatusDoc) error {
 			case playbooks.RebootVerified:
 				state = s.green("rebooted; persisted values are live (cleared)")
 			case playbooks.RebootNotTaken:
-				state = s.red("rebooted, but the values did not take: " + r.Detail)
+				state = s.red("rebooted, but the values did not take: " + safe(r.Detail))
 			default:
-				state = s.red("could not check: " + r.Detail)
+				state = s.red("could not check: " + safe(r.Detail))
 			}
-			fmt.Fprintf(&b, "  %s  %s  %s\n    why: %s (run %s)\n", s.bold(r.Host), r.OS, state, r.Reason, r.RunID)
+			fmt.Fprintf(&b, "  %s  %s  %s\n    why: %s (run %s)\n", s.bold(safe(r.Host)), safe(r.OS), state, safe(r.Reason), safe(r.RunID))
 		}
 	}
 	_, err := io.WriteString(v.w, b.String())

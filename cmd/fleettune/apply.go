@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/journal"
@@ -19,9 +16,10 @@ import (
 )
 
 type applyFlags struct {
-	inventory, playbook, limit, format, batch, watch, scope string
-	forks                                                   int
-	yes                                                     bool
+	inventory                                    []string // -i, repeatable; "-" is stdin
+	playbook, limit, format, batch, watch, scope string
+	forks                                        int
+	yes, listHosts                               bool
 	// quietPlan skips printing the plan before applying (the demo has
 	// just shown it); not a command-line flag.
 	quietPlan bool
@@ -55,19 +53,23 @@ host failed; 3 the health check failed and the rollout was rolled back.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.inventory, "inventory", "i", "", "inventory file (YAML)")
-	fl.StringVarP(&f.playbook, "playbook", "p", "", "playbook file (YAML)")
-	fl.StringVar(&f.limit, "limit", "", "hosts, groups and globs to select, comma-separated; !x excludes")
-	fl.IntVar(&f.forks, "forks", playbooks.DefaultForks, "hosts worked on at once")
+	addInventoryFlag(fl, &f.inventory, inventoryHelp+"; not read from the environment when PLAN.json is given")
+	fl.StringVarP(&f.playbook, "playbook", "p", "", "playbook file (YAML; default $FLEETTUNE_PLAYBOOK, unless PLAN.json is given)")
+	addLimitFlag(fl, &f.limit)
+	fl.IntVarP(&f.forks, "forks", "f", playbooks.DefaultForks, "hosts worked on at once")
 	fl.StringVar(&f.batch, "batch", "", "batch size, N hosts or P% (default: the playbook's rollout.batch)")
 	fl.StringVar(&f.watch, "watch", "", "health watch after each batch (default: the playbook's health.watch)")
 	fl.StringVar(&f.scope, "rollback-scope", playbooks.ScopeBatch, "what an unhealthy batch rolls back with health.rollback auto: batch or all")
 	fl.BoolVar(&f.yes, "yes", false, "apply without asking")
 	fl.StringVar(&f.format, "format", "text", "output format: text or json")
+	addListHostsFlag(fl, &f.listHosts)
+	_ = cmd.RegisterFlagCompletionFunc("limit", completeLimit(g))
 	return cmd
 }
 
 func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) error {
+	// Every flag is checked before the state dir is locked or any host
+	// contacted.
 	format, err := views.ParseFormat(f.format)
 	if err != nil {
 		return &exitError{code: 1, err: err}
@@ -75,8 +77,49 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	if f.scope != playbooks.ScopeBatch && f.scope != playbooks.ScopeAll {
 		return &exitError{code: 1, err: fmt.Errorf("--rollback-scope %q: expected batch or all", f.scope)}
 	}
-	if f.forks < 1 {
-		return &exitError{code: 1, err: fmt.Errorf("--forks %d: must be at least 1", f.forks)}
+	if err := checkForks(f.forks); err != nil {
+		return err
+	}
+	if err := checkLimit(f.limit); err != nil {
+		return err
+	}
+	var batch *playbooks.Batch
+	if f.batch != "" {
+		b, err := playbooks.ParseBatch(f.batch)
+		if err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("--batch: %w", err)}
+		}
+		batch = &b
+	}
+	watch := time.Duration(-1)
+	if f.watch != "" {
+		if watch, err = parseWatch(f.watch); err != nil {
+			return &exitError{code: 1, err: err}
+		}
+	}
+	if planFile != "" && f.playbook != "" {
+		return &exitError{code: 1, err: errors.New("apply takes either PLAN.json or -p PLAYBOOK, not both: a saved plan carries its playbook's settings")}
+	}
+	if planFile == "" {
+		if len(f.inventory) == 0 {
+			if env := g.orEnv("", "FLEETTUNE_INVENTORY"); env != "" {
+				f.inventory = []string{env}
+			}
+		}
+		f.playbook = g.orEnv(f.playbook, "FLEETTUNE_PLAYBOOK")
+		if len(f.inventory) == 0 || f.playbook == "" {
+			return &exitError{code: 1, err: errors.New("apply needs -i INVENTORY and -p PLAYBOOK (or FLEETTUNE_INVENTORY and FLEETTUNE_PLAYBOOK), or a PLAN.json from plan --out")}
+		}
+	}
+	if f.listHosts {
+		if planFile == "" {
+			return g.listSelection(format, f.inventory, f.limit)
+		}
+		_, hosts, err := loadPlan(g, planFile, f.inventory, f.limit)
+		if err != nil {
+			return err
+		}
+		return g.listHosts(format, hosts)
 	}
 	store, err := journal.Open(g.stateDir)
 	if err != nil {
@@ -91,19 +134,19 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	}
 	defer unlock()
 
+	// One connection per host for the whole run: the plan's read, the
+	// changes, the health check and any restore share it.
+	pool := &playbooks.Pool{Dial: g.dialer()}
+	defer pool.Close()
+
 	var plan *playbooks.Plan
 	var hosts []*inventory.Host
 	readCtx, cancelRead := g.readCtx(ctx)
 	defer cancelRead()
-	switch {
-	case planFile != "" && f.playbook != "":
-		return &exitError{code: 1, err: errors.New("apply takes either PLAN.json or -p PLAYBOOK, not both: a saved plan carries its playbook's settings")}
-	case planFile != "":
-		plan, hosts, err = loadPlan(planFile, f.inventory, f.limit)
-	case f.inventory == "" || f.playbook == "":
-		return &exitError{code: 1, err: errors.New("apply needs -i INVENTORY and -p PLAYBOOK, or a PLAN.json from plan --out")}
-	default:
-		plan, hosts, err = makePlan(readCtx, g, f.inventory, f.playbook, f.limit, f.forks)
+	if planFile != "" {
+		plan, hosts, err = loadPlan(g, planFile, f.inventory, f.limit)
+	} else {
+		plan, hosts, err = makePlan(readCtx, g, pool.Dialer(), f.inventory, f.playbook, f.limit, f.forks)
 	}
 	if err != nil {
 		return err
@@ -115,16 +158,12 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	if f.batch != "" {
-		if opts.Batch, err = playbooks.ParseBatch(f.batch); err != nil {
-			return &exitError{code: 1, err: fmt.Errorf("--batch: %w", err)}
-		}
+	if batch != nil {
+		opts.Batch = *batch
 	}
-	if f.watch != "" {
-		if opts.Watch, err = parseWatch(f.watch); err != nil {
-			return &exitError{code: 1, err: err}
-		}
-		opts.Health.Watch = opts.Watch
+	if watch >= 0 {
+		opts.Watch = watch
+		opts.Health.Watch = watch
 	}
 	opts.RollbackScope = f.scope
 
@@ -137,22 +176,40 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	}
 	if len(todo) == 0 {
 		out := &playbooks.Outcome{RunID: plan.RunID, Kind: "apply"}
+		if planFile != "" {
+			out.Plan = plan.RunID
+		}
 		mergePlanHosts(out, plan)
 		out.Summarize()
 		return renderOutcome(g, format, out)
 	}
-	if format == views.Text && !f.quietPlan {
-		if err := views.NewPlan(views.Text, os.Stdout, g.color()).Plan(plan); err != nil {
+	if !f.yes && !g.stdinTTY {
+		return &exitError{code: 1, err: errors.New("refusing to change hosts without confirmation: no terminal to ask on; pass --yes")}
+	}
+	if !f.quietPlan && (format == views.Text || !f.yes) {
+		// With --format json the plan is shown to the person who is asked,
+		// on stderr: stdout is the result document only.
+		w, color := g.stdout, g.color()
+		if format == views.JSON {
+			w, color = g.stderr, false
+		}
+		if err := views.NewPlan(views.Text, w, color).Plan(plan); err != nil {
 			return &exitError{code: 1, err: err}
 		}
 	}
 	if !f.yes {
-		if err := confirm(fmt.Sprintf("Apply these changes to %d hosts?", len(todo))); err != nil {
+		if err := g.confirm(ctx, fmt.Sprintf("Apply these changes to %s?", plural(len(todo), "host", "hosts"))); err != nil {
 			return &exitError{code: 1, err: err}
 		}
 	}
 
-	hdr := journal.Header{ID: plan.RunID, Kind: journal.KindApply, Version: version, Limit: f.limit,
+	runID := plan.RunID
+	if planFile != "" {
+		// Each apply of a saved plan (or of a part of it, with --limit) is
+		// a run of its own that records the plan it came from.
+		runID = playbooks.NewRunID(time.Now())
+	}
+	hdr := journal.Header{ID: runID, PlanRun: planRunOf(planFile, plan), Kind: journal.KindApply, Version: version, Limit: f.limit,
 		Batch: opts.Batch.String(), Watch: journal.Duration(opts.Watch)}
 	if plan.Inventory != "" {
 		hdr.Inventory = &journal.FileRef{Path: plan.Inventory, Digest: plan.InventoryDigest}
@@ -169,10 +226,15 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 		return &exitError{code: 1, err: err}
 	}
 	defer w.Close()
+	if err := playbooks.JournalPlanFailures(journalSink{w}, plan); err != nil {
+		return &exitError{code: 1, err: err}
+	}
 	g.log.Info("applying", "run", plan.RunID, "hosts", len(todo), "batch", opts.Batch.String(), "watch", opts.Watch, "journal", w.Path())
 
-	e := &playbooks.Engine{Dial: g.dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: g.stop}
-	out := e.Apply(ctx, plan.RunID, todo, opts)
+	g.changing.Store(true)
+	e := &playbooks.Engine{Dial: pool.Dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: g.stop}
+	out := e.Apply(ctx, runID, todo, opts)
+	out.Plan = planRunOf(planFile, plan)
 	mergePlanHosts(out, plan)
 	out.Summarize()
 	if err := w.Append(endRecord(out, ctx, g.stop)); err != nil {
@@ -183,50 +245,81 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 
 // loadPlan reads a saved plan and the inventory it was made from (or the
 // one -i names, which must be that same inventory, byte for byte).
-func loadPlan(path, invPath, limit string) (*playbooks.Plan, []*inventory.Host, error) {
+func loadPlan(g *globals, path string, invPaths []string, limit string) (*playbooks.Plan, []*inventory.Host, error) {
 	p, err := playbooks.ReadPlan(path)
 	if err != nil {
 		return nil, nil, &exitError{code: 1, err: err}
 	}
-	if invPath != "" {
-		inv, err := inventory.Load(invPath)
-		if err != nil {
-			return nil, nil, &exitError{code: 1, err: err}
+	var inv *inventory.Inventory
+	if len(invPaths) > 0 {
+		if inv, err = g.loadInventory(invPaths); err != nil {
+			return nil, nil, err
 		}
 		if inv.Digest != p.InventoryDigest {
-			return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s was made from another inventory (%s, %s), not %s (%s): a plan applies only to the inventory it was made from", path, p.Inventory, short(p.InventoryDigest), invPath, short(inv.Digest))}
+			return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s was made from another inventory (%s, %s), not %s (%s): a plan applies only to the inventory it was made from", path, p.Inventory, short(p.InventoryDigest), inv.File, short(inv.Digest))}
 		}
-		p.Inventory = invPath
+		p.Inventory = inv.File
+	} else {
+		inv, err = g.loadInventory([]string{p.Inventory})
 	}
-	inv, err := inventory.Load(p.Inventory)
 	if err != nil {
 		return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s: the plan's inventory: %w (give it with -i if it moved)", path, err)}
 	}
 	if inv.Digest != p.InventoryDigest {
 		return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s was made from inventory %s as it was then (%s); it has changed since (%s): run plan again", path, p.Inventory, short(p.InventoryDigest), short(inv.Digest))}
 	}
-	selected := map[string]bool{}
-	if limit != "" {
-		hs, err := inv.Select(limit)
-		if err != nil {
-			return nil, nil, &exitError{code: 1, err: err}
-		}
-		for _, h := range hs {
-			selected[h.Name] = true
-		}
-	}
-	var keep []playbooks.HostPlan
-	var hosts []*inventory.Host
+	var all []*inventory.Host
 	for _, hp := range p.Hosts {
-		if limit != "" && !selected[hp.Host] {
-			continue
-		}
 		h := inv.Host(hp.Host)
 		if h == nil {
 			return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s: host %s is not in inventory %s", path, hp.Host, p.Inventory)}
 		}
-		keep = append(keep, hp)
-		hosts = append(hosts, h)
+		all = append(all, h)
+	}
+	// The plan is held to the playbook it names before any host is
+	// contacted: nothing runs unless all of it is what that playbook gives.
+	if p.Playbook == "" {
+		return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s names no playbook; make it with fleettune plan --out", path)}
+	}
+	pb, err := playbooks.Load(p.Playbook)
+	if err != nil {
+		return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s: the plan's playbook: %w", path, err)}
+	}
+	if err := p.Verify(pb, all, nil); err != nil {
+		return nil, nil, &exitError{code: 1, err: fmt.Errorf("%s: %w", path, err)}
+	}
+	if limit == "" {
+		return p, all, nil
+	}
+	hs, err := inv.Select(limit)
+	if err != nil {
+		return nil, nil, &exitError{code: 1, err: err}
+	}
+	inPlan := map[string]bool{}
+	for _, hp := range p.Hosts {
+		inPlan[hp.Host] = true
+	}
+	selected := map[string]bool{}
+	var missing []string
+	for _, h := range hs {
+		selected[h.Name] = true
+		if !inPlan[h.Name] {
+			missing = append(missing, h.Name)
+		}
+	}
+	switch {
+	case len(missing) > 0:
+		return nil, nil, &exitError{code: 1, err: fmt.Errorf("--limit %s selects %s, not in the plan %s: a saved plan applies only to the hosts it planned", limit, strings.Join(missing, ", "), path)}
+	case len(hs) == 0:
+		return nil, nil, &exitError{code: 1, err: fmt.Errorf("--limit %s selects no host of the plan %s", limit, path)}
+	}
+	var keep []playbooks.HostPlan
+	var hosts []*inventory.Host
+	for i, hp := range p.Hosts {
+		if selected[hp.Host] {
+			keep = append(keep, hp)
+			hosts = append(hosts, all[i])
+		}
 	}
 	p.Hosts = keep
 	p.Summarize()
@@ -276,37 +369,24 @@ func endRecord(out *playbooks.Outcome, ctx context.Context, stop <-chan struct{}
 }
 
 func renderOutcome(g *globals, format views.Format, out *playbooks.Outcome) error {
-	if err := views.NewOutcome(format, os.Stdout, g.color()).Outcome(out); err != nil {
+	if err := views.NewOutcome(format, g.stdout, g.color()).Outcome(out); err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	return &exitError{code: out.ExitCode()}
 }
 
-// confirm asks on the terminal, as terraform apply does. Without a terminal
-// it refuses: a script must say --yes.
-func confirm(question string) error {
-	if !term.IsTerminal(int(os.Stdin.Fd())) {
-		return errors.New("refusing to change hosts without confirmation: no terminal to ask on; pass --yes")
+// planRunOf is the saved plan's run id, "" when apply planned itself.
+func planRunOf(planFile string, p *playbooks.Plan) string {
+	if planFile == "" {
+		return ""
 	}
-	fmt.Fprintf(os.Stderr, "\n%s\n  Only 'yes' will be accepted: ", question)
-	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	if strings.TrimSpace(line) != "yes" {
-		return errors.New("cancelled; nothing was changed")
-	}
-	return nil
+	return p.RunID
 }
 
-func isClosed(c <-chan struct{}) bool {
-	if c == nil {
-		return false
+// plural is "1 host", "2 hosts".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
 	}
-	select {
-	case <-c:
-		return true
-	default:
-		return false
-	}
+	return fmt.Sprintf("%d %s", n, many)
 }

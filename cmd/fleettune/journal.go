@@ -31,7 +31,7 @@ func (j journalSink) Result(r playbooks.HostOutcome) error {
 }
 
 func (j journalSink) Health(h playbooks.BatchOutcome) error {
-	return j.w.Append(journal.HealthRecord{Batch: h.Number, Canary: h.Canary, Hosts: h.Hosts, Checked: h.Checked, Healthy: h.Healthy, Details: h.Details})
+	return j.w.Append(journal.HealthRecord{Batch: h.Number, Canary: h.Canary, Hosts: h.Hosts, Checked: h.Checked, Healthy: h.Healthy, Details: h.Details, Unchecked: h.Unchecked})
 }
 
 func parseWatch(s string) (time.Duration, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -141,7 +142,7 @@ func runLab(ctx context.Context, g *globals, f *labFlags) error {
 		}
 	}()
 
-	if err := printLabTable(l); err != nil {
+	if err := printLabTable(g.stdout, l); err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	sshPort, winPort := l.SharedPorts()
@@ -178,8 +179,8 @@ func runLab(ctx context.Context, g *globals, f *labFlags) error {
 
 // printLabTable lists every host of a small fleet, and a count per family
 // and profile for a large one.
-func printLabTable(l *lab.Lab) error {
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+func printLabTable(w io.Writer, l *lab.Lab) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	rows := l.Table()
 	if len(rows) <= labTableMax {
 		fmt.Fprintln(tw, "HOST\tOS\tRELEASE\tADDRESS\tPROFILE\tFAULT")
@@ -229,7 +230,7 @@ func printLabTable(l *lab.Lab) error {
 		for _, k := range kinds {
 			parts = append(parts, fmt.Sprintf("%s %d", k, faults[k]))
 		}
-		fmt.Printf("faults: %s\n", strings.Join(parts, ", "))
+		fmt.Fprintf(w, "faults: %s\n", strings.Join(parts, ", "))
 	}
 	return nil
 }

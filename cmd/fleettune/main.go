@@ -1,154 +1,73 @@
 // Command fleettune finds and fixes TCP ephemeral-port exhaustion across a
 // fleet: it reads each host's port range, TIME_WAIT and keepalive settings
 // over SSH, compares them with a playbook and changes them.
+//
+// main only turns signals into a context and calls run; everything else
+// takes its streams, environment and terminal detection from run's
+// arguments, so the whole command line is tested in-process.
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
-
-	"github.com/charmbracelet/log"
-	"github.com/spf13/cobra"
-	"golang.org/x/term"
+	"time"
 )
 
-// exitError carries an exit status; err may be nil when the status is the
-// result (plan's 2 means "changes pending", not a failure).
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return fmt.Sprintf("exit status %d", e.code)
-	}
-	return e.err.Error()
-}
-
-// globals are the flags every command shares.
-type globals struct {
-	stop     <-chan struct{} // closed by the first interrupt
-	stateDir string
-	logLevel string
-	noColor  bool
-	log      *log.Logger
-	// getenv reads the environment for remote sessions (password_env,
-	// SSH_AUTH_SOCK); nil is os.Getenv. The demo lends its lab's password.
-	getenv func(string) string
-}
+// forceExitGrace is how long the process waits, after the interrupt that
+// cancels everything, for the command to write its journal end record and
+// output before it exits regardless (code busy parsing does not watch ctx).
+const forceExitGrace = 3 * time.Second
 
 func main() {
-	// The first Ctrl-C closes stop: apply and rollback finish the hosts in
-	// flight and start no more. The second cancels ctx: abandon now (the
-	// journal still allows a rollback). Commands that only read treat the
-	// first as the second.
 	ctx, cancel := context.WithCancel(context.Background())
 	stop := make(chan struct{})
-	sigs := make(chan os.Signal, 2)
+	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sigs
-		fmt.Fprintln(os.Stderr, "fleettune: interrupted: finishing hosts in flight, starting no more (interrupt again to abandon them)")
-		close(stop)
-		<-sigs
-		fmt.Fprintln(os.Stderr, "fleettune: interrupted again: abandoning hosts in flight")
-		cancel()
-	}()
-	err := newRoot(stop).ExecuteContext(ctx)
-	cancel()
-	os.Exit(exitCode(err))
-}
-
-func exitCode(err error) int {
-	if err == nil {
-		return 0
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.err != nil {
-			fmt.Fprintln(os.Stderr, "fleettune: "+ee.err.Error())
-		}
-		return ee.code
-	}
-	fmt.Fprintln(os.Stderr, "fleettune: "+err.Error())
-	return 1
-}
-
-func newRoot(stop <-chan struct{}) *cobra.Command {
-	g := &globals{stop: stop}
-	root := &cobra.Command{
-		Use:   "fleettune",
-		Short: "Find and fix TCP ephemeral-port exhaustion across a fleet",
-		Long: `fleettune reads each host's ephemeral port range, TIME_WAIT and keepalive
-settings over SSH, compares them with a playbook, and shows (plan) or makes
-(apply) the per-OS changes, persisted the way each OS persists them.`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			return g.setup()
-		},
-	}
-	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "where runs are recorded (default $FLEETTUNE_STATE_DIR or $XDG_STATE_HOME/fleettune)")
-	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error (logs go to stderr)")
-	root.PersistentFlags().BoolVar(&g.noColor, "no-color", false, "never colour the output")
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &exitError{code: 1, err: fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
+	go handleSignals(sigs, stop, cancel, forceExitGrace, func(code int) {
+		fmt.Fprintln(os.Stderr, "fleettune: still busy after the second interrupt; exiting now (the journal allows a rollback)")
+		os.Exit(code)
 	})
-	root.AddCommand(newPlanCmd(g), newApplyCmd(g), newRollbackCmd(g), newStatusCmd(g))
-	root.AddCommand(newLabCmd(g), newDemoCmd(g))
-	return root
+	code := run(withInterrupt(ctx, stop), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	cancel()
+	os.Exit(code)
 }
 
-func (g *globals) setup() error {
-	lvl, err := log.ParseLevel(g.logLevel)
-	if err != nil {
-		return &exitError{code: 1, err: fmt.Errorf("--log-level %q: expected debug, info, warn or error", g.logLevel)}
-	}
-	g.log = log.NewWithOptions(os.Stderr, log.Options{Level: lvl, ReportTimestamp: true, TimeFormat: "15:04:05"})
-	if g.stateDir == "" {
-		g.stateDir = defaultStateDir()
-	}
-	return nil
+// handleSignals is main's signal policy. The first signal (Ctrl-C or a
+// supervisor's SIGTERM) closes stop: apply and rollback finish the hosts in
+// flight and start no more; commands that only read stop at once. The
+// second signal of either kind cancels the context, and if the command has
+// not ended grace later, exit ends the process with 128+signal, as a shell
+// reports a process killed by that signal.
+func handleSignals(sigs <-chan os.Signal, stop chan<- struct{}, cancel context.CancelFunc, grace time.Duration, exit func(code int)) {
+	<-sigs
+	close(stop)
+	s := <-sigs
+	cancel()
+	time.Sleep(grace)
+	exit(128 + signalNumber(s))
 }
 
-func defaultStateDir() string {
-	if d := os.Getenv("FLEETTUNE_STATE_DIR"); d != "" {
-		return d
+func signalNumber(s os.Signal) int {
+	if n, ok := s.(syscall.Signal); ok {
+		return int(n)
 	}
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "fleettune")
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return filepath.Join(".", ".fleettune-state")
-	}
-	return filepath.Join(home, ".local", "state", "fleettune")
+	return int(syscall.SIGINT)
 }
 
-// readCtx is ctx cancelled also by the first interrupt, for commands that
-// only read.
-func (g *globals) readCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		select {
-		case <-g.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
+// interruptKey carries the first-interrupt channel in a context.
+type interruptKey struct{}
+
+// withInterrupt returns ctx carrying stop, closed by the first interrupt.
+func withInterrupt(ctx context.Context, stop <-chan struct{}) context.Context {
+	return context.WithValue(ctx, interruptKey{}, stop)
 }
 
-// color reports whether stdout should be coloured.
-func (g *globals) color() bool {
-	if g.noColor || os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
-		return false
-	}
-	return term.IsTerminal(int(os.Stdout.Fd()))
+// interruptOf is the first-interrupt channel of ctx; nil (never closed)
+// when there is none.
+func interruptOf(ctx context.Context) <-chan struct{} {
+	c, _ := ctx.Value(interruptKey{}).(<-chan struct{})
+	return c
 }

@@ -2,13 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fleettune/fleettune/internal/atomicfile"
+	"github.com/fleettune/fleettune/internal/termsafe"
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/playbooks"
 	"github.com/fleettune/fleettune/remote"
@@ -16,8 +18,10 @@ import (
 )
 
 type planFlags struct {
-	inventory, playbook, limit, out, format string
-	forks                                   int
+	inventory                    []string // -i, repeatable; "-" is stdin
+	playbook, limit, out, format string
+	forks                        int
+	listHosts                    bool
 }
 
 func newPlanCmd(g *globals) *cobra.Command {
@@ -41,14 +45,14 @@ host failed or was unreachable.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&f.inventory, "inventory", "i", "", "inventory file (YAML)")
-	fl.StringVarP(&f.playbook, "playbook", "p", "", "playbook file (YAML)")
-	fl.StringVar(&f.limit, "limit", "", "hosts, groups and globs to select, comma-separated; !x excludes")
-	fl.IntVar(&f.forks, "forks", playbooks.DefaultForks, "hosts worked on at once")
+	addInventoryFlag(fl, &f.inventory, inventoryHelp)
+	fl.StringVarP(&f.playbook, "playbook", "p", "", "playbook file (YAML; default $FLEETTUNE_PLAYBOOK)")
+	addLimitFlag(fl, &f.limit)
+	fl.IntVarP(&f.forks, "forks", "f", playbooks.DefaultForks, "hosts worked on at once")
 	fl.StringVar(&f.out, "out", "", "also save the plan as JSON to this file, for apply PLAN.json")
 	fl.StringVar(&f.format, "format", "text", "output format: text or json")
-	_ = cmd.MarkFlagRequired("inventory")
-	_ = cmd.MarkFlagRequired("playbook")
+	addListHostsFlag(fl, &f.listHosts)
+	_ = cmd.RegisterFlagCompletionFunc("limit", completeLimit(g))
 	return cmd
 }
 
@@ -57,10 +61,16 @@ func runPlan(ctx context.Context, g *globals, f *planFlags) error {
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	if f.forks < 1 {
-		return &exitError{code: 1, err: fmt.Errorf("--forks %d: must be at least 1", f.forks)}
+	if err := checkForks(f.forks); err != nil {
+		return err
 	}
-	plan, _, err := makePlan(ctx, g, f.inventory, f.playbook, f.limit, f.forks)
+	if err := checkLimit(f.limit); err != nil {
+		return err
+	}
+	if f.listHosts {
+		return g.listSelection(format, f.inventory, f.limit)
+	}
+	plan, _, err := makePlan(ctx, g, g.dialer(), f.inventory, f.playbook, f.limit, f.forks)
 	if err != nil {
 		return err
 	}
@@ -70,8 +80,17 @@ func runPlan(ctx context.Context, g *globals, f *planFlags) error {
 		}
 		g.log.Info("plan saved", "file", f.out)
 	}
-	if err := views.NewPlan(format, os.Stdout, g.color()).Plan(plan); err != nil {
+	if err := views.NewPlan(format, g.stdout, g.color()).Plan(plan); err != nil {
 		return &exitError{code: 1, err: err}
+	}
+	if f.out != "" && plan.Summary.Changes > 0 {
+		// Where the operator reads it: after the plan, and never inside
+		// the JSON document.
+		hint := g.stdout
+		if format == views.JSON {
+			hint = g.stderr
+		}
+		fmt.Fprintf(hint, "\nSaved the plan to %s. To apply exactly this plan, run:\n  %s\n", termsafe.String(f.out), g.applyCommand(f.out))
 	}
 	if ctx.Err() != nil {
 		return &exitError{code: 1, err: fmt.Errorf("interrupted")}
@@ -79,11 +98,57 @@ func runPlan(ctx context.Context, g *globals, f *planFlags) error {
 	return &exitError{code: plan.ExitCode()}
 }
 
-// makePlan loads the inputs and plans; errors are exit-status 1.
-func makePlan(ctx context.Context, g *globals, invPath, pbPath, limit string, forks int) (*playbooks.Plan, []*inventory.Host, error) {
-	inv, err := inventory.Load(invPath)
+// checkForks validates --forks before anything else runs.
+func checkForks(n int) error {
+	if n < 1 {
+		return badInput(fmt.Errorf("--forks %d: must be at least 1", n))
+	}
+	return nil
+}
+
+// applyCommand is the command line that applies a saved plan, quoted for
+// a POSIX shell.
+func (g *globals) applyCommand(planFile string) string {
+	words := []string{"fleettune", "apply", planFile}
+	if g.stateDirFlag != "" {
+		words = append(words, "--state-dir", g.stateDirFlag)
+	}
+	for i, w := range words {
+		words[i] = shellQuote(w)
+	}
+	return strings.Join(words, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:@%+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(termsafe.String(s), "'", `'\''`) + "'"
+}
+
+// listSelection prints, for --list-hosts, the hosts -i and --limit select.
+func (g *globals) listSelection(format views.Format, invFlag []string, limit string) error {
+	inv, err := g.loadInventory(invFlag)
 	if err != nil {
-		return nil, nil, &exitError{code: 1, err: err}
+		return err
+	}
+	hosts, err := inv.Select(limit)
+	if err != nil {
+		return badInput(err)
+	}
+	return g.listHosts(format, hosts)
+}
+
+// makePlan loads the inputs and plans; errors are exit-status 1.
+func makePlan(ctx context.Context, g *globals, dial playbooks.Dialer, invPaths []string, pbPath, limit string, forks int) (*playbooks.Plan, []*inventory.Host, error) {
+	inv, err := g.loadInventory(invPaths)
+	if err != nil {
+		return nil, nil, err
+	}
+	pbPath = g.orEnv(pbPath, "FLEETTUNE_PLAYBOOK")
+	if pbPath == "" {
+		return nil, nil, badInput(errors.New("no playbook: give -p PLAYBOOK or set FLEETTUNE_PLAYBOOK"))
 	}
 	pb, err := playbooks.Load(pbPath)
 	if err != nil {
@@ -93,15 +158,15 @@ func makePlan(ctx context.Context, g *globals, invPath, pbPath, limit string, fo
 	if err != nil {
 		return nil, nil, &exitError{code: 1, err: err}
 	}
-	g.log.Info("planning", "hosts", len(hosts), "forks", min(forks, len(hosts)), "playbook", pb.Name)
-	pl := &playbooks.Planner{Dial: g.dialer(), Forks: forks, Log: g.log}
+	g.log.Info("planning", "hosts", len(hosts), "forks", min(forks, len(hosts)), "playbook", termsafe.String(pb.Name))
+	pl := &playbooks.Planner{Dial: dial, Forks: forks, Log: g.log}
 	plan, err := pl.Plan(ctx, hosts, pb)
 	if err != nil {
 		return nil, nil, &exitError{code: 1, err: err}
 	}
 	plan.Inventory, plan.InventoryDigest, plan.Limit = inv.File, inv.Digest, limit
 	// A saved plan finds its inventory from any working directory.
-	if abs, err := filepath.Abs(inv.File); err == nil {
+	if abs, err := filepath.Abs(inv.File); err == nil && len(inv.Paths) == 1 && inv.Paths[0] != "-" {
 		plan.Inventory = abs
 	}
 	if abs, err := filepath.Abs(plan.Playbook); err == nil && plan.Playbook != "" {
@@ -111,6 +176,9 @@ func makePlan(ctx context.Context, g *globals, invPath, pbPath, limit string, fo
 }
 
 func (g *globals) dialer() playbooks.Dialer {
+	if g.dial != nil {
+		return g.dial
+	}
 	return func(ctx context.Context, h *inventory.Host) (remote.Session, error) {
 		return remote.Dial(ctx, h, remote.Options{Logger: g.log.With("host", h.Name), Getenv: g.getenv})
 	}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/fleettune/fleettune/internal/termsafe"
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/journal"
 	"github.com/fleettune/fleettune/playbooks"
@@ -19,6 +19,7 @@ import (
 type rollbackFlags struct {
 	run, limit, format string
 	last, yes          bool
+	listHosts          bool
 	forks              int
 }
 
@@ -41,10 +42,12 @@ harmless. Hosts are reached with the connection settings the run recorded.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.run, "run", "", "the run to undo (fleettune status lists them)")
 	fl.BoolVar(&f.last, "last", false, "undo the most recent apply")
-	fl.StringVar(&f.limit, "limit", "", "only these hosts, groups or globs of the run; !x excludes")
-	fl.IntVar(&f.forks, "forks", playbooks.DefaultForks, "hosts worked on at once")
+	fl.StringVarP(&f.limit, "limit", "l", "", "only these hosts, groups or globs of the run; !x excludes")
+	fl.IntVarP(&f.forks, "forks", "f", playbooks.DefaultForks, "hosts worked on at once")
 	fl.BoolVar(&f.yes, "yes", false, "roll back without asking")
 	fl.StringVar(&f.format, "format", "text", "output format: text or json")
+	addListHostsFlag(fl, &f.listHosts)
+	_ = cmd.RegisterFlagCompletionFunc("run", completeRuns(g, journal.KindApply))
 	return cmd
 }
 
@@ -55,6 +58,12 @@ func runRollback(ctx context.Context, g *globals, f *rollbackFlags) error {
 	}
 	if (f.run == "") == !f.last {
 		return &exitError{code: 1, err: errors.New("rollback needs exactly one of --run ID or --last")}
+	}
+	if err := checkForks(f.forks); err != nil {
+		return err
+	}
+	if err := checkLimit(f.limit); err != nil {
+		return err
 	}
 	store, err := journal.Open(g.stateDir)
 	if err != nil {
@@ -111,9 +120,16 @@ func runRollback(ctx context.Context, g *globals, f *rollbackFlags) error {
 	if later := laterApplies(store, run, targets); len(later) > 0 {
 		g.log.Warn("later applies changed these hosts too; rolling back this run undoes them as well", "hosts", strings.Join(later, ", "))
 	}
+	if f.listHosts {
+		return g.listHosts(format, selected)
+	}
 	if !f.yes {
-		fmt.Fprintf(os.Stderr, "Run %s (%s, started %s) changed %d hosts.\n", run.ID(), run.Header.Kind, run.Header.Started.Local().Format("2006-01-02 15:04:05"), len(conns))
-		if err := confirm(fmt.Sprintf("Restore the recorded previous values on %d hosts?", len(targets))); err != nil {
+		if !g.stdinTTY {
+			return &exitError{code: 1, err: errors.New("refusing to change hosts without confirmation: no terminal to ask on; pass --yes")}
+		}
+		fmt.Fprintf(g.stderr, "Run %s (%s, started %s) changed %s.\n%s", run.ID(), run.Header.Kind,
+			run.Header.Started.Local().Format("2006-01-02 15:04:05"), plural(len(conns), "host", "hosts"), restoreList(targets))
+		if err := g.confirm(ctx, fmt.Sprintf("Restore these previous values on %s?", plural(len(targets), "host", "hosts"))); err != nil {
 			return &exitError{code: 1, err: err}
 		}
 	}
@@ -124,12 +140,54 @@ func runRollback(ctx context.Context, g *globals, f *rollbackFlags) error {
 	}
 	defer w.Close()
 	g.log.Info("rolling back", "run", run.ID(), "hosts", len(targets), "as", id)
+	g.changing.Store(true)
 	e := &playbooks.Engine{Dial: g.dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: g.stop}
 	out := e.Rollback(ctx, id, run.ID(), targets)
 	if err := w.Append(endRecord(out, ctx, g.stop)); err != nil {
 		g.log.Error("journal", "err", err)
 	}
 	return renderOutcome(g, format, out)
+}
+
+// restoreList shows, per host, the values rollback will put back: each
+// knob's live value and, where it differs, the value persisted for the
+// next boot. The values come from the journal, hence terminal-safe.
+func restoreList(targets []playbooks.RestoreTarget) string {
+	var b strings.Builder
+	b.WriteString("It will restore:\n")
+	for _, t := range targets {
+		knobs := make([]string, 0, len(t.Snapshot.Knobs))
+		for k := range t.Snapshot.Knobs {
+			knobs = append(knobs, k)
+		}
+		sort.Strings(knobs)
+		fmt.Fprintf(&b, "  %s (%s)\n", termsafe.String(t.Host.Name), termsafe.String(t.OS))
+		for _, k := range knobs {
+			st := t.Snapshot.Knobs[k]
+			val := st.Live
+			if st.Missing {
+				val = "(absent)"
+			}
+			line := fmt.Sprintf("    %s = %s", termsafe.String(k), termsafe.String(val))
+			if st.AtBootSet && st.AtBoot != st.Live {
+				line += ", at next boot " + termsafe.String(st.AtBoot)
+			}
+			b.WriteString(line + "\n")
+		}
+		files := make([]string, 0, len(t.Snapshot.Files))
+		for f := range t.Snapshot.Files {
+			files = append(files, f)
+		}
+		sort.Strings(files)
+		for _, f := range files {
+			if t.Snapshot.Files[f] == nil {
+				fmt.Fprintf(&b, "    %s removed (it did not exist before)\n", termsafe.String(f))
+			} else {
+				fmt.Fprintf(&b, "    %s put back as it was\n", termsafe.String(f))
+			}
+		}
+	}
+	return b.String()
 }
 
 // laterApplies names the hosts among targets that an apply run started

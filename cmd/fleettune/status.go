@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
-	"github.com/fleettune/fleettune/platform"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/journal"
+	"github.com/fleettune/fleettune/platform"
 	"github.com/fleettune/fleettune/playbooks"
 	"github.com/fleettune/fleettune/views"
 )
@@ -17,7 +16,8 @@ import (
 var timeNow = time.Now
 
 type statusFlags struct {
-	inventory, format string
+	inventory []string // -i, repeatable; "-" is stdin
+	format    string
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -39,7 +39,7 @@ instead of those the run recorded.`,
 			return runStatus(ctx, g, f)
 		},
 	}
-	cmd.Flags().StringVarP(&f.inventory, "inventory", "i", "", "reach hosts with this inventory's settings")
+	addInventoryFlag(cmd.Flags(), &f.inventory, "reach hosts with this inventory's settings (repeatable, as for plan)")
 	cmd.Flags().StringVar(&f.format, "format", "text", "output format: text or json")
 	return cmd
 }
@@ -54,9 +54,9 @@ func runStatus(ctx context.Context, g *globals, f *statusFlags) error {
 		return &exitError{code: 1, err: err}
 	}
 	var inv *inventory.Inventory
-	if f.inventory != "" {
-		if inv, err = inventory.Load(f.inventory); err != nil {
-			return &exitError{code: 1, err: err}
+	if len(f.inventory) > 0 {
+		if inv, err = g.loadInventory(f.inventory); err != nil {
+			return err
 		}
 	}
 	runs, err := store.Runs()
@@ -112,7 +112,7 @@ func runStatus(ctx context.Context, g *globals, f *statusFlags) error {
 			}
 		}
 	}
-	if err := views.NewStatus(format, os.Stdout, g.color()).Status(st); err != nil {
+	if err := views.NewStatus(format, g.stdout, g.color()).Status(st); err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	return nil

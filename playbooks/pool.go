@@ -1,0 +1,95 @@
+package playbooks
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/fleettune/fleettune/inventory"
+	"github.com/fleettune/fleettune/remote"
+)
+
+// Pool keeps one session per host for a whole run, so that plan's read,
+// apply's changes, the health check and a restore share one connection.
+// A session whose connection was lost (remote.ErrConnLost) is dialled
+// again on the next Dial; sessions handed out ignore Close, Pool.Close
+// closes them all. The zero value is not usable: Dial is required.
+type Pool struct {
+	Dial Dialer
+
+	mu       sync.Mutex
+	sessions map[string]*pooled
+}
+
+// Dialer returns the pool's dialer, for Planner.Dial and Engine.Dial.
+func (p *Pool) Dialer() Dialer { return p.dial }
+
+func (p *Pool) dial(ctx context.Context, h *inventory.Host) (remote.Session, error) {
+	p.mu.Lock()
+	if s := p.sessions[h.Name]; s != nil {
+		if !s.isLost() {
+			p.mu.Unlock()
+			return s, nil
+		}
+		delete(p.sessions, h.Name)
+		_ = s.Session.Close()
+	}
+	p.mu.Unlock()
+	sess, err := p.Dial(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	s := &pooled{Session: sess}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sessions == nil {
+		p.sessions = map[string]*pooled{}
+	}
+	if old := p.sessions[h.Name]; old != nil && !old.isLost() {
+		// Another worker dialled the same host meanwhile: keep one.
+		_ = sess.Close()
+		return old, nil
+	}
+	p.sessions[h.Name] = s
+	return s, nil
+}
+
+// Close closes every session the pool opened.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for name, s := range p.sessions {
+		if err := s.Session.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		delete(p.sessions, name)
+	}
+	return errors.Join(errs...)
+}
+
+// pooled is a session the pool owns.
+type pooled struct {
+	remote.Session
+	mu   sync.Mutex
+	lost bool
+}
+
+func (s *pooled) Run(ctx context.Context, cmd string) (remote.Result, error) {
+	res, err := s.Session.Run(ctx, cmd)
+	if errors.Is(err, remote.ErrConnLost) {
+		s.mu.Lock()
+		s.lost = true
+		s.mu.Unlock()
+	}
+	return res, err
+}
+
+// Close leaves the session open for the rest of the run; Pool.Close ends it.
+func (s *pooled) Close() error { return nil }
+
+func (s *pooled) isLost() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lost
+}
