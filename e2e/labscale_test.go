@@ -8,16 +8,35 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
+// lockedBuffer is a bytes.Buffer a process writes while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // labProcess is `fleettune lab` running in the background.
 type labProcess struct {
 	dir    string
 	cmd    *exec.Cmd
-	stdout *bytes.Buffer // the host table
+	stdout *lockedBuffer // the host table
 }
 
 // startLabCommand runs `fleettune lab ARGS --write-inventory DIR/inventory.yaml`
@@ -26,9 +45,9 @@ func startLabCommand(t *testing.T, args ...string) *labProcess {
 	t.Helper()
 	dir := t.TempDir()
 	cmd := exec.Command(binary, append(args, "--write-inventory", filepath.Join(dir, "inventory.yaml"))...)
-	var errb, outb bytes.Buffer
-	cmd.Stdout = &outb
-	cmd.Stderr = &errb
+	errb, outb := &lockedBuffer{}, &lockedBuffer{}
+	cmd.Stdout = outb
+	cmd.Stderr = errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +62,7 @@ func startLabCommand(t *testing.T, args ...string) *labProcess {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return &labProcess{dir: dir, cmd: cmd, stdout: &outb}
+	return &labProcess{dir: dir, cmd: cmd, stdout: outb}
 }
 
 // env reads lab.env as `set -a; . ./lab.env` would.
