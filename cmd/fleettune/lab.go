@@ -121,6 +121,9 @@ func runLab(ctx context.Context, g *globals, f *labFlags) error {
 	if err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("--faults: %w", err)}
 	}
+	if ip.To4() == nil && f.hosts > maxPortHosts {
+		return &exitError{code: 1, err: fmt.Errorf("--hosts %d with --listen %s: on IPv6 loopback every host needs a port of its own, at most %d; use 127.0.0.1 for more", f.hosts, f.listen, maxPortHosts)}
+	}
 	start := time.Now()
 	opts := lab.Options{Specs: lab.MixFleet(f.hosts, mix), Listen: f.listen, Logger: g.log,
 		Shared: ip.To4() != nil, Seed: f.seed, FaultRate: rate}
