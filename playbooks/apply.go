@@ -114,7 +114,7 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 		if len(changed) > 0 {
 			e.checkHealth(ctx, changed, o, &batch)
 			out.Batches = append(out.Batches, batch)
-			e.progress(Event{Kind: BatchDone, Batch: n, Canary: batch.Canary, Changed: len(changed), Checked: batch.Checked, Healthy: batch.Healthy && !batch.Failed})
+			e.progress(Event{Kind: BatchDone, Batch: n, Canary: batch.Canary, Changed: len(changed), Checked: batch.Checked, Healthy: batch.Healthy && !batch.Failed, Unhealthy: batch.Failed})
 			if e.Journal != nil {
 				if err := e.Journal.Health(batch); err != nil {
 					e.journalFailed("", err)

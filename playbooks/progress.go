@@ -53,7 +53,10 @@ type Event struct {
 	Changed int           // BatchDone: hosts changed, and so health-checked
 	Checked bool          // BatchDone: every host of the batch was checked
 	Healthy bool          // BatchDone
-	Stopped string        // RolloutDone
+	// Unhealthy: BatchDone: some host of the batch showed handshake
+	// failures (even when others could not be checked).
+	Unhealthy bool
+	Stopped   string // RolloutDone
 }
 
 // progress sends one event, one at a time.
@@ -96,6 +99,8 @@ func Reason(err error) string {
 		return "command timed out"
 	case errors.Is(err, remote.ErrConnLost):
 		return "connection lost"
+	case errors.Is(err, remote.ErrOutputTooLarge):
+		return "output too large"
 	}
 	return "command failed"
 }

@@ -3,11 +3,17 @@ package playbooks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
+	"os"
 	"reflect"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/fleettune/fleettune/remote"
 )
 
 func TestLoadRamp(t *testing.T) {
@@ -249,5 +255,26 @@ func TestApplyProgressEvents(t *testing.T) {
 	}
 	if rest := got[len(want):]; len(rest) != 3 || rest[0] != "watch 2 1m0s" || rest[1] != "done 2 changed=2" || rest[2] != "end " {
 		t.Errorf("then %q", rest)
+	}
+}
+
+func TestReason(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&remote.Error{Host: "a", Kind: remote.ErrUnreachable, Err: refused}, "connection refused"},
+		{&remote.Error{Host: "a", Kind: remote.ErrUnreachable, Err: os.ErrDeadlineExceeded}, "connection timed out"},
+		{&remote.Error{Host: "a", Kind: remote.ErrUnreachable, Err: errors.New("proxy command exited 255")}, "host unreachable"},
+		{&remote.Error{Host: "a", Kind: remote.ErrAuth}, "authentication failed"},
+		{&remote.Error{Host: "a", Kind: remote.ErrHostKey}, "host key verification failed"},
+		{fmt.Errorf("verify: %w", &remote.Error{Host: "a", Kind: remote.ErrOutputTooLarge}), "output too large"},
+		{&remote.Error{Host: "a", Kind: remote.ErrTimeout}, "command timed out"},
+		{errors.New("exit 1"), "command failed"},
+	} {
+		if got := Reason(tc.err); got != tc.want {
+			t.Errorf("Reason(%v) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }

@@ -224,6 +224,8 @@ func (p *Progress) batchLine(ev playbooks.Event, now time.Time) string {
 	switch {
 	case ev.Changed == 0:
 		health = "nothing changed, no watch"
+	case ev.Unhealthy:
+		health = s.red("UNHEALTHY")
 	case ev.Healthy:
 		health = s.green("healthy")
 	case ev.Checked:

@@ -143,6 +143,20 @@ func TestProgressLogAbove(t *testing.T) {
 	}
 }
 
+// A batch where one host rose and another could not be checked is
+// unhealthy, not "not checked".
+func TestProgressUnhealthyBatch(t *testing.T) {
+	var b bytes.Buffer
+	c := newClock()
+	p := &Progress{W: &b, Now: c.now}
+	p.Progress(playbooks.Event{Kind: playbooks.RolloutStarted, Total: 2, Batches: 1})
+	p.Progress(playbooks.Event{Kind: playbooks.BatchStarted, Batch: 1, Batches: 1, Hosts: 2})
+	p.Progress(playbooks.Event{Kind: playbooks.BatchDone, Batch: 1, Changed: 2, Unhealthy: true})
+	if !strings.Contains(b.String(), ", UNHEALTHY · ") {
+		t.Errorf("batch line %q", b.String())
+	}
+}
+
 // Off a terminal: one line per batch, no escape sequences, nothing else.
 func TestProgressOffTerminal(t *testing.T) {
 	var b bytes.Buffer
