@@ -51,12 +51,16 @@ type Plan struct {
 
 // HostPlan is one host's part of a plan.
 type HostPlan struct {
-	Host           string            `json:"host"`
-	OS             string            `json:"os"`
-	Version        string            `json:"version,omitempty"`
-	Status         string            `json:"status"`
-	Error          string            `json:"error"`
-	Reason         string            `json:"reason,omitempty"` // the kind of a failure, for grouping
+	Host    string `json:"host"`
+	OS      string `json:"os"`
+	Version string `json:"version,omitempty"`
+	Status  string `json:"status"`
+	Error   string `json:"error"`
+	Reason  string `json:"reason,omitempty"` // the kind of a failure, for grouping
+	// Grade and Audit are the host's audit grade and one-line summary
+	// (plan --audit); "" when not asked for or not read.
+	Grade          string            `json:"grade,omitempty"`
+	Audit          string            `json:"audit,omitempty"`
 	RebootRequired bool              `json:"reboot_required"`
 	Changes        []platform.Change `json:"changes"`
 	Notes          []string          `json:"notes"`
@@ -165,6 +169,10 @@ type Planner struct {
 	Log    *log.Logger // nil means no logging
 	Driver func(os string) (platform.Driver, error)
 	Now    func() time.Time
+	// Summary, when set, reads a reached host's port use over the plan's
+	// own session (one more read-only command) and returns its audit
+	// grade and one-line summary, shown on the host's header.
+	Summary func(ctx context.Context, h *inventory.Host, os string, r platform.Runner) (grade, line string)
 }
 
 // DefaultForks bounds concurrency when --forks is not given.
@@ -253,6 +261,9 @@ func (pl *Planner) planHost(ctx context.Context, h *inventory.Host, pb *Playbook
 		if msg := probeMissing(ctx, sess, hp.OS, pb.Health.Probe[hp.OS]); msg != "" {
 			hp.Status, hp.Error, hp.Steps = StatusFailed, msg, nil
 		}
+	}
+	if pl.Summary != nil {
+		hp.Grade, hp.Audit = pl.Summary(ctx, h, hp.OS, sess)
 	}
 	l.Debug("planned", "os", hp.OS, "status", hp.Status, "changes", len(hp.Changes), "took", time.Since(start).Round(time.Millisecond))
 	return hp

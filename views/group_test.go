@@ -107,3 +107,31 @@ func TestOutcomeGroupsAndRecap(t *testing.T) {
 		t.Errorf("--detail does not list every host:\n%s", b.String())
 	}
 }
+
+// plan --audit: one host's header carries its summary; a group's counts
+// the grades and names the hosts at risk.
+func TestPlanAuditOnHeaders(t *testing.T) {
+	p := bigPlan()
+	p.Hosts = p.Hosts[:4]
+	for i := range p.Hosts {
+		p.Hosts[i].Grade, p.Hosts[i].Audit = "OK", "OK · 10.0.0.1:443 12% · headroom >10×"
+	}
+	p.Hosts[2].Grade, p.Hosts[2].Audit = "WARN", "WARN · 10.0.0.9:5432 71% · headroom 1.40×"
+	one := changedHost("solo")
+	one.OS = "solaris"
+	one.Grade, one.Audit = "CRIT", "CRIT · 10.0.0.7:3306 91% · headroom 1.10×"
+	p.Hosts = append(p.Hosts, one)
+	p.Summarize()
+	var b bytes.Buffer
+	if err := NewPlan(Text, &b, false).Plan(p); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"\n4 hosts (web001…web004)  linux 6.18.44  2 changes  · audit 3 OK, 1 WARN (at risk: web003)\n",
+		"\nsolo  solaris 6.18.44  2 changes  · audit CRIT · 10.0.0.7:3306 91% · headroom 1.10×\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("plan does not say %q:\n%s", want, b.String())
+		}
+	}
+}

@@ -86,7 +86,11 @@ func (v *PlanHuman) Plan(p *playbooks.Plan) error {
 	fmt.Fprintf(&b, "%s · playbook %s · %s · run %s\n", s.bold("fleettune plan"), termsafe.String(name), plural(len(p.Hosts), "host", "hosts"), p.RunID)
 
 	var okHosts, names, keys, bodies []string
+	audits := map[string]playbooks.HostPlan{}
 	for _, h := range p.Hosts {
+		if h.Audit != "" {
+			audits[h.Host] = h
+		}
 		if h.Status == playbooks.StatusOK && !h.RebootRequired {
 			okHosts = append(okHosts, h.Host)
 			continue
@@ -116,7 +120,7 @@ func (v *PlanHuman) Plan(p *playbooks.Plan) error {
 			// One host alone: its error says it without "e.g.".
 			g.body = strings.Replace(g.body, "e.g. "+g.names[0]+": ", "", 1)
 		}
-		b.WriteString("\n" + g.render(s))
+		b.WriteString("\n" + strings.Replace(g.render(s), auditMark, groupAudit(s, g.names, audits), 1))
 	}
 	if len(okHosts) > 0 {
 		fmt.Fprintf(&b, "\n%s %s\n", s.green("Up to date:"), hostList(okHosts, 12))
@@ -171,6 +175,9 @@ func writeHost(b *strings.Builder, s style, h playbooks.HostPlan) {
 	if h.RebootRequired && h.Status != playbooks.StatusOK {
 		head += "  " + s.yellow("reboot required")
 	}
+	if h.Audit != "" {
+		head += auditMark
+	}
 	b.WriteString(head + "\n")
 	if h.Error != "" && (h.Status != playbooks.StatusFailed || !refusedOnly(h)) {
 		fmt.Fprintf(b, "    %s\n", s.red(termsafe.String(strings.TrimPrefix(h.Error, h.Host+": "))))
@@ -222,6 +229,42 @@ func writeHost(b *strings.Builder, s style, h playbooks.HostPlan) {
 			fmt.Fprintf(b, "    %d. %s\n", i+1, s.cyan(termsafe.String(step)))
 		}
 	}
+}
+
+// auditMark stands for a host's audit summary in its header until the
+// block is known to be one host's or a group's.
+const auditMark = "\x00audit\x00"
+
+// groupAudit is the header's audit part: one host's summary, or for a
+// group how many hosts have each grade, naming those at WARN or worse.
+func groupAudit(s style, names []string, audits map[string]playbooks.HostPlan) string {
+	if len(names) == 1 {
+		return "  " + s.dim("· audit "+termsafe.String(audits[names[0]].Audit))
+	}
+	count := map[string]int{}
+	var order, atRisk []string
+	for _, n := range names {
+		g := audits[n].Grade
+		if g == "" {
+			g = "not read"
+		}
+		if count[g] == 0 {
+			order = append(order, g)
+		}
+		count[g]++
+		if g == "WARN" || g == "CRIT" || g == "EXHAUSTED" {
+			atRisk = append(atRisk, n)
+		}
+	}
+	parts := make([]string, len(order))
+	for i, g := range order {
+		parts[i] = fmt.Sprintf("%d %s", count[g], termsafe.String(g))
+	}
+	out := "· audit " + strings.Join(parts, ", ")
+	if len(atRisk) > 0 {
+		out += " (at risk: " + hostList(atRisk, 6) + ")"
+	}
+	return "  " + s.dim(out)
 }
 
 // actionWords names the actions that are not plain updates.

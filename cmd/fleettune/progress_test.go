@@ -44,3 +44,32 @@ func TestApplyProgressOnAndOffTerminal(t *testing.T) {
 		t.Errorf("the live line is not cleared at the end: %q", plain)
 	}
 }
+
+// plan --audit reads each host's port use over the plan's own session:
+// the header carries the grade and headroom, the JSON the grade, and each
+// host still sees one connection.
+func TestPlanAuditOneConnectionPerHost(t *testing.T) {
+	f := newFleet(t, 3)
+	r := f.run("plan", "-i", f.lab.Inventory, "-p", f.playbook, "--audit", "--detail")
+	if r.code != 2 {
+		t.Fatalf("plan --audit: %s", r)
+	}
+	for _, h := range []string{"sol10-01", "sol11-01", "sol10-02"} {
+		if !regexp.MustCompile(`(?m)^` + h + `  solaris .*  · audit (OK|WATCH|WARN|CRIT|EXHAUSTED) · `).MatchString(r.stdout) {
+			t.Errorf("%s's header has no audit summary:\n%s", h, r.stdout)
+		}
+		if n := f.lab.Connections(h); n != 1 {
+			t.Errorf("%s: %d connections; plan --audit must use the plan's one", h, n)
+		}
+	}
+	var doc struct {
+		Hosts []struct{ Host, Grade, Audit string } `json:"hosts"`
+	}
+	r = f.run("plan", "-i", f.lab.Inventory, "-p", f.playbook, "--audit", "--format", "json")
+	oneJSON(t, r, &doc)
+	for _, h := range doc.Hosts {
+		if h.Grade == "" || !strings.HasPrefix(h.Audit, h.Grade+" · ") {
+			t.Errorf("%s: grade %q audit %q", h.Host, h.Grade, h.Audit)
+		}
+	}
+}

@@ -68,7 +68,9 @@ type globals struct {
 	noColor  bool
 	// detail is --detail of plan and apply: every host on its own.
 	detail bool
-	log    *log.Logger
+	// planAudit is plan --audit: each host's audit grade in its header.
+	planAudit bool
+	log       *log.Logger
 }
 
 // run is the whole command line: it parses args, runs the command and
