@@ -56,8 +56,18 @@ type Outcome struct {
 	// Stopped says why a rollout ended before every host was done.
 	Stopped string `json:"stopped,omitempty"`
 	// RolledBack is set when a failed health check rolled hosts back.
-	RolledBack bool           `json:"rolled_back"`
-	Summary    OutcomeSummary `json:"summary"`
+	RolledBack bool `json:"rolled_back"`
+	// AtRisk are the applied hosts an audit after the run still grades
+	// WARN or worse (apply --audit).
+	AtRisk  []HostRisk     `json:"at_risk,omitempty"`
+	Summary OutcomeSummary `json:"summary"`
+}
+
+// HostRisk is one host's audit after apply: its grade and summary line.
+type HostRisk struct {
+	Host  string `json:"host"`
+	Grade string `json:"grade"`
+	Audit string `json:"audit"`
 }
 
 // HostOutcome is one host's part of an outcome.

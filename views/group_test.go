@@ -135,3 +135,16 @@ func TestPlanAuditOnHeaders(t *testing.T) {
 		}
 	}
 }
+
+func TestOutcomeStillAtRisk(t *testing.T) {
+	o := &playbooks.Outcome{RunID: "run", Kind: "apply", Hosts: []playbooks.HostOutcome{{Host: "db1", Status: playbooks.StatusApplied}},
+		AtRisk: []playbooks.HostRisk{{Host: "db1", Grade: "WARN", Audit: "WARN · 10.0.0.9:5432 71% · headroom 1.40×"}}}
+	o.Summarize()
+	var b bytes.Buffer
+	if err := NewOutcome(Text, &b, false).Outcome(o); err != nil {
+		t.Fatal(err)
+	}
+	if want := "\nStill at risk (audit after the run):\n  db1  WARN · 10.0.0.9:5432 71% · headroom 1.40×\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("apply does not say %q:\n%s", want, b.String())
+	}
+}

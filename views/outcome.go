@@ -217,6 +217,12 @@ func writeRecap(b *strings.Builder, s style, o *playbooks.Outcome) {
 		}
 		who[r] = append(who[r], h.Host)
 	}
+	if len(o.AtRisk) > 0 {
+		b.WriteString("\n" + s.bold("Still at risk (audit after the run):") + "\n")
+		for _, r := range o.AtRisk {
+			fmt.Fprintf(b, "  %s  %s\n", s.bold(termsafe.String(r.Host)), s.yellow(termsafe.String(r.Audit)))
+		}
+	}
 	if len(order) == 0 {
 		return
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fleettune/fleettune/audit"
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/journal"
 	"github.com/fleettune/fleettune/playbooks"
@@ -66,6 +67,7 @@ host failed; 3 the health check failed and the rollout was rolled back.`,
 	fl.StringVar(&f.scope, "rollback-scope", playbooks.ScopeBatch, "what an unhealthy batch rolls back with health.rollback auto: batch or all")
 	fl.BoolVar(&f.yes, "yes", false, "apply without asking")
 	fl.StringVar(&f.format, "format", "text", "output format: text or json")
+	fl.BoolVar(&g.planAudit, "audit", false, "audit each host in the plan, and each applied host again at the end (over the same connection); the recap lists those still at risk")
 	fl.BoolVar(&g.detail, "detail", false, "show every host on its own, not grouped with hosts that read the same")
 	addListHostsFlag(fl, &f.listHosts)
 	_ = cmd.RegisterFlagCompletionFunc("limit", completeLimit(g))
@@ -266,6 +268,9 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	stopProgress := g.showProgress(e)
 	out := e.Apply(ctx, runID, todo, opts)
 	stopProgress()
+	if g.planAudit {
+		out.AtRisk = stillAtRisk(context.WithoutCancel(ctx), pool.Dialer(), todo, out, f.forks)
+	}
 	out.Plan = planRunOf(planFile, plan)
 	addRefused(out, refused)
 	mergePlanHosts(out, plan)
@@ -463,4 +468,48 @@ func (g *globals) showProgress(e *playbooks.Engine) (stop func()) {
 		p.Finish()
 		restore()
 	}
+}
+
+// stillAtRisk audits the applied hosts again, over the run's connections,
+// and returns those graded WARN or worse, in the hosts' order.
+func stillAtRisk(ctx context.Context, dial playbooks.Dialer, hosts []*inventory.Host, out *playbooks.Outcome, forks int) []playbooks.HostRisk {
+	th := audit.DefaultThresholds()
+	applied := map[string]string{}
+	for _, h := range out.Hosts {
+		if h.Status == playbooks.StatusApplied {
+			applied[h.Host] = h.OS
+		}
+	}
+	risks := make([]*playbooks.HostRisk, len(hosts))
+	sem := make(chan struct{}, max(1, forks))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		os, ok := applied[h.Name]
+		if !ok {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			sess, err := dial(ctx, h)
+			if err != nil {
+				return
+			}
+			grade, line := auditSummary(ctx, h, os, sess, th)
+			switch grade {
+			case "WARN", "CRIT", "EXHAUSTED":
+				risks[i] = &playbooks.HostRisk{Host: h.Name, Grade: grade, Audit: line}
+			}
+		}()
+	}
+	wg.Wait()
+	var at []playbooks.HostRisk
+	for _, r := range risks {
+		if r != nil {
+			at = append(at, *r)
+		}
+	}
+	return at
 }

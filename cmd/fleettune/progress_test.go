@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/fleettune/fleettune/lab"
 )
 
 var batchLine = regexp.MustCompile(`(?m)^batch \d+/\d+( \(canary\))?: \d+ hosts?, `)
@@ -70,6 +74,39 @@ func TestPlanAuditOneConnectionPerHost(t *testing.T) {
 	for _, h := range doc.Hosts {
 		if h.Grade == "" || !strings.HasPrefix(h.Audit, h.Grade+" · ") {
 			t.Errorf("%s: grade %q audit %q", h.Host, h.Grade, h.Audit)
+		}
+	}
+}
+
+// apply --audit audits before and after over the run's one connection per
+// host; a host the lab keeps exhausted is still at risk after the run.
+func TestApplyAuditOneConnectionPerHost(t *testing.T) {
+	l, err := lab.Start(context.Background(), lab.Options{Dir: t.TempDir(), Specs: []lab.Spec{
+		{Name: "sol10-01", OS: "solaris", Release: "5.10"},
+		{Name: "sol11-01", OS: "solaris", Release: "5.11", Profile: lab.ProfileExhausted}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	f := &fleet{t: t, lab: l, stateDir: filepath.Join(t.TempDir(), "state")}
+	// A narrower range than Solaris's default: the exhausted host stays so.
+	f.playbook = f.write("playbook.yaml", strings.Replace(labPlaybook, "20000-60999", "50000-60999", 1))
+	f.env = map[string]string{"FLEETTUNE_STATE_DIR": f.stateDir, "HOME": t.TempDir()}
+	r := f.run("apply", "-i", f.lab.Inventory, "-p", f.playbook, "--yes", "--audit", "--format", "json")
+	var doc struct {
+		Hosts  []struct{ Host, Status string } `json:"hosts"`
+		AtRisk []struct{ Host, Grade string }  `json:"at_risk"`
+	}
+	oneJSON(t, r, &doc)
+	if r.code != 0 || len(doc.Hosts) != 2 || doc.Hosts[0].Status != "applied" {
+		t.Fatalf("apply --audit: %s", r)
+	}
+	if len(doc.AtRisk) != 1 || doc.AtRisk[0].Host != "sol11-01" || (doc.AtRisk[0].Grade != "CRIT" && doc.AtRisk[0].Grade != "EXHAUSTED" && doc.AtRisk[0].Grade != "WARN") {
+		t.Errorf("at risk after the run: %+v; want the exhausted sol11-01 alone\n%s", doc.AtRisk, r)
+	}
+	for _, h := range []string{"sol10-01", "sol11-01"} {
+		if n := f.lab.Connections(h); n != 1 {
+			t.Errorf("%s: %d connections; apply --audit must use the run's one", h, n)
 		}
 	}
 }
