@@ -3,6 +3,7 @@ package views
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/fleettune/fleettune/internal/termsafe"
@@ -256,6 +257,9 @@ func groupAudit(s style, names []string, audits map[string]playbooks.HostPlan) s
 			atRisk = append(atRisk, n)
 		}
 	}
+	// Worst last, as audit orders its grades; unknown words after them.
+	rank := map[string]int{"OK": 1, "WATCH": 2, "WARN": 3, "CRIT": 4, "EXHAUSTED": 5, "not read": 6}
+	sort.SliceStable(order, func(i, j int) bool { return rank[order[i]] < rank[order[j]] })
 	parts := make([]string, len(order))
 	for i, g := range order {
 		parts[i] = fmt.Sprintf("%d %s", count[g], termsafe.String(g))
