@@ -287,6 +287,8 @@ func (d linuxDriver) proposeNative(f *Facts, knob, value string) (*Change, []str
 		return &c, nil
 	}
 	c.Current = normalizeSpaces(k.Live)
+	before := c.Current
+	c.Before = &Value{Native: &before}
 	same := func(a, b string) bool { return normalizeSpaces(a) == normalizeSpaces(b) }
 	if knob == linuxReservedPorts {
 		same = func(a, b string) bool { return samePortList(a, b) }

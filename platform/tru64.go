@@ -538,8 +538,14 @@ func (d tru64Driver) propose(f *Facts, setting string, target Value, g Guardrail
 		}
 	}
 	c.Current = tru64Show(setting, live)
-	if Setting(setting) == EphemeralPorts {
-		c.Before = portsValue(PortRange{live["ipport_userreserved_min"], live["ipport_userreserved"]})
+	switch Setting(setting) {
+	case EphemeralPorts:
+		c.Before = portsValue(PortRange{live[tru64PortMin], live[tru64PortMax]})
+	case TimeWait:
+		// TIME_WAIT is two MSLs of tcp_msl half-seconds: tcp_msl seconds.
+		c.Before = durationValue(time.Duration(live[tru64MSL]) * time.Second)
+	case KeepaliveTime:
+		c.Before = durationValue(time.Duration(live[tru64KeepIdle]) * tru64HalfSecond)
 	}
 	st := tru64Plan(f, wants)
 	if st.liveOK && st.bootOK {
