@@ -581,14 +581,8 @@ func (d tru64Driver) propose(f *Facts, setting string, target Value, g Guardrail
 	}
 	var notes []string
 	if Setting(setting) == EphemeralPorts {
-		r := PortRange{wants[0].value, wants[1].value}
-		switch {
-		case r.Low < 1024:
+		if r := (PortRange{wants[0].value, wants[1].value}); r.Low < 1024 {
 			c.Refused = fmt.Sprintf("low end %d is a privileged port; Tru64 ephemeral ports must start at 1024 or above", r.Low)
-		case g.ProtectListeningPorts:
-			if in := listenersIn(r, f.Listening, nil); len(in) > 0 {
-				c.Refused = fmt.Sprintf("range %s covers listening port(s) %s; move the range", r, formatPorts(in))
-			}
 		}
 	}
 	if Setting(setting) == TimeWait {

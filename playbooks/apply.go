@@ -29,12 +29,11 @@ type ApplyOptions struct {
 	Targets func(h *inventory.Host, os string) (platform.Targets, error)
 	// Expected, when set, holds the reviewed plan per host: a host whose
 	// fresh proposal differs from it is refused as stale.
-	Expected   map[string]HostPlan
-	Guardrails platform.Guardrails
-	// MinTimeWait is guardrails.min_time_wait: lower TIME_WAIT targets are
-	// refused for every OS.
-	MinTimeWait time.Duration
-	Batch       Batch
+	Expected map[string]HostPlan
+	// Guardrails are the playbook's OS-neutral guardrails, applied by the
+	// planner to every fresh proposal.
+	Guardrails Guardrails
+	Batch      Batch
 	// MaxFailures stops the rollout once more hosts than this have failed.
 	MaxFailures int
 	Watch       time.Duration
@@ -194,7 +193,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 		e.record(*ho)
 		return nil
 	}
-	facts, prop, err := e.propose(ctx, c, targets, o.Guardrails, o.MinTimeWait)
+	facts, prop, err := e.propose(ctx, c, targets, o.Guardrails)
 	if err != nil {
 		ho.fail(err)
 		e.record(*ho)
@@ -266,7 +265,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 		return nil
 	}
 	// Verify by reading back.
-	_, after, err := e.propose(runCtx, c, targets, o.Guardrails, o.MinTimeWait)
+	_, after, err := e.propose(runCtx, c, targets, o.Guardrails)
 	if err != nil {
 		ho.fail(fmt.Errorf("verify: %w", err))
 		e.record(*ho)
@@ -292,7 +291,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 }
 
 // propose gathers a host's facts and compares them with targets.
-func (e *Engine) propose(ctx context.Context, c *hostConn, t platform.Targets, g platform.Guardrails, minTimeWait time.Duration) (*platform.Facts, platform.Proposal, error) {
+func (e *Engine) propose(ctx context.Context, c *hostConn, t platform.Targets, g Guardrails) (*platform.Facts, platform.Proposal, error) {
 	native := make([]string, 0, len(t.Native))
 	for k := range t.Native {
 		native = append(native, k)
@@ -302,7 +301,7 @@ func (e *Engine) propose(ctx context.Context, c *hostConn, t platform.Targets, g
 	if err != nil {
 		return nil, platform.Proposal{}, err
 	}
-	p, err := propose(c.driver, f, t, g, minTimeWait)
+	p, err := propose(c.driver, f, t, g)
 	return f, p, err
 }
 

@@ -344,8 +344,7 @@ func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Sess
 	if err != nil {
 		return &platform.Facts{OS: os, TimeWait: -1}, &targets, platform.Proposal{}, d.Capabilities(), err
 	}
-	g := platform.Guardrails{ProtectListeningPorts: pb.Guardrails.ProtectListeningPorts}
-	prop, err := propose(d, facts, targets, g, pb.Guardrails.MinTimeWait)
+	prop, err := propose(d, facts, targets, pb.Guardrails)
 	return facts, &targets, prop, d.Capabilities(), err
 }
 
@@ -406,8 +405,7 @@ func (p *Plan) ApplyOptions() (ApplyOptions, error) {
 			return *hp.Targets, nil
 		},
 		Expected:    byHost,
-		Guardrails:  platform.Guardrails{ProtectListeningPorts: s.ProtectListeningPorts},
-		MinTimeWait: minTW,
+		Guardrails:  Guardrails{ProtectListeningPorts: s.ProtectListeningPorts, MinTimeWait: minTW},
 		Batch:       batch,
 		MaxFailures: s.MaxFailures,
 		Watch:       watch,
