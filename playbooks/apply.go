@@ -65,10 +65,22 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 		size = len(hosts)
 	}
 	failures := 0
+	// Connections are held only while a host's batch is in flight or an
+	// automatic rollback may still include it: with rollback_scope all and
+	// automatic rollback that is to the end of the run; otherwise a batch's
+	// sessions are released once it is judged. Sessions opened earlier
+	// (plan's read) for hosts of later batches are released now; those
+	// hosts are dialled again when their batch starts.
+	holdAll := o.Health.Rollback == RollbackAuto && o.RollbackScope == ScopeAll
+	if e.Release != nil {
+		for _, h := range hosts[min(size, len(hosts)):] {
+			e.Release(h.Name)
+		}
+	}
 	var done []*applied // hosts changed so far, for a rollback of everything
 	defer func() {
 		for _, a := range done {
-			a.conn.close()
+			e.release(a.conn)
 		}
 		out.Summarize()
 	}()
@@ -103,6 +115,16 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 		}
 		sort.Slice(changed, func(i, j int) bool { return changed[i].out.Host < changed[j].out.Host })
 		done = append(done, changed...)
+		// settle releases the batch's sessions once no automatic rollback
+		// can include it any more.
+		settle := func() {
+			if holdAll {
+				return
+			}
+			for _, a := range changed {
+				e.release(a.conn)
+			}
+		}
 
 		if len(changed) > 0 {
 			e.checkHealth(ctx, changed, o, &batch)
@@ -119,6 +141,9 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 			if !batch.Failed && len(batch.ConfigErrors) > 0 {
 				out.Stopped = fmt.Sprintf("%s: %s; rollout stopped, the batch stays applied: undo with fleettune rollback --run %s", label, strings.Join(batch.ConfigErrors, "; "), runID)
 				break
+			}
+			if !batch.Failed {
+				settle()
 			}
 			if !batch.Failed && !batch.Checked && o.Health.RefusesUnchecked() {
 				out.Stopped = fmt.Sprintf("%s: health not checked on %s; with health.unchecked: refuse the rollout stops here: undo with fleettune rollback --run %s", label, strings.Join(batch.Unchecked, ", "), runID)
@@ -179,7 +204,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 	keep := false
 	defer func() {
 		if !keep {
-			c.close()
+			e.release(c)
 		}
 	}()
 	if reason := o.Health.UncheckedReason(c.os, c.driver.Capabilities()); reason != "" && o.Health.RefusesUnchecked() {

@@ -161,6 +161,11 @@ type Engine struct {
 	// no new host or batch starts. Cancelling the context instead abandons
 	// hosts in flight (their journal entries still allow rollback).
 	Stop <-chan struct{}
+	// Release, when set, is told when the engine no longer needs a host's
+	// session: Pool.Release, so that a run holds a connection only while
+	// the host's batch is in flight or an automatic rollback may still
+	// include it. A restore after that dials again.
+	Release func(host string)
 	// Now and Sleep are the clock; nil means the real one.
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -263,6 +268,18 @@ type hostConn struct {
 	sess   remote.Session
 	os     string
 	driver platform.Driver
+}
+
+// release ends the engine's use of a host's session: closes it and tells
+// Release, so that a pooled connection is really closed.
+func (e *Engine) release(c *hostConn) {
+	if c == nil {
+		return
+	}
+	c.close()
+	if e.Release != nil {
+		e.Release(c.host.Name)
+	}
 }
 
 func (c *hostConn) close() {

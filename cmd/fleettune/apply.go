@@ -134,8 +134,9 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	}
 	defer unlock()
 
-	// One connection per host for the whole run: the plan's read, the
-	// changes, the health check and any restore share it.
+	// One connection per host while the run needs it: the plan's read, the
+	// changes, the health check and any automatic restore share it; the
+	// engine releases it once the host's batch is done.
 	pool := &playbooks.Pool{Dial: g.dialer()}
 	defer pool.Close()
 
@@ -172,6 +173,8 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	for i, hp := range plan.Hosts {
 		if hp.Status == playbooks.StatusChanges {
 			todo = append(todo, hosts[i])
+		} else {
+			pool.Release(hp.Host) // nothing to apply: its plan-time connection is done
 		}
 	}
 	if len(todo) == 0 {
@@ -232,8 +235,10 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	g.log.Info("applying", "run", plan.RunID, "hosts", len(todo), "batch", opts.Batch.String(), "watch", opts.Watch, "journal", w.Path())
 
 	g.changing.Store(true)
-	e := &playbooks.Engine{Dial: pool.Dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: g.stop}
+	e := &playbooks.Engine{Dial: pool.Dialer(), Release: pool.Release, Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: g.stop}
 	out := e.Apply(ctx, runID, todo, opts)
+	dials, _, peak := pool.Stats()
+	g.log.Debug("connections", "dialled", dials, "most_open_at_once", peak, "hosts", len(hosts))
 	out.Plan = planRunOf(planFile, plan)
 	mergePlanHosts(out, plan)
 	out.Summarize()
