@@ -116,22 +116,22 @@ func TestApplyHoldsConnectionsOnlyWhileNeeded(t *testing.T) {
 	}
 }
 
-// TestApplyReleasesPlanSessionsOfLaterBatches: after plan's read through
-// the same pool, the first batch reuses its plan-time sessions and the
-// hosts of later batches are released at once, dialled again when their
-// batch starts.
+// TestApplyReleasesPlanSessionsOfLaterBatches: plan's read through the
+// same pool keeps only the first batch's sessions (Planner.Release), the
+// first batch reuses them, and the hosts of later batches are dialled again
+// when their batch starts.
 func TestApplyReleasesPlanSessionsOfLaterBatches(t *testing.T) {
 	f := newKVFleet(6, nil)
 	e := f.engine(&memJournal{})
 	pool := &Pool{Dial: e.Dial}
 	e.Dial, e.Release = pool.Dialer(), pool.Release
 	pr := platform.PortRange{Low: 20000, High: 60999}
-	pl := &Planner{Dial: e.Dial, Driver: e.Driver, Forks: 4}
-	if _, err := pl.Plan(context.Background(), f.inventory(), &Playbook{Name: "kv", Targets: Targets{EphemeralPorts: &pr}}); err != nil {
+	pl := &Planner{Dial: e.Dial, Driver: e.Driver, Forks: 4, Release: pool.Release, Batch: &Batch{Count: 2}}
+	if _, err := pl.Plan(context.Background(), f.inventory(), &Playbook{Name: "kv", Targets: Targets{EphemeralPorts: &pr}, Health: Health{Counters: true}}); err != nil {
 		t.Fatal(err)
 	}
-	if dials, open, _ := pool.Stats(); dials != 6 || open != 6 {
-		t.Fatalf("after plan: %d dials, %d open", dials, open)
+	if dials, open, _ := pool.Stats(); dials != 6 || open != 2 {
+		t.Fatalf("after plan: %d dials, %d open; want 6 and the first batch's 2", dials, open)
 	}
 	out := e.Apply(context.Background(), "run", f.inventory(), rangeOptions("20000-60999", Batch{Count: 2}, Health{Counters: true}))
 	if out.Summary.Applied != 6 {

@@ -147,7 +147,10 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	if planFile != "" {
 		plan, hosts, err = loadPlan(g, planFile, f.inventory, f.limit)
 	} else {
-		plan, hosts, err = makePlan(readCtx, g, pool.Dialer(), f.inventory, f.playbook, f.limit, f.forks)
+		plan, hosts, err = makePlan(readCtx, g, pool.Dialer(), f.inventory, f.playbook, f.limit, f.forks, func(pl *playbooks.Planner) {
+			// Only the first batch's connections wait for the prompt.
+			pl.Release, pl.Batch = pool.Release, batch
+		})
 	}
 	if err != nil {
 		return err
