@@ -128,6 +128,14 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 
 		if len(changed) > 0 {
 			e.checkHealth(ctx, changed, o, &batch)
+			// The result again, now with what the check measured on the
+			// host: the journal keeps per-host health (the last result
+			// record of a host counts).
+			for _, a := range changed {
+				if a.out.Health != nil {
+					e.record(*a.out)
+				}
+			}
 			out.Batches = append(out.Batches, batch)
 			if e.Journal != nil {
 				if err := e.Journal.Health(batch); err != nil {

@@ -12,20 +12,22 @@ import (
 
 	"github.com/charmbracelet/log"
 
+	"github.com/fleettune/fleettune/internal/record"
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/platform"
 	"github.com/fleettune/fleettune/remote"
 )
 
-// Host statuses, as the contract names them.
+// Host statuses, as the contract names them: record.Status's, which the
+// journal keeps, and "changes", which only a plan has.
 const (
-	StatusOK          = "ok"
+	StatusOK          = string(record.StatusOK)
 	StatusChanges     = "changes"
-	StatusApplied     = "applied"
-	StatusRolledBack  = "rolled_back"
-	StatusFailed      = "failed"
-	StatusUnreachable = "unreachable"
-	StatusSkipped     = "skipped"
+	StatusApplied     = string(record.StatusApplied)
+	StatusRolledBack  = string(record.StatusRolledBack)
+	StatusFailed      = string(record.StatusFailed)
+	StatusUnreachable = string(record.StatusUnreachable)
+	StatusSkipped     = string(record.StatusSkipped)
 )
 
 // Plan is what fleettune would do to a fleet: per host, every setting that

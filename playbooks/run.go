@@ -8,6 +8,7 @@ import (
 
 	"github.com/charmbracelet/log"
 
+	"github.com/fleettune/fleettune/internal/record"
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/platform"
 	"github.com/fleettune/fleettune/remote"
@@ -33,16 +34,9 @@ type BeforeRecord struct {
 	Snapshot platform.Snapshot
 }
 
-// CommandRecord is one command run on a host.
-type CommandRecord struct {
-	Host   string    `json:"host"`
-	Phase  string    `json:"phase"` // "apply" | "restore"
-	Cmd    string    `json:"cmd"`
-	Exit   int       `json:"exit"`
-	Stderr string    `json:"stderr,omitempty"`
-	Error  string    `json:"error,omitempty"` // transport error; Exit is then -1
-	Time   time.Time `json:"time"`
-}
+// CommandRecord is one command run on a host: record.Command, the type
+// the journal stores as it is.
+type CommandRecord = record.Command
 
 // Outcome is what apply or rollback did to a fleet.
 type Outcome struct {
