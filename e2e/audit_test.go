@@ -251,7 +251,7 @@ func TestDemoStartsWithAudit(t *testing.T) {
 	if a < 0 || p < a {
 		t.Fatalf("the demo does not start with the audit:\n%s", r.stdout)
 	}
-	if !strings.Contains(r.stdout[a:p], "fleettune audit · 10 hosts") || !strings.Contains(r.stdout[a:p], "Fleet: 10 hosts") {
+	if !strings.Contains(r.stdout[a:p], "fleettune audit · 12 hosts") || !strings.Contains(r.stdout[a:p], "Fleet: 12 hosts") {
 		t.Errorf("audit step:\n%s", r.stdout[a:p])
 	}
 }

@@ -99,7 +99,10 @@ type winrmServer struct {
 	pending *connQueue
 
 	badCert bool
-	shells  map[string]*wsShell
+	// cert is this host's own certificate behind the shared listener
+	// (for its address), made at its first TLS handshake.
+	cert   *tls.Certificate
+	shells map[string]*wsShell
 	// orphans are commands whose shell a reboot ended while they ran:
 	// their output is still delivered, once.
 	orphans map[string]*wsCommand
@@ -215,10 +218,19 @@ func (s *winrmServer) accept(c net.Conn) bool {
 // CA's while SetBadCertificate is on.
 func (s *winrmServer) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	s.mu.Lock()
-	bad := s.badCert
-	s.mu.Unlock()
-	if bad {
+	defer s.mu.Unlock()
+	if s.badCert {
 		return s.lab.badServerCert()
+	}
+	if s.lab.shared {
+		if s.cert == nil {
+			c, err := s.lab.ca.serverCert(s.addr.IP)
+			if err != nil {
+				return nil, err
+			}
+			s.cert = c
+		}
+		return s.cert, nil
 	}
 	return &s.lab.ca.server, nil
 }
@@ -525,7 +537,7 @@ func (s *winrmServer) command(w http.ResponseWriter, env *envelope) {
 // output. A reboot while it ran ends every shell of the host.
 func (s *winrmServer) run(ctx context.Context, c *wsCommand, user, line string) {
 	defer close(c.done)
-	if d := s.faults().Delay; d > 0 {
+	if d := s.faults().delayFor(line); d > 0 {
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
@@ -605,6 +617,15 @@ func (s *winrmServer) receive(w http.ResponseWriter, r *http.Request, env *envel
 	s.mu.Lock()
 	s.stats.Receives++
 	s.mu.Unlock()
+	if s.faults().EagerReceive {
+		select {
+		case <-c.done:
+		default:
+			s.reply(w, respond(actionReceive+"Response", env.Header.MessageID,
+				`<rsp:ReceiveResponse><rsp:CommandState CommandId="`+c.id+`" State="`+stateRunning+`"/></rsp:ReceiveResponse>`))
+			return
+		}
+	}
 	t := time.NewTimer(env.operationTimeout())
 	defer t.Stop()
 	select {
@@ -758,6 +779,31 @@ func (q *connQueue) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0
 type labCA struct {
 	pem    []byte // the CA certificate, PEM
 	server tls.Certificate
+	key    *ecdsa.PrivateKey
+	cert   *x509.Certificate
+}
+
+// serverCert is a certificate the CA signs for one address.
+func (ca *labCA) serverCert(ip net.IP) (*tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("lab: server key: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: ip.String(), Organization: []string{"fleettune lab"}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.AddDate(1, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{ip},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		return nil, fmt.Errorf("lab: server certificate: %w", err)
+	}
+	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
 // newLabCA makes a CA named name and a server certificate it signs for
@@ -811,6 +857,8 @@ func newLabCA(name string, ip net.IP) (*labCA, error) {
 	return &labCA{
 		pem:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 		server: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
+		key:    caKey,
+		cert:   caCert,
 	}, nil
 }
 

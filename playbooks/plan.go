@@ -365,6 +365,7 @@ func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Sess
 	if err != nil {
 		return &platform.Facts{OS: os, TimeWait: -1}, &targets, platform.Proposal{}, d.Capabilities(), err
 	}
+	facts.Detach()
 	prop, err := propose(d, facts, targets, pb.Guardrails)
 	return facts, &targets, prop, d.Capabilities(), err
 }
