@@ -334,6 +334,10 @@ func (e *Engine) propose(ctx context.Context, c *hostConn, t platform.Targets, g
 	if err != nil {
 		return nil, platform.Proposal{}, err
 	}
+	// The snapshot and the outcome are kept to the end of the run: they
+	// must not pin the host's whole gather output (a loaded host's netstat
+	// runs to megabytes).
+	f.Detach()
 	p, err := propose(c.driver, f, t, g)
 	return f, p, err
 }

@@ -33,38 +33,33 @@ go build -o "$tmp/fleettune" ./cmd/fleettune
 cat >"$tmp/playbook.yaml" <<YAML
 name: bench-memory
 targets:
-  ephemeral_ports: 20000-60999
-  time_wait: 30s
+  ephemeral_ports: 10240-65535
   keepalive_time: 5m
 guardrails:
-  min_time_wait: 10s
-  protect_listening_ports: true
+  protect_listening_ports: false
 rollout:
-  batch: $batch
-  max_failures: 0
+  batch: "$batch"
+  max_failures: 100000
 health:
   watch: 0s
-  probe:
-    solaris: /usr/local/bin/check-app-handshakes
-    hpux: /usr/local/bin/check-app-handshakes
-    aix: /usr/local/bin/check-app-handshakes
-    tru64: /usr/local/bin/check-app-handshakes
+  counters: false
   unchecked: allow
-  rollback: auto
 YAML
 
 export FLEETTUNE_STATE_DIR="$tmp/state"
 mkdir -m 0700 "$FLEETTUNE_STATE_DIR"
 
-# measure NAME WANT-EXIT CMD...: runs CMD under /usr/bin/time, prints
-# "NAME rss_kb cpu_s wall_s".
+# measure NAME MAX-EXIT CMD...: runs CMD under /usr/bin/time, prints
+# "NAME rss_kb cpu_s wall_s". An exit above MAX-EXIT (2 for plan: changes
+# pending; 1 for apply: some lab host failed or was unreachable, as the
+# lab's load profiles make some) stops the script.
 measure() {
 	name=$1 want=$2
 	shift 2
 	code=0
 	/usr/bin/time -f '%M %U %S %e' -o "$tmp/time" "$@" >"$tmp/out" 2>"$tmp/err" || code=$?
-	if [ "$code" -ne "$want" ]; then
-		echo "bench-memory: $name exited $code, want $want" >&2
+	if [ "$code" -gt "$want" ]; then
+		echo "bench-memory: $name exited $code, want at most $want" >&2
 		tail -5 "$tmp/err" >&2
 		exit 1
 	fi
@@ -75,18 +70,20 @@ measure() {
 for n in $sizes; do
 	dir="$tmp/lab$n"
 	mkdir "$dir"
-	"$tmp/fleettune" lab --hosts "$n" --write-inventory "$dir/inventory.yaml" --log-level error >"$dir/table" 2>"$tmp/lab.err" &
+	"$tmp/fleettune" lab --hosts "$n" --seed 1 --write-inventory "$dir/inventory.yaml" >"$dir/table" 2>"$dir/lab.err" &
 	labpid=$!
 	i=0
-	# The lab prints its table (a header and a line per host) once every
-	# host is served.
-	until [ "$(wc -l <"$dir/table")" -gt "$n" ]; do
+	until grep -q 'lab serving' "$dir/lab.err" 2>/dev/null; do
 		i=$((i + 1))
-		if [ $i -gt 600 ] || ! kill -0 "$labpid" 2>/dev/null; then echo "bench-memory: the lab did not start" >&2; cat "$tmp/lab.err" >&2; exit 1; fi
-		sleep 0.1
+		if [ $i -gt 1200 ] || ! kill -0 "$labpid" 2>/dev/null; then echo "bench-memory: the lab did not start" >&2; cat "$dir/lab.err" >&2; exit 1; fi
+		sleep 0.05
 	done
+	# The Windows hosts' WinRM password.
+	set -a
+	. "$dir/lab.env"
+	set +a
 	measure "plan-$n" 2 "$tmp/fleettune" plan -i "$dir/inventory.yaml" -p "$tmp/playbook.yaml" --forks "$forks" --format json --log-level error | tee -a "$tmp/results"
-	measure "apply-$n" 0 "$tmp/fleettune" apply -i "$dir/inventory.yaml" -p "$tmp/playbook.yaml" --forks "$forks" --yes --format json --log-level error | tee -a "$tmp/results"
+	measure "apply-$n" 1 "$tmp/fleettune" apply -i "$dir/inventory.yaml" -p "$tmp/playbook.yaml" --forks "$forks" --yes --format json --log-level error | tee -a "$tmp/results"
 	kill "$labpid"
 	wait "$labpid" 2>/dev/null || true
 	labpid=""
