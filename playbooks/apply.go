@@ -65,18 +65,12 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 		size = len(hosts)
 	}
 	failures := 0
-	// Connections are held only while a host's batch is in flight or an
-	// automatic rollback may still include it: with rollback_scope all and
-	// automatic rollback that is to the end of the run; otherwise a batch's
-	// sessions are released once it is judged. Sessions opened earlier
-	// (plan's read) for hosts of later batches are released now; those
-	// hosts are dialled again when their batch starts.
+	// A host's connection is released once its batch is judged, unless an
+	// automatic rollback may still include it (rollback_scope all with
+	// automatic rollback: to the end of the run). Sessions opened by plan's
+	// read for hosts of later batches are kept for them: one connection
+	// per host per run.
 	holdAll := o.Health.Rollback == RollbackAuto && o.RollbackScope == ScopeAll
-	if e.Release != nil {
-		for _, h := range hosts[min(size, len(hosts)):] {
-			e.Release(h.Name)
-		}
-	}
 	var done []*applied // hosts changed so far, for a rollback of everything
 	defer func() {
 		for _, a := range done {

@@ -167,13 +167,9 @@ type Planner struct {
 	Driver func(os string) (platform.Driver, error)
 	Now    func() time.Time
 	// Release, when set, is told of every host whose session the apply
-	// that follows the plan will not want at once (Pool.Release): all but
-	// the hosts with changes among the first Batch hosts (nil: the
-	// playbook's rollout.batch). Apply dials a released host again when its
-	// batch starts, so a pooled run holds only the canary's connections
-	// while the operator reads the plan.
+	// that follows the plan will not want (Pool.Release): those without
+	// changes, as soon as each is read.
 	Release func(host string)
-	Batch   *Batch
 }
 
 // DefaultForks bounds concurrency when --forks is not given.
@@ -200,17 +196,9 @@ func (pl *Planner) Plan(ctx context.Context, hosts []*inventory.Host, pb *Playbo
 		Settings:       pb.Settings(),
 		Hosts:          make([]HostPlan, len(hosts)),
 	}
-	batch := pb.Rollout.Batch
-	if pl.Batch != nil {
-		batch = *pl.Batch
-	}
-	hold := batch.Size(len(hosts))
-	if hold <= 0 {
-		hold = len(hosts)
-	}
 	pl.forEach(ctx, hosts, func(ctx context.Context, i int, h *inventory.Host) {
 		p.Hosts[i] = pl.planHost(ctx, h, pb)
-		if pl.Release != nil && (i >= hold || p.Hosts[i].Status != StatusChanges) {
+		if pl.Release != nil && p.Hosts[i].Status != StatusChanges {
 			pl.Release(h.Name)
 		}
 	}, func(i int, h *inventory.Host) {

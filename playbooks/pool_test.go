@@ -116,30 +116,48 @@ func TestApplyHoldsConnectionsOnlyWhileNeeded(t *testing.T) {
 	}
 }
 
-// TestApplyReleasesPlanSessionsOfLaterBatches: plan's read through the
-// same pool keeps only the first batch's sessions (Planner.Release), the
-// first batch reuses them, and the hosts of later batches are dialled again
-// when their batch starts.
-func TestApplyReleasesPlanSessionsOfLaterBatches(t *testing.T) {
-	f := newKVFleet(6, nil)
+// TestApplyAfterPlanOneConnectionPerHost: plan's read through the same
+// pool releases the hosts with nothing to apply at once and keeps the
+// others for apply, which reuses them (one connection per host per run)
+// and releases each host's once its batch is judged.
+func TestApplyAfterPlanOneConnectionPerHost(t *testing.T) {
+	f := newKVFleet(6, func(i int, h *kvHost) {
+		if i == 5 {
+			h.live, h.persisted = "20000-60999", "20000-60999" // converged
+		}
+	})
 	e := f.engine(&memJournal{})
-	pool := &Pool{Dial: e.Dial}
+	var closes atomic.Int64
+	inner := e.Dial
+	pool := &Pool{Dial: func(ctx context.Context, h *inventory.Host) (remote.Session, error) {
+		s, err := inner(ctx, h)
+		if err != nil {
+			return nil, err
+		}
+		return &closeCounter{Session: s, closes: &closes}, nil
+	}}
 	e.Dial, e.Release = pool.Dialer(), pool.Release
 	pr := platform.PortRange{Low: 20000, High: 60999}
-	pl := &Planner{Dial: e.Dial, Driver: e.Driver, Forks: 4, Release: pool.Release, Batch: &Batch{Count: 2}}
-	if _, err := pl.Plan(context.Background(), f.inventory(), &Playbook{Name: "kv", Targets: Targets{EphemeralPorts: &pr}, Health: Health{Counters: true}}); err != nil {
+	pl := &Planner{Dial: e.Dial, Driver: e.Driver, Forks: 4, Release: pool.Release}
+	p, err := pl.Plan(context.Background(), f.inventory(), &Playbook{Name: "kv", Targets: Targets{EphemeralPorts: &pr}, Health: Health{Counters: true}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if dials, open, _ := pool.Stats(); dials != 6 || open != 2 {
-		t.Fatalf("after plan: %d dials, %d open; want 6 and the first batch's 2", dials, open)
+	if dials, open, _ := pool.Stats(); dials != 6 || open != 5 || closes.Load() != 1 {
+		t.Fatalf("after plan: %d dials, %d open, %d closed; want 6, the 5 with changes, the converged one", dials, open, closes.Load())
 	}
-	out := e.Apply(context.Background(), "run", f.inventory(), rangeOptions("20000-60999", Batch{Count: 2}, Health{Counters: true}))
-	if out.Summary.Applied != 6 {
+	var todo []*inventory.Host
+	for i, h := range f.inventory() {
+		if p.Hosts[i].Status == StatusChanges {
+			todo = append(todo, h)
+		}
+	}
+	out := e.Apply(context.Background(), "run", todo, rangeOptions("20000-60999", Batch{Count: 2}, Health{Counters: true}))
+	if out.Summary.Applied != 5 {
 		t.Fatalf("summary %+v", out.Summary)
 	}
-	// 6 for plan, none for batch 1, 2 each for batches 2 and 3.
-	if dials, open, _ := pool.Stats(); dials != 10 || open != 0 {
-		t.Errorf("after apply: %d dials, %d open; want 10 and 0", dials, open)
+	if dials, open, _ := pool.Stats(); dials != 6 || open != 0 || closes.Load() != 6 {
+		t.Errorf("after apply: %d dials, %d open, %d closed; want one dial per host, every session closed", dials, open, closes.Load())
 	}
 }
 

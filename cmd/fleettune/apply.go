@@ -149,8 +149,8 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 		plan, hosts, err = loadPlan(g, planFile, f.inventory, f.limit)
 	} else {
 		plan, hosts, err = makePlan(readCtx, g, pool.Dialer(), f.inventory, f.playbook, f.limit, f.forks, func(pl *playbooks.Planner) {
-			// Only the first batch's connections wait for the prompt.
-			pl.Release, pl.Batch = pool.Release, batch
+			// Hosts with nothing to apply are done with.
+			pl.Release = pool.Release
 		})
 	}
 	if err != nil {
