@@ -254,4 +254,14 @@ func TestDemoStartsWithAudit(t *testing.T) {
 	if !strings.Contains(r.stdout[a:p], "fleettune audit · 12 hosts") || !strings.Contains(r.stdout[a:p], "Fleet: 12 hosts") {
 		t.Errorf("audit step:\n%s", r.stdout[a:p])
 	}
+	// Every emulated host is read, and the demo's loads give every grade.
+	step := r.stdout[a:p]
+	for _, want := range []string{"EXHAUSTED", "WARN", "WATCH", " OK ", "(audit: exit status 2)"} {
+		if !strings.Contains(step, want) {
+			t.Errorf("the demo's audit has no %q:\n%s", want, step)
+		}
+	}
+	if strings.Contains(step, "NOT READ") || strings.Contains(step, "not read") {
+		t.Errorf("the demo's audit left a host unread:\n%s", step)
+	}
 }

@@ -134,6 +134,10 @@ type wsCommand struct {
 	out    Output
 	reboot bool // the host rebooted while it ran
 	cancel context.CancelFunc
+	// sentOut and sentErr count the bytes of out already sent: like
+	// Windows, the lab answers a Receive with no more output than the
+	// client's MaxEnvelopeSize holds, and the rest in the next ones.
+	sentOut, sentErr int
 }
 
 // wsConn is one client connection's NTLM state.
@@ -412,6 +416,7 @@ type envelope struct {
 		MessageID        string `xml:"http://schemas.xmlsoap.org/ws/2004/08/addressing MessageID"`
 		ResourceURI      string `xml:"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd ResourceURI"`
 		OperationTimeout string `xml:"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd OperationTimeout"`
+		MaxEnvelopeSize  string `xml:"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd MaxEnvelopeSize"`
 		SelectorSet      struct {
 			Selectors []struct {
 				Name  string `xml:"Name,attr"`
@@ -446,6 +451,16 @@ func (e *envelope) shellID() string {
 
 // operationTimeout reads w:OperationTimeout ("PT60S", "PT1.5S"), bounded.
 var isoSeconds = regexp.MustCompile(`^PT(?:(\d+)M)?(\d+(?:\.\d+)?)S$`)
+
+// maxEnvelope is the client's MaxEnvelopeSize in bytes (the WS-Management
+// default, 153,600, when it sends none).
+func (e *envelope) maxEnvelope() int {
+	n, err := strconv.Atoi(strings.TrimSpace(e.Header.MaxEnvelopeSize))
+	if err != nil || n <= 0 {
+		n = 153600
+	}
+	return max(n, 8192)
+}
 
 func (e *envelope) operationTimeout() time.Duration {
 	d := maxOperationTimeout
@@ -640,13 +655,37 @@ func (s *winrmServer) receive(w http.ResponseWriter, r *http.Request, env *envel
 	case <-r.Context().Done():
 		return
 	}
+	// Output in base64 fits in the envelope less room for the XML around it.
+	budget := (env.maxEnvelope() - 4096) * 3 / 4
 	var b strings.Builder
 	b.WriteString("<rsp:ReceiveResponse>")
-	for _, st := range []struct{ name, data string }{{"stdout", c.out.Stdout}, {"stderr", c.out.Stderr}} {
-		if st.data != "" {
-			fmt.Fprintf(&b, `<rsp:Stream Name="%s" CommandId="%s">%s</rsp:Stream>`, st.name, c.id, base64.StdEncoding.EncodeToString([]byte(st.data)))
+	s.mu.Lock()
+	finished := true
+	for _, st := range []struct {
+		name, data string
+		sent       *int
+	}{{"stdout", c.out.Stdout, &c.sentOut}, {"stderr", c.out.Stderr, &c.sentErr}} {
+		chunk := st.data[*st.sent:]
+		if len(chunk) > budget {
+			chunk = chunk[:budget]
 		}
-		fmt.Fprintf(&b, `<rsp:Stream Name="%s" CommandId="%s" End="true"></rsp:Stream>`, st.name, c.id)
+		budget -= len(chunk)
+		*st.sent += len(chunk)
+		if chunk != "" {
+			fmt.Fprintf(&b, `<rsp:Stream Name="%s" CommandId="%s">%s</rsp:Stream>`, st.name, c.id, base64.StdEncoding.EncodeToString([]byte(chunk)))
+		}
+		if *st.sent < len(st.data) {
+			finished = false
+		}
+	}
+	s.mu.Unlock()
+	if !finished {
+		b.WriteString(`<rsp:CommandState CommandId="` + c.id + `" State="` + stateRunning + `"/></rsp:ReceiveResponse>`)
+		s.reply(w, respond(actionReceive+"Response", env.Header.MessageID, b.String()))
+		return
+	}
+	for _, name := range []string{"stdout", "stderr"} {
+		fmt.Fprintf(&b, `<rsp:Stream Name="%s" CommandId="%s" End="true"></rsp:Stream>`, name, c.id)
 	}
 	fmt.Fprintf(&b, `<rsp:CommandState CommandId="%s" State="%s"><rsp:ExitCode>%d</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>`,
 		c.id, stateDone, c.out.Code)
