@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fleettune/fleettune/internal/record"
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/platform"
 )
@@ -516,7 +517,7 @@ func knobNames(s platform.Snapshot) []string {
 func (ho *HostOutcome) fail(err error) {
 	hp := HostPlan{}
 	hp.fail(err)
-	ho.Status, ho.Error = hp.Status, hp.Error
+	ho.Status, ho.Error = record.Status(hp.Status), hp.Error
 }
 
 func trimOutput(b []byte) string {

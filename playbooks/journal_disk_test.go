@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/fleettune/fleettune/internal/record"
 	"github.com/fleettune/fleettune/journal"
 )
 
@@ -35,7 +34,7 @@ func (j *diskJournal) Command(c CommandRecord) error {
 	return j.w.Append(journal.CommandRecord{Host: c.Host, Phase: c.Phase, Cmd: c.Cmd, Exit: c.Exit, Time: c.Time})
 }
 func (j *diskJournal) Result(r HostOutcome) error {
-	return j.w.Append(journal.ResultRecord{Host: r.Host, Status: record.Status(r.Status), Error: r.Error})
+	return j.w.Append(journal.ResultRecord{Host: r.Host, Status: r.Status, Error: r.Error})
 }
 func (j *diskJournal) Health(BatchOutcome) error { return nil }
 

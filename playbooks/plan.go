@@ -12,22 +12,24 @@ import (
 
 	"github.com/charmbracelet/log"
 
-	"github.com/fleettune/fleettune/internal/record"
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/platform"
 	"github.com/fleettune/fleettune/remote"
 )
 
-// Host statuses, as the contract names them: record.Status's, which the
-// journal keeps, and "changes", which only a plan has.
+// Host statuses, as the contract names them: "changes", which only a plan
+// has, and record.Status's values, which an outcome (HostOutcome.Status) and
+// the journal share. They are untyped so that one set of names serves the
+// plan's string and the outcome's record.Status; a test holds them equal
+// to record's.
 const (
-	StatusOK          = string(record.StatusOK)
+	StatusOK          = "ok"
 	StatusChanges     = "changes"
-	StatusApplied     = string(record.StatusApplied)
-	StatusRolledBack  = string(record.StatusRolledBack)
-	StatusFailed      = string(record.StatusFailed)
-	StatusUnreachable = string(record.StatusUnreachable)
-	StatusSkipped     = string(record.StatusSkipped)
+	StatusApplied     = "applied"
+	StatusRolledBack  = "rolled_back"
+	StatusFailed      = "failed"
+	StatusUnreachable = "unreachable"
+	StatusSkipped     = "skipped"
 )
 
 // Plan is what fleettune would do to a fleet: per host, every setting that

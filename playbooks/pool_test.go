@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/fleettune/fleettune/internal/record"
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/platform"
 	"github.com/fleettune/fleettune/remote"
@@ -167,3 +168,24 @@ type closeCounter struct {
 }
 
 func (s *closeCounter) Close() error { s.closes.Add(1); return s.Session.Close() }
+
+// TestStatusNamesAreRecords holds the one status vocabulary: the engine's
+// untyped names are exactly record.Status's values, the ones the journal
+// validates, and "changes" (a plan's only) is not one of them.
+func TestStatusNamesAreRecords(t *testing.T) {
+	pairs := map[record.Status]record.Status{
+		StatusOK: record.StatusOK, StatusApplied: record.StatusApplied, StatusRolledBack: record.StatusRolledBack,
+		StatusFailed: record.StatusFailed, StatusUnreachable: record.StatusUnreachable, StatusSkipped: record.StatusSkipped,
+	}
+	if len(pairs) != len(record.Statuses) {
+		t.Fatalf("%d engine statuses for %d record statuses", len(pairs), len(record.Statuses))
+	}
+	for ours, theirs := range pairs {
+		if ours != theirs || !ours.Valid() {
+			t.Errorf("engine status %q, record %q", ours, theirs)
+		}
+	}
+	if record.Status(StatusChanges).Valid() {
+		t.Error(`"changes" is a record status`)
+	}
+}

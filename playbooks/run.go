@@ -59,7 +59,7 @@ type HostOutcome struct {
 	Host           string            `json:"host"`
 	OS             string            `json:"os"`
 	Batch          int               `json:"batch,omitempty"`
-	Status         string            `json:"status"`
+	Status         record.Status     `json:"status"`
 	Error          string            `json:"error"`
 	RebootRequired bool              `json:"reboot_required"`
 	RebootReason   string            `json:"reboot_reason,omitempty"`
@@ -178,7 +178,7 @@ func JournalPlanFailures(j Journal, p *Plan) error {
 	for _, h := range p.Hosts {
 		switch h.Status {
 		case StatusFailed, StatusUnreachable, StatusSkipped:
-			if err := j.Result(HostOutcome{Host: h.Host, OS: h.OS, Status: h.Status, Error: "at plan time: " + h.Error}); err != nil {
+			if err := j.Result(HostOutcome{Host: h.Host, OS: h.OS, Status: record.Status(h.Status), Error: "at plan time: " + h.Error}); err != nil {
 				return fmt.Errorf("journal: %w; no host was touched", err)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fleettune/fleettune/internal/record"
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/journal"
 	"github.com/fleettune/fleettune/playbooks"
@@ -373,7 +374,7 @@ func mergePlanHosts(out *playbooks.Outcome, plan *playbooks.Plan) {
 			merged = append(merged, h)
 			continue
 		}
-		merged = append(merged, playbooks.HostOutcome{Host: hp.Host, OS: hp.OS, Status: hp.Status, Error: hp.Error, Changes: hp.Changes, Notes: hp.Notes})
+		merged = append(merged, playbooks.HostOutcome{Host: hp.Host, OS: hp.OS, Status: record.Status(hp.Status), Error: hp.Error, Changes: hp.Changes, Notes: hp.Notes})
 	}
 	out.Hosts = merged
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fleettune/fleettune/internal/record"
 	"github.com/fleettune/fleettune/journal"
 	"github.com/fleettune/fleettune/playbooks"
 )
@@ -30,7 +29,7 @@ func (j journalSink) Command(c playbooks.CommandRecord) error {
 // Result keeps where the host ended up and, per host, what its batch's
 // health check measured.
 func (j journalSink) Result(r playbooks.HostOutcome) error {
-	return j.w.Append(journal.ResultRecord{Host: r.Host, Status: record.Status(r.Status), Error: r.Error, Batch: r.Batch,
+	return j.w.Append(journal.ResultRecord{Host: r.Host, Status: r.Status, Error: r.Error, Batch: r.Batch,
 		RebootRequired: r.RebootRequired, RebootReason: r.RebootReason, BootID: r.BootID, Health: r.Health})
 }
 
