@@ -4,13 +4,11 @@ import (
 	"bufio"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // factsDoc is as much of a plan's JSON as tells what a host has: the live
@@ -111,32 +109,7 @@ health: {watch: 10m, unchecked: allow, counters: false}
 		t.Fatalf("only %d of 500 hosts could be read before the apply", len(before))
 	}
 
-	cmd := exec.Command(binary, "apply", "-i", inv, "-p", pb, "--yes", "--log-level", "info")
-	cmd.Env = append(os.Environ(), "FLEETTUNE_STATE_DIR="+stateDir(t), "NO_COLOR=1")
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	stderr, err := cmd.StderrPipe()
-	must(t, err)
-	must(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	watching := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "watching") {
-				watching <- true
-				break
-			}
-		}
-		for sc.Scan() {
-		}
-	}()
-	select {
-	case <-watching:
-	case <-time.After(4 * time.Minute):
-		t.Fatal("apply never reached the first watch window")
-	}
+	cmd, _ := startUntilWatching(t, "apply", "-i", inv, "-p", pb, "--yes", "--log-level", "info")
 	// The first batch is applied and watched: kill -9 in the middle.
 	must(t, cmd.Process.Signal(syscall.SIGKILL))
 	_ = cmd.Wait()
