@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fleettune/fleettune/internal/record"
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/platform"
 )
@@ -29,11 +30,10 @@ type ApplyOptions struct {
 	Targets func(h *inventory.Host, os string) (platform.Targets, error)
 	// Expected, when set, holds the reviewed plan per host: a host whose
 	// fresh proposal differs from it is refused as stale.
-	Expected   map[string]HostPlan
-	Guardrails platform.Guardrails
-	// MinTimeWait is guardrails.min_time_wait: lower TIME_WAIT targets are
-	// refused for every OS.
-	MinTimeWait time.Duration
+	Expected map[string]HostPlan
+	// Guardrails are the playbook's OS-neutral guardrails, applied by the
+	// planner to every fresh proposal.
+	Guardrails Guardrails
 	// Batch is the ramp of batch sizes; the first batch is the canary.
 	Batch Ramp
 	// MaxFailures stops the rollout once more hosts than it allows have
@@ -66,10 +66,16 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 	sizes := o.Batch.Sizes(len(hosts))
 	e.progress(Event{Kind: RolloutStarted, Total: len(hosts), Batches: len(sizes), Watch: o.Watch})
 	failures := 0
+	// A host's connection is released once its batch is judged, unless an
+	// automatic rollback may still include it (rollback_scope all with
+	// automatic rollback: to the end of the run). Sessions opened by plan's
+	// read for hosts of later batches are kept for them: one connection
+	// per host per run.
+	holdAll := o.Health.Rollback == RollbackAuto && o.RollbackScope == ScopeAll
 	var done []*applied // hosts changed so far, for a rollback of everything
 	defer func() {
 		for _, a := range done {
-			a.conn.close()
+			e.release(a.conn)
 		}
 		out.Summarize()
 		e.progress(Event{Kind: RolloutDone, Stopped: out.Stopped})
@@ -92,7 +98,7 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 			ho := &out.Hosts[start+i]
 			ho.Batch = n
 			a := e.applyHost(ctx, h, o, ho)
-			e.progress(Event{Kind: HostDone, Batch: n, Host: h.Name, Status: ho.Status, Reason: ho.Reason})
+			e.progress(Event{Kind: HostDone, Batch: n, Host: h.Name, Status: string(ho.Status), Reason: ho.Reason})
 			if a != nil {
 				mu.Lock()
 				changed = append(changed, a)
@@ -107,12 +113,30 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 		}
 		sort.Slice(changed, func(i, j int) bool { return changed[i].out.Host < changed[j].out.Host })
 		done = append(done, changed...)
+		// settle releases the batch's sessions once no automatic rollback
+		// can include it any more.
+		settle := func() {
+			if holdAll {
+				return
+			}
+			for _, a := range changed {
+				e.release(a.conn)
+			}
+		}
 
 		if len(changed) == 0 {
 			e.progress(Event{Kind: BatchDone, Batch: n, Canary: batch.Canary})
 		}
 		if len(changed) > 0 {
 			e.checkHealth(ctx, changed, o, &batch)
+			// The result again, now with what the check measured on the
+			// host: the journal keeps per-host health (the last result
+			// record of a host counts).
+			for _, a := range changed {
+				if a.out.Health != nil {
+					e.record(*a.out)
+				}
+			}
 			out.Batches = append(out.Batches, batch)
 			e.progress(Event{Kind: BatchDone, Batch: n, Canary: batch.Canary, Changed: len(changed), Checked: batch.Checked, Healthy: batch.Healthy && !batch.Failed, Unhealthy: batch.Failed})
 			if e.Journal != nil {
@@ -127,6 +151,9 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 			if !batch.Failed && len(batch.ConfigErrors) > 0 {
 				out.Stopped = fmt.Sprintf("%s: %s; rollout stopped, the batch stays applied: undo with fleettune rollback --run %s", label, strings.Join(batch.ConfigErrors, "; "), runID)
 				break
+			}
+			if !batch.Failed {
+				settle()
 			}
 			if !batch.Failed && !batch.Checked && o.Health.RefusesUnchecked() {
 				out.Stopped = fmt.Sprintf("%s: health not checked on %s; with health.unchecked: refuse the rollout stops here: undo with fleettune rollback --run %s", label, strings.Join(batch.Unchecked, ", "), runID)
@@ -187,7 +214,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 	keep := false
 	defer func() {
 		if !keep {
-			c.close()
+			e.release(c)
 		}
 	}()
 	if reason := o.Health.UncheckedReason(c.os, c.driver.Capabilities()); reason != "" && o.Health.RefusesUnchecked() {
@@ -201,7 +228,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 		e.record(*ho)
 		return nil
 	}
-	facts, prop, err := e.propose(ctx, c, targets, o.Guardrails, o.MinTimeWait)
+	facts, prop, err := e.propose(ctx, c, targets, o.Guardrails)
 	if err != nil {
 		ho.fail(err)
 		e.record(*ho)
@@ -273,7 +300,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 		return nil
 	}
 	// Verify by reading back.
-	_, after, err := e.propose(runCtx, c, targets, o.Guardrails, o.MinTimeWait)
+	_, after, err := e.propose(runCtx, c, targets, o.Guardrails)
 	if err != nil {
 		ho.fail(fmt.Errorf("verify: %w", err))
 		e.record(*ho)
@@ -299,7 +326,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 }
 
 // propose gathers a host's facts and compares them with targets.
-func (e *Engine) propose(ctx context.Context, c *hostConn, t platform.Targets, g platform.Guardrails, minTimeWait time.Duration) (*platform.Facts, platform.Proposal, error) {
+func (e *Engine) propose(ctx context.Context, c *hostConn, t platform.Targets, g Guardrails) (*platform.Facts, platform.Proposal, error) {
 	native := make([]string, 0, len(t.Native))
 	for k := range t.Native {
 		native = append(native, k)
@@ -309,7 +336,11 @@ func (e *Engine) propose(ctx context.Context, c *hostConn, t platform.Targets, g
 	if err != nil {
 		return nil, platform.Proposal{}, err
 	}
-	p, err := propose(c.driver, f, t, g, minTimeWait)
+	// The snapshot and the outcome are kept to the end of the run: they
+	// must not pin the host's whole gather output (a loaded host's netstat
+	// runs to megabytes).
+	f.Detach()
+	p, err := propose(c.driver, f, t, g)
 	return f, p, err
 }
 
@@ -493,7 +524,7 @@ func knobNames(s platform.Snapshot) []string {
 func (ho *HostOutcome) fail(err error) {
 	hp := HostPlan{}
 	hp.fail(err)
-	ho.Status, ho.Error, ho.Reason = hp.Status, hp.Error, hp.Reason
+	ho.Status, ho.Error, ho.Reason = record.Status(hp.Status), hp.Error, hp.Reason
 }
 
 func trimOutput(b []byte) string {

@@ -90,7 +90,7 @@ func (v *OutcomeHuman) Outcome(o *playbooks.Outcome) error {
 		case h.Reason != "" && (h.Status == playbooks.StatusFailed || h.Status == playbooks.StatusUnreachable):
 			// Grouped by the kind of failure; the first host's error
 			// stands for the group's.
-			key = h.Status + "\x00" + h.Reason
+			key = string(h.Status) + "\x00" + h.Reason
 			h.Error = "e.g. " + name + ": " + h.Error
 		}
 		body := v.hostBlock(s, o, h)
@@ -164,7 +164,7 @@ func (v *OutcomeHuman) hostBlock(s style, o *playbooks.Outcome, h playbooks.Host
 	case playbooks.StatusSkipped:
 		mark, what = s.dim("-"), s.dim("skipped")
 	default:
-		mark, what = s.red("✗"), s.red(strings.ReplaceAll(h.Status, "_", " "))
+		mark, what = s.red("✗"), s.red(strings.ReplaceAll(string(h.Status), "_", " "))
 		if h.Reason != "" && h.Reason != "command failed" {
 			what += s.red(": " + h.Reason)
 		}
@@ -210,7 +210,7 @@ func writeRecap(b *strings.Builder, s style, o *playbooks.Outcome) {
 		}
 		r := h.Reason
 		if r == "" {
-			r = strings.ReplaceAll(h.Status, "_", " ")
+			r = strings.ReplaceAll(string(h.Status), "_", " ")
 		}
 		if _, ok := who[r]; !ok {
 			order = append(order, r)
