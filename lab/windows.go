@@ -108,7 +108,20 @@ type windows struct {
 	// inForce are the TCP/IP registry values the stack read at the last
 	// boot; a missing entry means the value was absent (the default).
 	inForce map[string]uint32
+	// Boot time as wmic reports it. Windows computes LastBootUpTime from
+	// the clock and the uptime and prints it in local time, so it moves
+	// without a reboot (platforms.md, corrections): bootReads counts the
+	// reads since the last boot, and every other read is a second later;
+	// utcOffset is the host's UTC offset in minutes, which a
+	// daylight-saving change moves (SetUTCOffset) while the boot stays put.
+	bootReads int
+	utcOffset int
 }
+
+// SetUTCOffset sets the host's time zone offset from UTC in minutes, as a
+// daylight-saving change does: wmic's LastBootUpTime then shows another
+// local time and offset for the same boot.
+func (e *windows) SetUTCOffset(minutes int) { e.utcOffset = minutes }
 
 func newWindows(h *Host, release string) error {
 	key := release
@@ -153,6 +166,7 @@ func (e *windows) Boot(h *Host) {
 		e.dynActive[k] = v
 	}
 	e.inForce = map[string]uint32{}
+	e.bootReads = 0
 	tcpip := e.reg[strings.ToUpper(windowsTcpipKey)]
 	for _, n := range windowsTcpipKnobs {
 		if v, _ := tcpip.value(n); v != nil && v.typ == "REG_DWORD" {
@@ -432,9 +446,19 @@ func windowsIsAdmin(user string) bool {
 	return strings.EqualFold(user, WindowsAdmin)
 }
 
-// wmicBootTime is the boot time as a CIM datetime, UTC.
-func wmicBootTime(t time.Time) string {
-	return t.UTC().Format("20060102150405") + ".000000+000"
+// wmicBootTime is the boot time as a CIM datetime in the local time of a
+// zone offset minutes east of UTC: yyyymmddHHMMSS.ffffff, then the offset
+// as a sign and three digits.
+func wmicBootTime(t time.Time, offset int) string {
+	sign := '+'
+	if offset < 0 {
+		sign, offset = '-', -offset
+	}
+	local := t.UTC().Add(time.Duration(offset) * time.Minute)
+	if sign == '-' {
+		local = t.UTC().Add(-time.Duration(offset) * time.Minute)
+	}
+	return fmt.Sprintf("%s.%06d%c%03d", local.Format("20060102150405"), local.Nanosecond()/1000, sign, offset)
 }
 
 // wmic answers `wmic os get lastbootuptime`. wmic pads each column to its
@@ -443,7 +467,9 @@ func (e *windows) wmic(h *Host, args []string) Output {
 	if strings.ToLower(strings.Join(args, " ")) != "os get lastbootuptime" {
 		return Output{Stderr: fmt.Sprintf("lab: wmic subset: only \"wmic os get lastbootuptime\" is emulated, not %q\r\n", strings.Join(args, " ")), Code: 1}
 	}
-	v := wmicBootTime(h.BootTime)
+	jitter := time.Duration(e.bootReads%2) * time.Second
+	e.bootReads++
+	v := wmicBootTime(h.BootTime.Add(jitter), e.utcOffset)
 	w := len(v) + 2
 	return Output{Stdout: fmt.Sprintf("%-*s\r\r\n%-*s\r\r\n\r\r\n", w, "LastBootUpTime", w, v)}
 }

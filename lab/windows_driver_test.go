@@ -110,7 +110,12 @@ func TestWindowsDriverOnLab(t *testing.T) {
 			}
 			winRunAll(t, r, cmds)
 
-			// Applied: the registry holds the targets, a reboot is pending.
+			// Applied: the registry holds the targets, a reboot is pending,
+			// even after the clocks went forward for daylight saving (wmic
+			// then shows the same boot an hour later, at another offset).
+			h.Emu.(*windows).SetUTCOffset(60)
+			f = winGather(t, d, r)
+			h.Emu.(*windows).SetUTCOffset(120)
 			f = winGather(t, d, r)
 			p = d.Propose(f, tgt, g)
 			wantPending := 2

@@ -137,6 +137,18 @@ var registry = map[string]func() Driver{
 	Windows: func() Driver { return windowsDriver{NoCounters{Windows}} },
 }
 
+// SameBoot reports whether two boot ids read from a host of family os name
+// the same boot. On most OSes a boot id is fixed for the whole boot and this
+// is equality; Windows' LastBootUpTime moves by a second between reads and
+// with daylight saving, so there the two are compared in UTC with a
+// tolerance.
+func SameBoot(os, a, b string) bool {
+	if os == Windows {
+		return windowsSameBoot(a, b)
+	}
+	return a == b
+}
+
 // For returns the driver for an OS family.
 func For(os string) (Driver, error) {
 	if f, ok := registry[os]; ok {

@@ -159,6 +159,45 @@ func ParseVer(out string) (release string, major int, err error) {
 // yyyymmddHHMMSS.ffffff and the UTC offset in minutes.
 var windowsBootTime = regexp.MustCompile(`^[0-9]{14}\.[0-9]{6}[+-][0-9]{3}$`)
 
+// windowsBootTolerance is how far two readings of LastBootUpTime, taken
+// to UTC, may lie apart and still be the same boot. Windows computes the
+// value from the clock and the uptime, so it moves by about a second
+// between reads (psutil#1007, elastic/go-sysinfo#53); it is printed in
+// local time, so a daylight-saving change moves it by an hour, which the
+// conversion to UTC takes out. No Windows server goes from one boot, through
+// a fleettune apply, to the next boot in less than this.
+const windowsBootTolerance = 2 * time.Minute
+
+// parseCIMDatetime reads a CIM datetime (yyyymmddHHMMSS.ffffff and the
+// offset from UTC in minutes, "+060") as a time in UTC.
+func parseCIMDatetime(s string) (time.Time, error) {
+	if !windowsBootTime.MatchString(s) {
+		return time.Time{}, fmt.Errorf("%q is not a CIM datetime like 20231027083000.123456+060", s)
+	}
+	local, err := time.Parse("20060102150405.000000", s[:21])
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not a CIM datetime: %w", s, err)
+	}
+	off, _ := strconv.Atoi(s[22:])
+	if s[21] == '-' {
+		off = -off
+	}
+	return local.Add(-time.Duration(off) * time.Minute), nil
+}
+
+// windowsSameBoot reports whether two LastBootUpTime readings are the same
+// boot: equal in UTC within windowsBootTolerance. A reading that does not
+// parse is never the same boot as another.
+func windowsSameBoot(a, b string) bool {
+	ta, errA := parseCIMDatetime(a)
+	tb, errB := parseCIMDatetime(b)
+	if errA != nil || errB != nil {
+		return false
+	}
+	d := ta.Sub(tb)
+	return d <= windowsBootTolerance && d >= -windowsBootTolerance
+}
+
 // parseWindowsBoot finds the CIM datetime in wmic's output. wmic ends lines
 // with "\r\r\n" and pads columns with spaces; on Server 2003 its first run
 // prints "Please wait while WMIC is being installed." first.
@@ -384,7 +423,7 @@ func ParseWindowsFacts(out string) (*Facts, error) {
 		if kn.AtBootSet {
 			kn.Live = kn.AtBoot
 		}
-		if p, ok := pending[k]; ok && p.boot == f.BootID {
+		if p, ok := pending[k]; ok && windowsSameBoot(p.boot, f.BootID) {
 			kn.Live = windowsDefault
 			if !p.isDefault {
 				kn.Live = strconv.FormatInt(p.inForce, 10)

@@ -80,7 +80,7 @@ func TestParseWindowsFacts(t *testing.T) {
 		}, []int{135, 445, 3389, 5985, 5986, 49664}, 3},
 		// Written by fleettune during this boot: the registry (AtBoot)
 		// has the new values, the record says what is in force.
-		{"gather-2019-pending.txt", "10.0.17763", "20261101060000.000000+000", map[string]knob{
+		{"gather-2019-pending.txt", "10.0.17763", "20261101060001.000000+000", map[string]knob{
 			windowsDynV4: v4("start=20000 num=25000"), windowsDynV6: v4("start=20000 num=25000"),
 			windowsMaxUser: absent, windowsTimedWait: {"default", "30", true, false}, windowsKeepAlive: {"default", "300000", true, false},
 		}, []int{135, 445, 3389, 5985, 5986, 49664}, 3},
@@ -93,7 +93,7 @@ func TestParseWindowsFacts(t *testing.T) {
 			windowsDynV4: {missing: true}, windowsDynV6: {missing: true},
 			windowsMaxUser: absent, windowsTimedWait: absent, windowsKeepAlive: absent,
 		}, []int{135, 445, 3389, 5985, 5986}, 2},
-		{"gather-2003-pending.txt", "5.2.3790", "20261101060000.000000+000", map[string]knob{
+		{"gather-2003-pending.txt", "5.2.3790", "20261101060001.000000+000", map[string]knob{
 			windowsDynV4: {missing: true}, windowsDynV6: {missing: true},
 			windowsMaxUser: {"default", "5500", true, false}, windowsTimedWait: {"default", "30", true, false}, windowsKeepAlive: absent,
 		}, []int{135, 445, 3389, 5985, 5986}, 2},
@@ -265,8 +265,9 @@ func TestWindowsPropose2019(t *testing.T) {
 	if len(p.Changes) != 1 || p.Changes[0].Pending() || len(p.Changes[0].Commands) != 2 {
 		t.Errorf("pending, new target: %+v", p.Changes)
 	}
-	// The value the record says is in force is what is recorded again.
-	if !strings.Contains(p.Changes[0].Commands[0], `/d "20261101060000.000000+000 default"`) {
+	// The value the record says is in force is what is recorded again, with
+	// the boot time as read now.
+	if !strings.Contains(p.Changes[0].Commands[0], `/d "20261101060001.000000+000 default"`) {
 		t.Errorf("record: %q", p.Changes[0].Commands[0])
 	}
 }
@@ -484,5 +485,34 @@ func TestWindowsGather(t *testing.T) {
 	}
 	if _, ok := d.(Applier); !ok {
 		t.Error("the Windows driver is not an Applier")
+	}
+}
+
+// LastBootUpTime moves without a reboot: a second between reads, an hour of
+// local time across a daylight-saving change. Only a real reboot is a new
+// boot.
+func TestWindowsSameBoot(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"20261101060000.000000+000", "20261101060000.000000+000", true},
+		{"20261101060000.000000+000", "20261101060001.000000+000", true},  // jitter
+		{"20261101070000.500000+060", "20261101080000.500000+120", true},  // daylight saving
+		{"20261101010000.000000-300", "20261101060000.000000+000", true},  // same instant, another zone
+		{"20261101060000.000000+000", "20261101070000.000000+000", false}, // a reboot an hour later
+		{"20261101060000.000000+000", "20261101060500.000000+000", false},
+		{"20261101060000.000000+000", "Nov  1 06:00", false},
+		{"", "", false},
+	} {
+		if got := windowsSameBoot(tc.a, tc.b); got != tc.same {
+			t.Errorf("windowsSameBoot(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.same)
+		}
+		if got := SameBoot(Windows, tc.a, tc.b); got != tc.same {
+			t.Errorf("SameBoot(windows, %q, %q) = %v", tc.a, tc.b, got)
+		}
+	}
+	if !SameBoot(Linux, "x", "x") || SameBoot(Linux, "x", "y") {
+		t.Error("SameBoot on Linux is not equality")
 	}
 }
