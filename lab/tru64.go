@@ -259,7 +259,7 @@ func (e *tru64) sysconfigdb(c *Call) Output {
 	}
 	var fileAttrs [][2]string
 	if file != "" {
-		content, ok := h.Files[file]
+		content, ok := h.Files[h.resolve(file)]
 		if !ok {
 			return Output{Stderr: fmt.Sprintf("sysconfigdb: cannot open %s: No such file or directory\n", file), Code: 1}
 		}

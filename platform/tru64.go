@@ -22,8 +22,13 @@ const (
 	// Tru64SysconfigTab is where sysconfigdb keeps the attribute values
 	// the kernel reads at boot.
 	Tru64SysconfigTab = "/etc/sysconfigtab"
-	// tru64StanzaFile is the stanza file fleettune hands to sysconfigdb.
-	tru64StanzaFile = "/tmp/fleettune-inet.stanza"
+	// tru64StanzaDir is the private directory (mode 0700) the stanza file
+	// fleettune hands to sysconfigdb lives in, and tru64StanzaFile that
+	// file. mkdir refuses any existing path and never follows a link, so a
+	// name a local user planted in /tmp stops the apply instead of having
+	// root write through it (platforms.md, corrections).
+	tru64StanzaDir  = "/tmp/fleettune-inet.d"
+	tru64StanzaFile = tru64StanzaDir + "/inet.stanza"
 	// tru64StanzaKey names the inet stanza in Snapshot.Files.
 	tru64StanzaKey = Tru64SysconfigTab + " (inet:)"
 
@@ -620,10 +625,12 @@ func (tru64Driver) Snapshot(f *Facts, changes []Change) Snapshot {
 	return s
 }
 
-// tru64WriteStanza writes a stanza file for sysconfigdb with printf, whose
-// format carries the newlines and tabs (names and integers only, so no %
-// or quote can occur), then runs sysconfigdb with op (-m merge, -u replace)
-// and removes the file.
+// tru64WriteStanza makes the private directory tru64StanzaDir (failing
+// when anything is at that path), writes a stanza file in it with printf,
+// whose format carries the newlines and tabs (names and integers only, so
+// no % or quote can occur), runs sysconfigdb with op (-m merge, -u replace)
+// and removes the file and the directory. When sysconfigdb fails they stay
+// behind, and the next apply stops at mkdir until an operator has looked.
 func tru64WriteStanza(op string, ws []tru64Want, keep []string) string {
 	var b strings.Builder
 	b.WriteString("inet:\\n")
@@ -633,8 +640,8 @@ func tru64WriteStanza(op string, ws []tru64Want, keep []string) string {
 	for _, w := range ws {
 		fmt.Fprintf(&b, "\\t%s = %d\\n", w.attr, w.value)
 	}
-	return fmt.Sprintf("printf '%s' > %s && sysconfigdb %s -f %s inet && rm -f %s",
-		b.String(), tru64StanzaFile, op, tru64StanzaFile, tru64StanzaFile)
+	return fmt.Sprintf("mkdir -m 700 %s && printf '%s' > %s && sysconfigdb %s -f %s inet && rm -f %s && rmdir %s",
+		tru64StanzaDir, b.String(), tru64StanzaFile, op, tru64StanzaFile, tru64StanzaFile, tru64StanzaDir)
 }
 
 // ApplyCommands returns, per change, the sysconfig -r of the run-time

@@ -388,7 +388,7 @@ func TestTru64ApplyAndRestore(t *testing.T) {
 		"sysconfig -r inet ipport_userreserved=65535 ipport_userreserved_min=10240",
 		"sysconfig -r inet tcp_msl=30",
 		"sysconfig -r inet tcp_keepidle=600",
-		`printf 'inet:\n\tipport_userreserved_min = 10240\n\tipport_userreserved = 65535\n\ttcp_msl = 30\n\ttcp_keepidle = 600\n' > /tmp/fleettune-inet.stanza && sysconfigdb -m -f /tmp/fleettune-inet.stanza inet && rm -f /tmp/fleettune-inet.stanza`,
+		`mkdir -m 700 /tmp/fleettune-inet.d && printf 'inet:\n\tipport_userreserved_min = 10240\n\tipport_userreserved = 65535\n\ttcp_msl = 30\n\ttcp_keepidle = 600\n' > /tmp/fleettune-inet.d/inet.stanza && sysconfigdb -m -f /tmp/fleettune-inet.d/inet.stanza inet && rm -f /tmp/fleettune-inet.d/inet.stanza && rmdir /tmp/fleettune-inet.d`,
 	}
 	if !reflect.DeepEqual(cmds, want) {
 		t.Errorf("apply commands\n%q\nwant\n%q", cmds, want)
@@ -411,7 +411,7 @@ func TestTru64ApplyAndRestore(t *testing.T) {
 	}
 	wantR := []string{
 		"sysconfig -r inet ipport_userreserved=5000 ipport_userreserved_min=1024 tcp_keepidle=14400 tcp_msl=60",
-		`printf 'inet:\n\ttcbhashsize = 1024\n' > /tmp/fleettune-inet.stanza && sysconfigdb -u -f /tmp/fleettune-inet.stanza inet && rm -f /tmp/fleettune-inet.stanza`,
+		`mkdir -m 700 /tmp/fleettune-inet.d && printf 'inet:\n\ttcbhashsize = 1024\n' > /tmp/fleettune-inet.d/inet.stanza && sysconfigdb -u -f /tmp/fleettune-inet.d/inet.stanza inet && rm -f /tmp/fleettune-inet.d/inet.stanza && rmdir /tmp/fleettune-inet.d`,
 	}
 	if !reflect.DeepEqual(rc, wantR) {
 		t.Errorf("restore commands\n%q\nwant\n%q", rc, wantR)
@@ -433,7 +433,7 @@ func TestTru64ApplyAndRestore(t *testing.T) {
 	}
 	snap3 := Snapshot{Knobs: map[string]KnobState{tru64MSL: {Live: "30", AtBoot: "45", AtBootSet: true}}}
 	if rc, _ := d.RestoreCommands(&noStanza, snap3); !reflect.DeepEqual(rc, []string{
-		`printf 'inet:\n\ttcp_msl = 45\n' > /tmp/fleettune-inet.stanza && sysconfigdb -m -f /tmp/fleettune-inet.stanza inet && rm -f /tmp/fleettune-inet.stanza`}) {
+		`mkdir -m 700 /tmp/fleettune-inet.d && printf 'inet:\n\ttcp_msl = 45\n' > /tmp/fleettune-inet.d/inet.stanza && sysconfigdb -m -f /tmp/fleettune-inet.d/inet.stanza inet && rm -f /tmp/fleettune-inet.d/inet.stanza && rmdir /tmp/fleettune-inet.d`}) {
 		t.Errorf("merge back: %q", rc)
 	}
 
