@@ -198,13 +198,23 @@ func windowsSameBoot(a, b string) bool {
 	return d <= windowsBootTolerance && d >= -windowsBootTolerance
 }
 
-// parseWindowsBoot finds the CIM datetime in wmic's output. wmic ends lines
+// parseWindowsBoot finds the CIM datetime in wmic's output and returns the
+// boot id fleettune uses: the boot time in UTC, down to the minute, as a CIM
+// datetime ("20261101060000.000000+000"). The same boot then reads the same
+// way across a daylight-saving change and, but for a reading that moves
+// across a minute's end, across the second of jitter, so the commands a
+// plan shows (they record the boot id) are the ones apply finds; readings
+// are compared with windowsSameBoot, never for equality. wmic ends lines
 // with "\r\r\n" and pads columns with spaces; on Server 2003 its first run
 // prints "Please wait while WMIC is being installed." first.
 func parseWindowsBoot(out string) (string, error) {
 	for _, f := range strings.Fields(out) {
 		if windowsBootTime.MatchString(f) {
-			return f, nil
+			t, err := parseCIMDatetime(f)
+			if err != nil {
+				return "", fmt.Errorf("wmic os get lastbootuptime: %w", err)
+			}
+			return t.Truncate(time.Minute).Format("20060102150405") + ".000000+000", nil
 		}
 	}
 	return "", fmt.Errorf("wmic os get lastbootuptime printed %q, expected a CIM datetime like 20231027083000.123456+060", firstLine(out))

@@ -80,7 +80,7 @@ func TestParseWindowsFacts(t *testing.T) {
 		}, []int{135, 445, 3389, 5985, 5986, 49664}, 3},
 		// Written by fleettune during this boot: the registry (AtBoot)
 		// has the new values, the record says what is in force.
-		{"gather-2019-pending.txt", "10.0.17763", "20261101060001.000000+000", map[string]knob{
+		{"gather-2019-pending.txt", "10.0.17763", "20261101060000.000000+000", map[string]knob{
 			windowsDynV4: v4("start=20000 num=25000"), windowsDynV6: v4("start=20000 num=25000"),
 			windowsMaxUser: absent, windowsTimedWait: {"default", "30", true, false}, windowsKeepAlive: {"default", "300000", true, false},
 		}, []int{135, 445, 3389, 5985, 5986, 49664}, 3},
@@ -93,7 +93,7 @@ func TestParseWindowsFacts(t *testing.T) {
 			windowsDynV4: {missing: true}, windowsDynV6: {missing: true},
 			windowsMaxUser: absent, windowsTimedWait: absent, windowsKeepAlive: absent,
 		}, []int{135, 445, 3389, 5985, 5986}, 2},
-		{"gather-2003-pending.txt", "5.2.3790", "20261101060001.000000+000", map[string]knob{
+		{"gather-2003-pending.txt", "5.2.3790", "20261101060000.000000+000", map[string]knob{
 			windowsDynV4: {missing: true}, windowsDynV6: {missing: true},
 			windowsMaxUser: {"default", "5500", true, false}, windowsTimedWait: {"default", "30", true, false}, windowsKeepAlive: absent,
 		}, []int{135, 445, 3389, 5985, 5986}, 2},
@@ -200,8 +200,15 @@ func TestWindowsParsers(t *testing.T) {
 	if b, err := parseWindowsBoot(readWindowsFixture(t, "wmic-lastbootuptime.txt")); err != nil || b != "20261101060000.000000+000" {
 		t.Errorf("wmic: %q, %v", b, err)
 	}
-	if b, err := parseWindowsBoot("Please wait while WMIC is being installed.\r\nLastBootUpTime\r\r\n20231027083000.123456+060\r\r\n\r\r\n"); err != nil || b != "20231027083000.123456+060" {
-		t.Errorf("wmic on 2003's first run: %q, %v", b, err)
+	if b, err := parseWindowsBoot("Please wait while WMIC is being installed.\r\nLastBootUpTime\r\r\n20231027083000.123456+060\r\r\n\r\r\n"); err != nil || b != "20231027073000.000000+000" {
+		t.Errorf("wmic on 2003's first run: %q, %v (want the boot id in UTC, to the minute)", b, err)
+	}
+	// The same boot read a second apart, or across a daylight-saving
+	// change, has the same boot id.
+	for _, v := range []string{"20231027083000.123456+060", "20231027083001.123456+060", "20231027093000.123456+120"} {
+		if b, err := parseWindowsBoot("LastBootUpTime\r\r\n" + v + "\r\r\n"); err != nil || b != "20231027073000.000000+000" {
+			t.Errorf("wmic printed %s: boot id %q, %v", v, b, err)
+		}
 	}
 	l, tw, err := parseWindowsNetstat(readWindowsFixture(t, "netstat-ano-2019.txt"))
 	if err != nil || !reflect.DeepEqual(l, []int{135, 445, 3389, 5985, 5986, 49664}) || tw != 3 {
@@ -266,8 +273,8 @@ func TestWindowsPropose2019(t *testing.T) {
 		t.Errorf("pending, new target: %+v", p.Changes)
 	}
 	// The value the record says is in force is what is recorded again, with
-	// the boot time as read now.
-	if !strings.Contains(p.Changes[0].Commands[0], `/d "20261101060001.000000+000 default"`) {
+	// this boot's id: UTC, to the minute, whatever second wmic showed.
+	if !strings.Contains(p.Changes[0].Commands[0], `/d "20261101060000.000000+000 default"`) {
 		t.Errorf("record: %q", p.Changes[0].Commands[0])
 	}
 }
