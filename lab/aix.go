@@ -75,6 +75,8 @@ type aixEmu struct {
 	// types overrides a tunable's no -L type, for tests of Reboot
 	// tunables; empty means the spec's.
 	types map[string]string
+	// tcp are the TCP statistics netstat -p tcp prints (bsdtcpstat.go).
+	tcp bsdTCPStats
 }
 
 func newAIX(h *Host, release string) error {
@@ -87,7 +89,7 @@ func newAIX(h *Host, release string) error {
 	h.Files[aixNextboot] = strings.Replace(aixDefaultNextboot, "@AIX_LEVEL@", level, 1)
 	h.Listening = []int{22, 111, 199, 657, 1334}
 	h.TimeWaitSockets = 3
-	h.Emu = &aixEmu{live: map[string]int64{}, types: map[string]string{}}
+	h.Emu = &aixEmu{live: map[string]int64{}, types: map[string]string{}, tcp: bsdUptimeTCPStats()}
 	return nil
 }
 
@@ -101,6 +103,9 @@ func (e *aixEmu) typeOf(name string) string {
 // Boot sets every tunable to its default, then applies the no: stanza of
 // nextboot as tunrestore -R does (values out of range stay at default).
 func (e *aixEmu) Boot(h *Host) {
+	if h.Boots > 1 {
+		e.tcp = bsdTCPStats{} // a reboot zeroes the TCP statistics
+	}
 	e.live = map[string]int64{}
 	for n, s := range aixSpecs {
 		e.live[n] = s.def
@@ -122,6 +127,9 @@ func (e *aixEmu) TimeWait() time.Duration {
 }
 
 func (e *aixEmu) Command(c *Call) (Output, bool) {
+	if isNetstatPTCP(c.Argv) {
+		return e.tcp.netstat(c.Host, e.TimeWait()), true
+	}
 	switch c.Argv[0] {
 	case "no", "/usr/sbin/no":
 		return e.no(c), true

@@ -81,6 +81,8 @@ type hpux struct {
 	release string
 	// live holds the running kernel's ndd values: device → name → value.
 	live map[string]map[string]int64
+	// tcp are the TCP statistics netstat -p tcp prints (bsdtcpstat.go).
+	tcp bsdTCPStats
 }
 
 // newHPUX makes h an HP-UX 11i host of release B.11.11 (11i v1, PA-RISC),
@@ -99,7 +101,7 @@ func newHPUX(h *Host, release string) error {
 	// sshd, rpcbind, DCE rpcd, and the WBEM services (HTTP and HTTPS).
 	h.Listening = []int{22, 111, 135, 5988, 5989}
 	h.TimeWaitSockets = 2
-	h.Emu = &hpux{release: release}
+	h.Emu = &hpux{release: release, tcp: bsdUptimeTCPStats()}
 	return nil
 }
 
@@ -107,6 +109,9 @@ func newHPUX(h *Host, release string) error {
 // in index order, as ndd -c does at boot; entries ndd would reject are
 // skipped.
 func (e *hpux) Boot(h *Host) {
+	if h.Boots > 1 {
+		e.tcp = bsdTCPStats{} // a reboot zeroes the TCP statistics
+	}
 	e.live = map[string]map[string]int64{}
 	for dev, params := range hpuxParams {
 		e.live[dev] = map[string]int64{}
@@ -146,6 +151,9 @@ func (e *hpux) TimeWait() time.Duration {
 func (e *hpux) Command(c *Call) (Output, bool) {
 	if len(c.Argv) == 0 {
 		return Output{}, false
+	}
+	if isNetstatPTCP(c.Argv) {
+		return e.tcp.netstat(c.Host, e.TimeWait()), true
 	}
 	switch c.Argv[0] {
 	case "ndd", "/usr/bin/ndd":

@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"sort"
 	"strconv"
@@ -34,7 +35,7 @@ const (
 // aixTunables are read on every AIX host, in this order.
 var aixTunables = []string{aixEphemLow, aixEphemHigh, aixTimeWait, aixKeepIdle}
 
-type aixDriver struct{ NoCounters }
+type aixDriver struct{}
 
 var (
 	_ Driver  = aixDriver{}
@@ -44,7 +45,15 @@ var (
 func (aixDriver) OS() string { return AIX }
 
 // Capabilities: see Driver.
-func (aixDriver) Capabilities() Capabilities { return Capabilities{Counters: false} }
+func (aixDriver) Capabilities() Capabilities { return Capabilities{Counters: true} }
+
+// Counters reads the TCP statistics with BSDCountersCommand.
+func (aixDriver) Counters(ctx context.Context, r Runner) (Counters, error) {
+	return bsdCounters(ctx, r)
+}
+
+// Thresholds returns a copy of the defaults for netstat -p tcp's counters.
+func (aixDriver) Thresholds() map[string]int64 { return maps.Clone(bsdThresholds) }
 
 // AIXGatherScript is the one command Gather runs on an AIX host: every
 // section's stderr goes to stdout after its marker, so a failure is seen

@@ -131,9 +131,9 @@ type Guardrails struct {
 var registry = map[string]func() Driver{
 	Linux:   func() Driver { return linuxDriver{} },
 	Solaris: func() Driver { return solarisDriver{} },
-	HPUX:    func() Driver { return hpuxDriver{NoCounters{HPUX}} },
-	AIX:     func() Driver { return aixDriver{NoCounters{AIX}} },
-	Tru64:   func() Driver { return tru64Driver{NoCounters{Tru64}} },
+	HPUX:    func() Driver { return hpuxDriver{} },
+	AIX:     func() Driver { return aixDriver{} },
+	Tru64:   func() Driver { return tru64Driver{} },
 	Windows: func() Driver { return windowsDriver{NoCounters{Windows}} },
 }
 

@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"sort"
 	"strconv"
@@ -50,7 +51,7 @@ var hpuxLimits = map[string]hpuxLimit{
 	hpuxTwCleanup:    {60000, 10000, 300000},
 }
 
-type hpuxDriver struct{ NoCounters }
+type hpuxDriver struct{}
 
 // newHPUXDriver returns the HP-UX 11i driver.
 
@@ -62,7 +63,15 @@ var (
 func (hpuxDriver) OS() string { return HPUX }
 
 // Capabilities: see Driver.
-func (hpuxDriver) Capabilities() Capabilities { return Capabilities{Counters: false} }
+func (hpuxDriver) Capabilities() Capabilities { return Capabilities{Counters: true} }
+
+// Counters reads the TCP statistics with BSDCountersCommand.
+func (hpuxDriver) Counters(ctx context.Context, r Runner) (Counters, error) {
+	return bsdCounters(ctx, r)
+}
+
+// Thresholds returns a copy of the defaults for netstat -p tcp's counters.
+func (hpuxDriver) Thresholds() map[string]int64 { return maps.Clone(bsdThresholds) }
 
 // HPUXGatherScript is the one command Gather runs on an HP-UX host. Every
 // command's stderr goes to stdout, and a failing command is followed by a

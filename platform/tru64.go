@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"strconv"
 	"strings"
@@ -48,12 +49,20 @@ var tru64Revisions = map[string]string{
 	"V5.1 2650": "V5.1B",
 }
 
-type tru64Driver struct{ NoCounters }
+type tru64Driver struct{}
 
 func (tru64Driver) OS() string { return Tru64 }
 
 // Capabilities: see Driver.
-func (tru64Driver) Capabilities() Capabilities { return Capabilities{Counters: false} }
+func (tru64Driver) Capabilities() Capabilities { return Capabilities{Counters: true} }
+
+// Counters reads the TCP statistics with BSDCountersCommand.
+func (tru64Driver) Counters(ctx context.Context, r Runner) (Counters, error) {
+	return bsdCounters(ctx, r)
+}
+
+// Thresholds returns a copy of the defaults for netstat -p tcp's counters.
+func (tru64Driver) Thresholds() map[string]int64 { return maps.Clone(bsdThresholds) }
 
 // Tru64GatherScript is the one command Gather runs. Every section captures
 // its command's stderr and marks a failing command with a "!failed" line, so
