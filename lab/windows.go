@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 //   - echo prints the rest of its command verbatim (quotes and trailing
 //     spaces included), as cmd's echo does; "cmd /c LINE" runs LINE;
 //   - commands: ver, hostname, wmic os get lastbootuptime, netstat -ano,
+//     netstat -s -p tcp,
 //     netsh int ipv4|ipv6 show|set dynamicport tcp|udp, reg query|add|delete
 //     under HKLM.
 //
@@ -116,6 +118,9 @@ type windows struct {
 	// daylight-saving change moves (SetUTCOffset) while the boot stays put.
 	bootReads int
 	utcOffset int
+	// tcp are the TCP statistics netstat -s -p tcp prints, by label; nil
+	// until the first read, reset by a reboot.
+	tcp map[string]int64
 }
 
 // SetUTCOffset sets the host's time zone offset from UTC in minutes, as a
@@ -167,6 +172,9 @@ func (e *windows) Boot(h *Host) {
 	}
 	e.inForce = map[string]uint32{}
 	e.bootReads = 0
+	if h.Boots > 1 {
+		e.tcp = map[string]int64{} // a reboot zeroes the TCP statistics
+	}
 	tcpip := e.reg[strings.ToUpper(windowsTcpipKey)]
 	for _, n := range windowsTcpipKnobs {
 		if v, _ := tcpip.value(n); v != nil && v.typ == "REG_DWORD" {
@@ -480,8 +488,11 @@ var windowsPIDs = map[int]int{135: 888, 445: 4, 3389: 1012, 5985: 4, 5986: 4, 49
 // netstat answers `netstat -ano`: TCP listeners (IPv4, and IPv6 on 2008+),
 // one established WinRM connection, the host's TIME_WAIT sockets, and UDP.
 func (e *windows) netstat(h *Host, args []string) Output {
+	if strings.ToLower(strings.Join(args, " ")) == "-s -p tcp" {
+		return e.netstatStats(h)
+	}
 	if len(args) != 1 || strings.ToLower(args[0]) != "-ano" {
-		return Output{Stderr: fmt.Sprintf("lab: netstat subset: only \"netstat -ano\" is emulated, not %q\r\n", strings.Join(args, " ")), Code: 1}
+		return Output{Stderr: fmt.Sprintf("lab: netstat subset: only \"netstat -ano\" and \"netstat -s -p tcp\" are emulated, not %q\r\n", strings.Join(args, " ")), Code: 1}
 	}
 	var b strings.Builder
 	row := func(proto, local, foreign, state string, pid int) {
@@ -515,6 +526,48 @@ func (e *windows) netstat(h *Host, args []string) Output {
 	}
 	fmt.Fprintf(&b, "  %-7s%-23s%-39s%d\r\n", "UDP", "0.0.0.0:123", "*:*", 1104)
 	fmt.Fprintf(&b, "  %-7s%-23s%-39s%d\r\n", "UDP", "0.0.0.0:500", "*:*", 1460)
+	return Output{Stdout: b.String()}
+}
+
+// windowsTCPStats are the labels of netstat -s's TCP section, in order
+// (the MIB-II TCP group as GetTcpStatistics returns it).
+var windowsTCPStats = []string{"Active Opens", "Passive Opens", "Failed Connection Attempts", "Reset Connections",
+	"Current Connections", "Segments Received", "Segments Sent", "Segments Retransmitted"}
+
+// windowsUptimeTCP are a lab host's counters when it is created, and
+// windowsTCPTraffic how much they rise at every read (no failures).
+var (
+	windowsUptimeTCP  = map[string]int64{"Active Opens": 48211, "Passive Opens": 13377, "Failed Connection Attempts": 212, "Reset Connections": 96, "Current Connections": 11, "Segments Received": 2920112, "Segments Sent": 2841631, "Segments Retransmitted": 1422}
+	windowsTCPTraffic = map[string]int64{"Active Opens": 2, "Passive Opens": 1, "Segments Received": 41, "Segments Sent": 38}
+)
+
+// windowsHandshakeFailures is how much Failed Connection Attempts and Reset
+// Connections rise at every read while the handshake fault shows
+// (Faults.HandshakeFailures on and TIME_WAIT below its baseline).
+const windowsHandshakeFailures = 120
+
+// netstatStats answers `netstat -s -p tcp`: a blank line, the section
+// title, a blank line, "  LABEL = N" with the label padded to 36, a blank
+// line; then, as -p tcp also selects the connection list, the TCP rows of
+// netstat's table (without PIDs: there is no -o).
+func (e *windows) netstatStats(h *Host) Output {
+	if e.tcp == nil {
+		e.tcp = maps.Clone(windowsUptimeTCP)
+	}
+	for k, d := range windowsTCPTraffic {
+		e.tcp[k] += d
+	}
+	if h.Faults.HandshakeFailures && e.TimeWait() < h.BaselineTimeWait {
+		e.tcp["Failed Connection Attempts"] += windowsHandshakeFailures
+		e.tcp["Reset Connections"] += windowsHandshakeFailures
+	}
+	var b strings.Builder
+	b.WriteString("\r\nTCP Statistics for IPv4\r\n\r\n")
+	for _, k := range windowsTCPStats {
+		fmt.Fprintf(&b, "  %-36s= %d\r\n", k, e.tcp[k])
+	}
+	b.WriteString("\r\nActive Connections\r\n\r\n  Proto  Local Address          Foreign Address        State\r\n")
+	fmt.Fprintf(&b, "  %-7s%-23s%-23s%s\r\n", "TCP", "10.0.0.15:5985", "10.0.0.1:50123", "ESTABLISHED")
 	return Output{Stdout: b.String()}
 }
 

@@ -134,7 +134,7 @@ var registry = map[string]func() Driver{
 	HPUX:    func() Driver { return hpuxDriver{} },
 	AIX:     func() Driver { return aixDriver{} },
 	Tru64:   func() Driver { return tru64Driver{} },
-	Windows: func() Driver { return windowsDriver{NoCounters{Windows}} },
+	Windows: func() Driver { return windowsDriver{} },
 }
 
 // SameBoot reports whether two boot ids read from a host of family os name

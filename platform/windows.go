@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"strconv"
 	"strings"
@@ -91,7 +92,7 @@ func windowsTimedWaitDefault(legacy bool) int64 {
 	return windowsTimedWaitNew
 }
 
-type windowsDriver struct{ NoCounters }
+type windowsDriver struct{}
 
 // newWindowsDriver returns the Windows driver (Server 2003 and 2008+).
 
@@ -103,7 +104,92 @@ var (
 func (windowsDriver) OS() string { return Windows }
 
 // Capabilities: see Driver.
-func (windowsDriver) Capabilities() Capabilities { return Capabilities{Counters: false} }
+func (windowsDriver) Capabilities() Capabilities { return Capabilities{Counters: true} }
+
+// WindowsCountersCommand prints the TCP statistics of the IPv4 stack (the
+// MIB-II TCP group) and, as -p tcp also selects them, the TCP connections.
+const WindowsCountersCommand = "netstat -s -p tcp"
+
+// windowsTCPStats are netstat -s's TCP lines in the order Windows prints
+// them: the English label and the counter name fleettune gives it. The
+// labels are localised, so a non-English Windows is read by position.
+var windowsTCPStats = []struct{ label, name string }{
+	{"Active Opens", "Tcp.ActiveOpens"},
+	{"Passive Opens", "Tcp.PassiveOpens"},
+	{"Failed Connection Attempts", "Tcp.FailedConnectionAttempts"},
+	{"Reset Connections", "Tcp.ResetConnections"},
+	{"Current Connections", "Tcp.CurrentConnections"},
+	{"Segments Received", "Tcp.SegmentsReceived"},
+	{"Segments Sent", "Tcp.SegmentsSent"},
+	{"Segments Retransmitted", "Tcp.SegmentsRetransmitted"},
+}
+
+// windowsThresholds are how much each failure counter may rise in one
+// watch window, as for the same MIB-II counters on Linux and Solaris:
+// Failed Connection Attempts is tcpAttemptFails (a handshake answered with
+// a reset or an old segment), Reset Connections is tcpEstabResets (a new
+// connection torn down by a segment meant for its predecessor).
+var windowsThresholds = map[string]int64{
+	"Tcp.FailedConnectionAttempts": 50,
+	"Tcp.ResetConnections":         50,
+}
+
+// Counters reads the TCP statistics with WindowsCountersCommand.
+func (windowsDriver) Counters(ctx context.Context, r Runner) (Counters, error) {
+	res, err := r.Run(ctx, WindowsCountersCommand)
+	if err != nil {
+		return nil, fmt.Errorf("read TCP counters: %w", err)
+	}
+	if res.ExitCode != 0 {
+		return nil, fmt.Errorf("read TCP counters: %s: exit status %d: %s", WindowsCountersCommand, res.ExitCode, firstLine(string(res.Stderr)+string(res.Stdout)))
+	}
+	c, err := ParseWindowsTCPStats(string(res.Stdout))
+	if err != nil {
+		return nil, fmt.Errorf("read TCP counters: %w", err)
+	}
+	return c, nil
+}
+
+// Thresholds returns a copy of the Windows defaults.
+func (windowsDriver) Thresholds() map[string]int64 { return maps.Clone(windowsThresholds) }
+
+// ParseWindowsTCPStats reads `netstat -s -p tcp`: the "LABEL = N" lines of
+// the statistics, up to the connection table ("Proto  Local Address ..."),
+// by position. English labels are checked against the expected ones.
+func ParseWindowsTCPStats(out string) (Counters, error) {
+	if len(out) > maxCounterOutput {
+		return nil, fmt.Errorf("netstat -s -p tcp printed %d bytes, more than the %d a TCP report can be", len(out), maxCounterOutput)
+	}
+	c := Counters{}
+	n := 0
+	english := false
+	for i, line := range strings.Split(strings.ReplaceAll(out, "\r", ""), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "Proto" || n == len(windowsTCPStats) {
+			break
+		}
+		label, value, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		label, value = strings.TrimSpace(label), strings.TrimSpace(value)
+		if n == 0 {
+			english = label == windowsTCPStats[0].label
+		}
+		if english && label != windowsTCPStats[n].label {
+			return nil, fmt.Errorf("netstat -s -p tcp: line %d: expected %q, got %q", i+1, windowsTCPStats[n].label, label)
+		}
+		v, err := strconv.ParseInt(value, 10, 64)
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("netstat -s -p tcp: line %d: %s = %q is not a count", i+1, windowsTCPStats[n].label, value)
+		}
+		c[windowsTCPStats[n].name] = v
+		n++
+	}
+	if n != len(windowsTCPStats) {
+		return nil, fmt.Errorf("netstat -s -p tcp: %d \"label = number\" lines, expected the %d of the TCP statistics (Active Opens ... Segments Retransmitted)", n, len(windowsTCPStats))
+	}
+	return c, nil
+}
 
 // WindowsGatherCommand is the one cmd.exe line Gather runs. Each command is
 // preceded by an echo of a section marker, has its stderr folded into

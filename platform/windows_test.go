@@ -523,3 +523,31 @@ func TestWindowsSameBoot(t *testing.T) {
 		t.Error("SameBoot on Linux is not equality")
 	}
 }
+
+func TestParseWindowsTCPStats(t *testing.T) {
+	c, err := ParseWindowsTCPStats(readWindowsFixture(t, "netstat-s-p-tcp.txt"))
+	if err != nil || c["Tcp.FailedConnectionAttempts"] != 212 || c["Tcp.ResetConnections"] != 96 || c["Tcp.ActiveOpens"] != 48213 || c["Tcp.SegmentsRetransmitted"] != 1422 || len(c) != 8 {
+		t.Errorf("fixture: %v, %v", c, err)
+	}
+	// A German Windows: labels localised, read by position.
+	de := "\r\nTCP-Statistik für IPv4\r\n\r\n  Aktive Öffnungen                    = 5\r\n  Passive Öffnungen                   = 6\r\n  Fehlgeschlagene Verbindungsversuche = 7\r\n  Zurückgesetzte Verbindungen         = 8\r\n  Aktuelle Verbindungen               = 1\r\n  Empfangene Segmente                 = 10\r\n  Gesendete Segmente                  = 11\r\n  Erneut übertragene Segmente         = 0\r\n"
+	if c, err := ParseWindowsTCPStats(de); err != nil || c["Tcp.FailedConnectionAttempts"] != 7 || c["Tcp.ResetConnections"] != 8 {
+		t.Errorf("German: %v, %v", c, err)
+	}
+	fix := readWindowsFixture(t, "netstat-s-p-tcp.txt")
+	for _, tc := range []struct{ name, out, want string }{
+		{"empty", "", `0 "label = number" lines`},
+		{"cut short", strings.SplitAfter(fix, "Reset Connections")[0], `3 "label = number" lines`},
+		{"renamed", strings.Replace(fix, "Reset Connections  ", "Resets             ", 1), `line 7: expected "Reset Connections", got "Resets"`},
+		{"not a count", strings.Replace(fix, "= 96", "= lots", 1), `line 7: Reset Connections = "lots" is not a count`},
+		{"huge", strings.Repeat("x", maxCounterOutput+1), "more than"},
+	} {
+		if _, err := ParseWindowsTCPStats(tc.out); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error containing %q", tc.name, err, tc.want)
+		}
+	}
+	d := windowsDrv()
+	if !d.Capabilities().Counters || d.Thresholds()["Tcp.FailedConnectionAttempts"] != 50 || d.Thresholds()["Tcp.ResetConnections"] != 50 {
+		t.Errorf("capabilities %+v thresholds %v", d.Capabilities(), d.Thresholds())
+	}
+}
