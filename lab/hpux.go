@@ -81,6 +81,8 @@ type hpux struct {
 	release string
 	// live holds the running kernel's ndd values: device → name → value.
 	live map[string]map[string]int64
+	// lacks are parameters this host's kernel does not have (Lack).
+	lacks map[string]bool
 	// tcp are the TCP statistics netstat -p tcp prints (bsdtcpstat.go).
 	tcp bsdTCPStats
 }
@@ -132,10 +134,20 @@ func (e *hpux) applyNddconf(h *Host) {
 	}
 }
 
+// Lack makes the host's kernel one without the named parameter, as a
+// release or patch level that does not have it: ndd -get answers that the
+// name is non-existent, and ndd -set fails.
+func (e *hpux) Lack(name string) {
+	if e.lacks == nil {
+		e.lacks = map[string]bool{}
+	}
+	e.lacks[name] = true
+}
+
 // set changes a live parameter; false when ndd would reject it.
 func (e *hpux) set(dev, name string, v int64) bool {
 	p, ok := hpuxParams[dev][name]
-	if !ok || v < p.min || v > p.max {
+	if !ok || e.lacks[name] || v < p.min || v > p.max {
 		return false
 	}
 	e.live[dev][name] = v
@@ -176,9 +188,10 @@ func (e *hpux) Command(c *Call) (Output, bool) {
 // parameter or a value out of range, and EPERM ("Not owner" in HP-UX's
 // strerror) when a non-root user sets one.
 const (
-	hpuxNddInvalid  = "operation failed: Invalid argument\n"
-	hpuxNddNotOwner = "operation failed: Not owner\n"
-	hpuxNddUsage    = "usage: ndd -get network_device parameter\n" +
+	hpuxNddInvalid     = "operation failed: Invalid argument\n"
+	hpuxNddNonExistent = "name is non-existent for this module\nfor a list of valid names, use name '?'\n"
+	hpuxNddNotOwner    = "operation failed: Not owner\n"
+	hpuxNddUsage       = "usage: ndd -get network_device parameter\n" +
 		"       ndd -set network_device parameter value\n" +
 		"       ndd -h sup[ported]\n" +
 		"       ndd -h unsup[ported]\n" +
@@ -202,8 +215,10 @@ func (e *hpux) ndd(c *Call) Output {
 			return *fail
 		}
 		v, ok := e.live[dev][a[2]]
-		if !ok {
-			return Output{Stderr: hpuxNddInvalid, Code: 1}
+		if !ok || e.lacks[a[2]] {
+			// Mentat's ndd prints the module's answer, an error included,
+			// on stdout and exits 0 (platforms.md, corrections).
+			return Output{Stdout: hpuxNddNonExistent}
 		}
 		return Output{Stdout: fmt.Sprintf("%d\n", v)}
 	case len(a) == 4 && a[0] == "-set":

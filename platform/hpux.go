@@ -141,6 +141,11 @@ func ParseHPUXFacts(out string) (*Facts, error) {
 
 	for _, k := range hpuxKnobs {
 		v, err := body("ndd " + k)
+		// Mentat's ndd prints errors on stdout and may exit 0: its
+		// messages are errors whatever the exit status.
+		if err == nil && hpuxNddMessage(v) {
+			err = errSectionFailed
+		}
 		if err != nil {
 			msg := sectionError(v, err)
 			if hpuxUnknownParameter(msg) {
@@ -201,7 +206,16 @@ func sectionError(body string, err error) string {
 // does not exist on this release. ndd asks the driver with an ioctl, which
 // fails with EINVAL for a name it does not know.
 func hpuxUnknownParameter(msg string) bool {
-	return strings.Contains(msg, "operation failed") && strings.Contains(msg, "Invalid argument")
+	return strings.Contains(msg, "non-existent") ||
+		strings.Contains(msg, "operation failed") && strings.Contains(msg, "Invalid argument")
+}
+
+// hpuxNddMessage reports whether what ndd -get printed is one of its
+// messages rather than a value: "name is non-existent for this module"
+// (the module's answer to an unknown name, exit status 0) or "operation
+// failed, ..." / "operation failed: ...".
+func hpuxNddMessage(out string) bool {
+	return strings.Contains(out, "non-existent") || strings.Contains(out, "operation failed")
 }
 
 // hpuxNotPermitted reports a permission error (EPERM is "Not owner" in
