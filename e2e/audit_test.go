@@ -251,7 +251,17 @@ func TestDemoStartsWithAudit(t *testing.T) {
 	if a < 0 || p < a {
 		t.Fatalf("the demo does not start with the audit:\n%s", r.stdout)
 	}
-	if !strings.Contains(r.stdout[a:p], "fleettune audit · 10 hosts") || !strings.Contains(r.stdout[a:p], "Fleet: 10 hosts") {
+	if !strings.Contains(r.stdout[a:p], "fleettune audit · 12 hosts") || !strings.Contains(r.stdout[a:p], "Fleet: 12 hosts") {
 		t.Errorf("audit step:\n%s", r.stdout[a:p])
+	}
+	// Every emulated host is read, and the demo's loads give every grade.
+	step := r.stdout[a:p]
+	for _, want := range []string{"EXHAUSTED", "WARN", "WATCH", " OK ", "(audit: exit status 2)"} {
+		if !strings.Contains(step, want) {
+			t.Errorf("the demo's audit has no %q:\n%s", want, step)
+		}
+	}
+	if strings.Contains(step, "NOT READ") || strings.Contains(step, "not read") {
+		t.Errorf("the demo's audit left a host unread:\n%s", step)
 	}
 }

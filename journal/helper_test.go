@@ -2,6 +2,7 @@ package journal
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -31,6 +32,8 @@ func TestMain(m *testing.M) {
 		os.Exit(helperAppend())
 	case "lock":
 		os.Exit(helperLock())
+	case "lock-ro":
+		os.Exit(helperLockReadOnly())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper", os.Getenv(helperEnv))
 		os.Exit(2)
@@ -69,17 +72,30 @@ func helperLock() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	unlock, err := s.Lock(os.Getenv(helperRun), KindApply)
+	lk, err := s.Lock(os.Getenv(helperRun), KindApply)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	fmt.Println("locked")
 	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
-	if err := unlock(); err != nil {
+	if err := lk.Unlock(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	return 0
+}
+
+// helperLockReadOnly opens the state dir and tries its lock, printing the
+// error and whether it Is ErrReadOnly / ErrLocked.
+func helperLockReadOnly() int {
+	s, err := Open(os.Getenv(helperDir))
+	if err != nil {
+		fmt.Println("open:", err)
+		return 1
+	}
+	_, err = s.Lock("", "status")
+	fmt.Printf("readonly=%v locked=%v err=%v\n", errors.Is(err, ErrReadOnly), errors.Is(err, ErrLocked), err)
 	return 0
 }
 

@@ -385,7 +385,7 @@ func TestCorruptLineInTheMiddle(t *testing.T) {
 
 func TestLockSameProcess(t *testing.T) {
 	s := newStore(t)
-	unlock, err := s.Lock("20261122T171500Z-3f2a", KindApply)
+	lk, err := s.Lock("20261122T171500Z-3f2a", KindApply)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,17 +399,17 @@ func TestLockSameProcess(t *testing.T) {
 			t.Errorf("message %q lacks %q", msg, want)
 		}
 	}
-	if err := unlock(); err != nil {
+	if err := lk.Unlock(); err != nil {
 		t.Fatal(err)
 	}
-	if err := unlock(); err != nil {
+	if err := lk.Unlock(); err != nil {
 		t.Fatalf("second unlock: %v", err)
 	}
-	unlock, err = s.Lock("", "status")
+	lk, err = s.Lock("", "status")
 	if err != nil {
 		t.Fatalf("Lock after unlock: %v", err)
 	}
-	unlock()
+	lk.Unlock()
 }
 
 func TestStaleLockFileDoesNotBlock(t *testing.T) {
@@ -418,11 +418,11 @@ func TestStaleLockFileDoesNotBlock(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(s.Dir(), lockFile), stale, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := s.Lock("20261122T171500Z-3f2a", KindApply)
+	lk, err := s.Lock("20261122T171500Z-3f2a", KindApply)
 	if err != nil {
 		t.Fatalf("stale lock file blocked: %v", err)
 	}
-	defer unlock()
+	defer lk.Unlock()
 	info := readLockInfo(filepath.Join(s.Dir(), lockFile))
 	if info == nil || info.PID != os.Getpid() || info.Run != "20261122T171500Z-3f2a" {
 		t.Errorf("lock file holds %+v, want this process", info)
@@ -453,11 +453,11 @@ func TestLockAcrossProcesses(t *testing.T) {
 				syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
 			}
 			cmd.Wait()
-			unlock, err := s.Lock("20261122T171600Z-0000", KindApply)
+			lk, err := s.Lock("20261122T171600Z-0000", KindApply)
 			if err != nil {
 				t.Fatalf("Lock after the holder ended (%s): %v", end, err)
 			}
-			unlock()
+			lk.Unlock()
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -52,40 +53,52 @@ func (e *LockedError) Error() string {
 
 func (e *LockedError) Unwrap() error { return ErrLocked }
 
-// Lock takes the state directory's lock, without waiting, for the duration
-// of an apply or rollback (kind) of run, or of status clearing reboot flags
-// (run may then be ""). A busy lock gives a *LockedError (errors.Is
-// ErrLocked) naming the holder. The lock is an flock on <dir>/lock, so it
-// dies with its process: a lock file left by a killed fleettune does not
-// block. unlock is safe to call more than once.
-func (s *Store) Lock(run, kind string) (unlock func() error, err error) {
-	path := filepath.Join(s.dir, lockFile)
+// dirLock is the state directory's one flock on <dir>/lock: it dies with
+// its process, so a lock file left by a killed fleettune does not block.
+type dirLock struct {
+	once sync.Once
+	fl   *flock.Flock
+	path string
+	err  error
+}
+
+func (b *dirBackend) Lock(_ context.Context, info LockInfo) (Lock, error) {
+	path := filepath.Join(b.dir, lockFile)
 	fl := flock.New(path, flock.SetPermissions(0o600))
 	ok, err := fl.TryLock()
 	if err != nil {
-		return nil, fmt.Errorf("state dir %s: lock %s: %w", s.dir, path, err)
+		return nil, fmt.Errorf("state dir %s: lock %s: %w", b.dir, path, readOnly(err))
 	}
 	if !ok {
-		return nil, &LockedError{Dir: s.dir, Holder: readLockInfo(path)}
+		return nil, &LockedError{Dir: b.dir, Holder: readLockInfo(path)}
 	}
-	host, _ := os.Hostname()
-	info := LockInfo{PID: os.Getpid(), Run: run, Kind: kind, User: currentUser(), Host: host, Started: time.Now()}
 	if err := writeLockInfo(path, &info); err != nil {
 		fl.Unlock()
-		return nil, fmt.Errorf("state dir %s: write lock holder: %w", s.dir, err)
+		return nil, fmt.Errorf("state dir %s: write lock holder: %w", b.dir, readOnly(err))
 	}
-	var once sync.Once
-	var uerr error
-	return func() error {
-		once.Do(func() {
-			// Empty the file while still holding the lock, so that nobody
-			// reads a finished holder's details. The file stays: removing
-			// a lock file races with processes that have it open.
-			_ = os.Truncate(path, 0)
-			uerr = fl.Unlock()
-		})
-		return uerr
-	}, nil
+	return &dirLock{fl: fl, path: path}, nil
+}
+
+// Hosts refuses nothing: the state lock covers every host.
+func (l *dirLock) Hosts(context.Context, string, []string) (map[string]error, error) {
+	return nil, nil
+}
+
+// Running is false: holding the state lock, nobody else is running.
+func (l *dirLock) Running(context.Context, string) bool { return false }
+
+// Lost is nil: a flock lives as long as its process.
+func (l *dirLock) Lost() <-chan struct{} { return nil }
+
+func (l *dirLock) Unlock() error {
+	l.once.Do(func() {
+		// Empty the file while still holding the lock, so that nobody
+		// reads a finished holder's details. The file stays: removing
+		// a lock file races with processes that have it open.
+		_ = os.Truncate(l.path, 0)
+		l.err = l.fl.Unlock()
+	})
+	return l.err
 }
 
 func writeLockInfo(path string, info *LockInfo) error {

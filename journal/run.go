@@ -108,6 +108,9 @@ type CorruptError struct {
 	Msg  string
 
 	partial *Run // what was read before the bad line
+	// neverStarted: the run has no complete header line, so its Create
+	// never returned and it never touched a host.
+	neverStarted bool
 }
 
 func (e *CorruptError) Error() string {
@@ -151,7 +154,7 @@ func replay(path string, data []byte) (*Run, int64, error) {
 		return nil, 0, &CorruptError{Path: path, Line: l.num, Msg: fmt.Sprintf(format, a...), partial: r}
 	}
 	if len(lines) == 0 {
-		return nil, 0, &CorruptError{Path: path, Line: 1, Msg: "empty: no run header (fleettune stopped while creating this run, before it touched any host)"}
+		return nil, 0, &CorruptError{Path: path, Line: 1, Msg: "empty: no run header (fleettune stopped while creating this run, before it touched any host)", neverStarted: true}
 	}
 	validEnd := int64(len(data))
 	for i, l := range lines {
@@ -164,7 +167,7 @@ func replay(path string, data []byte) (*Run, int64, error) {
 				// A torn last line: the crash that cut it also means its
 				// Append never returned.
 				if i == 0 {
-					return nil, 0, &CorruptError{Path: path, Line: l.num, Msg: "the run header is torn (fleettune stopped while creating this run, before it touched any host)"}
+					return nil, 0, &CorruptError{Path: path, Line: l.num, Msg: "the run header is torn (fleettune stopped while creating this run, before it touched any host)", neverStarted: true}
 				}
 				r.Torn = true
 				validEnd = int64(l.start)

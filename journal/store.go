@@ -2,6 +2,13 @@
 // apply and rollback did to every host, kept so that rollback and status can
 // work long after the run, without the inventory.
 //
+// A Store keeps runs in a Backend: a state directory (Open, the default) or
+// a PostgreSQL database shared by a team (package journal/pgstore), both
+// held to the same conformance suite (journal/journaltest). Backends store
+// a run header and encoded record lines; the Store encodes and replays them.
+// Locks are the backend's too: the state directory has one flock for
+// everything, the database one lock per host.
+//
 // A state directory holds:
 //
 //	VERSION              "fleettune-journal 1"
@@ -9,7 +16,8 @@
 //	                     its content names the holder
 //	runs/<run-id>.jsonl  one file per run, one JSON record per line
 //
-// Every record is appended and fsynced before the call returns, and a host's
+// Every record is appended and fsynced (or, in the database, committed)
+// before the call returns, and a host's
 // "before" record is written before any command touches that host. A crash
 // (even kill -9 or a power cut) can therefore only leave a torn last line,
 // which Load tolerates and reports; a malformed line anywhere else is
@@ -21,16 +29,13 @@
 package journal
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
-
-	"github.com/fleettune/fleettune/internal/atomicfile"
+	"time"
 )
 
 // FormatVersion is the journal format this package reads and writes.
@@ -54,80 +59,48 @@ var (
 	ErrCorrupt    = errors.New("journal is corrupt")
 )
 
-// Store is one state directory.
+// Store is fleettune's journal over one Backend: runs of records, read
+// back as Runs, and the locks that keep two fleettunes off the same hosts.
 type Store struct {
-	dir string
+	b       Backend
+	keepDir string // see KeepUnsentIn
 }
 
-// Open opens the state directory dir, creating it (and any missing parent,
-// mode 0700) with a VERSION file when it does not exist or is empty. It
-// refuses a directory that holds other files but no VERSION, and one written
-// by a newer fleettune.
-func Open(dir string) (*Store, error) {
-	if dir == "" {
-		return nil, errors.New("state dir: no directory given")
-	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, fmt.Errorf("state dir %s: %w", dir, err)
-	}
-	dir = abs
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("state dir %s: %w", dir, err)
-	}
-	vpath := filepath.Join(dir, versionFile)
-	data, err := os.ReadFile(vpath)
-	switch {
-	case err == nil:
-		if err := checkVersion(dir, data); err != nil {
-			return nil, err
-		}
-	case errors.Is(err, fs.ErrNotExist):
-		entries, rerr := os.ReadDir(dir)
-		if rerr != nil {
-			return nil, fmt.Errorf("state dir %s: %w", dir, rerr)
-		}
-		if len(entries) > 0 {
-			return nil, fmt.Errorf("state dir %s is not a fleettune state dir: it is not empty and has no %s file; choose another --state-dir (or FLEETTUNE_STATE_DIR)", dir, versionFile)
-		}
-		// VERSION first: a directory with runs/ but no VERSION is refused.
-		if err := atomicfile.Write(vpath, []byte(fmt.Sprintf("%s %d\n", versionWord, FormatVersion)), 0o600); err != nil {
-			return nil, fmt.Errorf("state dir %s: %w", dir, err)
-		}
-	default:
-		return nil, fmt.Errorf("state dir %s: %w", dir, err)
-	}
-	if err := os.Mkdir(filepath.Join(dir, runsDir), 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("state dir %s: %w", dir, err)
-	}
-	return &Store{dir: dir}, nil
+// New is a Store over b.
+func New(b Backend) *Store { return &Store{b: b} }
+
+// opTimeout bounds one backend operation of the Store's context-free API.
+const opTimeout = 30 * time.Second
+
+func opCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), opTimeout)
 }
 
-func checkVersion(dir string, data []byte) error {
-	f := strings.Fields(string(data))
-	if len(f) != 2 || f[0] != versionWord {
-		return fmt.Errorf("state dir %s is not a fleettune state dir: %s holds %q, want %q", dir, filepath.Join(dir, versionFile), strings.TrimSpace(string(data)), fmt.Sprintf("%s %d", versionWord, FormatVersion))
-	}
-	v, err := strconv.Atoi(f[1])
-	if err != nil || v < 1 {
-		return fmt.Errorf("state dir %s is not a fleettune state dir: %s holds an invalid version %q", dir, filepath.Join(dir, versionFile), f[1])
-	}
-	if v > FormatVersion {
-		return fmt.Errorf("state dir %s was written by a newer fleettune (journal format %d; this fleettune reads format %d); upgrade fleettune", dir, v, FormatVersion)
-	}
-	if v < FormatVersion {
-		// There is no older format yet.
-		return fmt.Errorf("state dir %s has journal format %d, which this fleettune cannot read", dir, v)
-	}
-	return nil
-}
+// Backend is the store's backend.
+func (s *Store) Backend() Backend { return s.b }
 
-// Dir is the state directory, absolute.
-func (s *Store) Dir() string { return s.dir }
+// Dir is where the runs are, for people: the state directory (absolute),
+// or the database address without its password.
+func (s *Store) Dir() string { return s.b.Where() }
 
 // RunPath is where run id's journal lives (whether or not it exists).
-func (s *Store) RunPath(id string) string {
-	return filepath.Join(s.dir, runsDir, id+runExt)
+func (s *Store) RunPath(id string) string { return s.b.RunWhere(id) }
+
+// Close releases the backend.
+func (s *Store) Close() error { return s.b.Close() }
+
+// Lock takes the state's lock for an apply or rollback (kind) of run, or for
+// status (run may then be ""), without waiting. The directory backend has
+// one lock for the whole state dir: a busy one gives a *LockedError
+// (errors.Is ErrLocked) naming the holder, a read-only dir an error that
+// Is ErrReadOnly. A database backend locks nothing yet: Lock.Hosts then
+// locks each host the run touches.
+func (s *Store) Lock(run, kind string) (Lock, error) {
+	host, _ := os.Hostname()
+	info := LockInfo{PID: os.Getpid(), Run: run, Kind: kind, User: currentUser(), Host: host, Started: time.Now()}
+	ctx, cancel := opCtx()
+	defer cancel()
+	return s.b.Lock(ctx, info)
 }
 
 // checkRunID refuses ids that are not plain file names, so that a --run
@@ -165,14 +138,13 @@ func (s *Store) Load(runID string) (*Run, error) {
 	if err := checkRunID(runID); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnknownRun, err)
 	}
-	path := s.RunPath(runID)
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, &unknownRunError{id: runID, dir: s.dir}
-	}
+	ctx, cancel := opCtx()
+	defer cancel()
+	data, err := s.b.Read(ctx, runID)
 	if err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
+		return nil, err
 	}
+	path := s.b.RunWhere(runID)
 	r, _, err := replay(path, data)
 	if err != nil {
 		return nil, err
@@ -187,17 +159,14 @@ func (s *Store) Load(runID string) (*Run, error) {
 // returned, with Err set and whatever could be read of it, so that one bad
 // file does not hide the others; the error is for the directory itself.
 func (s *Store) Runs() ([]*Run, error) {
-	entries, err := os.ReadDir(filepath.Join(s.dir, runsDir))
+	ctx, cancel := opCtx()
+	ids, err := s.b.List(ctx)
+	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
+		return nil, err
 	}
 	var runs []*Run
-	for _, e := range entries {
-		name := e.Name()
-		id, ok := strings.CutSuffix(name, runExt)
-		if !ok || e.IsDir() || checkRunID(id) != nil {
-			continue
-		}
+	for _, id := range ids {
 		r, err := s.Load(id)
 		if err != nil {
 			var ce *CorruptError
@@ -236,18 +205,50 @@ func sortRuns(runs []*Run) {
 
 // Last is the newest run of kind ("apply" or "rollback"). When that run
 // cannot be read, Last returns it with its error rather than falling back to
-// an older run: rolling back the wrong run is worse than stopping. Runs whose
-// header cannot be read are skipped (a crash while creating a run leaves
-// one, and such a run never touched a host).
+// an older run: rolling back the wrong run is worse than stopping. For the
+// same reason a newer run whose header is damaged (so that its kind is
+// unknown) stops Last with an error naming it; only a run that never got
+// past creating its header (an empty file, or a torn header alone: such a
+// run never touched a host) is passed over.
 func (s *Store) Last(kind string) (*Run, error) {
 	runs, err := s.Runs()
 	if err != nil {
 		return nil, err
 	}
+	var last *Run
 	for i := len(runs) - 1; i >= 0; i-- {
 		if runs[i].Header.Kind == kind {
-			return runs[i], runs[i].Err
+			last = runs[i]
+			break
 		}
 	}
-	return nil, &unknownRunError{kind: kind, dir: s.dir}
+	// A damaged header hides the start time too, so such a run sorts by
+	// its id's second alone: refuse one from that second or later.
+	for _, r := range runs {
+		if r.Header.Kind != "" || r.Err == nil {
+			continue
+		}
+		var ce *CorruptError
+		if errors.As(r.Err, &ce) && ce.neverStarted {
+			continue
+		}
+		if last == nil || idTime(r.Header.ID) >= idTime(last.Header.ID) {
+			return nil, fmt.Errorf("run %s, no older than any readable %s run, has a damaged header, so which run is the last %s is unknown; refusing to guess (repair or move aside that run, or name one with --run): %w", r.Header.ID, kind, kind, r.Err)
+		}
+	}
+	if last == nil {
+		return nil, &unknownRunError{kind: kind, dir: s.Dir()}
+	}
+	return last, last.Err
 }
+
+// idTime is the time part of a run id (20261122T171500Z of
+// 20261122T171500Z-3f2a).
+func idTime(id string) string {
+	t, _, _ := strings.Cut(id, "-")
+	return t
+}
+
+// UnknownRun is the error a backend gives for a run id it does not have
+// (errors.Is ErrUnknownRun); where is the backend's Where.
+func UnknownRun(id, where string) error { return &unknownRunError{id: id, dir: where} }

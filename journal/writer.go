@@ -1,28 +1,35 @@
 package journal
 
 import (
-	"bytes"
+	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 )
 
 // Writer appends records to one run's journal. Append is safe for
-// concurrent use; every record is on disk (fsynced) when it returns.
+// concurrent use; every record is durable when it returns (on disk, fsynced;
+// or committed in the database).
 type Writer struct {
-	mu     sync.Mutex
-	f      *os.File
-	path   string
-	id     string
-	size   int64 // bytes known good: every complete record so far
-	broken error // a failed write leaves the writer unusable
-	now    func() time.Time
+	a    Appender
+	path string
+	id   string
+	now  func() time.Time
+
+	// Records the backend refused are kept in a local state dir, when the
+	// store has one (KeepUnsentIn): a database that went away mid-apply
+	// must not take the in-flight hosts' results with it.
+	info     RunInfo
+	header   []byte
+	keepDir  string
+	keepMu   sync.Mutex
+	kept     Appender
+	keptPath string
+	keptN    int
 }
 
 // Create starts a new run's journal with its header. It fills the header's
@@ -54,27 +61,49 @@ func (s *Store) Create(h Header) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	path := s.RunPath(h.ID)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("journal: run %s already exists (%s); refusing to overwrite it", h.ID, path)
-	}
+	ctx, cancel := opCtx()
+	defer cancel()
+	a, err := s.b.Create(ctx, RunInfo{ID: h.ID, Kind: h.Kind, Started: h.Started, User: h.User, OperatorHost: h.OperatorHost, PID: h.PID}, line)
 	if err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
-	}
-	w := &Writer{f: f, path: path, id: h.ID, now: time.Now}
-	if err := w.write(line); err != nil {
-		f.Close()
-		os.Remove(path)
 		return nil, err
 	}
-	// The new name must survive a power cut too.
-	if err := syncDir(filepath.Dir(path)); err != nil {
-		f.Close()
-		os.Remove(path)
-		return nil, fmt.Errorf("journal: %w", err)
+	info := RunInfo{ID: h.ID, Kind: h.Kind, Started: h.Started, User: h.User, OperatorHost: h.OperatorHost, PID: h.PID}
+	return &Writer{a: a, path: s.b.RunWhere(h.ID), id: h.ID, now: time.Now, info: info, header: line, keepDir: s.keepDir}, nil
+}
+
+// KeepUnsentIn names a state directory where a Writer keeps the records
+// its backend failed to store (with the run's header first, so that
+// fleettune --state-dir DIR status reads them). For a database backend.
+func (s *Store) KeepUnsentIn(dir string) { s.keepDir = dir }
+
+// keep appends line to the local copy of the run, creating it on first use.
+func (w *Writer) keep(line []byte) (string, error) {
+	w.keepMu.Lock()
+	defer w.keepMu.Unlock()
+	if w.kept == nil {
+		b, err := openDir(w.keepDir)
+		if err != nil {
+			return "", err
+		}
+		a, err := b.Create(context.Background(), w.info, w.header)
+		if err != nil {
+			return "", err
+		}
+		w.kept, w.keptPath = a, b.RunWhere(w.id)
 	}
-	return w, nil
+	if err := w.kept.Append(line); err != nil {
+		return "", err
+	}
+	w.keptN++
+	return w.keptPath, nil
+}
+
+// Kept says how many records the backend refused and where they are kept
+// instead ("" and 0 when none).
+func (w *Writer) Kept() (path string, records int) {
+	w.keepMu.Lock()
+	defer w.keepMu.Unlock()
+	return w.keptPath, w.keptN
 }
 
 func currentUser() string {
@@ -87,87 +116,68 @@ func currentUser() string {
 	return "uid " + strconv.Itoa(os.Getuid())
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 // ID is the run id.
 func (w *Writer) ID() string { return w.id }
 
-// Path is the journal file.
+// Path is where the journal is: its file, or the database and run id.
 func (w *Writer) Path() string { return w.path }
 
-// Append writes one record and syncs it. A record whose Time is zero gets
-// the current time. After a failed write the Writer refuses further records
-// (a half-written line in the middle would make the journal unreadable).
+// Append writes one record and makes it durable. A record whose Time is
+// zero gets the current time. After a failed write the Writer refuses
+// further records: the caller must stop (what is stored is unknown, and a
+// half-written line in the middle would make the journal unreadable).
 func (w *Writer) Append(r Record) error {
-	if _, ok := r.(Header); ok {
-		return errors.New("journal: the run header is written by Create")
-	}
-	if _, ok := r.(*Header); ok {
-		return errors.New("journal: the run header is written by Create")
+	if err := notHeader(r); err != nil {
+		return err
 	}
 	line, err := encode(r, w.now())
 	if err != nil {
 		return err
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.write(line)
+	err = w.a.Append(line)
+	// A before record that was not stored means its host is not touched
+	// (the engine's rule), so there is nothing of it to keep.
+	if err != nil && w.keepDir != "" && !isBefore(r) {
+		if path, kerr := w.keep(line); kerr == nil {
+			return fmt.Errorf("%w; the record is kept in %s", err, path)
+		}
+	}
+	return err
 }
 
-// write appends line and syncs; w.mu is held (or w is not shared yet).
-func (w *Writer) write(line []byte) error {
-	if w.f == nil {
-		return fmt.Errorf("journal %s: writer is closed", w.path)
+func isBefore(r Record) bool {
+	switch r.(type) {
+	case BeforeRecord, *BeforeRecord:
+		return true
 	}
-	if w.broken != nil {
-		return fmt.Errorf("journal %s: unusable after an earlier failure: %w", w.path, w.broken)
+	return false
+}
+
+func notHeader(r Record) error {
+	switch r.(type) {
+	case Header, *Header:
+		return errors.New("journal: the run header is written by Create")
 	}
-	if _, err := w.f.Write(line); err != nil {
-		// Take back a partial line so the journal stays readable.
-		if terr := w.f.Truncate(w.size); terr != nil {
-			w.broken = err
-		}
-		return fmt.Errorf("journal %s: %w", w.path, err)
-	}
-	if err := w.f.Sync(); err != nil {
-		// After a failed fsync nothing is known about what is on disk.
-		w.broken = err
-		return fmt.Errorf("journal %s: sync: %w", w.path, err)
-	}
-	w.size += int64(len(line))
 	return nil
 }
 
-// Close closes the journal file. It does not end the run: append an
-// EndRecord first, or the run stays unfinished (as after a crash).
+// Close closes the journal. It does not end the run: append an EndRecord
+// first, or the run stays unfinished (as after a crash).
 func (w *Writer) Close() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.f == nil {
-		return nil
+	w.keepMu.Lock()
+	if w.kept != nil {
+		w.kept.Close()
 	}
-	err := w.f.Close()
-	w.f = nil
-	return err
+	w.keepMu.Unlock()
+	return w.a.Close()
 }
 
 // AppendTo appends one record to an existing run, e.g. the reboot record
 // that status writes into the run that left a host awaiting a reboot.
-// Callers hold the lock. A torn last line (a crash while the run was
-// written) is cut off first, so that it does not end up in the middle.
+// Callers hold the lock.
 func (s *Store) AppendTo(runID string, r Record) error {
-	if _, ok := r.(Header); ok {
-		return errors.New("journal: the run header is written by Create")
-	}
-	if _, ok := r.(*Header); ok {
-		return errors.New("journal: the run header is written by Create")
+	if err := notHeader(r); err != nil {
+		return err
 	}
 	line, err := encode(r, time.Now())
 	if err != nil {
@@ -176,48 +186,7 @@ func (s *Store) AppendTo(runID string, r Record) error {
 	if err := checkRunID(runID); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnknownRun, err)
 	}
-	path := s.RunPath(runID)
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &unknownRunError{id: runID, dir: s.dir}
-	}
-	if err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	defer f.Close()
-	data, err := readAll(f)
-	if err != nil {
-		return fmt.Errorf("journal %s: %w", path, err)
-	}
-	run, validEnd, err := replay(path, data)
-	if err != nil {
-		return err
-	}
-	if run.Header.ID != runID {
-		return &CorruptError{Path: path, Line: 1, Msg: fmt.Sprintf("header names run %q, the file name says %q", run.Header.ID, runID)}
-	}
-	if validEnd < int64(len(data)) {
-		if err := f.Truncate(validEnd); err != nil {
-			return fmt.Errorf("journal %s: cut torn last line: %w", path, err)
-		}
-	}
-	if validEnd > 0 && !bytes.HasSuffix(data[:validEnd], []byte("\n")) {
-		line = append([]byte("\n"), line...)
-	}
-	if _, err := f.WriteAt(line, validEnd); err != nil {
-		_ = f.Truncate(validEnd)
-		return fmt.Errorf("journal %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("journal %s: sync: %w", path, err)
-	}
-	return nil
-}
-
-func readAll(f *os.File) ([]byte, error) {
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(f); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	return s.b.AppendTo(ctx, runID, line)
 }

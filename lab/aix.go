@@ -138,8 +138,8 @@ func (e *aixEmu) Command(c *Call) (Output, bool) {
 			return Output{Stdout: "   .       system boot  " + c.Host.BootTime.Format("Jan _2 15:04") + "\n"}, true
 		}
 	case "netstat":
-		if len(c.Argv) == 2 && c.Argv[1] == "-an" {
-			return Output{Stdout: aixNetstat(c.Host)}, true
+		if flags, fam, proto, err := netstatFlags(c.Argv[1:]); err == nil && flags['a'] && flags['n'] && len(flags) == 2 && proto == "" && (fam == "" || fam == "inet") {
+			return Output{Stdout: aixNetstat(c.Host, fam == "inet")}, true
 		}
 	case "cat":
 		// AIX's cat names its message number.
@@ -342,7 +342,9 @@ func aixAbbrev(v int64) string {
 // aixNetstat prints netstat -an as AIX does: listeners, one established
 // ssh session, the TIME_WAIT sockets, a few UDP sockets, then the UNIX
 // domain part.
-func aixNetstat(h *Host) string {
+//
+// With -f inet (inet) the UNIX domain part is left out.
+func aixNetstat(h *Host, inet bool) string {
 	var b strings.Builder
 	row := func(proto, local, foreign, state string) {
 		line := fmt.Sprintf("%-6s%6d%7d  %-22s %-22s %s", proto, 0, 0, local, foreign, state)
@@ -363,8 +365,21 @@ func aixNetstat(h *Host) string {
 	for i := 0; i < h.TimeWaitSockets; i++ {
 		row("tcp4", fmt.Sprintf("10.20.0.31.%d", 32768+i*7), "10.20.0.9.1521", "TIME_WAIT")
 	}
+	dottedRows(h, func(state string, local, remote []byte) {
+		// row's layout ("%-6s%6d%7d  %-22s %-22s %s"), without fmt.
+		b.WriteString("tcp4       0      0  ")
+		writePadded(&b, local, 22)
+		b.WriteByte(' ')
+		writePadded(&b, remote, 22)
+		b.WriteByte(' ')
+		b.WriteString(state)
+		b.WriteByte('\n')
+	})
 	row("udp4", "*.111", "*.*", "")
 	row("udp4", "*.514", "*.*", "")
+	if inet {
+		return b.String()
+	}
 	b.WriteString("\nActive UNIX domain sockets\n")
 	b.WriteString("SADR/PCB Type   Recv-Q Send-Q   Inode     Conn     Refs     Nextref  Addr\n")
 	b.WriteString("f1000f0000a7e808 dgram      0      0 f1000f0000c1d020        0        0        0 /dev/.SRC-unix/SRCG2kq1c\n")
@@ -454,4 +469,8 @@ func aixStanzaSet(content, name, value string) string {
 	}
 	lines = append(lines[:last+1], append([]string{entry}, lines[last+1:]...)...)
 	return strings.Join(lines, "\n") + "\n"
+}
+
+func (e *aixEmu) ephemeralRange() (int, int) {
+	return int(e.live["tcp_ephemeral_low"]), int(e.live["tcp_ephemeral_high"])
 }

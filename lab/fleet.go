@@ -19,11 +19,13 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/charmbracelet/log"
 	"golang.org/x/crypto/ssh"
@@ -34,6 +36,10 @@ const (
 	ClientKeyFile  = "id_ed25519"
 	KnownHostsFile = "known_hosts"
 	InventoryFile  = "inventory.yaml"
+	// EnvFile (mode 0600) holds FLEETTUNE_LAB_PASSWORD and
+	// FLEETTUNE_INVENTORY, so that `set -a; . ./lab.env` is all a shell
+	// needs.
+	EnvFile = "lab.env"
 )
 
 // knownHostsHeader starts every known_hosts the lab writes; Start
@@ -49,6 +55,9 @@ type Spec struct {
 	// and the others over SSH. A Windows host over "ssh" plays Windows
 	// reached through OpenSSH (its commands still run in cmd.exe).
 	Transport string
+	// Profile is the host's load (sockets.go); "" leaves the socket
+	// table to the emulator's own few rows.
+	Profile Profile
 }
 
 // defaultMix is the cycle DefaultFleet draws from: name prefix, OS, release.
@@ -102,7 +111,28 @@ type Options struct {
 	WinRMAuth string
 	// WinRMHTTP serves Windows hosts over plain HTTP instead of HTTPS.
 	WinRMHTTP bool
+	// Shared serves every host behind one SSH listener and one WinRM
+	// listener, each host on its own loopback address (127.1.0.1,
+	// 127.1.0.2, ...) told apart by the address a client connected to, so
+	// that 10,000 hosts need two sockets, not 10,000. Linux only (the
+	// listener is bound to the loopback device). Listen's port, if any,
+	// is the SSH port and the next one WinRM's.
+	Shared bool
+	// Seed makes loads and faults deterministic: the same seed and specs
+	// give the same fleet.
+	Seed int64
+	// FaultRate is the share of hosts (0 to 1) that misbehave, each in
+	// one way chosen from the seed: refused, reset, slow, auth (every
+	// login fails) or reboot (the host reboots after its second command:
+	// in the middle of a run).
+	FaultRate float64
 }
+
+// FaultKinds are the misbehaviours FaultRate picks from.
+var FaultKinds = []string{"refused", "reset", "slow", "auth", "reboot"}
+
+// SlowDelay is how long a "slow" host takes before each command.
+const SlowDelay = 2 * time.Second
 
 // Lab is a running fleet of simulated hosts, each served on its own
 // loopback port.
@@ -132,6 +162,18 @@ type Lab struct {
 	badCAOnce     sync.Once
 	badCA         *labCA
 	badCAErr      error
+
+	// Shared mode (Options.Shared): the two listeners, the hosts by the
+	// address they answer on, and the port that refuses connections.
+	shared           bool
+	sshLn, winLn     net.Listener
+	sshPort, winPort int
+	byAddr           map[netip.Addr]*hostServer
+	winByAddr        map[netip.Addr]*winrmServer
+	deadPort         int
+	releaseDead      func()
+	// faults is the fault Options.FaultRate gave each faulty host.
+	faults map[string]string
 
 	clientKey ssh.Signer
 	ctx       context.Context // cancelled by Close
@@ -175,6 +217,11 @@ func Start(ctx context.Context, o Options) (lab *Lab, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("lab: host %s (%s %s): %w", sp.Name, sp.OS, sp.Release, err)
 		}
+		if sp.Profile != "" {
+			if err := SetProfile(h, sp.Profile, len(hosts), o.Seed); err != nil {
+				return nil, fmt.Errorf("lab: host %s: %w", sp.Name, err)
+			}
+		}
 		hosts = append(hosts, h)
 		releases[sp.Name] = sp.Release
 	}
@@ -195,7 +242,16 @@ func Start(ctx context.Context, o Options) (lab *Lab, err error) {
 		}
 		seen[h.Name] = true
 	}
-	if basePort != 0 && basePort+len(hosts)-1 > 65535 {
+	if o.FaultRate < 0 || o.FaultRate > 1 {
+		return nil, fmt.Errorf("lab: fault rate %g: want 0 to 1", o.FaultRate)
+	}
+	if o.Shared && ip.To4() == nil {
+		return nil, fmt.Errorf("lab: one listener for every host needs an IPv4 loopback address, not %s", ip)
+	}
+	if o.Shared && len(hosts) > 1<<20 {
+		return nil, fmt.Errorf("lab: %d hosts: at most %d share one listener", len(hosts), 1<<20)
+	}
+	if !o.Shared && basePort != 0 && basePort+len(hosts)-1 > 65535 {
 		return nil, fmt.Errorf("lab: ports %d and up: %d hosts do not fit below 65536", basePort, len(hosts))
 	}
 
@@ -205,7 +261,8 @@ func Start(ctx context.Context, o Options) (lab *Lab, err error) {
 		return nil, fmt.Errorf("lab: WinRM auth %q: want ntlm or basic", o.WinRMAuth)
 	}
 	l := &Lab{hosts: hosts, releases: releases, transports: transports, servers: map[string]*hostServer{}, winrm: map[string]*winrmServer{},
-		password: o.Password, log: logger, winrmAuth: o.WinRMAuth, winrmHTTPS: !o.WinRMHTTP, winrmPassword: o.Password}
+		password: o.Password, log: logger, winrmAuth: o.WinRMAuth, winrmHTTPS: !o.WinRMHTTP, winrmPassword: o.Password,
+		shared: o.Shared, faults: map[string]string{}}
 	if l.winrmAuth == "" {
 		l.winrmAuth = "ntlm"
 	}
@@ -229,12 +286,19 @@ func Start(ctx context.Context, o Options) (lab *Lab, err error) {
 	if l.clientKey, err = ssh.NewSignerFromKey(priv); err != nil {
 		return l, fmt.Errorf("lab: client key: %w", err)
 	}
+	if l.shared {
+		if err := l.listenShared(basePort); err != nil {
+			return l, err
+		}
+	}
 	for i, h := range hosts {
 		if err := ctx.Err(); err != nil {
 			return l, fmt.Errorf("lab: start: %w", err)
 		}
 		addr := &net.TCPAddr{IP: ip}
-		if basePort != 0 {
+		if l.shared {
+			addr = &net.TCPAddr{IP: sharedAddr(i).AsSlice()}
+		} else if basePort != 0 {
 			addr.Port = basePort + i
 		}
 		if h.OS == "windows" && l.transports[h.Name] != "ssh" {
@@ -247,18 +311,38 @@ func Start(ctx context.Context, o Options) (lab *Lab, err error) {
 					return l, err
 				}
 			}
+			if l.shared {
+				addr.Port = l.winPort
+			}
 			w, err := newWinRMServer(l, h, addr, l.winrmHTTPS, l.winrmAuth)
 			if err != nil {
 				return l, err
 			}
 			l.winrm[h.Name] = w
+			if l.shared {
+				l.winByAddr[sharedAddr(i)] = w
+			}
 			continue
+		}
+		if l.shared {
+			addr.Port = l.sshPort
 		}
 		s, err := newHostServer(l, h, addr)
 		if err != nil {
 			return l, err
 		}
 		l.servers[h.Name] = s
+		if l.shared {
+			l.byAddr[sharedAddr(i)] = s
+		}
+	}
+	if l.shared {
+		l.serveShared()
+	}
+	if o.FaultRate > 0 {
+		if err := l.assignFaults(o.FaultRate, o.Seed); err != nil {
+			return l, err
+		}
 	}
 
 	block, err := ssh.MarshalPrivateKey(priv, "fleettune-lab")
@@ -271,7 +355,16 @@ func Start(ctx context.Context, o Options) (lab *Lab, err error) {
 	if err := l.WriteKnownHosts(); err != nil {
 		return l, err
 	}
-	if err := writeFile(l.Inventory, l.inventoryYAML(), 0o644); err != nil {
+	inv := l.inventoryYAML
+	if l.shared {
+		inv = l.inventorySharedYAML
+	}
+	if err := writeFile(l.Inventory, inv(), 0o644); err != nil {
+		return l, err
+	}
+	env := fmt.Sprintf("# fleettune lab: set -a; . %s\n%s=%s\nFLEETTUNE_INVENTORY=%s\n",
+		shellQuote(filepath.Join(l.Dir, EnvFile)), PasswordEnv, shellQuote(l.winrmPassword), shellQuote(l.Inventory))
+	if err := writeFile(filepath.Join(l.Dir, EnvFile), []byte(env), 0o600); err != nil {
 		return l, err
 	}
 	logger.Debug("lab: started", "hosts", len(hosts), "dir", l.Dir, "inventory", l.Inventory)
@@ -310,7 +403,7 @@ func (l *Lab) setDir(dir, inv string) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range []string{l.ClientKey, l.KnownHosts, filepath.Join(abs, CAFile)} {
+	for _, p := range []string{l.ClientKey, l.KnownHosts, filepath.Join(abs, CAFile), filepath.Join(abs, EnvFile)} {
 		if _, err := os.Lstat(p); err == nil && !ours {
 			return fmt.Errorf("lab: %s exists and was not written by the lab; refusing to overwrite it (choose another directory)", p)
 		}
@@ -560,6 +653,14 @@ func (l *Lab) SetFaults(name string, f Faults) error {
 func (l *Lab) Close() error {
 	var err error
 	l.closeOnce.Do(func() {
+		for _, ln := range []net.Listener{l.sshLn, l.winLn} {
+			if ln != nil {
+				ln.Close()
+			}
+		}
+		if l.releaseDead != nil {
+			l.releaseDead()
+		}
 		for _, s := range l.servers {
 			s.close()
 		}
@@ -577,7 +678,8 @@ func (l *Lab) Close() error {
 
 // Table summarises the fleet: one row per host in start order with its
 // name, OS family, release (as its Spec gave it; uname -r for hosts
-// brought in Options.Hosts) and address.
+// brought in Options.Hosts), address, load profile and the fault
+// Options.FaultRate gave it ("" for none).
 func (l *Lab) Table() [][]string {
 	rows := make([][]string, 0, len(l.hosts))
 	for _, h := range l.hosts {
@@ -587,7 +689,10 @@ func (l *Lab) Table() [][]string {
 			rel = h.Uname.Release
 			h.Unlock()
 		}
-		rows = append(rows, []string{h.Name, h.OS, rel, l.Addr(h.Name)})
+		h.Lock()
+		prof := string(h.Load.Profile)
+		h.Unlock()
+		rows = append(rows, []string{h.Name, h.OS, rel, l.Addr(h.Name), prof, l.faults[h.Name]})
 	}
 	return rows
 }

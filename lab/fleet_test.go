@@ -104,7 +104,7 @@ func TestFilesAndInventory(t *testing.T) {
 	}
 
 	rows := l.Table()
-	if len(rows) != 3 || !slices.Equal(rows[1], []string{"t2", "otheros", "5.10", l.Addr("t2")}) {
+	if len(rows) != 3 || !slices.Equal(rows[1], []string{"t2", "otheros", "5.10", l.Addr("t2"), "", ""}) {
 		t.Errorf("Table = %v", rows)
 	}
 	if l.Host("nope") != nil || l.Addr("nope") != "" || l.Connections("nope") != 0 {

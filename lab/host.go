@@ -1,22 +1,30 @@
-// Package lab simulates a fleet of hosts fleettune cannot run here
-// (Solaris, HP-UX, AIX, Tru64, Windows) behind real SSH and WinRM servers on
-// loopback. Each host is an emulated OS with its own state: live tunables,
-// persisted configuration files, boot time, TIME_WAIT sockets and listening
-// ports. Commands answer in the real OS's formats, fail the way the real
-// ones fail, and honour the real persistence and reboot semantics: a
-// simulated reboot keeps only what was persisted and changes the boot time.
+// Package lab simulates a fleet of hosts of all six families fleettune
+// drives (Linux, Windows, Solaris, HP-UX, AIX, Tru64) behind real SSH and
+// WinRM servers on loopback. Each host is an emulated OS with its own state:
+// live tunables, persisted configuration files, boot time, listening ports
+// and a load profile that gives it a socket table. Commands answer in the
+// real OS's formats, fail the way the real ones fail, and honour the real
+// persistence and reboot semantics: a simulated reboot keeps only what was
+// persisted and changes the boot time.
 //
 // The pieces:
 //
 //	host.go      Host, Emulator, Call, Output, Faults: the state model every OS shares
-//	shell.go     the small POSIX-shell subset the Unix drivers' commands use
-//	server.go    the SSH server (x/crypto/ssh), one loopback port per host
-//	fleet.go     Start, the fleet's files (client key, known_hosts, inventory), faults on demand
+//	shell.go     the subset of POSIX sh the Unix and Linux drivers' commands use (awk.go: its awk)
+//	server.go    the SSH server (x/crypto/ssh)
+//	winrm.go     the WinRM server (WS-Management over HTTPS, NTLM or Basic)
+//	fleet.go     Start, the fleet's files (client key, known_hosts, inventory, lab.env), faults on demand
+//	scale.go     one listener for every host (told apart by loopback address), faults by rate, stats
+//	mix.go       fleets in a mix of families and load profiles
+//	sockets.go   load profiles and the socket tables they give, computed on read
 //	<os>.go      one emulator per OS family
+//
+// README.md says where each command's output format comes from.
 package lab
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -100,6 +108,9 @@ type Host struct {
 	Faults Faults
 	// Commands counts the commands run, for Faults.RebootAfter.
 	Commands int
+	// Load is what the host's applications do with TCP: its socket table
+	// is computed from it on every read (sockets.go).
+	Load Load
 }
 
 // Faults are misbehaviours switched on per host, for tests and the demo.
@@ -119,6 +130,21 @@ type Faults struct {
 	// interval is below BaselineTimeWait: stray segments reaching new
 	// connections.
 	HandshakeFailures bool
+	// DelayOnly, when set, limits Delay to the command lines that contain
+	// it: a host with one slow command.
+	DelayOnly string
+	// EagerReceive answers a WinRM Receive at once, the command still
+	// running and no output, instead of waiting for output or the
+	// OperationTimeout as Windows does: a broken host or proxy.
+	EagerReceive bool
+}
+
+// delayFor is how long the command line cmd waits before it runs.
+func (f Faults) delayFor(cmd string) time.Duration {
+	if f.DelayOnly != "" && !strings.Contains(cmd, f.DelayOnly) {
+		return 0
+	}
+	return f.Delay
 }
 
 // Lock and Unlock guard the host's state; Call handlers run locked.
@@ -144,15 +170,18 @@ func (h *Host) rebootLocked() {
 	h.Emu.Boot(h)
 }
 
-// NewHost makes a booted host of an OS family ("solaris", "hpux", "aix",
-// "tru64") and release as uname -r prints it ("5.10", "5.11", "B.11.31",
-// "7.2" for AIX 7.2, "V5.1"). The emulator sets the host's uname, its
+// NewHost makes a booted host of an OS family ("linux", "solaris", "hpux",
+// "aix", "tru64", "windows") and release as uname -r prints it ("5.10",
+// "5.11", "B.11.31", "7.2" for AIX 7.2, "V5.1"; Linux takes "6.1", "5.10"
+// or "4.19" for Debian 12, 11 and 10). The emulator sets the host's uname, its
 // files as the OS installs them, and its listening ports.
 func NewHost(name, os, release string) (*Host, error) {
 	h := &Host{Name: name, OS: os, Files: map[string]string{},
 		BootTime: time.Date(2026, 11, 1, 6, 0, 0, 0, time.UTC), Boots: 1}
 	var err error
 	switch os {
+	case "linux":
+		err = newLinux(h, release)
 	case "solaris":
 		err = newSolaris(h, release)
 	case "hpux":
@@ -164,7 +193,7 @@ func NewHost(name, os, release string) (*Host, error) {
 	case "windows":
 		err = newWindows(h, release)
 	default:
-		err = fmt.Errorf("lab: no emulator for OS %q (want solaris, hpux, aix, tru64 or windows)", os)
+		err = fmt.Errorf("lab: no emulator for OS %q (want linux, solaris, hpux, aix, tru64 or windows)", os)
 	}
 	if err != nil {
 		return nil, err

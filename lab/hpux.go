@@ -175,8 +175,8 @@ func (e *hpux) Command(c *Call) (Output, bool) {
 			return Output{Stdout: hpuxWhoB(c.Host.BootTime)}, true
 		}
 	case "netstat", "/usr/bin/netstat":
-		if len(c.Argv) == 2 && c.Argv[1] == "-an" {
-			return Output{Stdout: hpuxNetstat(c.Host)}, true
+		if flags, fam, proto, err := netstatFlags(c.Argv[1:]); err == nil && flags['a'] && flags['n'] && len(flags) == 2 && proto == "" && (fam == "" || fam == "inet") {
+			return Output{Stdout: hpuxNetstat(c.Host, fam == "inet")}, true
 		}
 	case "cat", "/usr/bin/cat":
 		return hpuxCat(c)
@@ -250,8 +250,9 @@ func hpuxWhoB(boot time.Time) string {
 	return "   .       system boot  " + boot.Format("Jan _2 15:04") + "\n"
 }
 
-// hpuxNetstat is netstat -an: the BSD layout, host.port addresses.
-func hpuxNetstat(h *Host) string {
+// hpuxNetstat is netstat -an (inet: -an -f inet, without the UNIX domain
+// part): the BSD layout, host.port addresses, then the load's sockets.
+func hpuxNetstat(h *Host, inet bool) string {
 	var b strings.Builder
 	b.WriteString("Active Internet connections (including servers)\n")
 	b.WriteString("Proto Recv-Q Send-Q  Local Address          Foreign Address        (state)\n")
@@ -268,7 +269,20 @@ func hpuxNetstat(h *Host) string {
 	for i := 0; i < h.TimeWaitSockets; i++ {
 		row("tcp", fmt.Sprintf("%s.%d", hpuxAddr, 49152+i%16384), "192.0.2.20.80", "TIME_WAIT")
 	}
+	dottedRows(h, func(state string, local, remote []byte) {
+		// row's layout ("%-5s %6d %6d  %-22s %-22s %s"), without fmt.
+		b.WriteString("tcp        0      0  ")
+		writePadded(&b, local, 22)
+		b.WriteByte(' ')
+		writePadded(&b, remote, 22)
+		b.WriteByte(' ')
+		b.WriteString(state)
+		b.WriteByte('\n')
+	})
 	row("udp", "*.123", "*.*", "")
+	if inet {
+		return b.String()
+	}
 	b.WriteString("Active UNIX domain sockets\n")
 	b.WriteString("Address  Type   Recv-Q Send-Q    Inode     Conn     Refs  Nextref Addr\n")
 	return b.String()
@@ -355,4 +369,8 @@ func parseNddValue(s string) (int64, error) {
 		return strconv.ParseInt(h, 16, 64)
 	}
 	return strconv.ParseInt(s, 10, 64)
+}
+
+func (e *hpux) ephemeralRange() (int, int) {
+	return int(e.live["tcp"]["tcp_smallest_anon_port"]), int(e.live["tcp"]["tcp_largest_anon_port"])
 }

@@ -31,6 +31,9 @@ type portListener struct {
 
 // listenLocked opens the listener on addr and starts its accept loop.
 func (s *portListener) listenLocked() error {
+	if s.lab.shared {
+		return nil // the lab's shared listener hands this host its connections
+	}
 	if !s.addr.IP.IsLoopback() { // the lab never listens beyond loopback
 		return fmt.Errorf("lab: %s: refusing to listen on %s: not a loopback address", s.host.Name, s.addr.IP)
 	}
@@ -76,25 +79,34 @@ func (s *portListener) acceptLoop(ln net.Listener) {
 			}
 			continue
 		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			c.Close()
-			return
-		}
-		s.accepted++
-		s.mu.Unlock()
-		if !s.handle(c) {
+		if !s.dispatch(c) {
 			return
 		}
 	}
 }
 
+// dispatch counts one accepted connection and hands it to the server;
+// false when the host is closed for good.
+func (s *portListener) dispatch(c net.Conn) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		c.Close()
+		return false
+	}
+	s.accepted++
+	s.mu.Unlock()
+	return s.handle(c)
+}
+
 // setRefusing closes the listener (on) or reopens it on the same port (off).
+//
+// Hosts behind the shared listener have no port of their own to close:
+// while Refuse is set their connections are closed as soon as accepted.
 func (s *portListener) setRefusing(on bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed || s.lab.shared {
 		return nil
 	}
 	if on {

@@ -285,7 +285,7 @@ func (s *hostServer) session(connCtx context.Context, user string, nc ssh.NewCha
 // exec runs one command after the host's delay, then sends its output,
 // its exit status and closes the channel.
 func (s *hostServer) exec(ctx context.Context, ch ssh.Channel, user, cmd string) {
-	if d := s.faults().Delay; d > 0 {
+	if d := s.faults().delayFor(cmd); d > 0 {
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:

@@ -3,38 +3,59 @@ package lab
 import (
 	"fmt"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 )
 
-// The lab's shell runs the small subset of POSIX sh that fleettune's drivers
-// send, and refuses anything else loudly (a syntax error, exit 2) so that a
-// driver cannot come to depend on something only a real shell would do:
+// The lab's shell runs the subset of POSIX sh that fleettune's drivers
+// send, with sh's own semantics, and refuses anything else loudly (a syntax
+// error, exit 2) so that a driver cannot come to depend on something only a
+// real shell would do:
 //
-//   - a script is lines; a line is simple commands joined by ";", "&&"
-//     and "||" (left to right, as sh does); "#" at a word start comments
-//     to the end of the line;
-//   - words are bare, '...' (literal, may span lines) or "..." (literal but
-//     for \" \\ \$ \` escapes); no variables, globs, pipes, subshells,
-//     command substitution, if/for/while;
-//   - leading NAME=value assignments are accepted and ignored;
+//   - a script is lists of and-or lists: commands joined by ";", newlines,
+//     "&&" and "||" (left to right, as sh does); "#" at a word start
+//     comments to the end of the line;
+//   - compound commands: if/then/elif/else/fi and for NAME in WORDS; do
+//     LIST; done;
+//   - words are bare, '...' (literal, may span lines) or "..." (literal
+//     but for \" \\ \$ \` escapes and $NAME, ${NAME}, $? expansion);
+//     unquoted words also expand variables (then split on blanks) and
+//     pathname patterns (*, ?, [...]) against the host's files, a pattern
+//     that matches nothing staying as it is, as sh leaves it;
+//   - NAME=value alone sets a shell variable; before a command it is
+//     accepted and ignored (the environment of that command);
 //   - redirections: >FILE, >>FILE, <FILE, 2>FILE, 2>>FILE, 2>&1, >&2;
+//   - no pipes, background jobs, subshells, command substitution, while,
+//     case or functions;
 //   - built-ins, when the host's emulator does not answer a command itself:
 //     echo, printf, cat, mv, rm, mkdir [-m MODE], rmdir, true, false,
-//     export, uname, hostname, id, sync, test and [, sleep, and the
-//     handshake probe /usr/local/bin/check-app-handshakes.
+//     export, umask, uname, hostname, id, sync, test and [, sleep, awk (the
+//     one-rule programs `[$N == "S"|$N != "S"|NR > N] { print $A[, $B...] }`),
+//     and the handshake probe /usr/local/bin/check-app-handshakes.
 //
-// Files live in Host.Files, directories made by mkdir in Host.Dirs. A
-// symbolic link (Host.Links, planted with Host.Symlink) is followed by
-// redirections, cat and test as a real shell follows it: root writing
-// through a link another user planted in /tmp overwrites the link's target.
-// mkdir, like mkdir(2), refuses any existing path, a link included. A user
-// other than root may write only under /tmp. Every command of one Run sees
-// the host locked.
+// Files live in Host.Files, directories made by mkdir in Host.Dirs; an
+// emulator that implements ProcFiles answers reads of the files its kernel
+// computes (Linux's /proc). A symbolic link (Host.Links, planted with
+// Host.Symlink) is followed by redirections, cat and test as a real shell
+// follows it: root writing through a link another user planted in /tmp
+// overwrites the link's target. mkdir, like mkdir(2), refuses any existing
+// path, a link included. A user other than root may write only under /tmp.
+// Every command of one Run sees the host locked.
 
 // HandshakeProbe is the lab's stand-in for an application's handshake
 // check, for playbooks' health.probe.
 const HandshakeProbe = "/usr/local/bin/check-app-handshakes"
+
+// ProcFiles is implemented by an emulator whose kernel computes files on
+// read (Linux /proc): ReadProc answers a read of path, ok false when the
+// emulator has no such file (the shell then looks in Host.Files);
+// WriteProc takes a write (echo 1 > /proc/sys/...), handled false when
+// the path is not the emulator's. Both are called with the host locked.
+type ProcFiles interface {
+	ReadProc(h *Host, path string) (content string, ok bool)
+	WriteProc(h *Host, user, path, content string) (errText string, handled bool)
+}
 
 // Run runs a script on the host as user, the way the host's sh would, and
 // returns what it printed and the exit status of the last command run. It
@@ -62,31 +83,191 @@ func (h *Host) Run(user, script string) Output {
 type shell struct {
 	h            *Host
 	user         string
+	vars         map[string]string
+	status       int // $?
 	stdout, errb strings.Builder
 }
 
 func (sh *shell) run(script string) Output {
-	cmds, err := parseScript(script)
+	prog, err := parseScript(script)
 	if err != nil {
 		return Output{Stderr: "sh: syntax error: " + err.Error() + "\n", Code: 2}
 	}
-	status := 0
-	for i, c := range cmds {
-		if i > 0 {
-			switch c.after {
-			case opAnd:
-				if status != 0 {
-					continue
-				}
-			case opOr:
-				if status == 0 {
+	sh.runList(prog)
+	return Output{Stdout: sh.stdout.String(), Stderr: sh.errb.String(), Code: sh.status}
+}
+
+func (sh *shell) runList(l list) {
+	for _, ao := range l {
+		for i, it := range ao {
+			if i > 0 {
+				if it.op == opAnd && sh.status != 0 || it.op == opOr && sh.status == 0 {
 					continue
 				}
 			}
+			sh.runNode(it.n)
 		}
-		status = sh.exec(c)
 	}
-	return Output{Stdout: sh.stdout.String(), Stderr: sh.errb.String(), Code: status}
+}
+
+func (sh *shell) runNode(n node) {
+	switch n := n.(type) {
+	case *simpleCmd:
+		sh.status = sh.exec(n)
+	case *ifCmd:
+		for i, cond := range n.conds {
+			sh.runList(cond)
+			if sh.status == 0 {
+				sh.runList(n.bodies[i])
+				return
+			}
+		}
+		sh.status = 0
+		if n.els != nil {
+			sh.runList(n.els)
+		}
+	case *forCmd:
+		var items []string
+		for _, w := range n.words {
+			items = append(items, sh.expand(w)...)
+		}
+		sh.status = 0
+		for _, it := range items {
+			sh.setVar(n.name, it)
+			sh.runList(n.body)
+		}
+	}
+}
+
+func (sh *shell) setVar(name, v string) {
+	if sh.vars == nil {
+		sh.vars = map[string]string{}
+	}
+	sh.vars[name] = v
+}
+
+func (sh *shell) getVar(name string) string {
+	if name == "?" {
+		return strconv.Itoa(sh.status)
+	}
+	return sh.vars[name]
+}
+
+// expand performs parameter expansion, field splitting and pathname
+// expansion on a word, as sh does, and removes the quotes.
+func (sh *shell) expand(w word) []string {
+	var fields []string
+	var cur strings.Builder
+	var pat strings.Builder // cur with unquoted glob characters kept, quoted ones escaped
+	have, glob := false, false
+	flush := func() {
+		if !have {
+			return
+		}
+		if glob {
+			if m := sh.glob(pat.String()); len(m) > 0 {
+				fields = append(fields, m...)
+			} else {
+				fields = append(fields, cur.String())
+			}
+		} else {
+			fields = append(fields, cur.String())
+		}
+		cur.Reset()
+		pat.Reset()
+		have, glob = false, false
+	}
+	lit := func(s string, quoted bool) {
+		cur.WriteString(s)
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if strings.IndexByte("*?[\\", c) >= 0 {
+				if quoted || c == '\\' {
+					pat.WriteByte('\\')
+				} else {
+					glob = true
+				}
+			}
+			pat.WriteByte(c)
+		}
+	}
+	for _, p := range w {
+		switch p.kind {
+		case partLit:
+			lit(p.text, false)
+			have = true
+		case partQuoted:
+			lit(p.text, true)
+			have = true
+		case partVar:
+			v := sh.getVar(p.text)
+			if p.quoted {
+				lit(v, true)
+				have = true
+				continue
+			}
+			// Unquoted: split on blanks (IFS unset: space, tab, newline).
+			for i, f := range splitBlanks(v) {
+				if i > 0 || (len(v) > 0 && strings.IndexByte(" \t\n", v[0]) >= 0) {
+					flush()
+				}
+				lit(f, false)
+				have = true
+			}
+			if len(v) > 0 && strings.IndexByte(" \t\n", v[len(v)-1]) >= 0 {
+				flush()
+			}
+		}
+	}
+	flush()
+	return fields
+}
+
+func splitBlanks(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '\t' || r == '\n' })
+}
+
+// word1 expands a word that must stay one word (a redirection target).
+func (sh *shell) word1(w word) string {
+	var b strings.Builder
+	for _, p := range w {
+		if p.kind == partVar {
+			b.WriteString(sh.getVar(p.text))
+		} else {
+			b.WriteString(p.text)
+		}
+	}
+	return b.String()
+}
+
+// glob matches pattern against the host's file names, sorted; nil when
+// nothing matches or the pattern is malformed.
+func (sh *shell) glob(pattern string) []string {
+	var m []string
+	for p := range sh.h.Files {
+		if ok, err := path.Match(pattern, p); err == nil && ok {
+			m = append(m, p)
+		}
+	}
+	sort.Strings(m)
+	return m
+}
+
+// readFile reads a file as the host's kernel would: the emulator's
+// computed files first, then Host.Files.
+func (sh *shell) readFile(p string) (string, bool) {
+	return readHostFile(sh.h, p)
+}
+
+func readHostFile(h *Host, p string) (string, bool) {
+	p = h.resolve(p)
+	if pf, ok := h.Emu.(ProcFiles); ok {
+		if s, ok := pf.ReadProc(h, p); ok {
+			return s, true
+		}
+	}
+	s, ok := h.Files[p]
+	return s, ok
 }
 
 // sink is where a file descriptor writes.
@@ -103,12 +284,26 @@ const (
 	sinkFile
 )
 
-func (sh *shell) exec(c command) int {
+func (sh *shell) exec(c *simpleCmd) int {
+	var argv []string
+	for _, w := range c.argv {
+		argv = append(argv, sh.expand(w)...)
+	}
+	if len(argv) == 0 {
+		// Assignments alone set shell variables.
+		for _, a := range c.assigns {
+			sh.setVar(a.name, sh.word1(a.value))
+		}
+	}
 	fd1, fd2 := sink{kind: sinkOut}, sink{kind: sinkErr}
 	stdin := ""
 	for _, r := range c.redirs {
 		var s sink
-		switch r.target {
+		target := r.dup
+		if target == "" {
+			target = sh.word1(r.target)
+		}
+		switch target {
 		case "&1":
 			s = fd1
 		case "&2":
@@ -116,18 +311,23 @@ func (sh *shell) exec(c command) int {
 		case "/dev/null":
 			s = sink{kind: sinkNull}
 		default:
-			target := sh.h.resolve(r.target)
 			if r.fd == 0 {
-				content, ok := sh.h.Files[target]
+				content, ok := sh.readFile(target)
 				if !ok {
-					fmt.Fprintf(&sh.errb, "sh: %s: cannot open\n", r.target)
+					fmt.Fprintf(&sh.errb, "sh: %s: cannot open\n", target)
 					return 1
 				}
 				stdin = content
 				continue
 			}
+			if strings.HasPrefix(path.Clean(target), "/proc/") {
+				s = sink{kind: sinkFile, path: path.Clean(target), append: r.append}
+				break
+			}
+			named := target
+			target = sh.h.resolve(target)
 			if !sh.mayWrite(target) {
-				fmt.Fprintf(&sh.errb, "sh: %s: Permission denied\n", r.target)
+				fmt.Fprintf(&sh.errb, "sh: %s: Permission denied\n", named)
 				return 1
 			}
 			s = sink{kind: sinkFile, path: target, append: r.append}
@@ -143,14 +343,14 @@ func (sh *shell) exec(c command) int {
 			fd1 = s
 		}
 	}
-	if len(c.argv) == 0 {
+	if len(argv) == 0 {
 		return 0
 	}
 	var out Output
-	if f := sh.h.Faults.FailCommand; f != "" && strings.Contains(strings.Join(c.argv, " "), f) {
+	if f := sh.h.Faults.FailCommand; f != "" && strings.Contains(strings.Join(argv, " "), f) {
 		out = Output{Stderr: "lab: injected failure\n", Code: 1}
 	} else {
-		call := &Call{Host: sh.h, User: sh.user, Argv: c.argv, Stdin: stdin}
+		call := &Call{Host: sh.h, User: sh.user, Argv: argv, Stdin: stdin}
 		handled := false
 		if sh.h.Emu != nil {
 			out, handled = sh.h.Emu.Command(call)
@@ -159,23 +359,40 @@ func (sh *shell) exec(c command) int {
 			out = sh.builtin(call)
 		}
 	}
-	sh.write(fd1, out.Stdout)
+	if msg := sh.write(fd1, out.Stdout); msg != "" {
+		sh.errb.WriteString(msg)
+		if out.Code == 0 {
+			out.Code = 1
+		}
+	}
 	sh.write(fd2, out.Stderr)
 	return out.Code
 }
 
-func (sh *shell) write(s sink, text string) {
-	if text == "" {
-		return
-	}
+// write sends text to a sink; for a file under /proc it is the
+// emulator's kernel that takes the write, and the returned message is the
+// shell's complaint when it refuses.
+func (sh *shell) write(s sink, text string) string {
 	switch s.kind {
 	case sinkOut:
 		sh.stdout.WriteString(text)
 	case sinkErr:
 		sh.errb.WriteString(text)
 	case sinkFile:
+		if strings.HasPrefix(s.path, "/proc/") {
+			if pf, ok := sh.h.Emu.(ProcFiles); ok {
+				if msg, handled := pf.WriteProc(sh.h, sh.user, s.path, text); handled {
+					if msg != "" {
+						return "sh: " + msg + "\n"
+					}
+					return ""
+				}
+			}
+			return fmt.Sprintf("sh: %s: Permission denied\n", s.path)
+		}
 		sh.h.Files[s.path] += text
 	}
+	return ""
 }
 
 // mayWrite reports whether the user may create or replace path.
@@ -186,7 +403,7 @@ func (sh *shell) mayWrite(p string) bool {
 func (sh *shell) builtin(c *Call) Output {
 	h, args := c.Host, c.Argv[1:]
 	switch name := c.Argv[0]; name {
-	case "true", "sync", "export", ":":
+	case "true", "sync", "export", ":", "umask":
 		return Output{}
 	case "false":
 		return Output{Code: 1}
@@ -204,7 +421,7 @@ func (sh *shell) builtin(c *Call) Output {
 		var out Output
 		var b strings.Builder
 		for _, f := range args {
-			content, ok := h.Files[h.resolve(f)]
+			content, ok := sh.readFile(f)
 			if !ok {
 				out.Stderr += fmt.Sprintf("cat: cannot open %s: No such file or directory\n", f)
 				out.Code = 2
@@ -293,6 +510,8 @@ func (sh *shell) builtin(c *Call) Output {
 		return Output{}
 	case "test", "[":
 		return sh.test(name, args)
+	case "awk":
+		return sh.awk(args, c.Stdin)
 	case HandshakeProbe, path.Base(HandshakeProbe):
 		if h.Faults.HandshakeFailures && h.Emu != nil && h.Emu.TimeWait() < h.BaselineTimeWait {
 			return Output{Stderr: "check-app-handshakes: 7 of 20 handshakes failed (connection reset by peer)\n", Code: 2}
@@ -445,9 +664,8 @@ func (sh *shell) test(name string, args []string) Output {
 	if len(args) != 2 {
 		return Output{Stderr: fmt.Sprintf("sh: %s: only -f, -r and -e FILE are supported by the lab\n", name), Code: 2}
 	}
-	p := sh.h.resolve(args[1])
-	_, exists := sh.h.Files[p]
-	exists = exists || sh.h.Dirs[p] || args[1] == HandshakeProbe // installed on every lab host
+	_, exists := sh.readFile(args[1])
+	exists = exists || sh.h.Dirs[sh.h.resolve(args[1])] || args[1] == HandshakeProbe // installed on every lab host
 	switch args[0] {
 	case "-f", "-e", "-r":
 		if exists {
@@ -511,7 +729,9 @@ func shPrintf(format string, args []string) string {
 	}
 }
 
-// The parser.
+// The parser: a tokenizer for words, operators and redirections, then a
+// recursive-descent parser for lists, and-or lists and the compound
+// commands.
 
 type op int
 
@@ -521,86 +741,153 @@ const (
 	opOr            // ||
 )
 
+type partKind int
+
+const (
+	partLit    partKind = iota // unquoted text
+	partQuoted                 // '...' or the literal text of "..."
+	partVar                    // $NAME, ${NAME}, $?
+)
+
+type wordPart struct {
+	kind   partKind
+	text   string
+	quoted bool // a partVar inside "..."
+}
+
+type word []wordPart
+
+// bare is the word's text when it is one unquoted literal (a reserved
+// word or an assignment candidate), else "".
+func (w word) bare() string {
+	if len(w) == 1 && w[0].kind == partLit {
+		return w[0].text
+	}
+	return ""
+}
+
 type redir struct {
 	fd     int // 0, 1 or 2
-	target string
+	target word
+	dup    string // "&1" or "&2" for 2>&1 and >&2
 	append bool
 }
 
-type command struct {
-	after  op // how this command joins the one before
-	argv   []string
-	redirs []redir
+type assignment struct {
+	name  string
+	value word
 }
 
-// parseScript splits a script into commands. Anything outside the subset
-// is an error naming what was found.
-func parseScript(s string) ([]command, error) {
-	var cmds []command
-	cur := command{}
-	next := opSeq
-	var word strings.Builder
-	inWord := false // a word is being built (even an empty quoted one)
-	assign := true  // the word so far could be NAME= (unquoted)
-	pending := -1   // a redirection waiting for its target: fd
-	pendingApp := false
-	flushWord := func() error {
-		if !inWord {
-			return nil
+type node interface{}
+
+type simpleCmd struct {
+	assigns []assignment
+	argv    []word
+	redirs  []redir
+}
+
+type ifCmd struct {
+	conds, bodies []list
+	els           list
+}
+
+type forCmd struct {
+	name  string
+	words []word
+	body  list
+}
+
+type andOrItem struct {
+	op op // how this command joins the one before
+	n  node
+}
+
+type andOr []andOrItem
+
+type list []andOr
+
+type tokKind int
+
+const (
+	tWord tokKind = iota
+	tOp           // ";", "\n", "&&", "||"
+	tRedir
+	tEOF
+)
+
+type token struct {
+	kind tokKind
+	w    word
+	op   string
+	r    redir // tRedir: fd, dup, append (target is the next word)
+}
+
+// tokenize splits a script into tokens. Anything outside the subset is an
+// error naming what was found.
+func tokenize(s string) ([]token, error) {
+	var toks []token
+	var w word
+	var lit strings.Builder
+	inWord := false
+	flushLit := func() {
+		if lit.Len() > 0 {
+			w = append(w, wordPart{kind: partLit, text: lit.String()})
+			lit.Reset()
 		}
-		w := word.String()
-		word.Reset()
-		inWord = false
-		isAssign := assign && isAssignment(w)
-		assign = true
-		if pending >= 0 {
-			cur.redirs = append(cur.redirs, redir{fd: pending, target: w, append: pendingApp})
-			pending = -1
-			return nil
-		}
-		if isAssign && len(cur.argv) == 0 {
-			return nil // NAME=value before a command: accepted, ignored
-		}
-		cur.argv = append(cur.argv, w)
-		return nil
 	}
-	endCommand := func(o op) error {
-		if err := flushWord(); err != nil {
-			return err
+	endWord := func() {
+		flushLit()
+		if inWord {
+			toks = append(toks, token{kind: tWord, w: w})
 		}
-		if pending >= 0 {
-			return fmt.Errorf("redirection without a target")
+		w, inWord = nil, false
+	}
+	readVar := func(i int, quoted bool) (int, error) {
+		// s[i] == '$'
+		if i+1 >= len(s) {
+			return i, fmt.Errorf("'$' at the end of the script")
 		}
-		if len(cur.argv) > 0 || len(cur.redirs) > 0 {
-			cur.after = next
-			cmds = append(cmds, cur)
-		} else if o != opSeq {
-			return fmt.Errorf("%s without a command before it", map[op]string{opAnd: "&&", opOr: "||"}[o])
+		switch c := s[i+1]; {
+		case c == '?':
+			w = append(w, wordPart{kind: partVar, text: "?", quoted: quoted})
+			return i + 1, nil
+		case c == '{':
+			j := strings.IndexByte(s[i+2:], '}')
+			if j < 0 || !isName(s[i+2:i+2+j]) {
+				return i, fmt.Errorf("'${' without a plain NAME}: only ${NAME} is supported by the lab shell")
+			}
+			w = append(w, wordPart{kind: partVar, text: s[i+2 : i+2+j], quoted: quoted})
+			return i + 2 + j, nil
+		case c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z':
+			j := i + 1
+			for j < len(s) && (s[j] == '_' || s[j] >= 'A' && s[j] <= 'Z' || s[j] >= 'a' && s[j] <= 'z' || s[j] >= '0' && s[j] <= '9') {
+				j++
+			}
+			w = append(w, wordPart{kind: partVar, text: s[i+1 : j], quoted: quoted})
+			return j - 1, nil
+		case c == '(':
+			return i, fmt.Errorf("'$(' is not supported by the lab shell (no command substitution)")
 		}
-		cur = command{}
-		next = o
-		return nil
+		return i, fmt.Errorf("'$%c' is not supported by the lab shell", s[i+1])
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c == ' ' || c == '\t' || c == '\r':
-			if err := flushWord(); err != nil {
-				return nil, err
-			}
+			endWord()
 		case c == '\n' || c == ';':
-			if err := endCommand(opSeq); err != nil {
-				return nil, err
+			endWord()
+			if c == ';' && i+1 < len(s) && s[i+1] == ';' {
+				return nil, fmt.Errorf("';;' is not supported by the lab shell (no case)")
 			}
+			toks = append(toks, token{kind: tOp, op: string(c)})
 		case c == '&' && i+1 < len(s) && s[i+1] == '&':
-			if err := endCommand(opAnd); err != nil {
-				return nil, err
-			}
+			endWord()
+			toks = append(toks, token{kind: tOp, op: "&&"})
 			i++
 		case c == '|' && i+1 < len(s) && s[i+1] == '|':
-			if err := endCommand(opOr); err != nil {
-				return nil, err
-			}
+			endWord()
+			toks = append(toks, token{kind: tOp, op: "||"})
 			i++
 		case c == '#' && !inWord:
 			for i < len(s) && s[i] != '\n' {
@@ -612,10 +899,18 @@ func parseScript(s string) ([]command, error) {
 			if j < 0 {
 				return nil, fmt.Errorf("unterminated '")
 			}
-			word.WriteString(s[i+1 : i+1+j])
-			inWord, assign = true, assign && strings.Contains(word.String(), "=")
+			flushLit()
+			w = append(w, wordPart{kind: partQuoted, text: s[i+1 : i+1+j]})
+			inWord = true
 			i += j + 1
 		case c == '"':
+			flushLit()
+			inWord = true
+			var q strings.Builder
+			flushQ := func() {
+				w = append(w, wordPart{kind: partQuoted, text: q.String()})
+				q.Reset()
+			}
 			i++
 			for ; i < len(s) && s[i] != '"'; i++ {
 				switch s[i] {
@@ -626,30 +921,42 @@ func parseScript(s string) ([]command, error) {
 						i++
 						continue
 					}
-				case '$', '`':
-					return nil, fmt.Errorf("%c inside \"...\": expansions are not supported", s[i])
+				case '$':
+					flushQ()
+					j, err := readVar(i, true)
+					if err != nil {
+						return nil, err
+					}
+					i = j
+					continue
+				case '`':
+					return nil, fmt.Errorf("'`' is not supported by the lab shell (no command substitution)")
 				}
-				word.WriteByte(s[i])
+				q.WriteByte(s[i])
 			}
 			if i >= len(s) {
 				return nil, fmt.Errorf("unterminated \"")
 			}
-			inWord, assign = true, assign && strings.Contains(word.String(), "=")
+			flushQ()
 		case c == '\\':
 			if i+1 < len(s) {
 				i++
 				if s[i] != '\n' {
-					word.WriteByte(s[i])
+					flushLit()
+					w = append(w, wordPart{kind: partQuoted, text: string(s[i])})
 					inWord = true
 				}
 			}
-		case c == '>' || c == '<' || (c >= '0' && c <= '2' && !inWord && i+1 < len(s) && s[i+1] == '>'):
-			if err := flushWord(); err != nil {
+		case c == '$':
+			flushLit()
+			j, err := readVar(i, false)
+			if err != nil {
 				return nil, err
 			}
-			if pending >= 0 {
-				return nil, fmt.Errorf("redirection without a target")
-			}
+			i = j
+			inWord = true
+		case c == '>' || c == '<' || (c >= '0' && c <= '2' && !inWord && i+1 < len(s) && s[i+1] == '>'):
+			endWord()
 			fd := 1
 			if c == '<' {
 				fd = 0
@@ -657,9 +964,9 @@ func parseScript(s string) ([]command, error) {
 				fd = int(c - '0')
 				i++
 			}
-			app := false
+			r := redir{fd: fd}
 			if c != '<' && i+1 < len(s) && s[i+1] == '>' {
-				app = true
+				r.append = true
 				i++
 			}
 			if c != '<' && i+1 < len(s) && s[i+1] == '&' {
@@ -667,37 +974,273 @@ func parseScript(s string) ([]command, error) {
 				if i+2 >= len(s) || (s[i+2] != '1' && s[i+2] != '2') {
 					return nil, fmt.Errorf("only 2>&1 and >&2 are supported")
 				}
-				cur.redirs = append(cur.redirs, redir{fd: fd, target: "&" + string(s[i+2])})
+				r.dup = "&" + string(s[i+2])
 				i += 2
-				continue
 			}
-			pending, pendingApp = fd, app
-		case c == '|' || c == '&' || c == '(' || c == ')' || c == '`' || c == '$' || c == '*' || c == '?':
-			return nil, fmt.Errorf("%q is not supported by the lab shell (no pipes, background jobs, subshells, expansions or globs)", c)
+			toks = append(toks, token{kind: tRedir, r: r})
+		case c == '|' || c == '&' || c == '(' || c == ')' || c == '`':
+			return nil, fmt.Errorf("%q is not supported by the lab shell (no pipes, background jobs, subshells or command substitution)", c)
 		default:
-			if c == '=' && !inWord {
-				assign = false
-			}
-			word.WriteByte(c)
+			lit.WriteByte(c)
 			inWord = true
 		}
 	}
-	if err := endCommand(opSeq); err != nil {
-		return nil, err
-	}
-	return cmds, nil
+	endWord()
+	return append(toks, token{kind: tEOF}), nil
 }
 
-// isAssignment reports whether w is NAME=value.
-func isAssignment(w string) bool {
-	name, _, ok := strings.Cut(w, "=")
-	if !ok || name == "" {
+func isName(s string) bool {
+	if s == "" {
 		return false
 	}
-	for i, r := range name {
-		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
 			return false
 		}
 	}
 	return true
+}
+
+type parser struct {
+	toks []token
+	pos  int
+}
+
+func (p *parser) peek() token { return p.toks[p.pos] }
+func (p *parser) next() token { t := p.toks[p.pos]; p.pos++; return t }
+
+// reserved reports whether the next token is the reserved word r.
+func (p *parser) reserved(r string) bool {
+	t := p.peek()
+	return t.kind == tWord && t.w.bare() == r
+}
+
+func (p *parser) skipNewlines() {
+	for t := p.peek(); t.kind == tOp && (t.op == "\n" || t.op == ";"); t = p.peek() {
+		p.next()
+	}
+}
+
+// parseScript parses a whole script.
+func parseScript(s string) (list, error) {
+	toks, err := tokenize(s)
+	if err != nil {
+		return nil, err
+	}
+	p := &parser{toks: toks}
+	l, err := p.list()
+	if err != nil {
+		return nil, err
+	}
+	if t := p.peek(); t.kind != tEOF {
+		return nil, fmt.Errorf("unexpected %q", t.describe())
+	}
+	return l, nil
+}
+
+func (t token) describe() string {
+	switch t.kind {
+	case tWord:
+		if b := t.w.bare(); b != "" {
+			return b
+		}
+		return "word"
+	case tOp:
+		if t.op == "\n" {
+			return "newline"
+		}
+		return t.op
+	case tRedir:
+		return "redirection"
+	}
+	return "end of script"
+}
+
+// terminators end a list inside a compound command.
+var terminators = map[string]bool{"then": true, "elif": true, "else": true, "fi": true, "do": true, "done": true}
+
+// list parses and-or lists separated by ; and newlines, up to the end or a
+// reserved word that closes a compound command.
+func (p *parser) list() (list, error) {
+	var l list
+	for {
+		p.skipNewlines()
+		t := p.peek()
+		if t.kind == tEOF || t.kind == tWord && terminators[t.w.bare()] {
+			return l, nil
+		}
+		ao, err := p.andOr()
+		if err != nil {
+			return nil, err
+		}
+		l = append(l, ao)
+		t = p.peek()
+		if t.kind == tOp && (t.op == ";" || t.op == "\n") {
+			continue
+		}
+		if t.kind == tEOF || t.kind == tWord && terminators[t.w.bare()] {
+			return l, nil
+		}
+		return nil, fmt.Errorf("unexpected %q", t.describe())
+	}
+}
+
+func (p *parser) andOr() (andOr, error) {
+	var ao andOr
+	o := opSeq
+	for {
+		n, err := p.command()
+		if err != nil {
+			return nil, err
+		}
+		ao = append(ao, andOrItem{op: o, n: n})
+		t := p.peek()
+		if t.kind != tOp || (t.op != "&&" && t.op != "||") {
+			return ao, nil
+		}
+		p.next()
+		o = opAnd
+		if t.op == "||" {
+			o = opOr
+		}
+		for p.peek().kind == tOp && p.peek().op == "\n" {
+			p.next() // a newline may follow && and ||
+		}
+	}
+}
+
+func (p *parser) command() (node, error) {
+	t := p.peek()
+	if t.kind == tWord {
+		switch t.w.bare() {
+		case "if":
+			return p.ifClause()
+		case "for":
+			return p.forClause()
+		case "while", "until", "case", "function", "{", "}", "!":
+			return nil, fmt.Errorf("%q is not supported by the lab shell", t.w.bare())
+		}
+	}
+	c := &simpleCmd{}
+	for {
+		t := p.peek()
+		switch t.kind {
+		case tWord:
+			if len(c.argv) == 0 && len(c.assigns) == 0 && terminators[t.w.bare()] {
+				return nil, fmt.Errorf("unexpected %q", t.w.bare())
+			}
+			p.next()
+			if len(c.argv) == 0 && len(t.w) > 0 && t.w[0].kind == partLit {
+				if name, rest, ok := strings.Cut(t.w[0].text, "="); ok && isName(name) {
+					val := append(word{}, t.w[1:]...)
+					if rest != "" {
+						val = append(word{{kind: partLit, text: rest}}, val...)
+					}
+					c.assigns = append(c.assigns, assignment{name: name, value: val})
+					continue
+				}
+			}
+			c.argv = append(c.argv, t.w)
+		case tRedir:
+			p.next()
+			r := t.r
+			if r.dup == "" {
+				tt := p.next()
+				if tt.kind != tWord {
+					return nil, fmt.Errorf("redirection without a target")
+				}
+				r.target = tt.w
+			}
+			c.redirs = append(c.redirs, r)
+		default:
+			if len(c.argv) == 0 && len(c.assigns) == 0 && len(c.redirs) == 0 {
+				if t.kind == tOp && (t.op == "&&" || t.op == "||") {
+					return nil, fmt.Errorf("%s without a command before it", t.op)
+				}
+				return nil, fmt.Errorf("unexpected %q", t.describe())
+			}
+			return c, nil
+		}
+	}
+}
+
+func (p *parser) expect(r string) error {
+	if !p.reserved(r) {
+		return fmt.Errorf("expected %q, found %q", r, p.peek().describe())
+	}
+	p.next()
+	return nil
+}
+
+func (p *parser) ifClause() (node, error) {
+	p.next() // if
+	n := &ifCmd{}
+	for {
+		cond, err := p.list()
+		if err != nil {
+			return nil, err
+		}
+		if err := p.expect("then"); err != nil {
+			return nil, err
+		}
+		body, err := p.list()
+		if err != nil {
+			return nil, err
+		}
+		if len(cond) == 0 || len(body) == 0 {
+			return nil, fmt.Errorf("empty list in if")
+		}
+		n.conds, n.bodies = append(n.conds, cond), append(n.bodies, body)
+		if p.reserved("elif") {
+			p.next()
+			continue
+		}
+		break
+	}
+	if p.reserved("else") {
+		p.next()
+		els, err := p.list()
+		if err != nil {
+			return nil, err
+		}
+		n.els = append(list{}, els...)
+	}
+	if err := p.expect("fi"); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func (p *parser) forClause() (node, error) {
+	p.next() // for
+	t := p.next()
+	if t.kind != tWord || !isName(t.w.bare()) {
+		return nil, fmt.Errorf("for: expected a variable name")
+	}
+	n := &forCmd{name: t.w.bare()}
+	for p.peek().kind == tOp && p.peek().op == "\n" {
+		p.next()
+	}
+	if p.reserved("in") {
+		p.next()
+		for p.peek().kind == tWord {
+			n.words = append(n.words, p.next().w)
+		}
+	} else {
+		return nil, fmt.Errorf("for without in: the lab shell has no positional parameters")
+	}
+	p.skipNewlines()
+	if err := p.expect("do"); err != nil {
+		return nil, err
+	}
+	body, err := p.list()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.expect("done"); err != nil {
+		return nil, err
+	}
+	n.body = body
+	return n, nil
 }

@@ -385,13 +385,13 @@ func (e *solarisEmu) kstat(c *Call) Output {
 const solarisLocalIP = "192.168.56.10"
 
 func (e *solarisEmu) netstat(c *Call) Output {
-	a := strings.Join(c.Argv[1:], " ")
-	switch a {
-	case "-an -P tcp", "-na -P tcp", "-n -a -P tcp":
-	case "-s -P tcp", "-P tcp -s":
+	flags, fam, proto, err := netstatFlags(c.Argv[1:])
+	switch {
+	case err == nil && proto == "tcp" && fam == "" && flags['s'] && len(flags) == 1:
 		return e.netstatStats(c.Host)
+	case err == nil && proto == "tcp" && (fam == "" || fam == "inet" || fam == "inet6") && flags['a'] && flags['n'] && len(flags) == 2:
 	default:
-		return Output{Stderr: "netstat: only `netstat -an -P tcp` and `netstat -s -P tcp` are emulated\n", Code: 1}
+		return Output{Stderr: "netstat: only `netstat -an [-f inet|inet6] -P tcp` and `netstat -s -P tcp` are emulated\n", Code: 1}
 	}
 	rwind := 49152
 	if e.ipadm {
@@ -399,11 +399,22 @@ func (e *solarisEmu) netstat(c *Call) Output {
 	}
 	h := c.Host
 	var b strings.Builder
+	if fam != "inet6" {
+		e.netstatV4(&b, h, rwind)
+	}
+	if fam != "inet" {
+		e.netstatV6(&b, h, rwind)
+	}
+	return Output{Stdout: b.String()}
+}
+
+// netstatV4 is the TCP: IPv4 section of netstat -an -P tcp.
+func (e *solarisEmu) netstatV4(b *strings.Builder, h *Host, rwind int) {
 	b.WriteString("\nTCP: IPv4\n")
 	b.WriteString("   Local Address        Remote Address    Swind Send-Q Rwind Recv-Q    State\n")
 	b.WriteString("-------------------- -------------------- ----- ------ ----- ------ -----------\n")
 	v4 := func(local, remote string, swind, rwind int, state string) {
-		fmt.Fprintf(&b, "%-20s %-20s %5d %6d %5d %6d %s\n", local, remote, swind, 0, rwind, 0, state)
+		fmt.Fprintf(b, "%-20s %-20s %5d %6d %5d %6d %s\n", local, remote, swind, 0, rwind, 0, state)
 	}
 	v4("      *.*", "      *.*", 0, rwind, "IDLE")
 	for _, p := range h.Listening {
@@ -413,15 +424,31 @@ func (e *solarisEmu) netstat(c *Call) Output {
 	for i := 0; i < h.TimeWaitSockets; i++ {
 		v4(fmt.Sprintf("%s.%d", solarisLocalIP, e.live["tcp_smallest_anon_port"]+i), "192.168.56.20.8080", 64436, 128872, "TIME_WAIT")
 	}
+	dottedRows(h, func(state string, local, remote []byte) {
+		// v4's layout, without fmt: a table may have 60,000 rows.
+		writePadded(b, local, 20)
+		b.WriteByte(' ')
+		writePadded(b, remote, 20)
+		if state == "TIME_WAIT" {
+			b.WriteString(" 64436      0 128872      0 ")
+		} else {
+			b.WriteString(" 64128      0 128872      0 ")
+		}
+		b.WriteString(state)
+		b.WriteByte('\n')
+	})
+}
+
+// netstatV6 is the TCP: IPv6 section.
+func (e *solarisEmu) netstatV6(b *strings.Builder, h *Host, rwind int) {
 	b.WriteString("\nTCP: IPv6\n")
 	b.WriteString("   Local Address                     Remote Address                 Swind Send-Q Rwind Recv-Q   State      If\n")
 	b.WriteString("--------------------------------- --------------------------------- ----- ------ ----- ------ ----------- -----\n")
 	for _, p := range h.Listening {
 		if p == 22 || p == 111 {
-			fmt.Fprintf(&b, "%-33s %-33s %5d %6d %5d %6d %-11s %s\n", fmt.Sprintf("      *.%d", p), "      *.*", 0, 0, rwind, 0, "LISTEN", "")
+			fmt.Fprintf(b, "%-33s %-33s %5d %6d %5d %6d %-11s %s\n", fmt.Sprintf("      *.%d", p), "      *.*", 0, 0, rwind, 0, "LISTEN", "")
 		}
 	}
-	return Output{Stdout: b.String()}
 }
 
 // solarisTCPMIB is what netstat.c's print_tcp_stats prints, in its order;
@@ -527,4 +554,8 @@ func (e *solarisEmu) netstatStats(h *Host) Output {
 	end()
 	b.WriteByte('\n')
 	return Output{Stdout: b.String()}
+}
+
+func (e *solarisEmu) ephemeralRange() (int, int) {
+	return e.live["tcp_smallest_anon_port"], e.live["tcp_largest_anon_port"]
 }

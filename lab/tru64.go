@@ -136,10 +136,10 @@ func (e *tru64) Command(c *Call) (Output, bool) {
 		}
 		return Output{Stderr: "who: only -b is emulated\n", Code: 1}, true
 	case "netstat":
-		if len(c.Argv) == 2 && c.Argv[1] == "-an" {
+		if flags, fam, proto, err := netstatFlags(c.Argv[1:]); err == nil && flags['a'] && flags['n'] && len(flags) == 2 && proto == "" && (fam == "" || fam == "inet") {
 			return Output{Stdout: e.netstat(c.Host)}, true
 		}
-		return Output{Stderr: "netstat: only -an is emulated\n", Code: 1}, true
+		return Output{Stderr: "netstat: only -an and -an -f inet are emulated\n", Code: 1}, true
 	}
 	return Output{}, false
 }
@@ -433,6 +433,20 @@ func (e *tru64) netstat(h *Host) string {
 	for i := 0; i < h.TimeWaitSockets; i++ {
 		row(fmt.Sprintf("10.20.0.15.%d", int(e.live["ipport_userreserved_min"])+i), "10.20.0.40.80", "TIME_WAIT")
 	}
+	dottedRows(h, func(state string, local, remote []byte) {
+		// row's layout, without fmt.
+		b.WriteString("tcp        0      0  ")
+		writePadded(&b, local, 22)
+		b.WriteByte(' ')
+		writePadded(&b, remote, 22)
+		b.WriteByte(' ')
+		b.WriteString(state)
+		b.WriteByte('\n')
+	})
 	b.WriteString("udp        0      0  *.111                  *.*\n")
 	return b.String()
+}
+
+func (e *tru64) ephemeralRange() (int, int) {
+	return int(e.live["ipport_userreserved_min"]), int(e.live["ipport_userreserved"])
 }

@@ -3,6 +3,7 @@ package lab
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -430,6 +431,11 @@ func (e *windows) run(h *Host, user string, argv []string, rest string) Output {
 		return e.wmic(h, argv[1:])
 	case "netstat":
 		return e.netstat(h, argv[1:])
+	case "wevtutil":
+		if e.rel.legacy {
+			return windowsNotRecognized(argv[0]) // Vista and 2008 brought wevtutil
+		}
+		return e.wevtutil(h, argv[1:])
 	case "netsh":
 		return e.netsh(user, argv[1:])
 	case "reg":
@@ -485,18 +491,28 @@ func (e *windows) wmic(h *Host, args []string) Output {
 // windowsPIDs are the processes that own the lab's listeners.
 var windowsPIDs = map[int]int{135: 888, 445: 4, 3389: 1012, 5985: 4, 5986: 4, 49664: 520}
 
-// netstat answers `netstat -ano`: TCP listeners (IPv4, and IPv6 on 2008+),
-// one established WinRM connection, the host's TIME_WAIT sockets, and UDP.
+// netstat answers `netstat -ano` (TCP listeners, IPv4 and on 2008+ IPv6,
+// one established WinRM connection, the host's TIME_WAIT sockets, the
+// load's sockets, and UDP), `netstat -ano -p tcp` (the IPv4 TCP rows) and
+// `netstat -ano -p tcpv6` (the IPv6 ones); -q (2016 and later) is taken
+// and shows no BOUND sockets, the lab's hosts having none.
 func (e *windows) netstat(h *Host, args []string) Output {
 	if strings.ToLower(strings.Join(args, " ")) == "-s -p tcp" {
 		return e.netstatStats(h)
 	}
-	if len(args) != 1 || strings.ToLower(args[0]) != "-ano" {
-		return Output{Stderr: fmt.Sprintf("lab: netstat subset: only \"netstat -ano\" and \"netstat -s -p tcp\" are emulated, not %q\r\n", strings.Join(args, " ")), Code: 1}
+	flags, fam, proto, err := netstatFlags(args)
+	if err != nil || fam != "" || !flags['a'] || !flags['n'] || !flags['o'] || flags['s'] ||
+		(flags['q'] && e.rel.release != "10.0") || (proto != "" && proto != "tcp" && proto != "tcpv6") {
+		return Output{Stderr: fmt.Sprintf("lab: netstat subset: only \"netstat -ano [-p tcp|tcpv6]\" and \"netstat -s -p tcp\" are emulated, not %q\r\n", strings.Join(args, " ")), Code: 1}
 	}
+	if proto == "tcpv6" && e.rel.legacy {
+		// 2003's netstat knows no tcpv6: it prints its usage.
+		return Output{Stdout: "\r\nDisplays protocol statistics and current TCP/IP network connections.\r\n\r\n", Code: 1}
+	}
+	v4, v6, udp := proto != "tcpv6", proto != "tcp" && !e.rel.legacy, proto == ""
 	var b strings.Builder
 	row := func(proto, local, foreign, state string, pid int) {
-		fmt.Fprintf(&b, "  %-7s%-23s%-23s%-16s%d\r\n", proto, local, foreign, state, pid)
+		fmt.Fprintf(&b, "  %-7s%-22s %-22s %-16s%d\r\n", proto, local, foreign, state, pid)
 	}
 	b.WriteString("\r\nActive Connections\r\n\r\n")
 	b.WriteString("  Proto  Local Address          Foreign Address        State           PID\r\n")
@@ -508,24 +524,171 @@ func (e *windows) netstat(h *Host, args []string) Output {
 		}
 		return 1000 + p%7000
 	}
-	for _, p := range ports {
-		row("TCP", fmt.Sprintf("0.0.0.0:%d", p), "0.0.0.0:0", "LISTENING", pid(p))
+	if v4 {
+		for _, p := range ports {
+			row("TCP", fmt.Sprintf("0.0.0.0:%d", p), "0.0.0.0:0", "LISTENING", pid(p))
+		}
+		low := 1025
+		if r, ok := e.dynActive["ipv4 tcp"]; ok {
+			low = r.start
+		}
+		row("TCP", "10.0.0.15:5985", fmt.Sprintf("10.0.0.1:%d", 50123), "ESTABLISHED", 4)
+		for i := 0; i < h.TimeWaitSockets; i++ {
+			row("TCP", fmt.Sprintf("10.0.0.15:%d", low+100+i), "10.0.0.20:443", "TIME_WAIT", 0)
+		}
+		e.loadRows(h, func(state, local, remote string) {
+			p := windowsAppPID
+			if state == "TIME_WAIT" {
+				p = 0
+			}
+			row("TCP", local, remote, state, p)
+		})
 	}
-	low := 1025
-	if r, ok := e.dynActive["ipv4 tcp"]; ok {
-		low = r.start
-	}
-	row("TCP", "10.0.0.15:5985", fmt.Sprintf("10.0.0.1:%d", 50123), "ESTABLISHED", 4)
-	for i := 0; i < h.TimeWaitSockets; i++ {
-		row("TCP", fmt.Sprintf("10.0.0.15:%d", low+100+i), "10.0.0.20:443", "TIME_WAIT", 0)
-	}
-	if !e.rel.legacy {
+	if v6 {
 		for _, p := range ports {
 			row("TCP", fmt.Sprintf("[::]:%d", p), "[::]:0", "LISTENING", pid(p))
 		}
 	}
-	fmt.Fprintf(&b, "  %-7s%-23s%-39s%d\r\n", "UDP", "0.0.0.0:123", "*:*", 1104)
-	fmt.Fprintf(&b, "  %-7s%-23s%-39s%d\r\n", "UDP", "0.0.0.0:500", "*:*", 1460)
+	if udp {
+		fmt.Fprintf(&b, "  %-7s%-23s%-39s%d\r\n", "UDP", "0.0.0.0:123", "*:*", 1104)
+		fmt.Fprintf(&b, "  %-7s%-23s%-39s%d\r\n", "UDP", "0.0.0.0:500", "*:*", 1460)
+	}
+	return Output{Stdout: b.String()}
+}
+
+// windowsAppPID owns the load's connections (an application pool).
+const windowsAppPID = 4120
+
+// windowsExcluded are the excluded port ranges of a 2019 host: WSD's
+// 5357 and a block an administrator excluded for an application.
+var windowsExcluded = []struct {
+	start, end int
+	admin      bool
+}{{5357, 5357, false}, {50000, 50059, true}}
+
+func (e *windows) excludedPorts() func(int) bool { return e.excludedPort }
+
+// excludedPort reports whether netsh's excluded ranges hold port p.
+func (e *windows) excludedPort(p int) bool {
+	if e.rel.release != "10.0" {
+		return false
+	}
+	for _, x := range windowsExcluded {
+		if p >= x.start && p <= x.end {
+			return true
+		}
+	}
+	return false
+}
+
+// loadRows yields the load's IPv4 rows as netstat -ano prints addresses.
+func (e *windows) loadRows(h *Host, yield func(state, local, remote string)) {
+	if h.Load.Profile == "" {
+		return
+	}
+	lo, hi := e.ephemeralRange()
+	t := tableSpec{low: lo, high: hi, timeWait: e.TimeWait(), listening: h.Listening}
+	if e.rel.release == "10.0" {
+		t.skip = e.excludedPort
+	}
+	var cache addrCache
+	colon := func(ap netip.AddrPort) string {
+		return cache.str(ap.Addr()) + ":" + strconv.Itoa(int(ap.Port()))
+	}
+	h.Load.rows(t, func(r sockRow) { yield(bsdStates[r.state], colon(r.local), colon(r.remote)) })
+}
+
+// excludedPortRange answers `netsh int ipv4|ipv6 show excludedportrange
+// protocol=tcp|udp` in the layout Microsoft's documentation shows.
+func (e *windows) excludedPortRange(proto string) Output {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\r\nProtocol %s Port Exclusion Ranges\r\n\r\n", proto)
+	b.WriteString("Start Port    End Port\r\n")
+	b.WriteString("----------    --------\r\n")
+	admin := false
+	if e.rel.release == "10.0" && proto == "tcp" {
+		for _, x := range windowsExcluded {
+			fmt.Fprintf(&b, "%10d  %10d", x.start, x.end)
+			if x.admin {
+				b.WriteString("     *")
+				admin = true
+			}
+			b.WriteString("\r\n")
+		}
+	}
+	b.WriteString("\r\n")
+	if admin {
+		b.WriteString("* - Administered port exclusions.\r\n\r\n")
+	}
+	return Output{Stdout: b.String()}
+}
+
+// The Tcpip events an exhausted host has logged.
+const (
+	tcpip4231 = "A request to allocate an ephemeral port number from the global TCP port space has failed due to all such ports being in use."
+	tcpip4227 = "TCP/IP failed to establish an outgoing connection because the selected local endpoint was recently used to connect to the same remote endpoint. This error typically occurs when outgoing connections are opened and closed at a high rate, causing all available local ports to be used and forcing TCP/IP to reuse a local port for an outgoing connection. To minimize the risk of data corruption, the TCP/IP standard requires a minimum time period to elapse between successive connections from a given local endpoint to a given remote endpoint."
+)
+
+// wevtutil answers the audit's query of the System log for Tcpip events
+// 4227 and 4231 (`qe System /q:... /c:N /rd:true /f:text`): newest first,
+// as many as /c: allows. An exhausted host has logged a 4231 every 3
+// minutes and a 4227 every 20 seconds since an hour before its boot
+// time's next hour; other hosts none.
+func (e *windows) wevtutil(h *Host, args []string) Output {
+	if len(args) < 2 || !strings.EqualFold(args[0], "qe") || !strings.EqualFold(args[1], "System") {
+		return Output{Stderr: "lab: wevtutil subset: only \"wevtutil qe System /q:... /c:N /rd:true /f:text\" is emulated\r\n", Code: 1}
+	}
+	count, text, newest := 0, false, false
+	query := ""
+	for _, a := range args[2:] {
+		k, v, _ := strings.Cut(a, ":")
+		switch strings.ToLower(k) {
+		case "/q":
+			query = v
+		case "/c":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return Output{Stderr: "The parameter is incorrect.\r\n", Code: 87}
+			}
+			count = n
+		case "/rd":
+			newest = strings.EqualFold(v, "true")
+		case "/f":
+			text = strings.EqualFold(v, "text")
+		default:
+			return Output{Stderr: fmt.Sprintf("lab: wevtutil subset: option %q is not emulated\r\n", a), Code: 1}
+		}
+	}
+	want := map[int]bool{}
+	for _, id := range []int{4227, 4231} {
+		if strings.Contains(query, "Provider[@Name='Tcpip']") && strings.Contains(query, fmt.Sprintf("EventID=%d", id)) {
+			want[id] = true
+		}
+	}
+	if !text || !newest || count == 0 || len(want) == 0 {
+		return Output{Stderr: "lab: wevtutil subset: give /q: for Tcpip events 4227 or 4231, /c:N, /rd:true and /f:text\r\n", Code: 1}
+	}
+	if h.Load.Profile != ProfileExhausted {
+		return Output{}
+	}
+	var b strings.Builder
+	last := h.BootTime.Add(6 * time.Hour)
+	n := 0
+	for k := 0; n < count && k < 180; k++ { // 20-second steps over the last hour, newest first
+		at := last.Add(-time.Duration(k) * 20 * time.Second)
+		for _, id := range []int{4231, 4227} {
+			if n >= count || !want[id] || (id == 4231 && k%9 != 0) {
+				continue
+			}
+			desc, level := tcpip4227, "Warning"
+			if id == 4231 {
+				desc, level = tcpip4231, "Error"
+			}
+			fmt.Fprintf(&b, "Event[%d]:\r\n  Log Name: System\r\n  Source: Tcpip\r\n  Date: %s\r\n  Event ID: %d\r\n  Task: N/A\r\n  Level: %s\r\n  Opcode: Info\r\n  Keyword: Classic\r\n  User: N/A\r\n  User Name: N/A\r\n  Computer: %s\r\n  Description: \r\n%s\r\n\r\n",
+				n, at.UTC().Format("2006-01-02T15:04:05.000"), id, level, strings.ToUpper(h.Uname.Nodename), desc)
+			n++
+		}
+	}
 	return Output{Stdout: b.String()}
 }
 
@@ -582,6 +745,9 @@ func (e *windows) netsh(user string, args []string) Output {
 		return notFound
 	}
 	fam, verb, ctx, proto := low[1], low[2], low[3], strings.TrimPrefix(low[4], "protocol=")
+	if (fam == "ipv4" || fam == "ipv6") && verb == "show" && ctx == "excludedportrange" && (proto == "tcp" || proto == "udp") && len(low) == 5 {
+		return e.excludedPortRange(proto)
+	}
 	if (fam != "ipv4" && fam != "ipv6") || (verb != "show" && verb != "set") ||
 		(ctx != "dynamicport" && ctx != "dynamicportrange") || (proto != "tcp" && proto != "udp") {
 		return notFound
@@ -851,4 +1017,18 @@ func (e *windows) regQuery(path string, key *regKey, name string, one bool) Outp
 		}
 	}
 	return Output{Stdout: b.String()}
+}
+
+// ephemeralRange is the IPv4 TCP dynamic range in force: netsh's active
+// store, or on 2003 1025 to MaxUserPort (5000 when absent).
+func (e *windows) ephemeralRange() (int, int) {
+	if e.rel.legacy {
+		hi := 5000
+		if v, ok := e.inForce["MaxUserPort"]; ok {
+			hi = int(v)
+		}
+		return 1025, hi
+	}
+	r := e.dynActive["ipv4 tcp"]
+	return r.start, r.start + r.num - 1
 }

@@ -99,7 +99,10 @@ type winrmServer struct {
 	pending *connQueue
 
 	badCert bool
-	shells  map[string]*wsShell
+	// cert is this host's own certificate behind the shared listener
+	// (for its address), made at its first TLS handshake.
+	cert   *tls.Certificate
+	shells map[string]*wsShell
 	// orphans are commands whose shell a reboot ended while they ran:
 	// their output is still delivered, once.
 	orphans map[string]*wsCommand
@@ -131,6 +134,10 @@ type wsCommand struct {
 	out    Output
 	reboot bool // the host rebooted while it ran
 	cancel context.CancelFunc
+	// sentOut and sentErr count the bytes of out already sent: like
+	// Windows, the lab answers a Receive with no more output than the
+	// client's MaxEnvelopeSize holds, and the rest in the next ones.
+	sentOut, sentErr int
 }
 
 // wsConn is one client connection's NTLM state.
@@ -215,10 +222,19 @@ func (s *winrmServer) accept(c net.Conn) bool {
 // CA's while SetBadCertificate is on.
 func (s *winrmServer) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	s.mu.Lock()
-	bad := s.badCert
-	s.mu.Unlock()
-	if bad {
+	defer s.mu.Unlock()
+	if s.badCert {
 		return s.lab.badServerCert()
+	}
+	if s.lab.shared {
+		if s.cert == nil {
+			c, err := s.lab.ca.serverCert(s.addr.IP)
+			if err != nil {
+				return nil, err
+			}
+			s.cert = c
+		}
+		return s.cert, nil
 	}
 	return &s.lab.ca.server, nil
 }
@@ -400,6 +416,7 @@ type envelope struct {
 		MessageID        string `xml:"http://schemas.xmlsoap.org/ws/2004/08/addressing MessageID"`
 		ResourceURI      string `xml:"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd ResourceURI"`
 		OperationTimeout string `xml:"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd OperationTimeout"`
+		MaxEnvelopeSize  string `xml:"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd MaxEnvelopeSize"`
 		SelectorSet      struct {
 			Selectors []struct {
 				Name  string `xml:"Name,attr"`
@@ -434,6 +451,16 @@ func (e *envelope) shellID() string {
 
 // operationTimeout reads w:OperationTimeout ("PT60S", "PT1.5S"), bounded.
 var isoSeconds = regexp.MustCompile(`^PT(?:(\d+)M)?(\d+(?:\.\d+)?)S$`)
+
+// maxEnvelope is the client's MaxEnvelopeSize in bytes (the WS-Management
+// default, 153,600, when it sends none).
+func (e *envelope) maxEnvelope() int {
+	n, err := strconv.Atoi(strings.TrimSpace(e.Header.MaxEnvelopeSize))
+	if err != nil || n <= 0 {
+		n = 153600
+	}
+	return max(n, 8192)
+}
 
 func (e *envelope) operationTimeout() time.Duration {
 	d := maxOperationTimeout
@@ -525,7 +552,7 @@ func (s *winrmServer) command(w http.ResponseWriter, env *envelope) {
 // output. A reboot while it ran ends every shell of the host.
 func (s *winrmServer) run(ctx context.Context, c *wsCommand, user, line string) {
 	defer close(c.done)
-	if d := s.faults().Delay; d > 0 {
+	if d := s.faults().delayFor(line); d > 0 {
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
@@ -605,6 +632,15 @@ func (s *winrmServer) receive(w http.ResponseWriter, r *http.Request, env *envel
 	s.mu.Lock()
 	s.stats.Receives++
 	s.mu.Unlock()
+	if s.faults().EagerReceive {
+		select {
+		case <-c.done:
+		default:
+			s.reply(w, respond(actionReceive+"Response", env.Header.MessageID,
+				`<rsp:ReceiveResponse><rsp:CommandState CommandId="`+c.id+`" State="`+stateRunning+`"/></rsp:ReceiveResponse>`))
+			return
+		}
+	}
 	t := time.NewTimer(env.operationTimeout())
 	defer t.Stop()
 	select {
@@ -619,13 +655,37 @@ func (s *winrmServer) receive(w http.ResponseWriter, r *http.Request, env *envel
 	case <-r.Context().Done():
 		return
 	}
+	// Output in base64 fits in the envelope less room for the XML around it.
+	budget := (env.maxEnvelope() - 4096) * 3 / 4
 	var b strings.Builder
 	b.WriteString("<rsp:ReceiveResponse>")
-	for _, st := range []struct{ name, data string }{{"stdout", c.out.Stdout}, {"stderr", c.out.Stderr}} {
-		if st.data != "" {
-			fmt.Fprintf(&b, `<rsp:Stream Name="%s" CommandId="%s">%s</rsp:Stream>`, st.name, c.id, base64.StdEncoding.EncodeToString([]byte(st.data)))
+	s.mu.Lock()
+	finished := true
+	for _, st := range []struct {
+		name, data string
+		sent       *int
+	}{{"stdout", c.out.Stdout, &c.sentOut}, {"stderr", c.out.Stderr, &c.sentErr}} {
+		chunk := st.data[*st.sent:]
+		if len(chunk) > budget {
+			chunk = chunk[:budget]
 		}
-		fmt.Fprintf(&b, `<rsp:Stream Name="%s" CommandId="%s" End="true"></rsp:Stream>`, st.name, c.id)
+		budget -= len(chunk)
+		*st.sent += len(chunk)
+		if chunk != "" {
+			fmt.Fprintf(&b, `<rsp:Stream Name="%s" CommandId="%s">%s</rsp:Stream>`, st.name, c.id, base64.StdEncoding.EncodeToString([]byte(chunk)))
+		}
+		if *st.sent < len(st.data) {
+			finished = false
+		}
+	}
+	s.mu.Unlock()
+	if !finished {
+		b.WriteString(`<rsp:CommandState CommandId="` + c.id + `" State="` + stateRunning + `"/></rsp:ReceiveResponse>`)
+		s.reply(w, respond(actionReceive+"Response", env.Header.MessageID, b.String()))
+		return
+	}
+	for _, name := range []string{"stdout", "stderr"} {
+		fmt.Fprintf(&b, `<rsp:Stream Name="%s" CommandId="%s" End="true"></rsp:Stream>`, name, c.id)
 	}
 	fmt.Fprintf(&b, `<rsp:CommandState CommandId="%s" State="%s"><rsp:ExitCode>%d</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>`,
 		c.id, stateDone, c.out.Code)
@@ -758,6 +818,31 @@ func (q *connQueue) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0
 type labCA struct {
 	pem    []byte // the CA certificate, PEM
 	server tls.Certificate
+	key    *ecdsa.PrivateKey
+	cert   *x509.Certificate
+}
+
+// serverCert is a certificate the CA signs for one address.
+func (ca *labCA) serverCert(ip net.IP) (*tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("lab: server key: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: ip.String(), Organization: []string{"fleettune lab"}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.AddDate(1, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{ip},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		return nil, fmt.Errorf("lab: server certificate: %w", err)
+	}
+	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
 // newLabCA makes a CA named name and a server certificate it signs for
@@ -811,6 +896,8 @@ func newLabCA(name string, ip net.IP) (*labCA, error) {
 	return &labCA{
 		pem:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 		server: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
+		key:    caKey,
+		cert:   caCert,
 	}, nil
 }
 

@@ -29,6 +29,9 @@ func (fakeCmd) Shell(h *Host, user, line string) Output {
 		return Output{Stdout: strings.ToLower(h.Name + `\` + user + "\r\n")}
 	case strings.HasPrefix(line, "echo "):
 		return Output{Stdout: line[len("echo "):] + "\r\n"}
+	case strings.HasPrefix(line, "big "):
+		n, _ := strconv.Atoi(line[len("big "):])
+		return Output{Stdout: strings.Repeat("0123456789abcde\n", n/16), Stderr: "e" + strings.Repeat("!", n/32)}
 	case strings.HasPrefix(line, "fail "):
 		n, _ := strconv.Atoi(line[len("fail "):])
 		return Output{Stdout: "partial\r\n", Stderr: "failed with " + strconv.Itoa(n) + "\r\n", Code: n}
@@ -321,4 +324,33 @@ func isShellNotFound(err error) bool {
 	var ece *winrm.ExecuteCommandError
 	return errors.As(err, &ece) && strings.Contains(ece.Body, "w:InvalidSelectors") &&
 		strings.Contains(ece.Body, "the shell was not found on the server")
+}
+
+// Like Windows, the lab sends a command's output in pieces no bigger than
+// the client's MaxEnvelopeSize, over several Receives; a client that caps
+// one message (fleettune caps at 1 MiB) still reads a large output whole.
+func TestWinRMOutputSplitByEnvelopeSize(t *testing.T) {
+	l := startWinLab(t, Options{})
+	c := client(t, l, l.Password(), true, true, "PT60S")
+	sh, err := c.CreateShell()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sh.Close()
+	const n = 3 << 20 // 3 MiB of stdout, 96 KiB of stderr
+	got, err := execute(t, context.Background(), sh, "big "+strconv.Itoa(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Repeat("0123456789abcde\n", n/16); got.stdout != want {
+		t.Errorf("stdout: %d bytes, want %d, in order", len(got.stdout), len(want))
+	}
+	if want := "e" + strings.Repeat("!", n/32); got.stderr != want {
+		t.Errorf("stderr: %d bytes, want %d", len(got.stderr), len(want))
+	}
+	// 153,600-byte envelopes hold about 112 KiB of output each.
+	st, _ := l.WinRMStats("win1")
+	if st.Receives < n/(150<<10) {
+		t.Errorf("%d Receives for %d bytes: the output was not split by MaxEnvelopeSize", st.Receives, n)
+	}
 }

@@ -25,6 +25,21 @@ type Facts struct {
 	PersistedExists bool   `json:"persisted_exists"`
 }
 
+// Detach copies every string f holds, so that f no longer keeps alive the
+// whole command output its parser sliced them from. A plan keeps the facts
+// of every host until it is written: without this, a 1,000-host plan held
+// each host's entire gather output (about 230 MB in all).
+func (f *Facts) Detach() {
+	f.OS, f.Version, f.BootID = strings.Clone(f.OS), strings.Clone(f.Version), strings.Clone(f.BootID)
+	f.Persisted = strings.Clone(f.Persisted)
+	knobs := make(map[string]Knob, len(f.Knobs))
+	for name, k := range f.Knobs {
+		k.Name, k.Live, k.AtBoot, k.Source = strings.Clone(k.Name), strings.Clone(k.Live), strings.Clone(k.AtBoot), strings.Clone(k.Source)
+		knobs[strings.Clone(name)] = k
+	}
+	f.Knobs = knobs
+}
+
 // Knob is one OS knob's value, in the OS's own form.
 type Knob struct {
 	Name      string `json:"name"`

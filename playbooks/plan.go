@@ -344,6 +344,7 @@ func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Sess
 	if err != nil {
 		return &platform.Facts{OS: os, TimeWait: -1}, &targets, platform.Proposal{}, d.Capabilities(), err
 	}
+	facts.Detach()
 	g := platform.Guardrails{ProtectListeningPorts: pb.Guardrails.ProtectListeningPorts}
 	prop, err := propose(d, facts, targets, g, pb.Guardrails.MinTimeWait)
 	return facts, &targets, prop, d.Capabilities(), err

@@ -28,6 +28,10 @@ type Options struct {
 	// opened (with the name of the hop it leads to), retries and jump hosts
 	// included. For tests and metrics; nil is fine.
 	OnConnect func(host string)
+	// KnownHosts, shared by every Dial of a run, parses each known_hosts
+	// file once for the run (NewKnownHosts) and lets later dials see the
+	// keys accept-new recorded. nil: each Dial reads the file itself.
+	KnownHosts *KnownHosts
 }
 
 // DefaultKeepaliveInterval is the keepalive interval when Options leave it 0.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -128,9 +129,11 @@ func splitWords(s string) ([]string, error) {
 	return words, nil
 }
 
-// proxyConn is a proxy command's stdin and stdout as a net.Conn. Closing it
-// closes the pipes, gives the process a moment to exit on EOF, then kills it
-// by its pid, and reaps it.
+// proxyConn is a proxy command's stdin and stdout as a net.Conn. The
+// command runs in a process group of its own; closing the conn closes the
+// pipes, gives the command a moment to exit on EOF, then kills the whole
+// group (so a child it started, a `sleep` or an ssh -W, goes too) and
+// reaps the command.
 type proxyConn struct {
 	cmd    *exec.Cmd
 	r      *os.File // the child's stdout, our read end
@@ -163,6 +166,10 @@ func startProxy(argv []string, remote string) (*proxyConn, error) {
 	tail := &tailBuffer{max: 4096}
 	cmd.Stderr = tail
 	cmd.WaitDelay = time.Second // a grandchild holding stderr open must not hang Close
+	// Its own process group: Close kills the group, children included, and
+	// the terminal's Ctrl-C reaches fleettune, which closes it, not the
+	// command behind its back.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	err = cmd.Start()
 	childIn.Close()
 	childOut.Close()
@@ -190,16 +197,24 @@ func (p *proxyConn) SetDeadline(t time.Time) error {
 func (p *proxyConn) SetReadDeadline(t time.Time) error  { return p.r.SetReadDeadline(t) }
 func (p *proxyConn) SetWriteDeadline(t time.Time) error { return p.w.SetWriteDeadline(t) }
 
+// proxyExitGrace is how long Close waits for a proxy command to exit on
+// EOF before it kills its process group; sshd -i exits well before.
+const proxyExitGrace = time.Second
+
 func (p *proxyConn) Close() error {
 	p.closeOnce.Do(func() {
 		p.w.Close()
 		p.r.Close()
+		t := time.NewTimer(proxyExitGrace)
+		defer t.Stop()
 		select {
 		case <-p.exited:
-		case <-time.After(2 * time.Second): // sshd -i exits on EOF well before this
-			_ = p.cmd.Process.Kill()
-			<-p.exited
+		case <-t.C:
 		}
+		// The group outlives its leader while any member lives: kill what
+		// is left of it either way (ESRCH when nothing is).
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.exited
 	})
 	return nil
 }

@@ -1,5 +1,9 @@
 // Package remote opens sessions to hosts: the transport-neutral Session and
-// its implementations over SSH (golang.org/x/crypto/ssh) and, later, WinRM.
+// its implementations over SSH (golang.org/x/crypto/ssh, with proxy
+// commands, jump hosts and known_hosts checking) and WinRM
+// (github.com/masterzen/winrm). Every error names the host and wraps one of
+// the Err* kinds; what a command prints is capped at MaxOutput per stream.
+// remote/remotetest is the conformance suite both transports pass.
 package remote
 
 import (
@@ -38,6 +42,9 @@ var (
 	ErrTimeout = errors.New("command timed out")
 	// ErrConnLost: the connection died after it was established.
 	ErrConnLost = errors.New("connection lost")
+	// ErrOutputTooLarge: a command printed more than MaxOutput on stdout or
+	// on stderr; the rest was not read and the command was stopped.
+	ErrOutputTooLarge = errors.New("command output too large")
 )
 
 // Error carries the host and the kind of a failure.

@@ -1,7 +1,6 @@
 package remote
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -46,7 +45,7 @@ func newSSHSession(h *inventory.Host, opts Options, client *ssh.Client, jumps []
 	s := &sshSession{
 		name:    h.Name,
 		become:  h.SSH.Become,
-		timeout: h.Timeout,
+		timeout: hostTimeout(h),
 		log:     opts.Logger,
 		client:  client,
 		jumps:   jumps,
@@ -75,6 +74,9 @@ func (s *sshSession) Run(ctx context.Context, cmd string) (Result, error) {
 	if err := s.deadErr(); err != nil {
 		return Result{}, err
 	}
+	if ctx.Err() != nil { // ended already: run nothing
+		return Result{ExitCode: -1}, s.ctxErr(ctx, cmd)
+	}
 	full := cmd
 	if s.become == "sudo" {
 		full = sudoWrap(cmd)
@@ -93,8 +95,12 @@ func (s *sshSession) Run(ctx context.Context, cmd string) (Result, error) {
 	case <-s.done:
 		return Result{}, s.deadErr()
 	}
+	if runCtx.Err() != nil { // ended while this Run waited for a slot
+		<-s.slots
+		return Result{ExitCode: -1}, s.ctxErr(ctx, cmd)
+	}
 
-	var stdout, stderr syncBuffer
+	stdout, stderr, over := newCapBuffers(MaxOutput)
 	var mu sync.Mutex
 	var sess *ssh.Session // set once the channel is open
 	cancelled := false
@@ -115,18 +121,17 @@ func (s *sshSession) Run(ctx context.Context, cmd string) (Result, error) {
 		}
 		sess = ch
 		mu.Unlock()
-		ch.Stdout, ch.Stderr = &stdout, &stderr
+		ch.Stdout, ch.Stderr = stdout, stderr
 		if err := ch.Start(full); err != nil {
 			finished <- fmt.Errorf("start command: %w", err)
 			return
 		}
 		finished <- ch.Wait()
 	}()
-
-	select {
-	case err := <-finished:
-		return s.result(cmd, stdout.Bytes(), stderr.Bytes(), err)
-	case <-runCtx.Done():
+	// stop signals the command and closes its channel, so nothing more is
+	// read (the server's window fills, then the channel goes), and waits a
+	// moment for the goroutine above.
+	stop := func() {
 		mu.Lock()
 		cancelled = true
 		ch := sess
@@ -141,6 +146,27 @@ func (s *sshSession) Run(ctx context.Context, cmd string) (Result, error) {
 		select { // give the output a moment to arrive, bounded
 		case <-finished:
 		case <-time.After(time.Second):
+		}
+	}
+
+	select {
+	case err := <-finished:
+		if over.stream() != "" {
+			return Result{ExitCode: -1}, over.err(s.name, cmd)
+		}
+		if err != nil && runCtx.Err() != nil {
+			// The command failed because ctx ended (the channel was shut
+			// as the deadline passed): that is the news, wrapped.
+			return Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: -1}, s.ctxErr(ctx, cmd)
+		}
+		return s.result(cmd, stdout.Bytes(), stderr.Bytes(), err)
+	case <-over.c:
+		stop()
+		return Result{ExitCode: -1}, over.err(s.name, cmd)
+	case <-runCtx.Done():
+		stop()
+		if over.stream() != "" {
+			return Result{ExitCode: -1}, over.err(s.name, cmd)
 		}
 		return Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: -1}, s.ctxErr(ctx, cmd)
 	}
@@ -298,6 +324,16 @@ func (s *sshSession) Close() error {
 	return nil
 }
 
+// hostTimeout is the host's connect and per-command timeout; a host that
+// has none (built without the inventory's default) gets that default
+// rather than no bound at all.
+func hostTimeout(h *inventory.Host) time.Duration {
+	if h.Timeout <= 0 {
+		return inventory.DefaultTimeout
+	}
+	return h.Timeout
+}
+
 // sudoWrap runs cmd through sudo without a password prompt (-n), in sh so
 // pipes and redirections apply to the privileged side.
 func sudoWrap(cmd string) string {
@@ -317,22 +353,4 @@ func short(cmd string) string {
 		cmd = cmd[:max] + "…"
 	}
 	return fmt.Sprintf("%q", cmd)
-}
-
-// syncBuffer is a bytes.Buffer safe to read while the ssh library writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.buf.Bytes())
 }

@@ -31,6 +31,10 @@ const (
 	retryBaseDelay  = 200 * time.Millisecond
 )
 
+// maxKeyFile caps what is read of an identity file or a CA file: a key
+// is a few KiB, so a bigger file is a mistake (a path to something else).
+const maxKeyFile = 1 << 20
+
 // hop is one SSH server on the way to the host: a jump host or the host.
 type hop struct {
 	name string // for messages and OnConnect
@@ -43,10 +47,11 @@ func (p hop) hostPort() string { return net.JoinHostPort(p.addr, strconv.Itoa(p.
 
 // sshDialer holds what every hop of one Dial shares.
 type sshDialer struct {
-	h    *inventory.Host
-	opts Options
-	log  *log.Logger
-	auth []ssh.AuthMethod
+	h          *inventory.Host
+	opts       Options
+	log        *log.Logger
+	auth       []ssh.AuthMethod
+	knownHosts *KnownHosts // the run's, or this dial's own
 }
 
 // dialFailure is one failed connection attempt.
@@ -70,7 +75,10 @@ func dialSSH(ctx context.Context, h *inventory.Host, opts Options) (Session, err
 	if port == 0 {
 		port = 22
 	}
-	d := &sshDialer{h: h, opts: opts, log: opts.Logger}
+	d := &sshDialer{h: h, opts: opts, log: opts.Logger, knownHosts: opts.KnownHosts}
+	if d.knownHosts == nil {
+		d.knownHosts = NewKnownHosts() // read once for this dial's hops
+	}
 
 	auth, closeAgent, err := d.authMethods(ctx)
 	if err != nil {
@@ -153,7 +161,7 @@ func (d *sshDialer) authMethods(ctx context.Context) ([]ssh.AuthMethod, func(), 
 	h := d.h
 	var signers []ssh.Signer
 	for _, f := range h.SSH.IdentityFiles {
-		data, err := os.ReadFile(f)
+		data, err := readCapped(f, maxKeyFile)
 		if errors.Is(err, fs.ErrNotExist) {
 			d.log.Debug("identity file not found, skipped", "file", f)
 			continue
@@ -177,7 +185,7 @@ func (d *sshDialer) authMethods(ctx context.Context) ([]ssh.AuthMethod, func(), 
 
 	var onlyKeys []string // IdentitiesOnly: the public keys of the identity files
 	for _, f := range h.SSH.IdentityFiles {
-		if pub, err := os.ReadFile(f + ".pub"); err == nil {
+		if pub, err := readCapped(f+".pub", maxKeyFile); err == nil {
 			if k, _, _, _, err := ssh.ParseAuthorizedKey(pub); err == nil {
 				onlyKeys = append(onlyKeys, string(k.Marshal()))
 			}
@@ -249,7 +257,7 @@ func (d *sshDialer) authMethods(ctx context.Context) ([]ssh.AuthMethod, func(), 
 // connect opens one hop (over via when not nil), retrying what is worth
 // retrying.
 func (d *sshDialer) connect(ctx context.Context, p hop, via *ssh.Client) (*ssh.Client, *dialFailure) {
-	checker, err := newHostKeyChecker(p.name, p.addr, p.port, d.h.SSH.KnownHosts, d.h.SSH.HostKeyChecking, d.log)
+	checker, err := newHostKeyChecker(d.knownHosts, p.name, p.addr, p.port, d.h.SSH.KnownHosts, d.h.SSH.HostKeyChecking, d.log)
 	if err != nil {
 		return nil, &dialFailure{kind: ErrHostKey, err: err}
 	}
@@ -293,7 +301,7 @@ func (d *sshDialer) connect(ctx context.Context, p hop, via *ssh.Client) (*ssh.C
 // through via), then the handshake bounded by h.Timeout and ctx.
 func (d *sshDialer) connectOnce(ctx context.Context, p hop, via *ssh.Client, checker *hostKeyChecker) (*ssh.Client, *dialFailure) {
 	addr := p.hostPort()
-	timeout := d.h.Timeout
+	timeout := hostTimeout(d.h)
 	if d.h.SSH.ConnectTimeout > 0 { // ssh_config's ConnectTimeout
 		timeout = d.h.SSH.ConnectTimeout
 	}

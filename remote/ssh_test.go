@@ -61,7 +61,7 @@ func proxyHelper(args []string) int {
 // fixture is one test server with an authorized client key and a
 // known_hosts file that trusts the server.
 type fixture struct {
-	t          *testing.T
+	t          testing.TB
 	dir        string
 	keyPath    string
 	key        ssh.Signer
@@ -72,7 +72,7 @@ type fixture struct {
 	env        map[string]string
 }
 
-func newFixture(t *testing.T, sc serverConfig) *fixture {
+func newFixture(t testing.TB, sc serverConfig) *fixture {
 	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir(), logs: &syncBuffer{}, env: map[string]string{}}
 	f.keyPath, f.key = newEd25519File(t, f.dir, "id_ed25519", "")
@@ -138,7 +138,7 @@ func (f *fixture) mustDial(h *inventory.Host) Session {
 
 // wantKind fails unless err is an *Error of kind for host web01 whose text
 // contains every one of parts.
-func wantKind(t *testing.T, err, kind error, parts ...string) {
+func wantKind(t testing.TB, err, kind error, parts ...string) {
 	t.Helper()
 	if err == nil {
 		t.Fatalf("err = nil, want %v", kind)
@@ -290,13 +290,20 @@ func TestIdentityFiles(t *testing.T) {
 		f := newFixture(t, serverConfig{})
 		h := f.host()
 		enc, _ := newEd25519File(t, f.dir, "id_encrypted", "secret")
-		h.SSH.IdentityFiles = []string{filepath.Join(f.dir, "id_missing"), enc, f.keyPath}
+		// A file of 2 MiB is no key (a path to something else): not read
+		// whole, skipped with a warning naming it.
+		huge := filepath.Join(f.dir, "id_huge")
+		if err := os.WriteFile(huge, make([]byte, 2<<20), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		h.SSH.IdentityFiles = []string{filepath.Join(f.dir, "id_missing"), enc, huge, f.keyPath}
 		s := f.mustDial(h)
 		if _, err := s.Run(context.Background(), "echo ok"); err != nil {
 			t.Fatal(err)
 		}
 		logs := string(f.logs.Bytes())
-		if !strings.Contains(logs, "identity file not found") || !strings.Contains(logs, "encrypted") {
+		if !strings.Contains(logs, "identity file not found") || !strings.Contains(logs, "encrypted") ||
+			!strings.Contains(logs, "id_huge: larger than 1 MiB") {
 			t.Errorf("logs do not mention the skipped files:\n%s", logs)
 		}
 	})
@@ -803,6 +810,29 @@ func TestProxyCommand(t *testing.T) {
 			t.Errorf("a dead proxy command was retried: %v (%v)", err, time.Since(start))
 		}
 	})
+	t.Run("one that times out goes with its whole process group", func(t *testing.T) {
+		f := newFixture(t, serverConfig{})
+		h := f.host()
+		h.Timeout = 300 * time.Millisecond
+		pidFile := filepath.Join(f.dir, "child.pid")
+		// Never speaks; leaves a child that would outlive a kill of the
+		// shell alone.
+		h.SSH.ProxyCommand = "/bin/sh -c " + ShellQuote("sleep 60 & echo $! >"+ShellQuote(pidFile)+"; wait")
+		_, err := f.dial(context.Background(), h)
+		wantKind(t, err, ErrUnreachable, "did not complete within 300ms")
+		pid, err := strconv.Atoi(strings.TrimSpace(readFile(t, pidFile)))
+		if err != nil {
+			t.Fatalf("pid file: %v", err)
+		}
+		t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) }) // should there be one left
+		deadline := time.Now().Add(3 * time.Second)
+		for processAlive(pid) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the proxy command's child (sleep, pid %d) is still running after Dial gave up", pid)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
 	t.Run("a missing program", func(t *testing.T) {
 		f := newFixture(t, serverConfig{})
 		h := f.host()
@@ -862,6 +892,10 @@ func TestKnownHostsMatching(t *testing.T) {
 		{[]string{"web01"}, "[web01]:2222", false},
 		{[]string{"[web01]:2222"}, "[web01]:2222", true},
 		{[]string{"[web01]:22"}, "web01", true},
+		{[]string{"[web01]:22*"}, "[web01]:2222", true},
+		{[]string{"[web01]:22*"}, "web01", true},
+		{[]string{"[web0?]:*"}, "[web01]:8022", true},
+		{[]string{"[web01]:8022"}, "[WEB01]:8022", true},
 		{[]string{"web02", "10.0.0.12"}, "10.0.0.12", true},
 		{[]string{"*.example.com"}, "db1.example.com", true},
 		{[]string{"*.example.com", "!db2.example.com"}, "db2.example.com", false},
@@ -923,4 +957,31 @@ func TestDialTransports(t *testing.T) {
 	h.Transport = "telnet"
 	_, err = Dial(context.Background(), h, Options{})
 	wantKind(t, err, ErrUnreachable, "unknown transport")
+}
+
+// processAlive reports whether pid runs (a zombie waiting for a reaper that
+// is not ours counts as gone).
+func processAlive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// "PID (COMM) STATE ...": COMM may hold spaces and parentheses.
+	rest := string(stat[strings.LastIndexByte(string(stat), ')')+1:])
+	return !strings.HasPrefix(strings.TrimSpace(rest), "Z")
+}
+
+// A host without a timeout (not from the inventory, which sets 30s) is
+// still bounded: by the inventory's default, never by nothing.
+func TestZeroTimeoutMeansTheDefault(t *testing.T) {
+	f := newFixture(t, serverConfig{})
+	h := f.host()
+	h.Timeout = 0
+	s := f.mustDial(h)
+	if got := s.(*sshSession).timeout; got != inventory.DefaultTimeout {
+		t.Errorf("per-command timeout = %v, want %v", got, inventory.DefaultTimeout)
+	}
+	if got := hostTimeout(h); got != inventory.DefaultTimeout {
+		t.Errorf("connect timeout = %v, want %v", got, inventory.DefaultTimeout)
+	}
 }

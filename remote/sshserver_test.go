@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -44,7 +45,7 @@ type serverConfig struct {
 // loopback only), and failure modes for the client's retry, timeout and
 // keepalive logic.
 type testServer struct {
-	t        *testing.T
+	t        testing.TB
 	port     int
 	hostKeys []ssh.Signer
 	cfg      *ssh.ServerConfig
@@ -66,7 +67,7 @@ type testServer struct {
 	conns    []net.Conn
 }
 
-func newTestServer(t *testing.T, sc serverConfig) *testServer {
+func newTestServer(t testing.TB, sc serverConfig) *testServer {
 	t.Helper()
 	if len(sc.hostKeys) == 0 {
 		sc.hostKeys = []ssh.Signer{newEd25519(t)}
@@ -453,4 +454,22 @@ func readFile(t testing.TB, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// syncBuffer is a bytes.Buffer safe to read while the ssh library writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
 }

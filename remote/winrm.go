@@ -22,7 +22,6 @@ package remote
 //     command at a time on the one shell.
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -32,11 +31,11 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/charmbracelet/log"
@@ -53,7 +52,16 @@ const (
 	// winrmDefaultTimeout bounds dial and commands when the host has none.
 	winrmDefaultTimeout = 60 * time.Second
 	winrmEnvelopeSize   = 153600
+	// winrmMaxMessage caps what is read of one HTTP answer: a host sends
+	// at most the envelope size asked for (150 KiB) in one message, and
+	// the library would read any answer whole into memory.
+	winrmMaxMessage     = 1 << 20
+	winrmMaxMessageText = "1 MiB"
 )
+
+// errMessageTooLarge is the read error of a connection whose answer passed
+// winrmMaxMessage.
+var errMessageTooLarge = errors.New("WS-Management message too large")
 
 // winrmSession is a Session over one WinRM shell.
 type winrmSession struct {
@@ -120,7 +128,7 @@ func dialWinRM(ctx context.Context, h *inventory.Host, opts Options) (Session, e
 	if w.HTTPS {
 		if w.CAFile != "" {
 			var err error
-			if ca, err = os.ReadFile(w.CAFile); err != nil {
+			if ca, err = readCapped(w.CAFile, maxKeyFile); err != nil {
 				return nil, fail(ErrHostKey, fmt.Errorf("read winrm ca_file: %w", err))
 			}
 			if !x509.NewCertPool().AppendCertsFromPEM(ca) {
@@ -145,7 +153,7 @@ func dialWinRM(ctx context.Context, h *inventory.Host, opts Options) (Session, e
 	if w.ServerName != "" {
 		ep.TLSServerName = w.ServerName
 	}
-	conns := &connTracker{conns: map[net.Conn]struct{}{}}
+	conns := newConnTracker()
 	dial := func(network, a string) (net.Conn, error) {
 		nd := net.Dialer{Timeout: d.timeout, KeepAlive: 30 * time.Second}
 		c, err := nd.Dial(network, a)
@@ -162,7 +170,7 @@ func dialWinRM(ctx context.Context, h *inventory.Host, opts Options) (Session, e
 		base = winrm.NewClientWithDial(dial)
 	}
 	params := winrm.NewParameters(isoSeconds(opTimeout), "en-US", winrmEnvelopeSize)
-	params.TransportDecorator = func() winrm.Transporter { return faultTransport{base} }
+	params.TransportDecorator = func() winrm.Transporter { return &faultTransport{Transporter: base} }
 	client, err := winrm.NewClientWithParameters(ep, d.user, password, params)
 	if err != nil {
 		return nil, fail(ErrHostKey, fmt.Errorf("winrm ca_file %s: %w", w.CAFile, err))
@@ -299,6 +307,9 @@ func (s *winrmSession) Run(ctx context.Context, cmd string) (Result, error) {
 	if err := s.deadErr(); err != nil {
 		return Result{}, err
 	}
+	if ctx.Err() != nil { // ended already: run nothing
+		return Result{ExitCode: -1}, s.ctxErr(ctx, cmd)
+	}
 	runCtx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	select {
@@ -309,6 +320,10 @@ func (s *winrmSession) Run(ctx context.Context, cmd string) (Result, error) {
 	if err := s.deadErr(); err != nil {
 		<-s.turn
 		return Result{}, err
+	}
+	if runCtx.Err() != nil { // ended while this Run waited for its turn
+		<-s.turn
+		return Result{ExitCode: -1}, s.ctxErr(ctx, cmd)
 	}
 	type outcome struct {
 		res Result
@@ -322,9 +337,15 @@ func (s *winrmSession) Run(ctx context.Context, cmd string) (Result, error) {
 		res, err := s.exec(runCtx, cmd)
 		done <- outcome{res, err}
 	}()
+	if hook := testHookWinRMRunWait; hook != nil {
+		hook(runCtx, func() bool { return len(done) > 0 })
+	}
 	select {
 	case o := <-done:
-		if o.err == nil && runCtx.Err() != nil {
+		// exec may see ctx end before this select does and return the
+		// bare ctx.Err(): whatever it returned, a ctx that ended makes
+		// this a timeout (or cancel) of this host, wrapped.
+		if runCtx.Err() != nil {
 			return Result{Stdout: o.res.Stdout, Stderr: o.res.Stderr, ExitCode: -1}, s.ctxErr(ctx, cmd)
 		}
 		return o.res, o.err
@@ -333,33 +354,75 @@ func (s *winrmSession) Run(ctx context.Context, cmd string) (Result, error) {
 	}
 }
 
+// testHookWinRMRunWait, when set by a test, runs before Run waits for its
+// command, with a func that says whether the command's outcome is in: a
+// test holds Run there until it is and ctx has ended, so that both are
+// ready when Run selects.
+var testHookWinRMRunWait func(runCtx context.Context, outcomeIn func() bool)
+
 // exec runs one command: Command, Receive until done (both streams drained
 // at once: they are unbuffered pipes), then Signal to release it.
-func (s *winrmSession) exec(ctx context.Context, cmd string) (Result, error) {
+func (s *winrmSession) exec(runCtx context.Context, cmd string) (Result, error) {
+	// ctx ends with runCtx, or when an output passes MaxOutput: either
+	// way the library signals the command and stops polling for output.
+	ctx, stopPolling := context.WithCancel(runCtx)
+	defer stopPolling()
 	c, err := s.shell.ExecuteWithContext(ctx, cmd)
 	if err != nil {
-		if ctx.Err() != nil {
-			return Result{ExitCode: -1}, ctx.Err()
+		if runCtx.Err() != nil {
+			return Result{ExitCode: -1}, runCtx.Err()
 		}
 		return Result{ExitCode: -1}, s.runErr(cmd, err)
 	}
-	var stdout, stderr bytes.Buffer
+	// The library's requests take no ctx: a Receive long poll in flight
+	// when runCtx ends would hold the shell (and the next command) for up
+	// to the OperationTimeout. Closing the client's connections ends it at
+	// once; the Signal below goes on a new one.
+	abort := context.AfterFunc(runCtx, s.conns.closeAll)
+	defer abort()
+	stdout, stderr, over := newCapBuffers(MaxOutput)
+	drain := func(dst *capBuffer, src io.Reader) error {
+		_, err := io.Copy(dst, src)
+		if errors.Is(err, errPastCap) {
+			stopPolling()
+			// The pipes are unbuffered: the library blocks until what it
+			// already received is read. Read it into nothing.
+			_, _ = io.Copy(io.Discard, src)
+			return nil
+		}
+		return err
+	}
 	var e1, e2 error
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); _, e1 = io.Copy(&stdout, c.Stdout) }()
-	go func() { defer wg.Done(); _, e2 = io.Copy(&stderr, c.Stderr) }()
+	go func() { defer wg.Done(); e1 = drain(stdout, c.Stdout) }()
+	go func() { defer wg.Done(); e2 = drain(stderr, c.Stderr) }()
 	c.Wait()
 	wg.Wait()
+	if over.stream() != "" {
+		// The library signals the command when it sees ctx end while it
+		// polls; one whose whole output came at once it no longer polls.
+		if err := c.Close(); err != nil {
+			s.log.Debug("winrm: signalling a command past the output cap failed", "host", s.name, "cmd", short(cmd), "err", err)
+		}
+		return Result{ExitCode: -1}, over.err(s.name, cmd)
+	}
 	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: c.ExitCode()}
-	if ctx.Err() != nil {
-		// The library signalled the command already; its exit code is 0.
+	if runCtx.Err() != nil {
+		// Its exit code is 0, meaningless. The library signals the command
+		// when it sees ctx end between polls, not when the poll it was in
+		// failed because its connection was closed: signal it (again).
+		if err := c.Close(); err != nil {
+			s.log.Debug("winrm: signalling a cancelled command failed", "host", s.name, "cmd", short(cmd), "err", err)
+		}
 		res.ExitCode = -1
-		return res, ctx.Err()
+		return res, runCtx.Err()
 	}
 	if err := errors.Join(e1, e2); err != nil {
-		res.ExitCode = -1
-		return res, s.runErr(cmd, err)
+		if err := c.Close(); err != nil { // best effort: free the command on the host
+			s.log.Debug("winrm: signalling a failed command failed", "host", s.name, "cmd", short(cmd), "err", err)
+		}
+		return Result{ExitCode: -1}, s.runErr(cmd, err)
 	}
 	if err := c.Close(); err != nil { // Signal terminate: frees the command on the host
 		s.log.Debug("winrm: releasing a finished command failed", "host", s.name, "cmd", short(cmd), "err", err)
@@ -372,6 +435,10 @@ func (s *winrmSession) runErr(cmd string, err error) error {
 	var ece *winrm.ExecuteCommandError
 	if errors.As(err, &ece) && ece.Inner != nil {
 		err = ece.Inner
+	}
+	if errors.Is(err, errMessageTooLarge) {
+		return &Error{Host: s.name, Kind: ErrOutputTooLarge, Err: fmt.Errorf("%s: the host sent more than the limit of %s in one WS-Management message (fleettune asks for at most %d KiB); the rest was not read",
+			short(cmd), winrmMaxMessageText, winrmEnvelopeSize>>10)}
 	}
 	if st := httpStatus(err); st == 401 || st == 403 {
 		return &Error{Host: s.name, Kind: ErrAuth, Err: fmt.Errorf("%s: the host refused our credentials in mid-run (HTTP %d)", short(cmd), st)}
@@ -477,10 +544,33 @@ func isoSeconds(d time.Duration) string {
 // faultTransport turns SOAP faults, which the library returns as if they
 // were answers, into errors, except the OperationTimeout one (no output
 // yet), which the library expects to see as an answer and polls again on.
-type faultTransport struct{ winrm.Transporter }
+//
+// It also paces a host that answers Receive at once with nothing (the
+// command running, no output), which Windows never does (it waits for
+// output or the OperationTimeout): the library would poll it as fast as
+// the network allows until the command's timeout. After a few such answers
+// in a row each next Receive waits, 50ms doubling to at most a second.
+type faultTransport struct {
+	winrm.Transporter
 
-func (t faultTransport) Post(c *winrm.Client, m *soap.SoapMessage) (string, error) {
+	mu    sync.Mutex
+	eager int // Receives in a row answered at once with nothing
+}
+
+const (
+	eagerReceiveQuick = 50 * time.Millisecond // an answer this fast is "at once"
+	eagerReceiveFree  = 3                     // such answers let through unpaced
+	eagerReceivePause = 50 * time.Millisecond
+)
+
+func (t *faultTransport) Post(c *winrm.Client, m *soap.SoapMessage) (string, error) {
+	receive := strings.Contains(m.String(), "/windows/shell/Receive")
+	start := time.Now()
 	body, err := t.Transporter.Post(c, m)
+	if receive {
+		t.pace(err == nil && !strings.Contains(body, "CommandState/Done") && !strings.Contains(body, "Stream") &&
+			time.Since(start) < eagerReceiveQuick)
+	}
 	if err != nil || !strings.Contains(body, "Fault") {
 		return body, err
 	}
@@ -488,6 +578,23 @@ func (t faultTransport) Post(c *winrm.Client, m *soap.SoapMessage) (string, erro
 		return "", f
 	}
 	return body, nil
+}
+
+// pace counts a Receive answered at once with nothing (eager) or not, and
+// waits when there have been too many in a row.
+func (t *faultTransport) pace(eager bool) {
+	t.mu.Lock()
+	if !eager {
+		t.eager = 0
+		t.mu.Unlock()
+		return
+	}
+	t.eager++
+	n := t.eager
+	t.mu.Unlock()
+	if n > eagerReceiveFree {
+		time.Sleep(min(eagerReceivePause<<min(n-eagerReceiveFree-1, 5), time.Second))
+	}
 }
 
 // wsmanFault is a SOAP fault a WinRM host answered.
@@ -527,14 +634,43 @@ func parseFault(body string) *wsmanFault {
 // connTracker remembers a client's open connections, so Close (or a
 // failed dial) can close the idle ones the library keeps.
 type connTracker struct {
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	mu         sync.Mutex
+	conns      map[net.Conn]struct{}
+	maxMessage atomic.Int64 // winrmMaxMessage; tests change it
+}
+
+func newConnTracker() *connTracker {
+	t := &connTracker{conns: map[net.Conn]struct{}{}}
+	t.maxMessage.Store(winrmMaxMessage)
+	return t
 }
 
 type trackedConn struct {
 	net.Conn
 	t    *connTracker
 	once sync.Once
+	// read counts the bytes read since the last write: one answer (HTTP
+	// is request, then response, on a connection), capped at
+	// winrmMaxMessage.
+	read atomic.Int64
+}
+
+func (c *trackedConn) Write(b []byte) (int, error) {
+	c.read.Store(0)
+	return c.Conn.Write(b)
+}
+
+func (c *trackedConn) Read(b []byte) (int, error) {
+	left := c.t.maxMessage.Load() - c.read.Load()
+	if left <= 0 {
+		return 0, errMessageTooLarge
+	}
+	if int64(len(b)) > left {
+		b = b[:left+1] // one byte past the cap says the answer is too large
+	}
+	n, err := c.Conn.Read(b)
+	c.read.Add(int64(n))
+	return n, err
 }
 
 func (c *trackedConn) Close() error {

@@ -31,6 +31,12 @@ func (winCmd) Shell(h *lab.Host, user, line string) lab.Output {
 	switch {
 	case line == "whoami":
 		return lab.Output{Stdout: strings.ToLower(h.Name + `\` + user + "\r\n")}
+	case strings.HasPrefix(line, "flood "):
+		n, _ := strconv.Atoi(line[len("flood "):])
+		return lab.Output{Stdout: strings.Repeat("x", n)}
+	case strings.HasPrefix(line, "flooderr "):
+		n, _ := strconv.Atoi(line[len("flooderr "):])
+		return lab.Output{Stdout: "fine", Stderr: strings.Repeat("x", n)}
 	case strings.HasPrefix(line, "echo "):
 		return lab.Output{Stdout: line[len("echo "):] + "\r\n"}
 	case strings.HasPrefix(line, "exit /b "):
@@ -388,4 +394,140 @@ func TestWinRMUnreachableAddress(t *testing.T) {
 	o := Options{Getenv: func(string) string { return "x" }}
 	_, err = Dial(context.Background(), h, o)
 	wantKind(t, err, ErrUnreachable, "answers plain HTTP, not HTTPS")
+}
+
+// Run must wrap a timeout with the host even when the command's own error
+// (the bare ctx.Err() of exec) is ready at the same moment as ctx.Done():
+// the hook holds Run until both are, so its select picks either at random.
+func TestWinRMContextErrorAlwaysWrapped(t *testing.T) {
+	f := newWinFixture(t, lab.Options{})
+	h := f.host(t)
+	h.Timeout = 2 * time.Second // polls of 1s: each held Run waits one out
+	s := f.dial(t, h)
+	if err := f.lab.SetFaults(winName, lab.Faults{Delay: time.Hour, DelayOnly: "echo slow"}); err != nil {
+		t.Fatal(err)
+	}
+	testHookWinRMRunWait = holdUntilBothReady(time.Second)
+	t.Cleanup(func() { testHookWinRMRunWait = nil })
+	for i := range 8 {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		_, err := s.Run(ctx, "echo slow")
+		cancel()
+		wantKind(t, err, ErrTimeout, `"echo slow"`)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("run %d: %v, want context.DeadlineExceeded", i, err)
+		}
+	}
+}
+
+// A host that answers a huge message (8 MiB) is read no further than
+// winrmMaxMessage: the command fails with ErrOutputTooLarge naming the
+// limit, and the shell goes on.
+func TestWinRMHugeAnswerIsCut(t *testing.T) {
+	f := newWinFixture(t, lab.Options{})
+	h := f.host(t)
+	h.Timeout = 30 * time.Second // the lab encodes the whole answer first, slowly under -race
+	s := f.dial(t, h)
+	res, err := s.Run(context.Background(), "flood 8388608")
+	wantKind(t, err, ErrOutputTooLarge, `"flood 8388608"`, "more than the limit of 1 MiB in one WS-Management message")
+	if res.Stdout != nil || res.ExitCode != -1 {
+		t.Errorf("Result = %d bytes, exit %d; want nothing, -1", len(res.Stdout), res.ExitCode)
+	}
+	res, err = s.Run(context.Background(), "echo after")
+	if err != nil || string(res.Stdout) != "after\r\n" {
+		t.Errorf("Run after a huge answer = %q, %v", res.Stdout, err)
+	}
+	if st, _ := f.lab.WinRMStats(winName); st.Creates != 1 || st.Signals != 2 {
+		t.Errorf("server saw %+v; want the one shell kept and both commands signalled", st)
+	}
+}
+
+// Past MaxOutput on one stream, the command fails with ErrOutputTooLarge,
+// what is already in flight is read into nothing (the library blocks on
+// its pipes otherwise) and the command is signalled. The lab sends an
+// answer in one message, so the message cap is raised here to let the
+// stream cap act.
+func TestWinRMStreamCap(t *testing.T) {
+	f := newWinFixture(t, lab.Options{})
+	h := f.host(t)
+	h.Timeout = 30 * time.Second
+	s := f.dial(t, h)
+	s.(*winrmSession).conns.maxMessage.Store(64 << 20)
+	for _, tc := range []struct{ cmd, stream string }{
+		{fmt.Sprintf("flood %d", MaxOutput+1), "stdout"},
+		{fmt.Sprintf("flooderr %d", MaxOutput+100<<10), "stderr"},
+	} {
+		res, err := s.Run(context.Background(), tc.cmd)
+		wantKind(t, err, ErrOutputTooLarge, tc.stream+" passed the limit of 4 MiB", "the rest was not read")
+		if res.Stdout != nil || res.Stderr != nil || res.ExitCode != -1 {
+			t.Errorf("%s: Result = %d, %d bytes, exit %d; want nothing, -1", tc.cmd, len(res.Stdout), len(res.Stderr), res.ExitCode)
+		}
+	}
+	res, err := s.Run(context.Background(), fmt.Sprintf("flood %d", MaxOutput))
+	if err != nil || len(res.Stdout) != MaxOutput {
+		t.Errorf("exactly MaxOutput: %d bytes, %v", len(res.Stdout), err)
+	}
+	if st, _ := f.lab.WinRMStats(winName); st.Creates != 1 || st.Signals < 3 {
+		t.Errorf("server saw %+v; want one shell, every command signalled", st)
+	}
+}
+
+// A host that answers every Receive at once with nothing (Windows would
+// wait for output) is not polled as fast as the network allows: after a
+// few such answers the polls slow down, and the command still ends at its
+// timeout.
+func TestWinRMEagerReceiveIsPaced(t *testing.T) {
+	f := newWinFixture(t, lab.Options{})
+	h := f.host(t)
+	h.Timeout = 2 * time.Second
+	s := f.dial(t, h)
+	if err := f.lab.SetFaults(winName, lab.Faults{EagerReceive: true, Delay: time.Hour, DelayOnly: "whoami"}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := s.Run(context.Background(), "whoami")
+	wantKind(t, err, ErrTimeout, "did not finish within 2s")
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("Run took %v with a 2s timeout", d)
+	}
+	st, _ := f.lab.WinRMStats(winName)
+	if st.Receives > 40 {
+		t.Errorf("%d Receives in 2s to a host answering at once; want the polls paced (under 40)", st.Receives)
+	}
+	t.Logf("%d Receives in %v", st.Receives, time.Since(start))
+	// A host that answers normally again is polled normally: the command
+	// is quick once its delay is gone.
+	_ = f.lab.SetFaults(winName, lab.Faults{})
+	if res, err := s.Run(context.Background(), "echo back"); err != nil || string(res.Stdout) != "back\r\n" {
+		t.Errorf("after the eager host: %q, %v", res.Stdout, err)
+	}
+}
+
+// A command cut short by its ctx does not hold the shell for the rest of
+// the Receive long poll it was in (up to half the host's timeout): the
+// poll's connection is closed, the command signalled, and the next
+// command runs at once.
+func TestWinRMCancelEndsTheLongPoll(t *testing.T) {
+	f := newWinFixture(t, lab.Options{})
+	h := f.host(t)
+	h.Timeout = 20 * time.Second // Receives long-poll for 10s
+	s := f.dial(t, h)
+	if err := f.lab.SetFaults(winName, lab.Faults{Delay: time.Hour, DelayOnly: "echo slow"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := s.Run(ctx, "echo slow")
+	wantKind(t, err, ErrTimeout, "context deadline exceeded")
+	start := time.Now()
+	res, err := s.Run(context.Background(), "echo next")
+	if err != nil || string(res.Stdout) != "next\r\n" {
+		t.Fatalf("next Run = %q, %v", res.Stdout, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the next command waited %v: the cut command's 10s poll held the shell", d)
+	}
+	if st, _ := f.lab.WinRMStats(winName); st.Signals < 2 || st.Creates != 1 {
+		t.Errorf("server saw %+v; want both commands signalled on the one shell", st)
+	}
 }

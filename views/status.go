@@ -24,6 +24,7 @@ type RunLine struct {
 	Kind       string         `json:"kind"`
 	Started    time.Time      `json:"started"`
 	User       string         `json:"user"`
+	Machine    string         `json:"machine,omitempty"` // where the run came from
 	Playbook   string         `json:"playbook,omitempty"`
 	RollbackOf string         `json:"rollback_of,omitempty"`
 	State      string         `json:"state"` // done, failed, rolled_back, interrupted, running, unreadable
@@ -34,7 +35,7 @@ type RunLine struct {
 // RunLineOf summarizes a journal run. An unfinished run is "running" when
 // another fleettune holds the state dir's lock, "interrupted" otherwise.
 func RunLineOf(r *journal.Run, lockHeld bool) RunLine {
-	l := RunLine{ID: r.ID(), Kind: r.Header.Kind, Started: r.Header.Started, User: r.Header.User,
+	l := RunLine{ID: r.ID(), Kind: r.Header.Kind, Started: r.Header.Started, User: r.Header.User, Machine: r.Header.OperatorHost,
 		RollbackOf: r.Header.RollbackOf, Counts: r.Counts()}
 	if r.Header.Playbook != nil {
 		l.Playbook = r.Header.Playbook.Name
@@ -115,7 +116,11 @@ func (v statusHuman) Status(d *StatusDoc) error {
 			} else if r.Playbook != "" {
 				what += " · " + safe(r.Playbook)
 			}
-			fmt.Fprintf(&b, "%-22s %-9s %-19s %-12s %s %s\n", safe(r.ID), safe(r.Kind), r.Started.Local().Format("2006-01-02 15:04:05"), safe(r.User), state, what)
+			by := r.User
+			if r.Machine != "" {
+				by += "@" + r.Machine
+			}
+			fmt.Fprintf(&b, "%-22s %-9s %-19s %-12s %s %s\n", safe(r.ID), safe(r.Kind), r.Started.Local().Format("2006-01-02 15:04:05"), safe(by), state, what)
 			if r.Error != "" {
 				fmt.Fprintf(&b, "    %s\n", s.red(safe(r.Error)))
 			}

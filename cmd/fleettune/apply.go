@@ -121,18 +121,19 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 		}
 		return g.listHosts(format, hosts)
 	}
-	store, err := journal.Open(g.stateDir)
+	store, err := g.openStore(ctx)
 	if err != nil {
-		return &exitError{code: 1, err: err}
+		return &exitError{code: 1, err: fmt.Errorf("%w; nothing was changed", err)}
 	}
+	defer store.Close()
 	// The lock comes before planning, as Terraform locks state before it
 	// refreshes: a plan made while another fleettune changes hosts would be
 	// stale by the time it ran.
-	unlock, err := store.Lock("", journal.KindApply)
+	lock, err := store.Lock("", journal.KindApply)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	defer unlock()
+	defer lock.Unlock()
 
 	// One connection per host for the whole run: the plan's read, the
 	// changes, the health check and any restore share it.
@@ -183,6 +184,24 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 		out.Summarize()
 		return renderOutcome(g, format, out)
 	}
+	runID := plan.RunID
+	if planFile != "" {
+		// Each apply of a saved plan (or of a part of it, with --limit) is
+		// a run of its own that records the plan it came from.
+		runID = playbooks.NewRunID(time.Now())
+	}
+	// Each host's lock before anything touches it: with a shared
+	// database, a host another fleettune is changing is refused.
+	todo, refused, err := lockHosts(ctx, lock, runID, todo)
+	if err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("%w; nothing was changed", err)}
+	}
+	if len(todo) == 0 {
+		out := &playbooks.Outcome{RunID: runID, Kind: "apply", Hosts: refused, Plan: planRunOf(planFile, plan)}
+		mergePlanHosts(out, plan)
+		out.Summarize()
+		return renderOutcome(g, format, out)
+	}
 	if !f.yes && !g.stdinTTY {
 		return &exitError{code: 1, err: errors.New("refusing to change hosts without confirmation: no terminal to ask on; pass --yes")}
 	}
@@ -203,12 +222,6 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 		}
 	}
 
-	runID := plan.RunID
-	if planFile != "" {
-		// Each apply of a saved plan (or of a part of it, with --limit) is
-		// a run of its own that records the plan it came from.
-		runID = playbooks.NewRunID(time.Now())
-	}
 	hdr := journal.Header{ID: runID, PlanRun: planRunOf(planFile, plan), Kind: journal.KindApply, Version: version, Limit: f.limit,
 		Batch: opts.Batch.String(), Watch: journal.Duration(opts.Watch)}
 	if plan.Inventory != "" {
@@ -229,17 +242,22 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	if err := playbooks.JournalPlanFailures(journalSink{w}, plan); err != nil {
 		return &exitError{code: 1, err: err}
 	}
+	if err := journalRefused(w, refused); err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("%w; nothing was changed", err)}
+	}
 	g.log.Info("applying", "run", plan.RunID, "hosts", len(todo), "batch", opts.Batch.String(), "watch", opts.Watch, "journal", w.Path())
 
 	g.changing.Store(true)
-	e := &playbooks.Engine{Dial: pool.Dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: g.stop}
+	e := &playbooks.Engine{Dial: pool.Dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: stopOrLost(ctx, g, lock)}
 	out := e.Apply(ctx, runID, todo, opts)
 	out.Plan = planRunOf(planFile, plan)
+	addRefused(out, refused)
 	mergePlanHosts(out, plan)
 	out.Summarize()
 	if err := w.Append(endRecord(out, ctx, g.stop)); err != nil {
 		g.log.Error("journal", "err", err)
 	}
+	reportKept(g, w)
 	return renderOutcome(g, format, out)
 }
 

@@ -179,8 +179,9 @@ func (g *globals) dialer() playbooks.Dialer {
 	if g.dial != nil {
 		return g.dial
 	}
+	kh := remote.NewKnownHosts() // each known_hosts file read once for the run
 	return func(ctx context.Context, h *inventory.Host) (remote.Session, error) {
-		return remote.Dial(ctx, h, remote.Options{Logger: g.log.With("host", h.Name), Getenv: g.getenv})
+		return remote.Dial(ctx, h, remote.Options{Logger: g.log.With("host", h.Name), Getenv: g.getenv, KnownHosts: kh})
 	}
 }
 

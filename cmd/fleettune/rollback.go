@@ -65,18 +65,19 @@ func runRollback(ctx context.Context, g *globals, f *rollbackFlags) error {
 	if err := checkLimit(f.limit); err != nil {
 		return err
 	}
-	store, err := journal.Open(g.stateDir)
+	store, err := g.openStore(ctx)
 	if err != nil {
-		return &exitError{code: 1, err: err}
+		return &exitError{code: 1, err: fmt.Errorf("%w; nothing was changed", err)}
 	}
+	defer store.Close()
 	// The lock comes first: --last must not pick, and no rollback may
 	// touch, a run another fleettune is still writing.
 	id := playbooks.NewRunID(timeNow())
-	unlock, err := store.Lock(id, journal.KindRollback)
+	lock, err := store.Lock(id, journal.KindRollback)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	defer unlock()
+	defer lock.Unlock()
 	var run *journal.Run
 	if f.last {
 		run, err = store.Last(journal.KindApply)
@@ -85,6 +86,9 @@ func runRollback(ctx context.Context, g *globals, f *rollbackFlags) error {
 	}
 	if err != nil {
 		return &exitError{code: 1, err: err}
+	}
+	if !run.Finished() && lock.Running(ctx, run.ID()) {
+		return &exitError{code: 1, err: fmt.Errorf("run %s is still running (another fleettune holds its hosts); wait for it to finish", run.ID())}
 	}
 	if run.Header.Kind != journal.KindApply {
 		return &exitError{code: 1, err: fmt.Errorf("run %s is a %s; only apply runs can be rolled back (apply again to redo)", run.ID(), run.Header.Kind)}
@@ -110,6 +114,16 @@ func runRollback(ctx context.Context, g *globals, f *rollbackFlags) error {
 	}
 	// In name order, whatever order the run finished them in.
 	sort.Slice(selected, func(i, j int) bool { return selected[i].Name < selected[j].Name })
+	// Each host's lock before anything touches it.
+	selected, refused, err := lockHosts(ctx, lock, id, selected)
+	if err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("%w; nothing was changed", err)}
+	}
+	if len(selected) == 0 {
+		out := &playbooks.Outcome{RunID: id, Kind: journal.KindRollback, RollbackOf: run.ID()}
+		addRefused(out, refused)
+		return renderOutcome(g, format, out)
+	}
 	var targets []playbooks.RestoreTarget
 	for _, c := range selected {
 		h := byName[c.Name]
@@ -139,13 +153,18 @@ func runRollback(ctx context.Context, g *globals, f *rollbackFlags) error {
 		return &exitError{code: 1, err: err}
 	}
 	defer w.Close()
+	if err := journalRefused(w, refused); err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("%w; nothing was changed", err)}
+	}
 	g.log.Info("rolling back", "run", run.ID(), "hosts", len(targets), "as", id)
 	g.changing.Store(true)
-	e := &playbooks.Engine{Dial: g.dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: g.stop}
+	e := &playbooks.Engine{Dial: g.dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: stopOrLost(ctx, g, lock)}
 	out := e.Rollback(ctx, id, run.ID(), targets)
+	addRefused(out, refused)
 	if err := w.Append(endRecord(out, ctx, g.stop)); err != nil {
 		g.log.Error("journal", "err", err)
 	}
+	reportKept(g, w)
 	return renderOutcome(g, format, out)
 }
 

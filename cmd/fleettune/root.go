@@ -60,9 +60,11 @@ type globals struct {
 	stateDir string
 	// stateDirFlag is --state-dir as given ("" when defaulted).
 	stateDirFlag string
-	logLevel     string
-	noColor      bool
-	log          *log.Logger
+	// state is --state: a postgres:// URL (state.go).
+	state    string
+	logLevel string
+	noColor  bool
+	log      *log.Logger
 }
 
 // run is the whole command line: it parses args, runs the command and
@@ -188,6 +190,7 @@ stdout; with --format json stdout is one JSON document.`,
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "where runs are recorded (default $FLEETTUNE_STATE_DIR or $XDG_STATE_HOME/fleettune)")
+	root.PersistentFlags().StringVar(&g.state, "state", "", "a postgres:// URL: a journal and per-host locks shared by a team (default $FLEETTUNE_STATE; see fleettune state)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error (logs go to stderr)")
 	root.PersistentFlags().BoolVar(&g.noColor, "no-color", false, "never colour the output")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -196,6 +199,7 @@ stdout; with --format json stdout is one JSON document.`,
 	root.AddCommand(newPlanCmd(g), newApplyCmd(g), newRollbackCmd(g), newStatusCmd(g))
 	root.AddCommand(newLabCmd(g), newDemoCmd(g), newVersionCmd(g))
 	root.AddCommand(newAuditCmd(g))
+	root.AddCommand(newStateCmd(g))
 	// Fixed choices complete the same on every command.
 	_ = root.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
 	for _, c := range root.Commands() {

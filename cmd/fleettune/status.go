@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -44,15 +47,16 @@ instead of those the run recorded.`,
 	return cmd
 }
 
-func runStatus(ctx context.Context, g *globals, f *statusFlags) error {
+func runStatus(ctx context.Context, g *globals, f *statusFlags) (err error) {
 	format, err := views.ParseFormat(f.format)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
-	store, err := journal.Open(g.stateDir)
+	store, err := g.openStore(ctx)
 	if err != nil {
 		return &exitError{code: 1, err: err}
 	}
+	defer store.Close()
 	var inv *inventory.Inventory
 	if len(f.inventory) > 0 {
 		if inv, err = g.loadInventory(f.inventory); err != nil {
@@ -65,16 +69,33 @@ func runStatus(ctx context.Context, g *globals, f *statusFlags) error {
 	}
 	// Holding the lock tells unfinished runs that are running from those
 	// that were interrupted, and lets status record what it sees.
-	unlock, lerr := store.Lock("", "status")
-	if lerr == nil {
-		defer unlock()
-	} else {
+	lock, lerr := store.Lock("", "status")
+	switch {
+	case lerr == nil:
+		defer lock.Unlock()
+	case errors.Is(lerr, journal.ErrReadOnly):
+		g.log.Warn("the state dir is read-only; reboot checks will not be recorded", "err", lerr)
+	default:
 		g.log.Warn("another fleettune is running; reboot checks will not be recorded", "err", lerr)
 	}
 	st := &views.StatusDoc{StateDir: store.Dir()}
+	var unreadable []string
 	for _, r := range runs {
-		st.Runs = append(st.Runs, views.RunLineOf(r, lerr != nil))
+		// A run is running when the state dir's lock is busy, or (with a
+		// database) when a live fleettune holds its hosts.
+		running := !r.Finished() && (lerr != nil || lock.Running(ctx, r.ID()))
+		st.Runs = append(st.Runs, views.RunLineOf(r, running))
+		if r.Err != nil {
+			unreadable = append(unreadable, r.Err.Error())
+		}
 	}
+	// A corrupt run is the operator's to repair: status says where and
+	// exits non-zero, after showing everything else.
+	defer func() {
+		if len(unreadable) > 0 && err == nil {
+			err = &exitError{code: 1, err: fmt.Errorf("%d runs cannot be read:\n  %s", len(unreadable), strings.Join(unreadable, "\n  "))}
+		}
+	}()
 	pending := journal.PendingReboots(runs)
 	if len(pending) > 0 {
 		var checks []playbooks.RebootCheck

@@ -1,0 +1,110 @@
+package remote
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// MaxOutput is the most a Session reads of one command's standard output,
+// and again of its standard error: 4 MiB, far above anything fleettune's
+// drivers read (a gather is a few KiB). A command that prints more fails
+// with ErrOutputTooLarge, and what is past the limit is not read: the
+// command is signalled and its channel (SSH) or its polling (WinRM)
+// stopped, so a host that answers 50 MB costs no more memory than one that
+// answers 4 MiB.
+const MaxOutput = 4 << 20
+
+// maxOutputText is MaxOutput as error messages say it.
+const maxOutputText = "4 MiB"
+
+// errPastCap is what a capBuffer's Write returns past its limit; the
+// library that copies into it stops on it.
+var errPastCap = errors.New("output past the limit")
+
+// capBuffer keeps what a command wrote on one stream, up to max bytes.
+// The first Write past max keeps nothing of it, marks the buffer over,
+// closes the overflow channel it shares with the command's other stream,
+// and fails (as does every later Write). It is safe for concurrent use.
+type capBuffer struct {
+	stream   string // "stdout" or "stderr"
+	max      int
+	overflow *overflow
+
+	mu   sync.Mutex
+	buf  []byte
+	over bool
+}
+
+// overflow is closed when either stream of a command passes its limit.
+type overflow struct {
+	once sync.Once
+	c    chan struct{}
+	mu   sync.Mutex
+	what string // the stream that passed first
+}
+
+func newOverflow() *overflow { return &overflow{c: make(chan struct{})} }
+
+func (o *overflow) trip(stream string) {
+	o.once.Do(func() {
+		o.mu.Lock()
+		o.what = stream
+		o.mu.Unlock()
+		close(o.c)
+	})
+}
+
+// stream is the stream that passed its limit, or "" when none did.
+func (o *overflow) stream() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.what
+}
+
+// err is the error for a command that passed the limit on o.stream().
+func (o *overflow) err(host, cmd string) error {
+	return &Error{Host: host, Kind: ErrOutputTooLarge, Err: fmt.Errorf("%s: %s passed the limit of %s (remote.MaxOutput); the rest was not read",
+		short(cmd), o.stream(), maxOutputText)}
+}
+
+// newCapBuffers are a command's stdout and stderr buffers, sharing one
+// overflow.
+func newCapBuffers(max int) (stdout, stderr *capBuffer, o *overflow) {
+	o = newOverflow()
+	return &capBuffer{stream: "stdout", max: max, overflow: o}, &capBuffer{stream: "stderr", max: max, overflow: o}, o
+}
+
+func (b *capBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.over {
+		return 0, errPastCap
+	}
+	need := len(b.buf) + len(p)
+	if need > b.max {
+		b.over = true
+		b.buf = nil // nothing of an output past the limit is used
+		b.overflow.trip(b.stream)
+		return 0, errPastCap
+	}
+	if need > cap(b.buf) {
+		// Grow as append does, but never past max: a buffer at the limit
+		// holds max bytes, not twice that.
+		grown := make([]byte, len(b.buf), min(max(need, 2*cap(b.buf), 512), b.max))
+		copy(grown, b.buf)
+		b.buf = grown
+	}
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+
+// Bytes is a copy of what the buffer holds (nil once over).
+func (b *capBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.over {
+		return nil
+	}
+	return append([]byte{}, b.buf...)
+}
