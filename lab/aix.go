@@ -77,7 +77,15 @@ type aixEmu struct {
 	types map[string]string
 	// tcp are the TCP statistics netstat -p tcp prints (bsdtcpstat.go).
 	tcp bsdTCPStats
+	// pre520 is sys0's pre520tune attribute: in the pre-5.2 compatibility
+	// mode, tunrestore does not apply nextboot at boot, so values set with
+	// no -p last only until the reboot (persistence is /etc/rc.net's).
+	pre520 bool
 }
+
+// SetPre520Tune switches the host into (or out of) the pre-5.2
+// compatibility mode, as chdev -l sys0 -a pre520tune=enable does.
+func (e *aixEmu) SetPre520Tune(on bool) { e.pre520 = on }
 
 func newAIX(h *Host, release string) error {
 	level, ok := aixLevels[release]
@@ -110,6 +118,9 @@ func (e *aixEmu) Boot(h *Host) {
 	for n, s := range aixSpecs {
 		e.live[n] = s.def
 	}
+	if e.pre520 {
+		return // compatibility mode: nextboot is not applied
+	}
 	for n, v := range aixNoStanza(h.Files[aixNextboot]) {
 		s, ok := aixSpecs[n]
 		if !ok {
@@ -133,6 +144,15 @@ func (e *aixEmu) Command(c *Call) (Output, bool) {
 	switch c.Argv[0] {
 	case "no", "/usr/sbin/no":
 		return e.no(c), true
+	case "lsattr", "/usr/sbin/lsattr":
+		if strings.Join(c.Argv[1:], " ") == "-El sys0 -a pre520tune" {
+			v := "disable"
+			if e.pre520 {
+				v = "enable"
+			}
+			return Output{Stdout: fmt.Sprintf("pre520tune %s Pre-520 tuning compatibility mode True\n", v)}, true
+		}
+		return Output{Stderr: "lsattr: only -El sys0 -a pre520tune is emulated\n", Code: 1}, true
 	case "who":
 		if len(c.Argv) == 2 && c.Argv[1] == "-b" {
 			return Output{Stdout: "   .       system boot  " + c.Host.BootTime.Format("Jan _2 15:04") + "\n"}, true

@@ -440,3 +440,23 @@ func TestAIXGather(t *testing.T) {
 		t.Errorf("failed script: %v", err)
 	}
 }
+
+func TestAIXPre520Tune(t *testing.T) {
+	for out, want := range map[string]string{
+		"pre520tune disable Pre-520 tuning compatibility mode True\n":    "disable",
+		"pre520tune enable Pre-520 tuning compatibility mode True\n":     "enable",
+		"lsattr: 0514-528 The \"pre520tune\" attribute does not exist\n": `unknown: lsattr printed "lsattr: 0514-528 The \"pre520tune\" attribute does not exist"`,
+		"": `unknown: lsattr printed ""`,
+	} {
+		if got := parseAIXPre520Tune(out); got != want {
+			t.Errorf("%q: %q, want %q", out, got, want)
+		}
+	}
+	f := &Facts{Knobs: map[string]Knob{}}
+	for v, want := range map[string]string{"disable": "", "enable": "pre-5.2 compatibility mode (sys0 pre520tune=enable)", "": "cannot tell whether"} {
+		f.Knobs[AIXPre520Tune] = Knob{Live: v}
+		if got := aixCompatibilityRefusal(f); want == "" && got != "" || !strings.Contains(got, want) {
+			t.Errorf("pre520tune %q: refusal %q, want %q", v, got, want)
+		}
+	}
+}
