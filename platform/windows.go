@@ -599,6 +599,25 @@ func windowsRegState(f *Facts, knob string) (windowsReg, error) {
 type windowsShow struct {
 	value func(int64) string
 	def   int64
+	// defSource says where the assumed default comes from, when the
+	// references disagree ("" when they do not).
+	defSource string
+}
+
+// windowsTimedWaitSource is where the TcpTimedWaitDelay default fleettune
+// assumes comes from (platforms.md 2.2: the references disagree).
+func windowsTimedWaitSource(legacy bool) string {
+	if legacy {
+		return "120s per KB 314053 for XP/2003; other Microsoft pages say 240s"
+	}
+	return "240s per Microsoft's port-exhaustion page; KB 314053 (XP/2003) says 120s"
+}
+
+func (s windowsShow) notSet() string {
+	if s.defSource != "" {
+		return " (default, not set: " + s.defSource + ")"
+	}
+	return " (default, not set)"
 }
 
 // windowsTyped is a registry knob's value in force, typed.
@@ -618,14 +637,14 @@ func windowsTyped(knob string, s windowsShow, r windowsReg) *Value {
 
 func (s windowsShow) live(r windowsReg) string {
 	if r.liveDefault {
-		return s.value(s.def) + " (default, not set)"
+		return s.value(s.def) + s.notSet()
 	}
 	return s.value(r.live)
 }
 
 func (s windowsShow) boot(r windowsReg) string {
 	if !r.bootSet {
-		return s.value(s.def) + " (default, not set)"
+		return s.value(s.def) + s.notSet()
 	}
 	return s.value(r.boot)
 }
@@ -633,11 +652,11 @@ func (s windowsShow) boot(r windowsReg) string {
 func windowsShows(knob string, legacy bool) windowsShow {
 	switch knob {
 	case windowsMaxUser:
-		return windowsShow{func(v int64) string { return PortRange{windowsLegacyLow, int(v)}.String() }, windowsMaxUserDef}
+		return windowsShow{func(v int64) string { return PortRange{windowsLegacyLow, int(v)}.String() }, windowsMaxUserDef, ""}
 	case windowsTimedWait:
-		return windowsShow{func(v int64) string { return (time.Duration(v) * time.Second).String() }, windowsTimedWaitDefault(legacy)}
+		return windowsShow{func(v int64) string { return (time.Duration(v) * time.Second).String() }, windowsTimedWaitDefault(legacy), windowsTimedWaitSource(legacy)}
 	default:
-		return windowsShow{func(v int64) string { return (time.Duration(v) * time.Millisecond).String() }, windowsKeepAliveDef}
+		return windowsShow{func(v int64) string { return (time.Duration(v) * time.Millisecond).String() }, windowsKeepAliveDef, ""}
 	}
 }
 

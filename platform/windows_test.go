@@ -240,7 +240,7 @@ func TestWindowsPropose2019(t *testing.T) {
 		`reg add "HKLM\SOFTWARE\fleettune\PendingReboot" /v TcpTimedWaitDelay /t REG_SZ /d "20261101060000.000000+000 default" /f`,
 		`reg add "HKLM\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters" /v TcpTimedWaitDelay /t REG_DWORD /d 30 /f`,
 	}
-	if tw.Current != "4m0s (default, not set)" || tw.Target != "30s" || !tw.RebootRequired || tw.RebootReason == "" || tw.Pending() ||
+	if tw.Current != "4m0s (default, not set: 240s per Microsoft's port-exhaustion page; KB 314053 (XP/2003) says 120s)" || tw.Target != "30s" || !tw.RebootRequired || tw.RebootReason == "" || tw.Pending() ||
 		!reflect.DeepEqual(tw.Commands, wantTW) || !strings.Contains(tw.Persist, "TcpTimedWaitDelay = 30") {
 		t.Errorf("time_wait: %+v", tw)
 	}
@@ -255,7 +255,7 @@ func TestWindowsPropose2019(t *testing.T) {
 		t.Fatalf("pending: changes %+v", p.Changes)
 	}
 	for _, c := range p.Changes {
-		if !c.Pending() || c.AtBoot == "" || !strings.Contains(c.Current, "(default, not set)") {
+		if !c.Pending() || c.AtBoot == "" || !strings.Contains(c.Current, "(default, not set") {
 			t.Errorf("pending: %+v, want Pending with drift shown", c)
 		}
 	}
@@ -296,7 +296,7 @@ func TestWindowsPropose2003(t *testing.T) {
 		!strings.HasSuffix(eph.Commands[1], `/v MaxUserPort /t REG_DWORD /d 5500 /f`) || !strings.Contains(eph.Knob, "MaxUserPort") {
 		t.Errorf("ephemeral_ports: %+v", eph)
 	}
-	if tw := p.Changes[1]; tw.Current != "2m0s (default, not set)" {
+	if tw := p.Changes[1]; tw.Current != "2m0s (default, not set: 120s per KB 314053 for XP/2003; other Microsoft pages say 240s)" {
 		t.Errorf("time_wait on 2003: %+v (default 120 s, KB 314053)", tw)
 	}
 	pending := windowsFacts(t, "gather-2003-pending.txt")
