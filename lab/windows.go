@@ -122,6 +122,8 @@ type windows struct {
 	// tcp are the TCP statistics netstat -s -p tcp prints, by label; nil
 	// until the first read, reset by a reboot.
 	tcp map[string]int64
+	// excluded are exclusions added with ExcludePorts.
+	excluded []windowsExclusion
 }
 
 // SetUTCOffset sets the host's time zone offset from UTC in minutes, as a
@@ -561,19 +563,34 @@ const windowsAppPID = 4120
 
 // windowsExcluded are the excluded port ranges of a 2019 host: WSD's
 // 5357 and a block an administrator excluded for an application.
-var windowsExcluded = []struct {
+var windowsExcluded = []windowsExclusion{{5357, 5357, false}, {50000, 50059, true}}
+
+type windowsExclusion struct {
 	start, end int
 	admin      bool
-}{{5357, 5357, false}, {50000, 50059, true}}
+}
 
 func (e *windows) excludedPorts() func(int) bool { return e.excludedPort }
 
+// ExcludePorts adds an administered exclusion, as netsh int ipv4 add
+// excludedportrange protocol=tcp does (or Hyper-V's and WinNAT's
+// reservations, which take whole blocks of the dynamic range).
+func (e *windows) ExcludePorts(start, end int) {
+	e.excluded = append(e.excluded, windowsExclusion{start, end, true})
+}
+
+// exclusions are the host's excluded TCP port ranges.
+func (e *windows) exclusions() []windowsExclusion {
+	var x []windowsExclusion
+	if e.rel.release == "10.0" {
+		x = append(x, windowsExcluded...)
+	}
+	return append(x, e.excluded...)
+}
+
 // excludedPort reports whether netsh's excluded ranges hold port p.
 func (e *windows) excludedPort(p int) bool {
-	if e.rel.release != "10.0" {
-		return false
-	}
-	for _, x := range windowsExcluded {
+	for _, x := range e.exclusions() {
 		if p >= x.start && p <= x.end {
 			return true
 		}
@@ -588,9 +605,7 @@ func (e *windows) loadRows(h *Host, yield func(state, local, remote string)) {
 	}
 	lo, hi := e.ephemeralRange()
 	t := tableSpec{low: lo, high: hi, timeWait: e.TimeWait(), listening: h.Listening}
-	if e.rel.release == "10.0" {
-		t.skip = e.excludedPort
-	}
+	t.skip = e.excludedPort
 	var cache addrCache
 	colon := func(ap netip.AddrPort) string {
 		return cache.str(ap.Addr()) + ":" + strconv.Itoa(int(ap.Port()))
@@ -606,8 +621,8 @@ func (e *windows) excludedPortRange(proto string) Output {
 	b.WriteString("Start Port    End Port\r\n")
 	b.WriteString("----------    --------\r\n")
 	admin := false
-	if e.rel.release == "10.0" && proto == "tcp" {
-		for _, x := range windowsExcluded {
+	if proto == "tcp" {
+		for _, x := range e.exclusions() {
 			fmt.Fprintf(&b, "%10d  %10d", x.start, x.end)
 			if x.admin {
 				b.WriteString("     *")

@@ -210,6 +210,7 @@ func WindowsGatherCommand() string {
 	}
 	section("pending", fmt.Sprintf(`reg query "%s"`, WindowsPendingKey))
 	section("netstat", "netstat -ano")
+	section("excluded", "netsh int ipv4 show excludedportrange protocol=tcp")
 	return strings.Join(parts, " & ")
 }
 
@@ -535,7 +536,90 @@ func ParseWindowsFacts(out string) (*Facts, error) {
 	if f.Listening, f.TimeWait, err = parseWindowsNetstat(v); err != nil {
 		return nil, fmt.Errorf("read sockets: %w", err)
 	}
+
+	// Excluded port ranges: 2008+ only (2003's netsh has no such context).
+	if v, err := body("excluded"); err == nil {
+		ex, err := parseWindowsExcluded(v)
+		if err != nil {
+			return nil, fmt.Errorf("read excluded port ranges: %w", err)
+		}
+		f.Knobs[WindowsExcludedKnob] = Knob{Name: WindowsExcludedKnob, Live: formatRanges(ex), Source: "netsh int ipv4 show excludedportrange protocol=tcp"}
+	} else if !legacy {
+		return nil, fmt.Errorf("read excluded port ranges: netsh int ipv4 show excludedportrange protocol=tcp: %s", sectionError(v, err))
+	}
 	return f, nil
+}
+
+// WindowsExcludedKnob is the pseudo-knob in Facts.Knobs that lists the
+// excluded TCP port ranges (IPv4) as "5357-5357,50000-50059"; "" when
+// there are none. Absent on 2003.
+const WindowsExcludedKnob = "netsh excludedportrange tcp"
+
+// parseWindowsExcluded reads `netsh int ipv4 show excludedportrange
+// protocol=tcp`: a title, "Start Port    End Port", dashes, then one row of
+// two numbers per range, an administered one followed by "*". Rows are
+// taken after the dashes; the labels are localised and not read.
+func parseWindowsExcluded(out string) ([]PortRange, error) {
+	var ex []PortRange
+	rows := false
+	for i, line := range strings.Split(strings.ReplaceAll(out, "\r", ""), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 0:
+			if len(ex) > 0 {
+				return ex, nil // the blank line after the table
+			}
+			continue
+		case strings.HasPrefix(f[0], "---"):
+			rows = true
+			continue
+		case !rows:
+			continue
+		}
+		if len(f) > 3 || len(f) == 3 && f[2] != "*" {
+			return nil, fmt.Errorf("line %d: expected \"START END\" (and \"*\"), got %q", i+1, strings.TrimSpace(line))
+		}
+		lo, err1 := strconv.Atoi(f[0])
+		hi := lo
+		var err2 error
+		if len(f) > 1 {
+			hi, err2 = strconv.Atoi(f[1])
+		}
+		if err1 != nil || err2 != nil || len(f) < 2 || lo < 1 || hi > 65535 || lo > hi {
+			return nil, fmt.Errorf("line %d: expected \"START END\" port numbers, got %q", i+1, strings.TrimSpace(line))
+		}
+		ex = append(ex, PortRange{lo, hi})
+	}
+	if !rows {
+		return nil, fmt.Errorf("no table (expected a line of dashes): %q", firstLine(out))
+	}
+	return ex, nil
+}
+
+func formatRanges(rs []PortRange) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = r.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// windowsExcludedIn counts the ports of want that excluded ranges hold.
+func windowsExcludedIn(f *Facts, want PortRange) (n int, ranges []string) {
+	for _, part := range strings.Split(f.Knobs[WindowsExcludedKnob].Live, ",") {
+		lo, hi, ok := strings.Cut(part, "-")
+		a, err1 := strconv.Atoi(lo)
+		b, err2 := strconv.Atoi(hi)
+		if !ok || err1 != nil || err2 != nil {
+			continue
+		}
+		a, b = max(a, want.Low), min(b, want.High)
+		if a <= b {
+			n += b - a + 1
+			ranges = append(ranges, part)
+		}
+	}
+	return n, ranges
 }
 
 func windowsNetshValue(start, num int) string { return fmt.Sprintf("start=%d num=%d", start, num) }
@@ -819,12 +903,19 @@ func (d windowsDriver) proposeDynamicPorts(f *Facts, want PortRange, g Guardrail
 		c.Refused = fmt.Sprintf("start %d is below %d, the lowest start netsh accepts", want.Low, windowsMinStart)
 	case want.Size() < windowsMinPorts:
 		c.Refused = fmt.Sprintf("range %s holds %d ports; netsh needs at least %d", want, want.Size(), windowsMinPorts)
-	case g.ProtectListeningPorts:
-		if in := listenersIn(want, f.Listening, nil); len(in) > 0 {
-			c.Refused = fmt.Sprintf("range %s covers listening port(s) %s; move the range or the services", want, formatPorts(in))
+	case g.ProtectListeningPorts && len(listenersIn(want, f.Listening, nil)) > 0:
+		c.Refused = fmt.Sprintf("range %s covers listening port(s) %s; move the range or the services", want, formatPorts(listenersIn(want, f.Listening, nil)))
+	}
+	var notes []string
+	if n, ranges := windowsExcludedIn(f, want); n > 0 {
+		msg := fmt.Sprintf("%d of the %d ports of %s are excluded (netsh int ipv4 show excludedportrange protocol=tcp: %s)", n, want.Size(), want, strings.Join(ranges, ", "))
+		if 2*n > want.Size() && c.Refused == "" {
+			c.Refused = msg + "; Windows would have fewer than half of them to give out: choose a range outside the exclusions"
+		} else {
+			notes = append(notes, "ephemeral_ports: "+msg)
 		}
 	}
-	return &c, nil
+	return &c, notes
 }
 
 func windowsLiveRange(f *Facts, knob string) (PortRange, error) {

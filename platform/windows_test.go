@@ -551,3 +551,23 @@ func TestParseWindowsTCPStats(t *testing.T) {
 		t.Errorf("capabilities %+v thresholds %v", d.Capabilities(), d.Thresholds())
 	}
 }
+
+func TestParseWindowsExcluded(t *testing.T) {
+	out := "\r\nProtocol tcp Port Exclusion Ranges\r\n\r\nStart Port    End Port\r\n----------    --------\r\n      5357        5357\r\n     50000       50059     *\r\n\r\n* - Administered port exclusions.\r\n\r\n"
+	ex, err := parseWindowsExcluded(out)
+	if err != nil || !reflect.DeepEqual(ex, []PortRange{{5357, 5357}, {50000, 50059}}) {
+		t.Errorf("%v, %v", ex, err)
+	}
+	if ex, err := parseWindowsExcluded("\r\nProtocol tcp Port Exclusion Ranges\r\n\r\nStart Port    End Port\r\n----------    --------\r\n\r\n"); err != nil || len(ex) != 0 {
+		t.Errorf("none: %v, %v", ex, err)
+	}
+	for _, bad := range []string{"", "no table\r\n", "----\r\n 5000\r\n", "----\r\n 6000 5000\r\n", "----\r\n 1 70000\r\n", "----\r\n 1 2 x\r\n"} {
+		if _, err := parseWindowsExcluded(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+	f := &Facts{Knobs: map[string]Knob{WindowsExcludedKnob: {Live: "5357-5357,50000-50059"}}}
+	if n, r := windowsExcludedIn(f, PortRange{49152, 65535}); n != 60 || !reflect.DeepEqual(r, []string{"50000-50059"}) {
+		t.Errorf("excluded in 49152-65535: %d %v", n, r)
+	}
+}
