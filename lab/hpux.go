@@ -2,7 +2,6 @@ package lab
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -318,48 +317,92 @@ type labNddEntry struct {
 	transport, name, value string
 }
 
-var labNddLine = regexp.MustCompile(`^[ \t]*(TRANSPORT_NAME|NDD_NAME|NDD_VALUE)\[([0-9]+)\]=(.*)$`)
-
-// parseLabNddconf returns nddconf's complete entries in index order; a
-// later assignment of the same element wins, as when the shell sources it.
+// parseLabNddconf returns the entries a boot applies from nddconf, in
+// order. It is written from HP-UX's description of the file, not from the
+// driver's parser, so that the lab stays an oracle for it: nddconf is a
+// shell fragment of assignments NAME[INDEX]=VALUE (blank lines and "#"
+// comments ignored, a value possibly quoted, a later assignment of the
+// same element winning), and the entries are read from index 0 up, one by
+// one, until the first index that lacks any of TRANSPORT_NAME, NDD_NAME and
+// NDD_VALUE ("indices start at 0 and go up by one", platforms.md 4.3): an
+// entry after a gap is never applied.
 func parseLabNddconf(content string) []labNddEntry {
-	type fields struct{ t, n, v *string }
-	byIndex := map[int]*fields{}
+	vars := map[string]string{}
 	for _, line := range strings.Split(content, "\n") {
-		m := labNddLine.FindStringSubmatch(strings.TrimSuffix(line, "\r"))
-		if m == nil {
-			continue
-		}
-		i, err := strconv.Atoi(m[2])
-		if err != nil {
-			continue
-		}
-		f := byIndex[i]
-		if f == nil {
-			f = &fields{}
-			byIndex[i] = f
-		}
-		v := strings.TrimSpace(m[3])
-		if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
-			v = v[1 : len(v)-1]
-		}
-		switch m[1] {
-		case "TRANSPORT_NAME":
-			f.t = &v
-		case "NDD_NAME":
-			f.n = &v
-		case "NDD_VALUE":
-			f.v = &v
+		name, value, ok := nddconfAssignment(strings.TrimRight(line, "\r"))
+		if ok {
+			vars[name] = value
 		}
 	}
 	var out []labNddEntry
-	for i, f := range byIndex {
-		if f.t != nil && f.n != nil && f.v != nil {
-			out = append(out, labNddEntry{i, *f.t, *f.n, *f.v})
+	for i := 0; i < hpuxNddconfMaxIndex; i++ {
+		idx := "[" + strconv.Itoa(i) + "]"
+		t, ok1 := vars["TRANSPORT_NAME"+idx]
+		n, ok2 := vars["NDD_NAME"+idx]
+		v, ok3 := vars["NDD_VALUE"+idx]
+		if !ok1 || !ok2 || !ok3 {
+			break
+		}
+		out = append(out, labNddEntry{i, t, n, v})
+	}
+	return out
+}
+
+// hpuxNddconfMaxIndex bounds the entries read (real files hold a few).
+const hpuxNddconfMaxIndex = 4096
+
+// nddconfAssignment reads one line as sh reads an assignment: leading
+// blanks, NAME[DIGITS]=, then the value up to a blank (or the end),
+// single or double quotes grouping; "#" at a word start begins a comment.
+// It returns the element ("NDD_NAME[3]") and the value; ok false for
+// anything else (comments, blank lines, other commands).
+func nddconfAssignment(line string) (elem, value string, ok bool) {
+	i := 0
+	for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+		i++
+	}
+	start := i
+	for i < len(line) && (line[i] == '_' || line[i] >= 'A' && line[i] <= 'Z' || line[i] >= 'a' && line[i] <= 'z' || i > start && line[i] >= '0' && line[i] <= '9') {
+		i++
+	}
+	if i == start || i >= len(line) || line[i] != '[' {
+		return "", "", false
+	}
+	name := line[start:i]
+	i++
+	digits := i
+	for i < len(line) && line[i] >= '0' && line[i] <= '9' {
+		i++
+	}
+	if i == digits || i+1 >= len(line) || line[i] != ']' || line[i+1] != '=' {
+		return "", "", false
+	}
+	n, err := strconv.Atoi(line[digits:i])
+	if err != nil {
+		return "", "", false
+	}
+	i += 2
+	var b strings.Builder
+	for i < len(line) {
+		c := line[i]
+		switch {
+		case c == ' ' || c == '\t':
+			return name + "[" + strconv.Itoa(n) + "]", b.String(), true
+		case c == '\'' || c == '"':
+			end := strings.IndexByte(line[i+1:], c)
+			if end < 0 {
+				return "", "", false // unterminated: sh would fail
+			}
+			b.WriteString(line[i+1 : i+1+end])
+			i += end + 2
+		case c == '#' && b.Len() == 0:
+			return name + "[" + strconv.Itoa(n) + "]", "", true
+		default:
+			b.WriteByte(c)
+			i++
 		}
 	}
-	sort.Slice(out, func(a, b int) bool { return out[a].index < out[b].index })
-	return out
+	return name + "[" + strconv.Itoa(n) + "]", b.String(), true
 }
 
 // parseNddValue reads a value as ndd accepts it: decimal, or hex with 0x.
