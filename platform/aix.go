@@ -332,9 +332,12 @@ func ParseAIXFacts(out string) (*Facts, error) {
 		}
 		f.Knobs[t] = Knob{Name: t, Live: v}
 	}
+	// no -L's layout is known only from documentation: output it does not
+	// understand does not fail the host; without limits every change is
+	// refused (see aixNoLUnread), with the reason.
 	lim, err := ParseAIXNoL(s.get("no -L"))
 	if err != nil {
-		return nil, fmt.Errorf("read no tunables: %w", err)
+		f.Knobs[aixNoLUnread] = Knob{Name: aixNoLUnread, Live: err.Error()}
 	}
 	for _, t := range aixTunables {
 		if l, ok := lim[t]; ok {
@@ -384,6 +387,10 @@ func parseAIXPre520Tune(out string) string {
 	return "unknown: lsattr printed " + strconv.Quote(firstLine(out))
 }
 
+// aixNoLUnread is the pseudo-knob that says no -L's output was not
+// understood (Live: why).
+const aixNoLUnread = "no -L#unread"
+
 // aixCompatibilityRefusal is why a change cannot be planned on a host not
 // known to be out of the compatibility mode; "" when it can.
 func aixCompatibilityRefusal(f *Facts) string {
@@ -416,6 +423,9 @@ func aixState(f *Facts, t string) (aixKnobState, error) {
 	}
 	lim, ok := aixLimitsOf(f, t)
 	if !ok {
+		if why := f.Knobs[aixNoLUnread].Live; why != "" {
+			return aixKnobState{}, fmt.Errorf("the layout of no -L was not understood (%s), so whether %s changes at once or only at a reboot, and its bounds, are unknown; nothing is changed", why, t)
+		}
 		return aixKnobState{}, fmt.Errorf("no -L gave no limits for %s", t)
 	}
 	st := aixKnobState{name: t, lim: lim}

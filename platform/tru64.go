@@ -174,10 +174,14 @@ func ParseTru64Facts(out string) (*Facts, error) {
 	// Run-time settability and bounds ride in the knob map under
 	// "<attr>#flags", as sysconfig -Q printed them; a knob without such an
 	// entry is treated as not run-time settable.
+	//
+	// sysconfig -Q's layout is known only from documentation: output it
+	// does not understand is not an error but the safe answer, every
+	// attribute needing a reboot, with the reason kept for a note.
 	if flags, err := tru64Section(s, "flags"); err == nil {
 		q, err := ParseSysconfigFlags(flags, tru64Subsystem)
 		if err != nil {
-			return nil, fmt.Errorf("read inet attributes: %w", err)
+			f.Knobs[tru64FlagsUnread] = Knob{Name: tru64FlagsUnread, Live: err.Error()}
 		}
 		for a, fl := range q {
 			if _, known := f.Knobs[a]; known {
@@ -198,6 +202,10 @@ func ParseTru64Facts(out string) (*Facts, error) {
 }
 
 const tru64FlagsSuffix = "#flags"
+
+// tru64FlagsUnread is the pseudo-knob that says sysconfig -Q's output was
+// not understood (Live: why); every attribute then needs a reboot.
+const tru64FlagsUnread = "inet#flags-unread"
 
 func tru64Version(uname string) string {
 	fields := strings.Fields(firstLine(uname))
@@ -517,6 +525,9 @@ func (d tru64Driver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
 		p.add(d.propose(f, string(KeepaliveTime), Value{Duration: t.KeepaliveTime}, g))
 	}
 	p.Changes = append(p.Changes, refuseNative(Tru64, t)...)
+	if why := f.Knobs[tru64FlagsUnread].Live; why != "" && len(p.Changes) > 0 {
+		p.Notes = append(p.Notes, "the layout of sysconfig -Q was not understood ("+why+"): every attribute is taken to need a reboot, and the kernel's bounds are not checked before the reboot")
+	}
 	p.typeTargets(t)
 	return p
 }

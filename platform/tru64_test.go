@@ -502,3 +502,33 @@ func TestTru64Gather(t *testing.T) {
 		t.Errorf("failing script: %v", err)
 	}
 }
+
+// sysconfig -Q's layout is known only from documentation. Output the
+// parser does not understand is not a failed host but the safe answer:
+// every attribute needs a reboot, and a note says why.
+func TestTru64UnreadFlagsNeedReboot(t *testing.T) {
+	out := readTru64Fixture(t, "gather-default-V5.1B.txt")
+	i := strings.Index(out, "@@fleettune@@ flags\n")
+	j := strings.Index(out, "@@fleettune@@ sysconfigtab")
+	if i < 0 || j < i {
+		t.Fatal("fixture has no flags section")
+	}
+	mangled := out[:i] + "@@fleettune@@ flags\ninet:\n  Attribute  Type  Ops  Min  Max\n  tcp_keepidle  INT  CRQ  1  2147483647\n" + out[j:]
+	f, err := ParseTru64Facts(mangled)
+	if err != nil {
+		t.Fatalf("an unfamiliar sysconfig -Q failed the host: %v", err)
+	}
+	ka := 5 * time.Minute
+	p := tru64Driver{}.Propose(f, Targets{KeepaliveTime: &ka}, Guardrails{})
+	if len(p.Changes) != 1 || !p.Changes[0].RebootRequired || len(p.Changes[0].Commands) != 0 || p.Changes[0].Persist == "" {
+		t.Errorf("changes: %+v; want a persisted change that needs a reboot, no sysconfig -r", p.Changes)
+	}
+	if !strings.Contains(strings.Join(p.Notes, "\n"), "sysconfig -Q was not understood") {
+		t.Errorf("notes %q", p.Notes)
+	}
+	// The fixture as it is: tcp_keepidle is run-time settable.
+	f, _ = ParseTru64Facts(out)
+	if p := (tru64Driver{}).Propose(f, Targets{KeepaliveTime: &ka}, Guardrails{}); len(p.Changes) != 1 || p.Changes[0].RebootRequired || len(p.Notes) != 0 {
+		t.Errorf("understood -Q: %+v", p)
+	}
+}
