@@ -72,3 +72,31 @@ func TestParseBSDTCPStats(t *testing.T) {
 		}
 	}
 }
+
+// What reading one host's counters costs fleettune, per report (the
+// health check reads two per host per watch window).
+func BenchmarkParseBSDTCPStats(b *testing.B) {
+	out, err := os.ReadFile(filepath.Join("testdata", "aix", "netstat-p-tcp.txt"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(out)))
+	for i := 0; i < b.N; i++ {
+		if _, err := parseBSDTCPStats(string(out)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseWindowsTCPStats(b *testing.B) {
+	out, err := os.ReadFile(filepath.Join("testdata", "windows", "netstat-s-p-tcp.txt"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(out)))
+	for i := 0; i < b.N; i++ {
+		if _, err := ParseWindowsTCPStats(string(out)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
