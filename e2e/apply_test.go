@@ -310,6 +310,9 @@ func startUntilWatching(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "FLEETTUNE_STATE_DIR="+stateDir(t), "NO_COLOR=1")
+	if extra, ok := testEnv.Load(t.Name()); ok {
+		cmd.Env = append(cmd.Env, extra.([]string)...)
+	}
 	out := &syncBuffer{}
 	cmd.Stdout = out
 	stderr, err := cmd.StderrPipe()
@@ -330,7 +333,7 @@ func startUntilWatching(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer) {
 	}()
 	select {
 	case <-watching:
-	case <-time.After(2 * time.Minute):
+	case <-time.After(4 * time.Minute):
 		t.Fatal("apply never reached the watch window")
 	}
 	return cmd, out

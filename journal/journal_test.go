@@ -140,7 +140,7 @@ func TestRoundTripConcurrent(t *testing.T) {
 		t.Errorf("health = %+v", r.Health)
 	}
 	c := r.Counts()
-	if c["hosts"] != hosts || c[StatusApplied] != hosts || c["reboot_pending"] != 4 || c["no_result"] != 0 {
+	if c["hosts"] != hosts || c[string(StatusApplied)] != hosts || c["reboot_pending"] != 4 || c["no_result"] != 0 {
 		t.Errorf("counts = %v", c)
 	}
 	// 1 header + per host (before + commands + result) + 4 reboots + 4 health + end.

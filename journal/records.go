@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/fleettune/fleettune/internal/record"
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/platform"
 )
@@ -34,19 +35,19 @@ const (
 
 // Command phases.
 const (
-	PhaseApply   = "apply"
-	PhaseRestore = "restore"
+	PhaseApply   = record.PhaseApply
+	PhaseRestore = record.PhaseRestore
 )
 
 // Host statuses a result record may carry (the contract's, less "changes",
-// which only plan uses).
+// which only plan uses): record.Status, the one the engine reports.
 const (
-	StatusApplied     = "applied"
-	StatusOK          = "ok"
-	StatusFailed      = "failed"
-	StatusRolledBack  = "rolled_back"
-	StatusSkipped     = "skipped"
-	StatusUnreachable = "unreachable"
+	StatusApplied     = record.StatusApplied
+	StatusOK          = record.StatusOK
+	StatusFailed      = record.StatusFailed
+	StatusRolledBack  = record.StatusRolledBack
+	StatusSkipped     = record.StatusSkipped
+	StatusUnreachable = record.StatusUnreachable
 )
 
 // Run statuses an end record may carry.
@@ -62,10 +63,10 @@ const MaxOutput = 2048
 
 // Record is one line of a journal: a BeforeRecord, CommandRecord,
 // ResultRecord, HealthRecord, RebootRecord or EndRecord (or a pointer to
-// one). The header is written by Create only.
-type Record interface {
-	recordType() string
-}
+// one); Append refuses any other value. The header is written by Create
+// only. (An interface with a method cannot hold CommandRecord, which is
+// record.Command, the engine's own type.)
+type Record = any
 
 // Header is a run's first line: what ran, from where, by whom, on what.
 // Create fills ID, Started, User, OperatorHost and PID when they are zero.
@@ -109,28 +110,24 @@ type BeforeRecord struct {
 	Time     time.Time         `json:"time"`
 }
 
-// CommandRecord is one command run on a host.
-type CommandRecord struct {
-	Host   string    `json:"host"`
-	Phase  string    `json:"phase"` // PhaseApply | PhaseRestore
-	Cmd    string    `json:"cmd"`
-	Exit   int       `json:"exit"`
-	Stderr string    `json:"stderr,omitempty"` // at most MaxOutput bytes
-	Error  string    `json:"error,omitempty"`  // transport error; Exit is then -1
-	Time   time.Time `json:"time"`
-}
+// CommandRecord is one command run on a host: the engine's record.Command,
+// stored as it is (stderr and error cut to MaxOutput bytes).
+type CommandRecord = record.Command
 
 // ResultRecord is where a host ended up. A host may have several in one run
 // (applied, then rolled_back by an unhealthy batch); the last one counts.
 type ResultRecord struct {
-	Host           string    `json:"host"`
-	Status         string    `json:"status"`
-	Error          string    `json:"error,omitempty"`
-	Batch          int       `json:"batch,omitempty"`
-	RebootRequired bool      `json:"reboot_required"`
-	RebootReason   string    `json:"reboot_reason,omitempty"`
-	BootID         string    `json:"boot_id,omitempty"` // after the change
-	Time           time.Time `json:"time"`
+	Host           string        `json:"host"`
+	Status         record.Status `json:"status"`
+	Error          string        `json:"error,omitempty"`
+	Batch          int           `json:"batch,omitempty"`
+	RebootRequired bool          `json:"reboot_required"`
+	RebootReason   string        `json:"reboot_reason,omitempty"`
+	BootID         string        `json:"boot_id,omitempty"` // after the change
+	// Health is what the batch's health check measured on the host; nil
+	// when none ran (and in journals written before it was recorded).
+	Health *record.Health `json:"health,omitempty"`
+	Time   time.Time      `json:"time"`
 }
 
 // HealthRecord is one batch's health check.
@@ -165,13 +162,12 @@ type EndRecord struct {
 	Time    time.Time      `json:"time"`
 }
 
-func (BeforeRecord) recordType() string  { return TypeBefore }
-func (CommandRecord) recordType() string { return TypeCommand }
-func (ResultRecord) recordType() string  { return TypeResult }
-func (HealthRecord) recordType() string  { return TypeHealth }
-func (RebootRecord) recordType() string  { return TypeReboot }
-func (EndRecord) recordType() string     { return TypeEnd }
-func (Header) recordType() string        { return TypeRun }
+func (BeforeRecord) recordType() string { return TypeBefore }
+func (ResultRecord) recordType() string { return TypeResult }
+func (HealthRecord) recordType() string { return TypeHealth }
+func (RebootRecord) recordType() string { return TypeReboot }
+func (EndRecord) recordType() string    { return TypeEnd }
+func (Header) recordType() string       { return TypeRun }
 
 func oneOf(s string, allowed ...string) bool {
 	for _, a := range allowed {
@@ -244,7 +240,7 @@ func encode(r Record, now time.Time) ([]byte, error) {
 		if x.Host == "" {
 			return nil, fmt.Errorf("journal: result record without a host")
 		}
-		if !oneOf(x.Status, StatusApplied, StatusOK, StatusFailed, StatusRolledBack, StatusSkipped, StatusUnreachable) {
+		if !x.Status.Valid() {
 			return nil, fmt.Errorf("journal: result for %s: unknown status %q", x.Host, x.Status)
 		}
 		if x.Time.IsZero() {
@@ -289,7 +285,7 @@ func encode(r Record, now time.Time) ([]byte, error) {
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("journal: encode %s record: %w", r.recordType(), err)
+		return nil, fmt.Errorf("journal: encode %T: %w", r, err)
 	}
 	return append(b, '\n'), nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/fleettune/fleettune/internal/record"
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/platform"
 )
@@ -62,7 +63,7 @@ type HostRun struct {
 }
 
 // Status is the host's last result status, "" when it has none.
-func (h *HostRun) Status() string {
+func (h *HostRun) Status() record.Status {
 	if h.Result == nil {
 		return ""
 	}
@@ -92,7 +93,7 @@ func (r *Run) Counts() map[string]int {
 		if h.Result == nil {
 			c["no_result"]++
 		} else {
-			c[h.Result.Status]++
+			c[string(h.Result.Status)]++
 		}
 		if h.RebootPending {
 			c["reboot_pending"]++

@@ -75,7 +75,7 @@ func TestAIXDriverCycle(t *testing.T) {
 			}
 			stock := h.Files[aixNextboot]
 			d, a := aixDriver(t)
-			g := platform.Guardrails{ProtectListeningPorts: true}
+			g := platform.Guardrails{}
 
 			before := aixGather(t, d, h)
 			prop := d.Propose(before, aixTargets(), g)
@@ -158,7 +158,7 @@ func TestAIXDriverRestoresDrift(t *testing.T) {
 	d, a := aixDriver(t)
 	before := aixGather(t, d, h)
 	nb := h.Files[aixNextboot]
-	prop := d.Propose(before, aixTargets(), platform.Guardrails{ProtectListeningPorts: true})
+	prop := d.Propose(before, aixTargets(), platform.Guardrails{})
 	cmds, err := a.ApplyCommands(before, prop.Changes)
 	if err != nil {
 		t.Fatal(err)

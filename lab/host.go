@@ -137,6 +137,10 @@ type Faults struct {
 	// running and no output, instead of waiting for output or the
 	// OperationTimeout as Windows does: a broken host or proxy.
 	EagerReceive bool
+	// WholeReceive answers a WinRM Receive with the command's whole output
+	// in one message, however large, instead of in pieces the client's
+	// MaxEnvelopeSize holds as Windows does: a broken host or proxy.
+	WholeReceive bool
 }
 
 // delayFor is how long the command line cmd waits before it runs.

@@ -78,7 +78,7 @@ func TestHPUXDriverOnLab(t *testing.T) {
 			if f.Version != release || f.Knobs["tcp_smallest_anon_port"].Live != "49152" || f.TimeWait != 2 {
 				t.Fatalf("gather: version %q, smallest %q, TIME_WAIT %d", f.Version, f.Knobs["tcp_smallest_anon_port"].Live, f.TimeWait)
 			}
-			g := platform.Guardrails{ProtectListeningPorts: true}
+			g := platform.Guardrails{}
 			p := d.Propose(f, hpuxTargets(), g)
 			if len(p.Changes) != 3 {
 				t.Fatalf("want 3 changes, got %+v", p.Changes)
@@ -175,7 +175,7 @@ func TestHPUXDriverOnLabNonRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := d.Propose(f, hpuxTargets(), platform.Guardrails{ProtectListeningPorts: true})
+	p := d.Propose(f, hpuxTargets(), platform.Guardrails{})
 	cmds, err := a.ApplyCommands(f, p.Changes)
 	if err != nil {
 		t.Fatal(err)

@@ -54,7 +54,7 @@ func TestLinuxDriverRoundTrip(t *testing.T) {
 			rng := platform.PortRange{Low: 10240, High: 65535}
 			ka := 5 * time.Minute
 			targets := platform.Targets{EphemeralPorts: &rng, KeepaliveTime: &ka, Native: map[string]string{"net.ipv4.tcp_tw_reuse": "1"}}
-			g := platform.Guardrails{ProtectListeningPorts: false}
+			g := platform.Guardrails{}
 
 			before := gather()
 			if before.Version != h.Uname.Release || before.BootID == "" {

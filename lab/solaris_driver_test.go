@@ -116,7 +116,7 @@ func applySolarisTargets(t *testing.T, h *Host) {
 	t.Helper()
 	d, a := solarisApplier(t)
 	f := gatherSolaris(t, h)
-	p := d.Propose(f, solarisTargets, platform.Guardrails{ProtectListeningPorts: true})
+	p := d.Propose(f, solarisTargets, platform.Guardrails{})
 	cmds, err := a.ApplyCommands(f, p.Changes)
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +218,7 @@ func TestSolarisCountersShowHandshakeFailures(t *testing.T) {
 				}
 				if tc.lower {
 					f := gatherSolaris(t, h)
-					p := d.Propose(f, platform.Targets{TimeWait: solDur(30 * time.Second)}, platform.Guardrails{ProtectListeningPorts: true})
+					p := d.Propose(f, platform.Targets{TimeWait: solDur(30 * time.Second)}, platform.Guardrails{})
 					cmds, err := a.ApplyCommands(f, p.Changes)
 					if err != nil || len(cmds) == 0 {
 						t.Fatalf("apply commands %q, %v", cmds, err)
@@ -268,7 +268,7 @@ func TestSolarisDriverCycle(t *testing.T) {
 				before := gatherSolaris(t, h)
 				beforeFiles := solarisCopyFiles(h.Files)
 
-				p := d.Propose(before, targets, platform.Guardrails{ProtectListeningPorts: true})
+				p := d.Propose(before, targets, platform.Guardrails{})
 				if len(p.Changes) == 0 {
 					t.Fatal("no changes proposed")
 				}
@@ -285,7 +285,7 @@ func TestSolarisDriverCycle(t *testing.T) {
 				solarisRunAll(t, h, "root", cmds)
 
 				after := gatherSolaris(t, h)
-				if rest := d.Propose(after, targets, platform.Guardrails{ProtectListeningPorts: true}); len(rest.Changes) != 0 {
+				if rest := d.Propose(after, targets, platform.Guardrails{}); len(rest.Changes) != 0 {
 					t.Fatalf("not converged after apply: %+v", rest.Changes)
 				}
 				if want := time.Duration(solarisAtoi(t, solarisTimeWaitLive(after, "time_wait"))) * time.Millisecond; h.Emu.TimeWait() != want {
@@ -297,7 +297,7 @@ func TestSolarisDriverCycle(t *testing.T) {
 				if rebooted.BootID == after.BootID {
 					t.Errorf("boot id %q did not change at reboot", rebooted.BootID)
 				}
-				if rest := d.Propose(rebooted, targets, platform.Guardrails{ProtectListeningPorts: true}); len(rest.Changes) != 0 {
+				if rest := d.Propose(rebooted, targets, platform.Guardrails{}); len(rest.Changes) != 0 {
 					t.Fatalf("not converged after reboot (not persisted?): %+v", rest.Changes)
 				}
 

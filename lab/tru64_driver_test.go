@@ -30,7 +30,7 @@ func TestTru64DriverRoundTrip(t *testing.T) {
 	rng := platform.PortRange{Low: 10240, High: 65535}
 	tw, ka := 30*time.Second, 5*time.Minute
 	targets := platform.Targets{EphemeralPorts: &rng, TimeWait: &tw, KeepaliveTime: &ka}
-	g := platform.Guardrails{ProtectListeningPorts: true}
+	g := platform.Guardrails{}
 
 	for _, tc := range []struct {
 		release string

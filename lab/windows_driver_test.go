@@ -77,7 +77,7 @@ func TestWindowsDriverOnLab(t *testing.T) {
 			h := newWindowsHost(t, tc.release)
 			d, a := winDriver(t)
 			r := &winRunner{h: h, user: WindowsAdmin}
-			g := platform.Guardrails{ProtectListeningPorts: true}
+			g := platform.Guardrails{}
 			tw, ka := 30*time.Second, 5*time.Minute
 			tgt := platform.Targets{EphemeralPorts: &tc.eph, TimeWait: &tw, KeepaliveTime: &ka}
 
@@ -195,7 +195,7 @@ func TestWindowsDriverRollbackBeforeReboot(t *testing.T) {
 	r := &winRunner{h: h, user: WindowsAdmin}
 	tw := 60 * time.Second
 	f := winGather(t, d, r)
-	p := d.Propose(f, platform.Targets{TimeWait: &tw}, platform.Guardrails{ProtectListeningPorts: true})
+	p := d.Propose(f, platform.Targets{TimeWait: &tw}, platform.Guardrails{})
 	snap := a.Snapshot(f, p.Changes)
 	cmds, err := a.ApplyCommands(f, p.Changes)
 	if err != nil {

@@ -657,6 +657,9 @@ func (s *winrmServer) receive(w http.ResponseWriter, r *http.Request, env *envel
 	}
 	// Output in base64 fits in the envelope less room for the XML around it.
 	budget := (env.maxEnvelope() - 4096) * 3 / 4
+	if s.faults().WholeReceive {
+		budget = len(c.out.Stdout) + len(c.out.Stderr)
+	}
 	var b strings.Builder
 	b.WriteString("<rsp:ReceiveResponse>")
 	s.mu.Lock()

@@ -574,11 +574,6 @@ func (d aixDriver) proposeRange(f *Facts, want PortRange, g Guardrails) *Change 
 	case want.Low < 1024:
 		c.Refused = fmt.Sprintf("low end %d is a privileged port; AIX takes %s from 1024 up", want.Low, aixEphemLow)
 	}
-	if c.Refused == "" && g.ProtectListeningPorts {
-		if in := listenersIn(want, f.Listening, nil); len(in) > 0 {
-			c.Refused = fmt.Sprintf("range %s covers listening port(s) %s; move the range or the services", want, formatPorts(in))
-		}
-	}
 	return &c
 }
 

@@ -17,13 +17,40 @@ type Facts struct {
 	BootID    string          `json:"boot_id"` // changes on every boot; "" when the OS has none
 	Knobs     map[string]Knob `json:"knobs"`
 	Listening []int           `json:"listening"` // TCP ports services listen on, sorted, unique
-	TimeWait  int             `json:"time_wait"` // TIME_WAIT sockets at the time of reading; -1 if unknown
+	// Exempt are listening ports the OS itself keeps out of ephemeral use,
+	// with why: the planner's listening-port guardrail does not count them.
+	// The driver reports them; it does not decide the guardrail.
+	Exempt   []ExemptPorts `json:"exempt,omitempty"`
+	TimeWait int           `json:"time_wait"` // TIME_WAIT sockets at the time of reading; -1 if unknown
 	// Persisted is the content of the configuration fleettune owns on the
 	// host (e.g. /etc/sysctl.d/90-fleettune.conf); "" with PersistedExists
 	// false when there is none.
 	Persisted       string `json:"persisted"`
 	PersistedExists bool   `json:"persisted_exists"`
 }
+
+// ExemptPorts are listening ports the OS never hands out as ephemeral
+// ports, for one reason.
+type ExemptPorts struct {
+	Reason Exemption `json:"reason"`
+	Ports  []int     `json:"ports"` // sorted, unique, a subset of Facts.Listening
+	// Within is the range they are inside already, for ExemptInRange.
+	Within *PortRange `json:"within,omitempty"`
+}
+
+// Exemption is why a listening port does not count against a range.
+type Exemption string
+
+const (
+	// ExemptReserved: the port is reserved from ephemeral use (Linux
+	// net.ipv4.ip_local_reserved_ports), whatever the range.
+	ExemptReserved Exemption = "reserved"
+	// ExemptInRange: the port is inside the current range already and the
+	// OS does not hand out a port a listener holds (Windows Server 2003,
+	// whose low end is fixed at 1025 and so always holds RDP's 3389).
+	// Only listeners a change newly brings into the range count.
+	ExemptInRange Exemption = "in-range"
+)
 
 // Detach copies every string f holds, so that f no longer keeps alive the
 // whole command output its parser sliced them from. A plan keeps the facts
@@ -118,6 +145,10 @@ type Capabilities struct {
 	// Without them a host is health-checked only by the playbook's probe,
 	// or is "not checked".
 	Counters bool `json:"counters"`
+	// ReservedPortsKnob names the knob that reserves ports from ephemeral
+	// use ("" when the OS has none), for the planner's advice when a range
+	// covers a listener.
+	ReservedPortsKnob string `json:"reserved_ports_knob,omitempty"`
 }
 
 // ErrNotSupported is wrapped by every error a driver returns for what its
@@ -136,10 +167,11 @@ func (n NoCounters) Counters(context.Context, Runner) (Counters, error) {
 // Thresholds is empty: there are no counters to compare.
 func (NoCounters) Thresholds() map[string]int64 { return nil }
 
-// Guardrails are the playbook's safety limits, as drivers need them.
-type Guardrails struct {
-	ProtectListeningPorts bool
-}
+// Guardrails are the playbook's safety limits a driver must know of. There
+// are none today: the OS-neutral guardrails (listening ports inside a range,
+// minimum TIME_WAIT) are policy, applied once by the planner (playbooks)
+// from the facts drivers report; drivers apply only their OS's limits.
+type Guardrails struct{}
 
 // registry holds one constructor per OS family. It is fixed at compile
 // time: no package-level state changes after start.
@@ -172,15 +204,19 @@ func For(os string) (Driver, error) {
 	return nil, fmt.Errorf("unknown OS %q (expected one of %s)", os, strings.Join(OSNames, ", "))
 }
 
-// listenersIn returns the listening ports inside r, excluding reserved ones.
-func listenersIn(r PortRange, listening []int, reserved func(int) bool) []int {
+// exemptListeners returns the listening ports for which keep is true, as
+// one exemption; nil when there are none.
+func exemptListeners(listening []int, reason Exemption, within *PortRange, keep func(int) bool) []ExemptPorts {
 	var in []int
 	for _, p := range listening {
-		if r.Contains(p) && (reserved == nil || !reserved(p)) {
+		if keep(p) {
 			in = append(in, p)
 		}
 	}
-	return in
+	if len(in) == 0 {
+		return nil
+	}
+	return []ExemptPorts{{Reason: reason, Ports: in, Within: within}}
 }
 
 func uniqueSorted(ports []int) []int {
@@ -192,15 +228,4 @@ func uniqueSorted(ports []int) []int {
 		}
 	}
 	return out
-}
-
-func formatPorts(ports []int) string {
-	s := make([]string, len(ports))
-	for i, p := range ports {
-		s[i] = fmt.Sprint(p)
-	}
-	if len(s) > 8 {
-		return strings.Join(s[:8], ", ") + fmt.Sprintf(" and %d more", len(s)-8)
-	}
-	return strings.Join(s, ", ")
 }

@@ -37,7 +37,7 @@ func fuzzGather(f *testing.F, osName string) {
 		if err != nil {
 			return
 		}
-		p, err := Propose(d, facts, targets, Guardrails{ProtectListeningPorts: true})
+		p, err := Propose(d, facts, targets, Guardrails{})
 		if err != nil {
 			return
 		}

@@ -480,10 +480,6 @@ func (d hpuxDriver) proposeRange(f *Facts, want PortRange, g Guardrails, alloc *
 		c.Refused = err.Error()
 	} else if want.Low < int(hpuxLimits[hpuxSmallestAnon].min) {
 		c.Refused = fmt.Sprintf("low end %d is a privileged port; %s must be at least 1024", want.Low, hpuxSmallestAnon)
-	} else if g.ProtectListeningPorts {
-		if in := listenersIn(want, f.Listening, nil); len(in) > 0 {
-			c.Refused = fmt.Sprintf("range %s covers listening port(s) %s; move the range or the service", want, formatPorts(in))
-		}
 	}
 	var notes []string
 	if want.Size() < 1024 {

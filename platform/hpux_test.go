@@ -267,7 +267,7 @@ func hpuxDur(d time.Duration) *time.Duration { return &d }
 func TestHPUXProposeFromDefault(t *testing.T) {
 	d := hpuxDriver{}
 	f := hpuxFacts(t, "gather-default.txt")
-	p := d.Propose(f, Targets{EphemeralPorts: hpuxRange(10240, 65535), TimeWait: hpuxDur(30 * time.Second), KeepaliveTime: hpuxDur(5 * time.Minute)}, Guardrails{ProtectListeningPorts: true})
+	p := d.Propose(f, Targets{EphemeralPorts: hpuxRange(10240, 65535), TimeWait: hpuxDur(30 * time.Second), KeepaliveTime: hpuxDur(5 * time.Minute)}, Guardrails{})
 	want := []Change{
 		{Setting: "ephemeral_ports", Knob: "tcp_smallest_anon_port/tcp_largest_anon_port", Current: "49152-65535", Target: "10240-65535",
 			Commands: []string{"ndd -set /dev/tcp tcp_smallest_anon_port 10240"},
@@ -295,7 +295,6 @@ func TestHPUXProposeFromDefault(t *testing.T) {
 
 func TestHPUXPropose(t *testing.T) {
 	d := hpuxDriver{}
-	g := Guardrails{ProtectListeningPorts: true}
 	tests := []struct {
 		name    string
 		fixture string
@@ -363,17 +362,7 @@ func TestHPUXPropose(t *testing.T) {
 			},
 		},
 		{
-			name: "guardrail: listeners inside the range (IPv4 and IPv6)", fixture: "gather-drift.txt",
-			targets: Targets{EphemeralPorts: hpuxRange(8000, 60000)}, g: g,
-			check: func(t *testing.T, p Proposal) {
-				c := hpuxChange(t, p, EphemeralPorts)
-				if c.Refused != "range 8000-60000 covers listening port(s) 8443, 50000; move the range or the service" {
-					t.Errorf("refused %q", c.Refused)
-				}
-			},
-		},
-		{
-			name: "guardrail off: listeners ignored", fixture: "gather-drift.txt",
+			name: "listeners are the planner's policy, not the driver's", fixture: "gather-drift.txt",
 			targets: Targets{EphemeralPorts: hpuxRange(8000, 60000)}, g: Guardrails{},
 			check: func(t *testing.T, p Proposal) {
 				if c := hpuxChange(t, p, EphemeralPorts); c.Refused != "" {
@@ -570,7 +559,7 @@ func TestHPUXApplyCommands(t *testing.T) {
 	d := hpuxDriver{}
 	f := hpuxFacts(t, "gather-default.txt")
 	targets := Targets{EphemeralPorts: hpuxRange(10240, 65535), TimeWait: hpuxDur(30 * time.Second), KeepaliveTime: hpuxDur(5 * time.Minute)}
-	p := d.Propose(f, targets, Guardrails{ProtectListeningPorts: true})
+	p := d.Propose(f, targets, Guardrails{})
 	cmds, err := d.ApplyCommands(f, p.Changes)
 	if err != nil {
 		t.Fatal(err)

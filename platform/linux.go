@@ -38,7 +38,9 @@ type linuxDriver struct{}
 func (linuxDriver) OS() string { return Linux }
 
 // Capabilities: see Driver.
-func (linuxDriver) Capabilities() Capabilities { return Capabilities{Counters: true} }
+func (linuxDriver) Capabilities() Capabilities {
+	return Capabilities{Counters: true, ReservedPortsKnob: linuxReservedPorts}
+}
 
 // linuxGatherScript is the one command that reads a Linux host. Knob names
 // come from linuxBaseKnobs and the native whitelist only, never from input.
@@ -115,6 +117,7 @@ func ParseLinuxFacts(out string, knobs []string) (*Facts, error) {
 		return nil, err
 	}
 	f.Listening = ports
+	f.Exempt = linuxExempt(f)
 
 	// Persisted values: systemd-sysctl semantics over every file read.
 	var files []sysctlFile
@@ -237,12 +240,6 @@ func (d linuxDriver) proposeRange(f *Facts, want PortRange, g Guardrails) (*Chan
 			c.Refused = fmt.Sprintf("low end %d is below net.ipv4.ip_unprivileged_port_start (%d); the kernel rejects it", want.Low, start)
 		}
 	}
-	if c.Refused == "" && g.ProtectListeningPorts {
-		reserved := linuxReserved(f)
-		if in := listenersIn(want, f.Listening, reserved); len(in) > 0 {
-			c.Refused = fmt.Sprintf("range %s covers listening port(s) %s; move the range or reserve them in net.ipv4.ip_local_reserved_ports", want, formatPorts(in))
-		}
-	}
 	if (want.Low%2 == 0) == (want.High%2 == 0) {
 		notes = append(notes, fmt.Sprintf("ephemeral_ports %s: start and end have the same parity; Linux prefers an even number of ports (e.g. %d-%d)", want, want.Low, want.High-1))
 	}
@@ -295,6 +292,8 @@ func (d linuxDriver) proposeNative(f *Facts, knob, value string) (*Change, []str
 		return &c, nil
 	}
 	c.Current = normalizeSpaces(k.Live)
+	before := c.Current
+	c.Before = &Value{Native: &before}
 	same := func(a, b string) bool { return normalizeSpaces(a) == normalizeSpaces(b) }
 	if knob == linuxReservedPorts {
 		same = func(a, b string) bool { return samePortList(a, b) }
@@ -345,13 +344,15 @@ func laterOverride(f *Facts, knob string) string {
 	return ""
 }
 
-func linuxReserved(f *Facts) func(int) bool {
+// linuxExempt reports the listeners net.ipv4.ip_local_reserved_ports keeps
+// out of ephemeral use.
+func linuxExempt(f *Facts) []ExemptPorts {
 	k, ok := f.Knobs[linuxReservedPorts]
 	if !ok || k.Missing {
 		return nil
 	}
 	set := parsePortList(k.Live)
-	return func(p int) bool { return set[p] }
+	return exemptListeners(f.Listening, ExemptReserved, nil, func(p int) bool { return set[p] })
 }
 
 // parseLinuxRange parses "32768\t60999" (any whitespace).

@@ -324,7 +324,7 @@ func TestParseLinuxFactsValuesByMeaning(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := PortRange{10240, 65535}
-		p := linuxDriver{}.Propose(f, Targets{EphemeralPorts: &r}, Guardrails{ProtectListeningPorts: true})
+		p := linuxDriver{}.Propose(f, Targets{EphemeralPorts: &r}, Guardrails{})
 		if len(p.Changes) != 0 {
 			t.Errorf("live %q: changes %+v, want none", live, p.Changes)
 		}
@@ -522,7 +522,7 @@ const (
 )
 
 func TestLinuxPropose(t *testing.T) {
-	protect := Guardrails{ProtectListeningPorts: true}
+	protect := Guardrails{}
 	rangeChange := func(current, atBoot, target string, cmds ...string) Change {
 		lo, hi, _ := strings.Cut(target, "-")
 		return Change{Setting: "ephemeral_ports", Knob: linuxPortRange, Current: current, AtBoot: atBoot,
@@ -596,16 +596,11 @@ func TestLinuxPropose(t *testing.T) {
 			},
 		},
 		{
-			name:    "range over a listening port is refused and names it",
+			name:    "a range over a listening port is the planner's to refuse, not the driver's",
 			fixture: "gather-listeners.txt",
 			targets: Targets{EphemeralPorts: rng(10240, 65535)},
 			guard:   protect,
-			changes: []Change{func() Change {
-				c := rangeChange("32768-60999", "kernel default", "10240-65535", setRange10240)
-				// 15000 only: 22 is outside, 30080 is reserved
-				c.Refused = "range 10240-65535 covers listening port(s) 15000; move the range or reserve them in net.ipv4.ip_local_reserved_ports"
-				return c
-			}()},
+			changes: []Change{rangeChange("32768-60999", "kernel default", "10240-65535", setRange10240)},
 		},
 		{
 			name:    "listener on a reserved port is no reason to refuse",
@@ -618,14 +613,14 @@ func TestLinuxPropose(t *testing.T) {
 			name:    "protect_listening_ports off allows the range",
 			fixture: "gather-listeners.txt",
 			targets: Targets{EphemeralPorts: rng(10240, 65535)},
-			guard:   Guardrails{ProtectListeningPorts: false},
+			guard:   Guardrails{},
 			changes: []Change{rangeChange("32768-60999", "kernel default", "10240-65535", setRange10240)},
 		},
 		{
 			name:    "low end below ip_unprivileged_port_start is refused",
 			fixture: "gather-default.txt",
 			targets: Targets{EphemeralPorts: rng(1000, 65535)},
-			guard:   Guardrails{ProtectListeningPorts: false},
+			guard:   Guardrails{},
 			changes: []Change{func() Change {
 				c := rangeChange("32768-60999", "kernel default", "1000-65535", "sysctl -w net.ipv4.ip_local_port_range='1000 65535'")
 				c.Refused = "low end 1000 is below net.ipv4.ip_unprivileged_port_start (1024); the kernel rejects it"

@@ -425,11 +425,6 @@ func (d solarisDriver) proposeRange(f *Facts, names solarisNames, ipadm bool, wa
 	if want.Low < 1024 {
 		c.Refused = fmt.Sprintf("low end %d is a privileged port; Solaris accepts %s from 1024 up", want.Low, names.Smallest)
 	}
-	if c.Refused == "" && g.ProtectListeningPorts {
-		if in := listenersIn(want, f.Listening, nil); len(in) > 0 {
-			c.Refused = fmt.Sprintf("range %s covers listening port(s) %s; move the range or the services", want, formatPorts(in))
-		}
-	}
 	return &c, nil
 }
 

@@ -563,8 +563,14 @@ func (d tru64Driver) propose(f *Facts, setting string, target Value, g Guardrail
 		}
 	}
 	c.Current = tru64Show(setting, live)
-	if Setting(setting) == EphemeralPorts {
-		c.Before = portsValue(PortRange{live["ipport_userreserved_min"], live["ipport_userreserved"]})
+	switch Setting(setting) {
+	case EphemeralPorts:
+		c.Before = portsValue(PortRange{live[tru64PortMin], live[tru64PortMax]})
+	case TimeWait:
+		// TIME_WAIT is two MSLs of tcp_msl half-seconds: tcp_msl seconds.
+		c.Before = durationValue(time.Duration(live[tru64MSL]) * time.Second)
+	case KeepaliveTime:
+		c.Before = durationValue(time.Duration(live[tru64KeepIdle]) * tru64HalfSecond)
 	}
 	st := tru64Plan(f, wants)
 	if st.liveOK && st.bootOK {
@@ -600,14 +606,8 @@ func (d tru64Driver) propose(f *Facts, setting string, target Value, g Guardrail
 	}
 	var notes []string
 	if Setting(setting) == EphemeralPorts {
-		r := PortRange{wants[0].value, wants[1].value}
-		switch {
-		case r.Low < 1024:
+		if r := (PortRange{wants[0].value, wants[1].value}); r.Low < 1024 {
 			c.Refused = fmt.Sprintf("low end %d is a privileged port; Tru64 ephemeral ports must start at 1024 or above", r.Low)
-		case g.ProtectListeningPorts:
-			if in := listenersIn(r, f.Listening, nil); len(in) > 0 {
-				c.Refused = fmt.Sprintf("range %s covers listening port(s) %s; move the range", r, formatPorts(in))
-			}
 		}
 	}
 	if Setting(setting) == TimeWait {

@@ -276,7 +276,7 @@ func tru64Targets() Targets {
 
 func TestTru64Propose(t *testing.T) {
 	d := tru64Driver{}
-	g := Guardrails{ProtectListeningPorts: true}
+	g := Guardrails{}
 	merge := "sysconfigdb -m inet: "
 	tests := []struct {
 		name    string
@@ -326,8 +326,8 @@ func TestTru64Propose(t *testing.T) {
 			want: []Change{
 				{Setting: "ephemeral_ports", Knob: "ipport_userreserved_min,ipport_userreserved", Current: "1024-5000", AtBoot: "kernel default", Target: "5000-65535",
 					Commands: []string{"sysconfig -r inet ipport_userreserved_min=5000 ipport_userreserved=65535"},
-					Persist:  merge + "ipport_userreserved_min = 5000, ipport_userreserved = 65535",
-					Refused:  "range 5000-65535 covers listening port(s) 6112; move the range"},
+					// 6112 listens inside: the planner's to refuse, not the driver's
+					Persist: merge + "ipport_userreserved_min = 5000, ipport_userreserved = 65535"},
 				{Setting: "time_wait", Target: "1.5s", Refused: "Tru64 sets TIME_WAIT in whole seconds (tcp_msl counts half-seconds and TIME_WAIT is two MSLs); 1.5s is not"},
 				{Setting: "native", Knob: "tcp_keepintvl", Target: "75", Refused: `native knobs for "tru64" are not supported (known: linux)`},
 			},
@@ -379,7 +379,7 @@ func TestTru64Propose(t *testing.T) {
 func TestTru64ApplyAndRestore(t *testing.T) {
 	d := tru64Driver{}
 	before := tru64Facts(t, "gather-default-V5.1B.txt")
-	changes := d.Propose(before, tru64Targets(), Guardrails{ProtectListeningPorts: true}).Changes
+	changes := d.Propose(before, tru64Targets(), Guardrails{}).Changes
 	cmds, err := d.ApplyCommands(before, changes)
 	if err != nil {
 		t.Fatal(err)

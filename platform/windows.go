@@ -547,6 +547,7 @@ func ParseWindowsFacts(out string) (*Facts, error) {
 	} else if !legacy {
 		return nil, fmt.Errorf("read excluded port ranges: netsh int ipv4 show excludedportrange protocol=tcp: %s", sectionError(v, err))
 	}
+	f.Exempt = windowsExempt(f)
 	return f, nil
 }
 
@@ -620,6 +621,21 @@ func windowsExcludedIn(f *Facts, want PortRange) (n int, ranges []string) {
 		}
 	}
 	return n, ranges
+}
+
+// windowsExempt reports, on Server 2003, the listeners inside the current
+// range: its low end is fixed, so its own default range (1025-5000)
+// already holds the RDP listener (3389), and Windows does not hand out a
+// port a listener holds. 2008 and later have no such exemption.
+func windowsExempt(f *Facts) []ExemptPorts {
+	if !windowsLegacy(f.Version) {
+		return nil
+	}
+	cur := PortRange{windowsLegacyLow, windowsMaxUserDef}
+	if r, err := windowsRegState(f, windowsMaxUser); err == nil && !r.liveDefault {
+		cur.High = int(r.live)
+	}
+	return exemptListeners(f.Listening, ExemptInRange, &cur, cur.Contains)
 }
 
 func windowsNetshValue(start, num int) string { return fmt.Sprintf("start=%d num=%d", start, num) }
@@ -859,21 +875,6 @@ func (d windowsDriver) proposeMaxUserPort(f *Facts, want PortRange, g Guardrails
 		c.Refused = fmt.Sprintf("Windows Server 2003 fixes the low end of the ephemeral range at %d; only the high end (%s) can change: use %d-%d", windowsLegacyLow, windowsMaxUser, windowsLegacyLow, want.High)
 	case want.High < windowsMaxUserMin || want.High > windowsMaxUserMax:
 		c.Refused = fmt.Sprintf("%s must be between %d and %d", windowsMaxUser, windowsMaxUserMin, windowsMaxUserMax)
-	case g.ProtectListeningPorts:
-		// The low end is fixed, so 2003's own default range (1025-5000)
-		// already holds its RDP listener (3389); Windows does not hand out
-		// a port a listener holds. Only listeners the change newly brings
-		// into the range are refused; the others are noted.
-		cur := PortRange{windowsLegacyLow, windowsMaxUserDef}
-		if r, err := windowsRegState(f, windowsMaxUser); err == nil && !r.liveDefault {
-			cur.High = int(r.live)
-		}
-		in := listenersIn(want, f.Listening, cur.Contains)
-		if len(in) > 0 {
-			c.Refused = fmt.Sprintf("range %s covers listening port(s) %s; choose a lower %s or move the services", want, formatPorts(in), windowsMaxUser)
-		} else if old := listenersIn(want, f.Listening, func(p int) bool { return !cur.Contains(p) }); len(old) > 0 {
-			return c, []string{fmt.Sprintf("ephemeral_ports %s: listening port(s) %s are inside the current range %s already (the low end is fixed at %d on Windows Server 2003)", want, formatPorts(old), cur, windowsLegacyLow)}
-		}
 	}
 	return c, nil
 }
@@ -903,8 +904,6 @@ func (d windowsDriver) proposeDynamicPorts(f *Facts, want PortRange, g Guardrail
 		c.Refused = fmt.Sprintf("start %d is below %d, the lowest start netsh accepts", want.Low, windowsMinStart)
 	case want.Size() < windowsMinPorts:
 		c.Refused = fmt.Sprintf("range %s holds %d ports; netsh needs at least %d", want, want.Size(), windowsMinPorts)
-	case g.ProtectListeningPorts && len(listenersIn(want, f.Listening, nil)) > 0:
-		c.Refused = fmt.Sprintf("range %s covers listening port(s) %s; move the range or the services", want, formatPorts(listenersIn(want, f.Listening, nil)))
 	}
 	var notes []string
 	if n, ranges := windowsExcludedIn(f, want); n > 0 {

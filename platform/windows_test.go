@@ -224,7 +224,7 @@ func winDur(d time.Duration) *time.Duration { return &d }
 
 func TestWindowsPropose2019(t *testing.T) {
 	d := windowsDrv()
-	g := Guardrails{ProtectListeningPorts: true}
+	g := Guardrails{}
 	tgt := Targets{EphemeralPorts: winRange(20000, 44999), TimeWait: winDur(30 * time.Second), KeepaliveTime: winDur(5 * time.Minute)}
 
 	p := d.Propose(windowsFacts(t, "gather-2019-default.txt"), tgt, g)
@@ -281,15 +281,16 @@ func TestWindowsPropose2019(t *testing.T) {
 
 func TestWindowsPropose2003(t *testing.T) {
 	d := windowsDrv()
-	g := Guardrails{ProtectListeningPorts: true}
+	g := Guardrails{}
 	f := windowsFacts(t, "gather-2003-default.txt")
 	p := d.Propose(f, Targets{EphemeralPorts: winRange(1025, 5500), TimeWait: winDur(30 * time.Second)}, g)
 	if len(p.Changes) != 2 {
 		t.Fatalf("changes %+v", p.Changes)
 	}
-	// 3389 is inside 2003's fixed-low-end default range already: noted, not refused.
-	if len(p.Notes) != 1 || !strings.Contains(p.Notes[0], "3389") || !strings.Contains(p.Notes[0], "1025-5000") {
-		t.Errorf("notes %q", p.Notes)
+	// 3389 is inside 2003's fixed-low-end default range already: reported
+	// exempt, for the planner to note rather than refuse.
+	if want := []ExemptPorts{{Reason: ExemptInRange, Ports: []int{3389}, Within: &PortRange{1025, 5000}}}; !reflect.DeepEqual(f.Exempt, want) {
+		t.Errorf("exempt %+v, want %+v", f.Exempt, want)
 	}
 	eph := p.Changes[0]
 	if eph.Current != "1025-5000 (default, not set)" || !eph.RebootRequired || eph.Refused != "" ||
@@ -311,7 +312,7 @@ func TestWindowsPropose2003(t *testing.T) {
 
 func TestWindowsGuardrails(t *testing.T) {
 	d := windowsDrv()
-	g := Guardrails{ProtectListeningPorts: true}
+	g := Guardrails{}
 	modern := windowsFacts(t, "gather-2019-default.txt")
 	legacy := windowsFacts(t, "gather-2003-default.txt")
 	tests := []struct {
@@ -321,14 +322,11 @@ func TestWindowsGuardrails(t *testing.T) {
 		g       Guardrails
 		refused string
 	}{
-		{"covers the RPC listener", modern, Targets{EphemeralPorts: winRange(10240, 65535)}, g, "49664"},
-		{"covers WinRM", modern, Targets{EphemeralPorts: winRange(5000, 20000)}, g, "5985, 5986"},
 		{"start below 1025", modern, Targets{EphemeralPorts: winRange(1024, 2000)}, Guardrails{}, "below 1025"},
 		{"fewer than 255 ports", modern, Targets{EphemeralPorts: winRange(20000, 20253)}, g, "at least 255"},
 		{"2003: low end fixed", legacy, Targets{EphemeralPorts: winRange(10240, 20000)}, Guardrails{}, "use 1025-20000"},
 		{"2003: MaxUserPort too high", legacy, Targets{EphemeralPorts: winRange(1025, 65535)}, Guardrails{}, "between 5000 and 65534"},
 		{"2003: MaxUserPort too low", legacy, Targets{EphemeralPorts: winRange(1025, 4000)}, Guardrails{}, "between 5000 and 65534"},
-		{"2003: newly covers WinRM", legacy, Targets{EphemeralPorts: winRange(1025, 10000)}, g, "covers listening port(s) 5985, 5986;"},
 		{"time_wait below 30s", modern, Targets{TimeWait: winDur(20 * time.Second)}, g, "between 30s and 5m0s"},
 		{"time_wait above 300s", modern, Targets{TimeWait: winDur(301 * time.Second)}, g, "between 30s and 5m0s"},
 		{"time_wait not whole seconds", modern, Targets{TimeWait: winDur(30500 * time.Millisecond)}, g, "whole seconds"},
@@ -346,7 +344,7 @@ func TestWindowsGuardrails(t *testing.T) {
 			}
 		})
 	}
-	// The same covering range passes without the guardrail.
+	// A range over listeners is the planner's to refuse, not the driver's.
 	if p := d.Propose(modern, Targets{EphemeralPorts: winRange(10240, 65535)}, Guardrails{}); len(p.Changes) != 1 || p.Changes[0].Refused != "" {
 		t.Errorf("without protect_listening_ports: %+v", p.Changes)
 	}
@@ -365,7 +363,7 @@ func TestWindowsGuardrails(t *testing.T) {
 // Differences that mark what only a reboot clears.
 func TestWindowsApplyRestore(t *testing.T) {
 	d := windowsDrv()
-	g := Guardrails{ProtectListeningPorts: true}
+	g := Guardrails{}
 	tgt := Targets{EphemeralPorts: winRange(20000, 44999), TimeWait: winDur(30 * time.Second), KeepaliveTime: winDur(5 * time.Minute)}
 	before := windowsFacts(t, "gather-2019-default.txt")
 	p := d.Propose(before, tgt, g)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fleettune/fleettune/internal/record"
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/platform"
 )
@@ -29,12 +30,11 @@ type ApplyOptions struct {
 	Targets func(h *inventory.Host, os string) (platform.Targets, error)
 	// Expected, when set, holds the reviewed plan per host: a host whose
 	// fresh proposal differs from it is refused as stale.
-	Expected   map[string]HostPlan
-	Guardrails platform.Guardrails
-	// MinTimeWait is guardrails.min_time_wait: lower TIME_WAIT targets are
-	// refused for every OS.
-	MinTimeWait time.Duration
-	Batch       Batch
+	Expected map[string]HostPlan
+	// Guardrails are the playbook's OS-neutral guardrails, applied by the
+	// planner to every fresh proposal.
+	Guardrails Guardrails
+	Batch      Batch
 	// MaxFailures stops the rollout once more hosts than this have failed.
 	MaxFailures int
 	Watch       time.Duration
@@ -66,10 +66,16 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 		size = len(hosts)
 	}
 	failures := 0
+	// A host's connection is released once its batch is judged, unless an
+	// automatic rollback may still include it (rollback_scope all with
+	// automatic rollback: to the end of the run). Sessions opened by plan's
+	// read for hosts of later batches are kept for them: one connection
+	// per host per run.
+	holdAll := o.Health.Rollback == RollbackAuto && o.RollbackScope == ScopeAll
 	var done []*applied // hosts changed so far, for a rollback of everything
 	defer func() {
 		for _, a := range done {
-			a.conn.close()
+			e.release(a.conn)
 		}
 		out.Summarize()
 	}()
@@ -104,9 +110,27 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 		}
 		sort.Slice(changed, func(i, j int) bool { return changed[i].out.Host < changed[j].out.Host })
 		done = append(done, changed...)
+		// settle releases the batch's sessions once no automatic rollback
+		// can include it any more.
+		settle := func() {
+			if holdAll {
+				return
+			}
+			for _, a := range changed {
+				e.release(a.conn)
+			}
+		}
 
 		if len(changed) > 0 {
 			e.checkHealth(ctx, changed, o, &batch)
+			// The result again, now with what the check measured on the
+			// host: the journal keeps per-host health (the last result
+			// record of a host counts).
+			for _, a := range changed {
+				if a.out.Health != nil {
+					e.record(*a.out)
+				}
+			}
 			out.Batches = append(out.Batches, batch)
 			if e.Journal != nil {
 				if err := e.Journal.Health(batch); err != nil {
@@ -120,6 +144,9 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 			if !batch.Failed && len(batch.ConfigErrors) > 0 {
 				out.Stopped = fmt.Sprintf("%s: %s; rollout stopped, the batch stays applied: undo with fleettune rollback --run %s", label, strings.Join(batch.ConfigErrors, "; "), runID)
 				break
+			}
+			if !batch.Failed {
+				settle()
 			}
 			if !batch.Failed && !batch.Checked && o.Health.RefusesUnchecked() {
 				out.Stopped = fmt.Sprintf("%s: health not checked on %s; with health.unchecked: refuse the rollout stops here: undo with fleettune rollback --run %s", label, strings.Join(batch.Unchecked, ", "), runID)
@@ -180,7 +207,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 	keep := false
 	defer func() {
 		if !keep {
-			c.close()
+			e.release(c)
 		}
 	}()
 	if reason := o.Health.UncheckedReason(c.os, c.driver.Capabilities()); reason != "" && o.Health.RefusesUnchecked() {
@@ -194,7 +221,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 		e.record(*ho)
 		return nil
 	}
-	facts, prop, err := e.propose(ctx, c, targets, o.Guardrails, o.MinTimeWait)
+	facts, prop, err := e.propose(ctx, c, targets, o.Guardrails)
 	if err != nil {
 		ho.fail(err)
 		e.record(*ho)
@@ -266,7 +293,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 		return nil
 	}
 	// Verify by reading back.
-	_, after, err := e.propose(runCtx, c, targets, o.Guardrails, o.MinTimeWait)
+	_, after, err := e.propose(runCtx, c, targets, o.Guardrails)
 	if err != nil {
 		ho.fail(fmt.Errorf("verify: %w", err))
 		e.record(*ho)
@@ -292,7 +319,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 }
 
 // propose gathers a host's facts and compares them with targets.
-func (e *Engine) propose(ctx context.Context, c *hostConn, t platform.Targets, g platform.Guardrails, minTimeWait time.Duration) (*platform.Facts, platform.Proposal, error) {
+func (e *Engine) propose(ctx context.Context, c *hostConn, t platform.Targets, g Guardrails) (*platform.Facts, platform.Proposal, error) {
 	native := make([]string, 0, len(t.Native))
 	for k := range t.Native {
 		native = append(native, k)
@@ -302,7 +329,11 @@ func (e *Engine) propose(ctx context.Context, c *hostConn, t platform.Targets, g
 	if err != nil {
 		return nil, platform.Proposal{}, err
 	}
-	p, err := propose(c.driver, f, t, g, minTimeWait)
+	// The snapshot and the outcome are kept to the end of the run: they
+	// must not pin the host's whole gather output (a loaded host's netstat
+	// runs to megabytes).
+	f.Detach()
+	p, err := propose(c.driver, f, t, g)
 	return f, p, err
 }
 
@@ -486,7 +517,7 @@ func knobNames(s platform.Snapshot) []string {
 func (ho *HostOutcome) fail(err error) {
 	hp := HostPlan{}
 	hp.fail(err)
-	ho.Status, ho.Error = hp.Status, hp.Error
+	ho.Status, ho.Error = record.Status(hp.Status), hp.Error
 }
 
 func trimOutput(b []byte) string {

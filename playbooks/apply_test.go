@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleettune/fleettune/internal/record"
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/platform"
 	"github.com/fleettune/fleettune/remote"
@@ -219,7 +220,7 @@ func (j *memJournal) Command(c CommandRecord) error {
 	return nil
 }
 func (j *memJournal) Result(r HostOutcome) error {
-	j.add("result " + r.Host + " " + r.Status)
+	j.add("result " + r.Host + " " + string(r.Status))
 	return nil
 }
 func (j *memJournal) Health(b BatchOutcome) error {
@@ -406,9 +407,9 @@ func TestApplyCanaryUnhealthyAutoRollback(t *testing.T) {
 		if h.live != "32768-60999" || h.persisted != "" {
 			t.Errorf("%s: live %s persisted %q; want the original values", n, h.live, h.persisted)
 		}
-		want := StatusRolledBack
+		want := record.StatusRolledBack
 		if i >= 2 {
-			want = StatusSkipped
+			want = record.StatusSkipped
 		}
 		if out.Hosts[i].Status != want {
 			t.Errorf("%s status %s, want %s", n, out.Hosts[i].Status, want)

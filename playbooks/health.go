@@ -6,31 +6,24 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fleettune/fleettune/internal/record"
 	"github.com/fleettune/fleettune/platform"
 )
 
 // HostHealth is what the health check measured on one host, as the result
-// JSON shows it: counters read before and after the watch window and the
-// probe's exit, or "checked": false with the reason nothing was read.
-type HostHealth struct {
-	Checked  bool                    `json:"checked"`
-	Reason   string                  `json:"reason,omitempty"`
-	Counters map[string]CounterCheck `json:"counters,omitempty"`
-	Probe    *ProbeCheck             `json:"probe,omitempty"`
-}
+// JSON shows it and the journal's result record keeps it: counters read
+// before and after the watch window and the probe's exit, or "checked":
+// false with the reason nothing was read. It is record.Health: one type
+// for the engine and the journal.
+type HostHealth = record.Health
 
 // CounterCheck is one counter's rise over the watch window and the most it
-// may rise.
-type CounterCheck struct {
-	Increase  int64 `json:"increase"`
-	Threshold int64 `json:"threshold"`
-}
+// may rise (record.CounterCheck).
+type CounterCheck = record.CounterCheck
 
-// ProbeCheck is the probe's exit status and what it printed (trimmed).
-type ProbeCheck struct {
-	Exit   int    `json:"exit"`
-	Output string `json:"output"`
-}
+// ProbeCheck is the probe's exit status and what it printed, trimmed
+// (record.ProbeCheck).
+type ProbeCheck = record.ProbeCheck
 
 // probeNotFound is the exit status of a shell that cannot find a command.
 const probeNotFound = 127

@@ -17,7 +17,11 @@ import (
 	"github.com/fleettune/fleettune/remote"
 )
 
-// Host statuses, as the contract names them.
+// Host statuses, as the contract names them: "changes", which only a plan
+// has, and record.Status's values, which an outcome (HostOutcome.Status) and
+// the journal share. They are untyped so that one set of names serves the
+// plan's string and the outcome's record.Status; a test holds them equal
+// to record's.
 const (
 	StatusOK          = "ok"
 	StatusChanges     = "changes"
@@ -164,6 +168,10 @@ type Planner struct {
 	Log    *log.Logger // nil means no logging
 	Driver func(os string) (platform.Driver, error)
 	Now    func() time.Time
+	// Release, when set, is told of every host whose session the apply
+	// that follows the plan will not want (Pool.Release): those without
+	// changes, as soon as each is read.
+	Release func(host string)
 }
 
 // DefaultForks bounds concurrency when --forks is not given.
@@ -192,6 +200,9 @@ func (pl *Planner) Plan(ctx context.Context, hosts []*inventory.Host, pb *Playbo
 	}
 	pl.forEach(ctx, hosts, func(ctx context.Context, i int, h *inventory.Host) {
 		p.Hosts[i] = pl.planHost(ctx, h, pb)
+		if pl.Release != nil && p.Hosts[i].Status != StatusChanges {
+			pl.Release(h.Name)
+		}
 	}, func(i int, h *inventory.Host) {
 		p.Hosts[i] = HostPlan{Host: h.Name, OS: h.OS, Status: StatusSkipped, Error: "not planned: interrupted", TimeWaitSockets: -1}
 	})
@@ -345,8 +356,7 @@ func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Sess
 		return &platform.Facts{OS: os, TimeWait: -1}, &targets, platform.Proposal{}, d.Capabilities(), err
 	}
 	facts.Detach()
-	g := platform.Guardrails{ProtectListeningPorts: pb.Guardrails.ProtectListeningPorts}
-	prop, err := propose(d, facts, targets, g, pb.Guardrails.MinTimeWait)
+	prop, err := propose(d, facts, targets, pb.Guardrails)
 	return facts, &targets, prop, d.Capabilities(), err
 }
 
@@ -407,8 +417,7 @@ func (p *Plan) ApplyOptions() (ApplyOptions, error) {
 			return *hp.Targets, nil
 		},
 		Expected:    byHost,
-		Guardrails:  platform.Guardrails{ProtectListeningPorts: s.ProtectListeningPorts},
-		MinTimeWait: minTW,
+		Guardrails:  Guardrails{ProtectListeningPorts: s.ProtectListeningPorts, MinTimeWait: minTW},
 		Batch:       batch,
 		MaxFailures: s.MaxFailures,
 		Watch:       watch,

@@ -9,16 +9,40 @@ import (
 	"github.com/fleettune/fleettune/remote"
 )
 
-// Pool keeps one session per host for a whole run, so that plan's read,
-// apply's changes, the health check and a restore share one connection.
-// A session whose connection was lost (remote.ErrConnLost) is dialled
-// again on the next Dial; sessions handed out ignore Close, Pool.Close
-// closes them all. The zero value is not usable: Dial is required.
+// Pool keeps one session per host while the run needs it, so that plan's
+// read, apply's changes, the health check and a restore share one
+// connection. A session whose connection was lost (remote.ErrConnLost) is
+// dialled again on the next Dial; sessions handed out ignore Close:
+// Release ends one host's session (the engine releases a host once its
+// batch is done and no automatic rollback can still include it), Pool.Close
+// ends the rest. The zero value is not usable: Dial is required.
 type Pool struct {
 	Dial Dialer
 
 	mu       sync.Mutex
 	sessions map[string]*pooled
+	dials    int // sessions dialled, over the pool's life
+	peak     int // most sessions open at once
+}
+
+// Release closes and forgets host's session, if the pool holds one; a
+// later Dial for it dials again.
+func (p *Pool) Release(host string) {
+	p.mu.Lock()
+	s := p.sessions[host]
+	delete(p.sessions, host)
+	p.mu.Unlock()
+	if s != nil {
+		_ = s.Session.Close()
+	}
+}
+
+// Stats says how many sessions the pool dialled, how many are open now and
+// the most that were open at once.
+func (p *Pool) Stats() (dials, open, peak int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dials, len(p.sessions), p.peak
 }
 
 // Dialer returns the pool's dialer, for Planner.Dial and Engine.Dial.
@@ -48,9 +72,12 @@ func (p *Pool) dial(ctx context.Context, h *inventory.Host) (remote.Session, err
 	if old := p.sessions[h.Name]; old != nil && !old.isLost() {
 		// Another worker dialled the same host meanwhile: keep one.
 		_ = sess.Close()
+		p.dials++
 		return old, nil
 	}
 	p.sessions[h.Name] = s
+	p.dials++
+	p.peak = max(p.peak, len(p.sessions))
 	return s, nil
 }
 

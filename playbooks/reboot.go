@@ -70,7 +70,7 @@ func (e *Engine) CheckReboots(ctx context.Context, checks []RebootCheck) []Reboo
 			wrong = c.driver.Differences(f, *snap)
 		} else {
 			var prop platform.Proposal
-			if f, prop, err = e.propose(ctx, c, checks[i].Targets, platform.Guardrails{}, 0); err != nil {
+			if f, prop, err = e.propose(ctx, c, checks[i].Targets, Guardrails{}); err != nil {
 				st.Detail = err.Error()
 				return
 			}

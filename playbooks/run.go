@@ -8,6 +8,7 @@ import (
 
 	"github.com/charmbracelet/log"
 
+	"github.com/fleettune/fleettune/internal/record"
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/platform"
 	"github.com/fleettune/fleettune/remote"
@@ -33,16 +34,9 @@ type BeforeRecord struct {
 	Snapshot platform.Snapshot
 }
 
-// CommandRecord is one command run on a host.
-type CommandRecord struct {
-	Host   string    `json:"host"`
-	Phase  string    `json:"phase"` // "apply" | "restore"
-	Cmd    string    `json:"cmd"`
-	Exit   int       `json:"exit"`
-	Stderr string    `json:"stderr,omitempty"`
-	Error  string    `json:"error,omitempty"` // transport error; Exit is then -1
-	Time   time.Time `json:"time"`
-}
+// CommandRecord is one command run on a host: record.Command, the type
+// the journal stores as it is.
+type CommandRecord = record.Command
 
 // Outcome is what apply or rollback did to a fleet.
 type Outcome struct {
@@ -65,7 +59,7 @@ type HostOutcome struct {
 	Host           string            `json:"host"`
 	OS             string            `json:"os"`
 	Batch          int               `json:"batch,omitempty"`
-	Status         string            `json:"status"`
+	Status         record.Status     `json:"status"`
 	Error          string            `json:"error"`
 	RebootRequired bool              `json:"reboot_required"`
 	RebootReason   string            `json:"reboot_reason,omitempty"`
@@ -161,6 +155,11 @@ type Engine struct {
 	// no new host or batch starts. Cancelling the context instead abandons
 	// hosts in flight (their journal entries still allow rollback).
 	Stop <-chan struct{}
+	// Release, when set, is told when the engine no longer needs a host's
+	// session: Pool.Release, so that a run holds a connection only while
+	// the host's batch is in flight or an automatic rollback may still
+	// include it. A restore after that dials again.
+	Release func(host string)
 	// Now and Sleep are the clock; nil means the real one.
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -179,7 +178,7 @@ func JournalPlanFailures(j Journal, p *Plan) error {
 	for _, h := range p.Hosts {
 		switch h.Status {
 		case StatusFailed, StatusUnreachable, StatusSkipped:
-			if err := j.Result(HostOutcome{Host: h.Host, OS: h.OS, Status: h.Status, Error: "at plan time: " + h.Error}); err != nil {
+			if err := j.Result(HostOutcome{Host: h.Host, OS: h.OS, Status: record.Status(h.Status), Error: "at plan time: " + h.Error}); err != nil {
 				return fmt.Errorf("journal: %w; no host was touched", err)
 			}
 		}
@@ -263,6 +262,18 @@ type hostConn struct {
 	sess   remote.Session
 	os     string
 	driver platform.Driver
+}
+
+// release ends the engine's use of a host's session: closes it and tells
+// Release, so that a pooled connection is really closed.
+func (e *Engine) release(c *hostConn) {
+	if c == nil {
+		return
+	}
+	c.close()
+	if e.Release != nil {
+		e.Release(c.host.Name)
+	}
 }
 
 func (c *hostConn) close() {

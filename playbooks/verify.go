@@ -34,7 +34,6 @@ func (p *Plan) Verify(pb *Playbook, hosts []*inventory.Host, drivers func(string
 	if len(hosts) != len(p.Hosts) {
 		return fmt.Errorf("plan verification: %d hosts for %d plan entries", len(hosts), len(p.Hosts))
 	}
-	g := platform.Guardrails{ProtectListeningPorts: pb.Guardrails.ProtectListeningPorts}
 	for i, hp := range p.Hosts {
 		h := hosts[i]
 		if hp.Status != StatusChanges && hp.Status != StatusOK {
@@ -68,7 +67,7 @@ func (p *Plan) Verify(pb *Playbook, hosts []*inventory.Host, drivers func(string
 			continue
 		}
 		facts := *hp.Facts
-		prop, err := propose(d, &facts, want, g, pb.Guardrails.MinTimeWait)
+		prop, err := propose(d, &facts, want, pb.Guardrails)
 		if err != nil {
 			diffs = append(diffs, fmt.Sprintf("%s: %v", hp.Host, err))
 			continue

@@ -428,6 +428,11 @@ func TestWinRMHugeAnswerIsCut(t *testing.T) {
 	h := f.host(t)
 	h.Timeout = 30 * time.Second // the lab encodes the whole answer first, slowly under -race
 	s := f.dial(t, h)
+	// Windows splits output by MaxEnvelopeSize; a broken host or proxy
+	// that sends it all in one message is cut at 1 MiB.
+	if err := f.lab.SetFaults(winName, lab.Faults{WholeReceive: true}); err != nil {
+		t.Fatal(err)
+	}
 	res, err := s.Run(context.Background(), "flood 8388608")
 	wantKind(t, err, ErrOutputTooLarge, `"flood 8388608"`, "more than the limit of 1 MiB in one WS-Management message")
 	if res.Stdout != nil || res.ExitCode != -1 {
@@ -444,15 +449,14 @@ func TestWinRMHugeAnswerIsCut(t *testing.T) {
 
 // Past MaxOutput on one stream, the command fails with ErrOutputTooLarge,
 // what is already in flight is read into nothing (the library blocks on
-// its pipes otherwise) and the command is signalled. The lab sends an
-// answer in one message, so the message cap is raised here to let the
-// stream cap act.
+// its pipes otherwise) and the command is signalled. The lab, like Windows,
+// sends the output in envelope-sized pieces, so it is the stream cap that
+// acts, not the 1 MiB message cap.
 func TestWinRMStreamCap(t *testing.T) {
 	f := newWinFixture(t, lab.Options{})
 	h := f.host(t)
 	h.Timeout = 30 * time.Second
 	s := f.dial(t, h)
-	s.(*winrmSession).conns.maxMessage.Store(64 << 20)
 	for _, tc := range []struct{ cmd, stream string }{
 		{fmt.Sprintf("flood %d", MaxOutput+1), "stdout"},
 		{fmt.Sprintf("flooderr %d", MaxOutput+100<<10), "stderr"},

@@ -81,7 +81,7 @@ func (v *OutcomeHuman) Outcome(o *playbooks.Outcome) error {
 		case playbooks.StatusSkipped:
 			mark, what = s.dim("-"), s.dim("skipped")
 		default:
-			mark, what = s.red("✗"), s.red(strings.ReplaceAll(h.Status, "_", " "))
+			mark, what = s.red("✗"), s.red(strings.ReplaceAll(string(h.Status), "_", " "))
 		}
 		line := fmt.Sprintf("%s %s  %s", mark, s.bold(h.Host), what)
 		if h.Batch > 0 && len(o.Batches) > 1 {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleettune/fleettune/internal/record"
 	"github.com/fleettune/fleettune/platform"
 	"github.com/fleettune/fleettune/playbooks"
 )
@@ -15,7 +16,7 @@ var linuxThresholds = map[string]int64{"Tcp.AttemptFails": 50, "TcpExt.PAWSEstab
 
 func outcomeHost(name, status string, batch int) playbooks.HostOutcome {
 	hp := changedHost(name)
-	return playbooks.HostOutcome{Host: name, OS: "linux", Batch: batch, Status: status, BootID: hp.BootID, Changes: hp.Changes, Notes: hp.Notes}
+	return playbooks.HostOutcome{Host: name, OS: "linux", Batch: batch, Status: record.Status(status), BootID: hp.BootID, Changes: hp.Changes, Notes: hp.Notes}
 }
 
 // The canary was unhealthy: its hosts were rolled back, the rest never

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fleettune/fleettune/internal/record"
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/journal"
 	"github.com/fleettune/fleettune/playbooks"
@@ -135,8 +136,9 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	}
 	defer lock.Unlock()
 
-	// One connection per host for the whole run: the plan's read, the
-	// changes, the health check and any restore share it.
+	// One connection per host while the run needs it: the plan's read, the
+	// changes, the health check and any automatic restore share it; the
+	// engine releases it once the host's batch is done.
 	pool := &playbooks.Pool{Dial: g.dialer()}
 	defer pool.Close()
 
@@ -147,7 +149,10 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	if planFile != "" {
 		plan, hosts, err = loadPlan(g, planFile, f.inventory, f.limit)
 	} else {
-		plan, hosts, err = makePlan(readCtx, g, pool.Dialer(), f.inventory, f.playbook, f.limit, f.forks)
+		plan, hosts, err = makePlan(readCtx, g, pool.Dialer(), f.inventory, f.playbook, f.limit, f.forks, func(pl *playbooks.Planner) {
+			// Hosts with nothing to apply are done with.
+			pl.Release = pool.Release
+		})
 	}
 	if err != nil {
 		return err
@@ -173,6 +178,8 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	for i, hp := range plan.Hosts {
 		if hp.Status == playbooks.StatusChanges {
 			todo = append(todo, hosts[i])
+		} else {
+			pool.Release(hp.Host) // nothing to apply: its plan-time connection is done
 		}
 	}
 	if len(todo) == 0 {
@@ -248,8 +255,10 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	g.log.Info("applying", "run", plan.RunID, "hosts", len(todo), "batch", opts.Batch.String(), "watch", opts.Watch, "journal", w.Path())
 
 	g.changing.Store(true)
-	e := &playbooks.Engine{Dial: pool.Dialer(), Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: stopOrLost(ctx, g, lock)}
+	e := &playbooks.Engine{Dial: pool.Dialer(), Release: pool.Release, Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: stopOrLost(ctx, g, lock)}
 	out := e.Apply(ctx, runID, todo, opts)
+	dials, _, peak := pool.Stats()
+	g.log.Debug("connections", "dialled", dials, "most_open_at_once", peak, "hosts", len(hosts))
 	out.Plan = planRunOf(planFile, plan)
 	addRefused(out, refused)
 	mergePlanHosts(out, plan)
@@ -365,7 +374,7 @@ func mergePlanHosts(out *playbooks.Outcome, plan *playbooks.Plan) {
 			merged = append(merged, h)
 			continue
 		}
-		merged = append(merged, playbooks.HostOutcome{Host: hp.Host, OS: hp.OS, Status: hp.Status, Error: hp.Error, Changes: hp.Changes, Notes: hp.Notes})
+		merged = append(merged, playbooks.HostOutcome{Host: hp.Host, OS: hp.OS, Status: record.Status(hp.Status), Error: hp.Error, Changes: hp.Changes, Notes: hp.Notes})
 	}
 	out.Hosts = merged
 }

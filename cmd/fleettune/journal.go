@@ -21,13 +21,16 @@ func (j journalSink) Before(b playbooks.BeforeRecord) error {
 		Changes: b.Changes, Targets: b.Targets, Snapshot: b.Snapshot})
 }
 
+// Command stores the engine's record as it is: one type, record.Command.
 func (j journalSink) Command(c playbooks.CommandRecord) error {
-	return j.w.Append(journal.CommandRecord{Host: c.Host, Phase: c.Phase, Cmd: c.Cmd, Exit: c.Exit, Stderr: c.Stderr, Error: c.Error, Time: c.Time})
+	return j.w.Append(c)
 }
 
+// Result keeps where the host ended up and, per host, what its batch's
+// health check measured.
 func (j journalSink) Result(r playbooks.HostOutcome) error {
 	return j.w.Append(journal.ResultRecord{Host: r.Host, Status: r.Status, Error: r.Error, Batch: r.Batch,
-		RebootRequired: r.RebootRequired, RebootReason: r.RebootReason, BootID: r.BootID})
+		RebootRequired: r.RebootRequired, RebootReason: r.RebootReason, BootID: r.BootID, Health: r.Health})
 }
 
 func (j journalSink) Health(h playbooks.BatchOutcome) error {

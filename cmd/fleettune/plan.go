@@ -140,8 +140,9 @@ func (g *globals) listSelection(format views.Format, invFlag []string, limit str
 	return g.listHosts(format, hosts)
 }
 
-// makePlan loads the inputs and plans; errors are exit-status 1.
-func makePlan(ctx context.Context, g *globals, dial playbooks.Dialer, invPaths []string, pbPath, limit string, forks int) (*playbooks.Plan, []*inventory.Host, error) {
+// makePlan loads the inputs and plans; errors are exit-status 1. with
+// adjusts the planner (apply's connection holding).
+func makePlan(ctx context.Context, g *globals, dial playbooks.Dialer, invPaths []string, pbPath, limit string, forks int, with ...func(*playbooks.Planner)) (*playbooks.Plan, []*inventory.Host, error) {
 	inv, err := g.loadInventory(invPaths)
 	if err != nil {
 		return nil, nil, err
@@ -160,6 +161,9 @@ func makePlan(ctx context.Context, g *globals, dial playbooks.Dialer, invPaths [
 	}
 	g.log.Info("planning", "hosts", len(hosts), "forks", min(forks, len(hosts)), "playbook", termsafe.String(pb.Name))
 	pl := &playbooks.Planner{Dial: dial, Forks: forks, Log: g.log}
+	for _, w := range with {
+		w(pl)
+	}
 	plan, err := pl.Plan(ctx, hosts, pb)
 	if err != nil {
 		return nil, nil, &exitError{code: 1, err: err}

@@ -34,6 +34,16 @@ var forbidden = []struct {
 		why:  "a driver needs a Runner, not an SSH client, and owns its Result (style.md, \"One driver interface\")",
 	},
 	{
+		from: module + "/internal/record",
+		to:   []string{module + "/playbooks", module + "/journal", module + "/platform", module + "/inventory", module + "/remote", module + "/views"},
+		why:  "the engine and the journal share record's types, so record sits below both and imports neither",
+	},
+	{
+		from: module + "/journal",
+		to:   []string{module + "/playbooks"},
+		why:  "the journal stores the engine's records (internal/record), it does not know the engine",
+	},
+	{
 		from:   "",
 		except: []string{module + "/cmd/"},
 		to:     []string{"github.com/spf13/cobra", "github.com/spf13/pflag"},

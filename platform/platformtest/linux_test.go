@@ -70,7 +70,7 @@ func TestLinuxConformance(t *testing.T) {
 		NewHost:    linuxHost,
 		Targets:    platform.Targets{EphemeralPorts: ports(20000, 60999), KeepaliveTime: dur(5 * time.Minute)},
 		Refused:    platform.Targets{EphemeralPorts: ports(1, 65535)},
-		Guardrails: platform.Guardrails{ProtectListeningPorts: true},
+		Guardrails: platform.Guardrails{},
 	}
 	s.RunTests(t)
 }
