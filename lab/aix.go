@@ -75,7 +75,17 @@ type aixEmu struct {
 	// types overrides a tunable's no -L type, for tests of Reboot
 	// tunables; empty means the spec's.
 	types map[string]string
+	// tcp are the TCP statistics netstat -p tcp prints (bsdtcpstat.go).
+	tcp bsdTCPStats
+	// pre520 is sys0's pre520tune attribute: in the pre-5.2 compatibility
+	// mode, tunrestore does not apply nextboot at boot, so values set with
+	// no -p last only until the reboot (persistence is /etc/rc.net's).
+	pre520 bool
 }
+
+// SetPre520Tune switches the host into (or out of) the pre-5.2
+// compatibility mode, as chdev -l sys0 -a pre520tune=enable does.
+func (e *aixEmu) SetPre520Tune(on bool) { e.pre520 = on }
 
 func newAIX(h *Host, release string) error {
 	level, ok := aixLevels[release]
@@ -87,7 +97,7 @@ func newAIX(h *Host, release string) error {
 	h.Files[aixNextboot] = strings.Replace(aixDefaultNextboot, "@AIX_LEVEL@", level, 1)
 	h.Listening = []int{22, 111, 199, 657, 1334}
 	h.TimeWaitSockets = 3
-	h.Emu = &aixEmu{live: map[string]int64{}, types: map[string]string{}}
+	h.Emu = &aixEmu{live: map[string]int64{}, types: map[string]string{}, tcp: bsdUptimeTCPStats()}
 	return nil
 }
 
@@ -101,9 +111,15 @@ func (e *aixEmu) typeOf(name string) string {
 // Boot sets every tunable to its default, then applies the no: stanza of
 // nextboot as tunrestore -R does (values out of range stay at default).
 func (e *aixEmu) Boot(h *Host) {
+	if h.Boots > 1 {
+		e.tcp = bsdTCPStats{} // a reboot zeroes the TCP statistics
+	}
 	e.live = map[string]int64{}
 	for n, s := range aixSpecs {
 		e.live[n] = s.def
+	}
+	if e.pre520 {
+		return // compatibility mode: nextboot is not applied
 	}
 	for n, v := range aixNoStanza(h.Files[aixNextboot]) {
 		s, ok := aixSpecs[n]
@@ -122,9 +138,21 @@ func (e *aixEmu) TimeWait() time.Duration {
 }
 
 func (e *aixEmu) Command(c *Call) (Output, bool) {
+	if isNetstatPTCP(c.Argv) {
+		return e.tcp.netstat(c.Host, e.TimeWait()), true
+	}
 	switch c.Argv[0] {
 	case "no", "/usr/sbin/no":
 		return e.no(c), true
+	case "lsattr", "/usr/sbin/lsattr":
+		if strings.Join(c.Argv[1:], " ") == "-El sys0 -a pre520tune" {
+			v := "disable"
+			if e.pre520 {
+				v = "enable"
+			}
+			return Output{Stdout: fmt.Sprintf("pre520tune %s Pre-520 tuning compatibility mode True\n", v)}, true
+		}
+		return Output{Stderr: "lsattr: only -El sys0 -a pre520tune is emulated\n", Code: 1}, true
 	case "who":
 		if len(c.Argv) == 2 && c.Argv[1] == "-b" {
 			return Output{Stdout: "   .       system boot  " + c.Host.BootTime.Format("Jan _2 15:04") + "\n"}, true

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,5 +187,40 @@ func TestAIXDriverRestoresDrift(t *testing.T) {
 	}
 	if h.Files[aixNextboot] != nb {
 		t.Errorf("nextboot after restore:\n%s\nwant\n%s", h.Files[aixNextboot], nb)
+	}
+}
+
+// In the pre-5.2 compatibility mode (sys0 pre520tune=enable) AIX does not
+// apply nextboot at boot: what no -p set is gone after a reboot. The plan
+// must not pretend otherwise: every change is refused, naming the mode,
+// and nothing runs.
+func TestAIXDriverCompatibilityMode(t *testing.T) {
+	h := newAIXHost(t, "7.2")
+	h.Emu.(*aixEmu).SetPre520Tune(true)
+	d, _ := aixDriver(t)
+	f := aixGather(t, d, h)
+	p, err := platform.Propose(d, f, aixTargets(), platform.Guardrails{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Changes) != 3 || len(p.Steps) != 0 {
+		t.Fatalf("compatibility mode: %d changes, steps %q; want 3 refused and nothing to run", len(p.Changes), p.Steps)
+	}
+	for _, c := range p.Changes {
+		if !strings.Contains(c.Refused, "pre520tune") || len(c.Commands) != 0 {
+			t.Errorf("%s: refused %q, commands %q", c.Setting, c.Refused, c.Commands)
+		}
+	}
+	// What the old plan would have done, to show the loss: no -p sets the
+	// value, and the reboot takes it away.
+	aixRunCmds(t, h, []string{"no -p -o tcp_keepidle=600"})
+	h.Reboot()
+	if f := aixGather(t, d, h); f.Knobs["tcp_keepidle"].Live != "14400" {
+		t.Errorf("after a reboot in compatibility mode tcp_keepidle is %q; the lab should have lost no -p's value", f.Knobs["tcp_keepidle"].Live)
+	}
+	// Out of compatibility mode, the same host is planned normally.
+	h.Emu.(*aixEmu).SetPre520Tune(false)
+	if p, _ := platform.Propose(d, aixGather(t, d, h), aixTargets(), platform.Guardrails{}); len(p.Steps) == 0 {
+		t.Errorf("out of compatibility mode: %+v", p)
 	}
 }

@@ -87,6 +87,11 @@ type Host struct {
 	// Files is the host's file system: path → content. It survives
 	// reboots; only what is written here is persisted.
 	Files map[string]string
+	// Links are symbolic links, path → target, and Dirs the directories
+	// made with mkdir (the lab's shell, shell.go): a link planted under
+	// /tmp is followed as a real shell follows it.
+	Links map[string]string
+	Dirs  map[string]bool
 	// BootTime changes at every simulated reboot.
 	BootTime time.Time
 	// Boots counts boots, 1 after creation.

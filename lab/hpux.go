@@ -2,7 +2,6 @@ package lab
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -81,6 +80,10 @@ type hpux struct {
 	release string
 	// live holds the running kernel's ndd values: device → name → value.
 	live map[string]map[string]int64
+	// lacks are parameters this host's kernel does not have (Lack).
+	lacks map[string]bool
+	// tcp are the TCP statistics netstat -p tcp prints (bsdtcpstat.go).
+	tcp bsdTCPStats
 }
 
 // newHPUX makes h an HP-UX 11i host of release B.11.11 (11i v1, PA-RISC),
@@ -99,7 +102,7 @@ func newHPUX(h *Host, release string) error {
 	// sshd, rpcbind, DCE rpcd, and the WBEM services (HTTP and HTTPS).
 	h.Listening = []int{22, 111, 135, 5988, 5989}
 	h.TimeWaitSockets = 2
-	h.Emu = &hpux{release: release}
+	h.Emu = &hpux{release: release, tcp: bsdUptimeTCPStats()}
 	return nil
 }
 
@@ -107,6 +110,9 @@ func newHPUX(h *Host, release string) error {
 // in index order, as ndd -c does at boot; entries ndd would reject are
 // skipped.
 func (e *hpux) Boot(h *Host) {
+	if h.Boots > 1 {
+		e.tcp = bsdTCPStats{} // a reboot zeroes the TCP statistics
+	}
 	e.live = map[string]map[string]int64{}
 	for dev, params := range hpuxParams {
 		e.live[dev] = map[string]int64{}
@@ -127,10 +133,20 @@ func (e *hpux) applyNddconf(h *Host) {
 	}
 }
 
+// Lack makes the host's kernel one without the named parameter, as a
+// release or patch level that does not have it: ndd -get answers that the
+// name is non-existent, and ndd -set fails.
+func (e *hpux) Lack(name string) {
+	if e.lacks == nil {
+		e.lacks = map[string]bool{}
+	}
+	e.lacks[name] = true
+}
+
 // set changes a live parameter; false when ndd would reject it.
 func (e *hpux) set(dev, name string, v int64) bool {
 	p, ok := hpuxParams[dev][name]
-	if !ok || v < p.min || v > p.max {
+	if !ok || e.lacks[name] || v < p.min || v > p.max {
 		return false
 	}
 	e.live[dev][name] = v
@@ -146,6 +162,9 @@ func (e *hpux) TimeWait() time.Duration {
 func (e *hpux) Command(c *Call) (Output, bool) {
 	if len(c.Argv) == 0 {
 		return Output{}, false
+	}
+	if isNetstatPTCP(c.Argv) {
+		return e.tcp.netstat(c.Host, e.TimeWait()), true
 	}
 	switch c.Argv[0] {
 	case "ndd", "/usr/bin/ndd":
@@ -168,9 +187,10 @@ func (e *hpux) Command(c *Call) (Output, bool) {
 // parameter or a value out of range, and EPERM ("Not owner" in HP-UX's
 // strerror) when a non-root user sets one.
 const (
-	hpuxNddInvalid  = "operation failed: Invalid argument\n"
-	hpuxNddNotOwner = "operation failed: Not owner\n"
-	hpuxNddUsage    = "usage: ndd -get network_device parameter\n" +
+	hpuxNddInvalid     = "operation failed: Invalid argument\n"
+	hpuxNddNonExistent = "name is non-existent for this module\nfor a list of valid names, use name '?'\n"
+	hpuxNddNotOwner    = "operation failed: Not owner\n"
+	hpuxNddUsage       = "usage: ndd -get network_device parameter\n" +
 		"       ndd -set network_device parameter value\n" +
 		"       ndd -h sup[ported]\n" +
 		"       ndd -h unsup[ported]\n" +
@@ -194,8 +214,10 @@ func (e *hpux) ndd(c *Call) Output {
 			return *fail
 		}
 		v, ok := e.live[dev][a[2]]
-		if !ok {
-			return Output{Stderr: hpuxNddInvalid, Code: 1}
+		if !ok || e.lacks[a[2]] {
+			// Mentat's ndd prints the module's answer, an error included,
+			// on stdout and exits 0 (platforms.md, corrections).
+			return Output{Stdout: hpuxNddNonExistent}
 		}
 		return Output{Stdout: fmt.Sprintf("%d\n", v)}
 	case len(a) == 4 && a[0] == "-set":
@@ -295,48 +317,92 @@ type labNddEntry struct {
 	transport, name, value string
 }
 
-var labNddLine = regexp.MustCompile(`^[ \t]*(TRANSPORT_NAME|NDD_NAME|NDD_VALUE)\[([0-9]+)\]=(.*)$`)
-
-// parseLabNddconf returns nddconf's complete entries in index order; a
-// later assignment of the same element wins, as when the shell sources it.
+// parseLabNddconf returns the entries a boot applies from nddconf, in
+// order. It is written from HP-UX's description of the file, not from the
+// driver's parser, so that the lab stays an oracle for it: nddconf is a
+// shell fragment of assignments NAME[INDEX]=VALUE (blank lines and "#"
+// comments ignored, a value possibly quoted, a later assignment of the
+// same element winning), and the entries are read from index 0 up, one by
+// one, until the first index that lacks any of TRANSPORT_NAME, NDD_NAME and
+// NDD_VALUE ("indices start at 0 and go up by one", platforms.md 4.3): an
+// entry after a gap is never applied.
 func parseLabNddconf(content string) []labNddEntry {
-	type fields struct{ t, n, v *string }
-	byIndex := map[int]*fields{}
+	vars := map[string]string{}
 	for _, line := range strings.Split(content, "\n") {
-		m := labNddLine.FindStringSubmatch(strings.TrimSuffix(line, "\r"))
-		if m == nil {
-			continue
-		}
-		i, err := strconv.Atoi(m[2])
-		if err != nil {
-			continue
-		}
-		f := byIndex[i]
-		if f == nil {
-			f = &fields{}
-			byIndex[i] = f
-		}
-		v := strings.TrimSpace(m[3])
-		if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
-			v = v[1 : len(v)-1]
-		}
-		switch m[1] {
-		case "TRANSPORT_NAME":
-			f.t = &v
-		case "NDD_NAME":
-			f.n = &v
-		case "NDD_VALUE":
-			f.v = &v
+		name, value, ok := nddconfAssignment(strings.TrimRight(line, "\r"))
+		if ok {
+			vars[name] = value
 		}
 	}
 	var out []labNddEntry
-	for i, f := range byIndex {
-		if f.t != nil && f.n != nil && f.v != nil {
-			out = append(out, labNddEntry{i, *f.t, *f.n, *f.v})
+	for i := 0; i < hpuxNddconfMaxIndex; i++ {
+		idx := "[" + strconv.Itoa(i) + "]"
+		t, ok1 := vars["TRANSPORT_NAME"+idx]
+		n, ok2 := vars["NDD_NAME"+idx]
+		v, ok3 := vars["NDD_VALUE"+idx]
+		if !ok1 || !ok2 || !ok3 {
+			break
+		}
+		out = append(out, labNddEntry{i, t, n, v})
+	}
+	return out
+}
+
+// hpuxNddconfMaxIndex bounds the entries read (real files hold a few).
+const hpuxNddconfMaxIndex = 4096
+
+// nddconfAssignment reads one line as sh reads an assignment: leading
+// blanks, NAME[DIGITS]=, then the value up to a blank (or the end),
+// single or double quotes grouping; "#" at a word start begins a comment.
+// It returns the element ("NDD_NAME[3]") and the value; ok false for
+// anything else (comments, blank lines, other commands).
+func nddconfAssignment(line string) (elem, value string, ok bool) {
+	i := 0
+	for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+		i++
+	}
+	start := i
+	for i < len(line) && (line[i] == '_' || line[i] >= 'A' && line[i] <= 'Z' || line[i] >= 'a' && line[i] <= 'z' || i > start && line[i] >= '0' && line[i] <= '9') {
+		i++
+	}
+	if i == start || i >= len(line) || line[i] != '[' {
+		return "", "", false
+	}
+	name := line[start:i]
+	i++
+	digits := i
+	for i < len(line) && line[i] >= '0' && line[i] <= '9' {
+		i++
+	}
+	if i == digits || i+1 >= len(line) || line[i] != ']' || line[i+1] != '=' {
+		return "", "", false
+	}
+	n, err := strconv.Atoi(line[digits:i])
+	if err != nil {
+		return "", "", false
+	}
+	i += 2
+	var b strings.Builder
+	for i < len(line) {
+		c := line[i]
+		switch {
+		case c == ' ' || c == '\t':
+			return name + "[" + strconv.Itoa(n) + "]", b.String(), true
+		case c == '\'' || c == '"':
+			end := strings.IndexByte(line[i+1:], c)
+			if end < 0 {
+				return "", "", false // unterminated: sh would fail
+			}
+			b.WriteString(line[i+1 : i+1+end])
+			i += end + 2
+		case c == '#' && b.Len() == 0:
+			return name + "[" + strconv.Itoa(n) + "]", "", true
+		default:
+			b.WriteByte(c)
+			i++
 		}
 	}
-	sort.Slice(out, func(a, b int) bool { return out[a].index < out[b].index })
-	return out
+	return name + "[" + strconv.Itoa(n) + "]", b.String(), true
 }
 
 // parseNddValue reads a value as ndd accepts it: decimal, or hex with 0x.

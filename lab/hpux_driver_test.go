@@ -198,3 +198,40 @@ func TestHPUXDriverOnLabNonRoot(t *testing.T) {
 		t.Error("nddconf changed under a non-root user")
 	}
 }
+
+// HP-UX's ndd answers an unknown name on stdout, exit 0. A kernel without
+// tcp_tw_cleanup_interval (read only for a note) is still planned; one
+// without a parameter fleettune must set fails clearly, naming it.
+func TestHPUXDriverMissingParameter(t *testing.T) {
+	ctx := context.Background()
+	tw := 30 * time.Second
+	d, _ := hpuxDriverFor(t)
+
+	h := newHPUXHost(t, "B.11.31")
+	h.Emu.(*hpux).Lack("tcp_tw_cleanup_interval")
+	f, err := d.Gather(ctx, &hpuxRunner{h: h, user: "root"}, nil)
+	if err != nil {
+		t.Fatalf("a host without tcp_tw_cleanup_interval fails: %v", err)
+	}
+	if k := f.Knobs["tcp_tw_cleanup_interval"]; !k.Missing {
+		t.Errorf("tcp_tw_cleanup_interval: %+v, want Missing", k)
+	}
+	p, err := platform.Propose(d, f, platform.Targets{TimeWait: &tw}, platform.Guardrails{})
+	if err != nil || len(p.Changes) != 1 || p.Changes[0].Refused != "" || len(p.Steps) == 0 {
+		t.Errorf("plan: %+v, %v", p, err)
+	}
+
+	h = newHPUXHost(t, "B.11.31")
+	h.Emu.(*hpux).Lack("tcp_time_wait_interval")
+	f, err = d.Gather(ctx, &hpuxRunner{h: h, user: "root"}, nil)
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	if k := f.Knobs["tcp_time_wait_interval"]; !k.Missing || k.Live != "" {
+		t.Errorf("tcp_time_wait_interval: %+v, want Missing", k)
+	}
+	p, err = platform.Propose(d, f, platform.Targets{TimeWait: &tw}, platform.Guardrails{})
+	if err != nil || len(p.Changes) != 1 || !strings.Contains(p.Changes[0].Refused, "tcp_time_wait_interval") || len(p.Steps) != 0 {
+		t.Errorf("plan for a kernel without tcp_time_wait_interval: %+v, %v", p, err)
+	}
+}

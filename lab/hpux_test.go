@@ -54,7 +54,7 @@ func TestHPUXOutputsMatchDriverFixtures(t *testing.T) {
 		{"who-b.txt", "root", []string{"who", "-b"}, 0, false},
 		{"netstat-an.txt", "root", []string{"netstat", "-an"}, 0, false},
 		{"nddconf-default.txt", "root", []string{"cat", HPUXNddconf}, 0, false},
-		{"ndd-get-unknown.txt", "root", []string{"ndd", "-get", "/dev/tcp", "tcp_no_such_param"}, 1, true},
+		{"ndd-get-unknown.txt", "root", []string{"ndd", "-get", "/dev/tcp", "tcp_no_such_param"}, 0, false},
 		{"ndd-set-nonroot.txt", "ops", []string{"ndd", "-set", "/dev/tcp", "tcp_time_wait_interval", "30000"}, 1, true},
 		{"ndd-set-invalid.txt", "root", []string{"ndd", "-set", "/dev/tcp", "tcp_time_wait_interval", "999"}, 1, true},
 	}
@@ -207,17 +207,32 @@ func TestHPUXPersistenceAndReboot(t *testing.T) {
 	}
 	h.Reboot()
 	for name, want := range map[string]int64{
-		"tcp_time_wait_interval": 30000,   // index 4 after index 1
-		"tcp_keepalive_interval": 7200000, // commented out
-		"tcp_smallest_anon_port": 49152,   // invalid entry skipped
-		"tcp_largest_anon_port":  60000,   // after a gap
+		"tcp_time_wait_interval": 45000,   // index 1
+		"tcp_keepalive_interval": 7200000, // index 2 commented out: a gap
+		"tcp_smallest_anon_port": 49152,   // index 3, after the gap: not read
+		"tcp_largest_anon_port":  65535,   // index 5, after the gap: not read
 	} {
 		if got := live("tcp", name); got != want {
 			t.Errorf("%s = %d after boot, want %d", name, got, want)
 		}
 	}
-	if h.Emu.TimeWait() != 30*time.Second {
-		t.Errorf("TimeWait %s, want 30s", h.Emu.TimeWait())
+	if h.Emu.TimeWait() != 45*time.Second {
+		t.Errorf("TimeWait %s, want 45s", h.Emu.TimeWait())
+	}
+
+	// Without the gap, every entry is read in index order: index 4 sets
+	// TIME_WAIT again (hex, quoted transport), the invalid index 3 is
+	// skipped by ndd, index 5 applies.
+	h.Files[HPUXNddconf] = strings.Replace(h.Files[HPUXNddconf], "#TRANSPORT_NAME[2]=tcp\n#NDD_NAME[2]=tcp_keepalive_interval\n#NDD_VALUE[2]=600000\n",
+		"TRANSPORT_NAME[2]=tcp   # keepalive\nNDD_NAME[2]='tcp_keepalive_interval'\nNDD_VALUE[2]=600000\n", 1)
+	h.Reboot()
+	for name, want := range map[string]int64{
+		"tcp_time_wait_interval": 30000, "tcp_keepalive_interval": 600000,
+		"tcp_smallest_anon_port": 49152, "tcp_largest_anon_port": 60000,
+	} {
+		if got := live("tcp", name); got != want {
+			t.Errorf("without the gap: %s = %d after boot, want %d", name, got, want)
+		}
 	}
 
 	// ndd -c applies nddconf at once, without a reboot.

@@ -29,15 +29,19 @@ import (
 //   - no pipes, background jobs, subshells, command substitution, while,
 //     case or functions;
 //   - built-ins, when the host's emulator does not answer a command itself:
-//     echo, printf, cat, mv, rm, true, false, export, umask, uname,
-//     hostname, id, sync, test and [, sleep, awk (the one-rule programs
-//     `[$N == "S"|$N != "S"|NR > N] { print $A[, $B...] }`), and the
-//     handshake probe /usr/local/bin/check-app-handshakes.
+//     echo, printf, cat, mv, rm, mkdir [-m MODE], rmdir, true, false,
+//     export, umask, uname, hostname, id, sync, test and [, sleep, awk (the
+//     one-rule programs `[$N == "S"|$N != "S"|NR > N] { print $A[, $B...] }`),
+//     and the handshake probe /usr/local/bin/check-app-handshakes.
 //
-// Files live in Host.Files; an emulator that implements ProcFiles answers
-// reads of the files its kernel computes (Linux's /proc). A user other than
-// root may write only under /tmp. Every command of one Run sees the host
-// locked.
+// Files live in Host.Files, directories made by mkdir in Host.Dirs; an
+// emulator that implements ProcFiles answers reads of the files its kernel
+// computes (Linux's /proc). A symbolic link (Host.Links, planted with
+// Host.Symlink) is followed by redirections, cat and test as a real shell
+// follows it: root writing through a link another user planted in /tmp
+// overwrites the link's target. mkdir, like mkdir(2), refuses any existing
+// path, a link included. A user other than root may write only under /tmp.
+// Every command of one Run sees the host locked.
 
 // HandshakeProbe is the lab's stand-in for an application's handshake
 // check, for playbooks' health.probe.
@@ -256,6 +260,7 @@ func (sh *shell) readFile(p string) (string, bool) {
 }
 
 func readHostFile(h *Host, p string) (string, bool) {
+	p = h.resolve(p)
 	if pf, ok := h.Emu.(ProcFiles); ok {
 		if s, ok := pf.ReadProc(h, p); ok {
 			return s, true
@@ -319,8 +324,10 @@ func (sh *shell) exec(c *simpleCmd) int {
 				s = sink{kind: sinkFile, path: path.Clean(target), append: r.append}
 				break
 			}
+			named := target
+			target = sh.h.resolve(target)
 			if !sh.mayWrite(target) {
-				fmt.Fprintf(&sh.errb, "sh: %s: Permission denied\n", target)
+				fmt.Fprintf(&sh.errb, "sh: %s: Permission denied\n", named)
 				return 1
 			}
 			s = sink{kind: sinkFile, path: target, append: r.append}
@@ -448,6 +455,20 @@ func (sh *shell) builtin(c *Call) Output {
 		}
 		var out Output
 		for _, f := range args {
+			if _, ok := h.Links[f]; ok {
+				if !sh.mayWrite(f) {
+					out.Stderr += fmt.Sprintf("rm: %s not removed: Permission denied\n", f)
+					out.Code = 2
+					continue
+				}
+				delete(h.Links, f) // rm removes the link, not its target
+				continue
+			}
+			if h.Dirs[f] {
+				out.Stderr += fmt.Sprintf("rm: %s is a directory\n", f)
+				out.Code = 2
+				continue
+			}
 			if _, ok := h.Files[f]; !ok {
 				if !force {
 					out.Stderr += fmt.Sprintf("rm: %s: No such file or directory\n", f)
@@ -463,6 +484,10 @@ func (sh *shell) builtin(c *Call) Output {
 			delete(h.Files, f)
 		}
 		return out
+	case "mkdir":
+		return sh.mkdir(args)
+	case "rmdir":
+		return sh.rmdir(args)
 	case "uname":
 		return sh.uname(args)
 	case "hostname":
@@ -494,6 +519,107 @@ func (sh *shell) builtin(c *Call) Output {
 		return Output{Stdout: "check-app-handshakes: 20 of 20 handshakes ok\n"}
 	}
 	return Output{Stderr: fmt.Sprintf("sh: %s: not found\n", c.Argv[0]), Code: 127}
+}
+
+// Symlink plants a symbolic link at link pointing to target, as ln -s
+// would (any user may, under /tmp).
+func (h *Host) Symlink(target, link string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.Links == nil {
+		h.Links = map[string]string{}
+	}
+	h.Links[link] = target
+}
+
+// resolve follows symbolic links, the path itself and each of its
+// directories, at most 8 times (then the path is returned as it stands, and
+// opening it fails).
+func (h *Host) resolve(p string) string {
+	for hops := 0; hops < 8; hops++ {
+		changed := false
+		for dir := p; dir != "/" && dir != "." && dir != ""; dir = path.Dir(dir) {
+			t, ok := h.Links[dir]
+			if !ok {
+				continue
+			}
+			if !path.IsAbs(t) {
+				t = path.Join(path.Dir(dir), t)
+			}
+			p, changed = path.Join(t, strings.TrimPrefix(p, dir)), true
+			break
+		}
+		if !changed {
+			return p
+		}
+	}
+	return p
+}
+
+// exists reports whether anything (file, directory or link) is at p itself.
+func (h *Host) exists(p string) bool {
+	_, file := h.Files[p]
+	_, link := h.Links[p]
+	return file || link || h.Dirs[p]
+}
+
+// mkdir makes directories; like mkdir(2) it never follows a link at the
+// path and fails on any existing path.
+func (sh *shell) mkdir(args []string) Output {
+	if len(args) > 1 && args[0] == "-m" {
+		if _, err := strconv.ParseUint(args[1], 8, 32); err != nil {
+			return Output{Stderr: fmt.Sprintf("mkdir: invalid mode %s\n", args[1]), Code: 2}
+		}
+		args = args[2:]
+	}
+	if len(args) == 0 {
+		return Output{Stderr: "usage: mkdir [-m mode] [-p] dirname ...\n", Code: 2}
+	}
+	var out Output
+	for _, d := range args {
+		d = path.Clean(d)
+		switch {
+		case sh.h.exists(d):
+			out.Stderr += fmt.Sprintf("mkdir: cannot create %s: File exists\n", d)
+			out.Code = 2
+		case !sh.mayWrite(d):
+			out.Stderr += fmt.Sprintf("mkdir: cannot create %s: Permission denied\n", d)
+			out.Code = 2
+		default:
+			if sh.h.Dirs == nil {
+				sh.h.Dirs = map[string]bool{}
+			}
+			sh.h.Dirs[d] = true
+		}
+	}
+	return out
+}
+
+// rmdir removes empty directories.
+func (sh *shell) rmdir(args []string) Output {
+	var out Output
+	for _, d := range args {
+		d = path.Clean(d)
+		if !sh.h.Dirs[d] {
+			out.Stderr += fmt.Sprintf("rmdir: %s: No such file or directory\n", d)
+			out.Code = 2
+			continue
+		}
+		empty := true
+		for f := range sh.h.Files {
+			if strings.HasPrefix(f, d+"/") {
+				empty = false
+				break
+			}
+		}
+		if !empty {
+			out.Stderr += fmt.Sprintf("rmdir: %s: Directory not empty\n", d)
+			out.Code = 2
+			continue
+		}
+		delete(sh.h.Dirs, d)
+	}
+	return out
 }
 
 func (sh *shell) uname(args []string) Output {
@@ -539,7 +665,7 @@ func (sh *shell) test(name string, args []string) Output {
 		return Output{Stderr: fmt.Sprintf("sh: %s: only -f, -r and -e FILE are supported by the lab\n", name), Code: 2}
 	}
 	_, exists := sh.readFile(args[1])
-	exists = exists || args[1] == HandshakeProbe // installed on every lab host
+	exists = exists || sh.h.Dirs[sh.h.resolve(args[1])] || args[1] == HandshakeProbe // installed on every lab host
 	switch args[0] {
 	case "-f", "-e", "-r":
 		if exists {

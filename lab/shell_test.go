@@ -166,3 +166,32 @@ func TestShellFaults(t *testing.T) {
 		t.Errorf("Commands = %d, want 7", h.Commands)
 	}
 }
+
+// Symbolic links are followed the way sh follows them, and mkdir refuses
+// every existing path, a link included.
+func TestShellSymlinks(t *testing.T) {
+	h, _ := newTestHost()
+	h.Files["/etc/passwd"] = "root\n"
+	h.Symlink("/etc/passwd", "/tmp/x")
+	h.Symlink("/etc", "/tmp/d")
+	for _, tc := range []struct {
+		user, script, stdout, stderr string
+		code                         int
+	}{
+		{"root", "cat /tmp/x", "root\n", "", 0},
+		{"root", "echo owned >> /tmp/x && cat /etc/passwd", "root\nowned\n", "", 0},
+		{"root", "echo new > /tmp/d/f && cat /etc/f", "new\n", "", 0},
+		{"ops", "echo no > /tmp/x", "", "sh: /tmp/x: Permission denied\n", 1},
+		{"root", "mkdir -m 700 /tmp/x", "", "mkdir: cannot create /tmp/x: File exists\n", 2},
+		{"ops", "mkdir -m 700 /tmp/p && echo a > /tmp/p/f && rmdir /tmp/p", "", "rmdir: /tmp/p: Directory not empty\n", 2},
+		{"ops", "rm -f /tmp/p/f && rmdir /tmp/p && test -e /tmp/p", "", "", 1},
+		{"ops", "mkdir /etc/q", "", "mkdir: cannot create /etc/q: Permission denied\n", 2},
+		{"root", "rm /tmp/x && test -e /tmp/x", "", "", 1},
+		{"root", "cat /etc/passwd", "root\nowned\n", "", 0},
+	} {
+		out := h.Run(tc.user, tc.script)
+		if out.Stdout != tc.stdout || out.Stderr != tc.stderr || out.Code != tc.code {
+			t.Errorf("%s: %q: got %q %q %d, want %q %q %d", tc.user, tc.script, out.Stdout, out.Stderr, out.Code, tc.stdout, tc.stderr, tc.code)
+		}
+	}
+}

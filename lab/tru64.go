@@ -66,6 +66,8 @@ type tru64 struct {
 	attrs   map[string]tru64Attr
 	order   []string // for sysconfig -q inet with no attribute list
 	live    map[string]int64
+	// tcp are the TCP statistics netstat -p tcp prints (bsdtcpstat.go).
+	tcp bsdTCPStats
 }
 
 func newTru64(h *Host, release string) error {
@@ -76,6 +78,7 @@ func newTru64(h *Host, release string) error {
 	const intMax = 2147483647
 	e := &tru64{
 		release: release,
+		tcp:     bsdUptimeTCPStats(),
 		attrs: map[string]tru64Attr{
 			"ipport_userreserved_min": {1024, 0, 65535, true},
 			"ipport_userreserved":     {5000, 0, 65535, true},
@@ -97,6 +100,9 @@ func newTru64(h *Host, release string) error {
 // Boot sets every attribute to its default, then to the inet stanza's
 // value where /etc/sysconfigtab has a valid one.
 func (e *tru64) Boot(h *Host) {
+	if h.Boots > 1 {
+		e.tcp = bsdTCPStats{} // a reboot zeroes the TCP statistics
+	}
 	e.live = map[string]int64{}
 	for n, a := range e.attrs {
 		e.live[n] = a.def
@@ -116,6 +122,9 @@ func (e *tru64) TimeWait() time.Duration {
 }
 
 func (e *tru64) Command(c *Call) (Output, bool) {
+	if isNetstatPTCP(c.Argv) {
+		return e.tcp.netstat(c.Host, e.TimeWait()), true
+	}
 	switch c.Argv[0] {
 	case "sysconfig", "/sbin/sysconfig":
 		return e.sysconfig(c), true
@@ -259,7 +268,7 @@ func (e *tru64) sysconfigdb(c *Call) Output {
 	}
 	var fileAttrs [][2]string
 	if file != "" {
-		content, ok := h.Files[file]
+		content, ok := h.Files[h.resolve(file)]
 		if !ok {
 			return Output{Stderr: fmt.Sprintf("sysconfigdb: cannot open %s: No such file or directory\n", file), Code: 1}
 		}

@@ -136,8 +136,8 @@ func TestTru64DriverRoundTrip(t *testing.T) {
 			if h.Files["/etc/sysconfigtab"] != tabBefore {
 				t.Errorf("sysconfigtab not restored:\n%s\nwas\n%s", h.Files["/etc/sysconfigtab"], tabBefore)
 			}
-			if _, left := h.Files["/tmp/fleettune-inet.stanza"]; left {
-				t.Error("the stanza file was left in /tmp")
+			if _, left := h.Files["/tmp/fleettune-inet.d/inet.stanza"]; left || h.Dirs["/tmp/fleettune-inet.d"] {
+				t.Error("the stanza file or its directory was left in /tmp")
 			}
 		})
 	}
@@ -166,5 +166,53 @@ func TestTru64DriverNonRoot(t *testing.T) {
 	res, _ = r.Run(context.Background(), cmds[1])
 	if res.ExitCode == 0 || string(res.Stderr) != "sysconfigdb: /etc/sysconfigtab: Permission denied\n" {
 		t.Errorf("non-root sysconfigdb: exit %d %q", res.ExitCode, res.Stderr)
+	}
+}
+
+// A local user plants symbolic links where fleettune might write its stanza
+// file. Root's apply must not write through them: /etc/passwd stays as it
+// was, and a link at fleettune's private directory stops the apply with
+// mkdir's message instead of being followed.
+func TestTru64DriverStanzaFileSymlink(t *testing.T) {
+	ctx := context.Background()
+	ka := 5 * time.Minute
+	for _, link := range []string{"/tmp/fleettune-inet.stanza", "/tmp/fleettune-inet.d"} {
+		t.Run(link, func(t *testing.T) {
+			h := newTru64Host(t, "V5.1B")
+			const passwd = "root:x:0:0:root:/:/sbin/sh\n"
+			h.Files["/etc/passwd"] = passwd
+			h.Symlink("/etc/passwd", link)
+			d, _ := platform.For(platform.Tru64)
+			r := &tru64Runner{h: h, user: "root"}
+			f, err := d.Gather(ctx, r, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := d.Propose(f, platform.Targets{KeepaliveTime: &ka}, platform.Guardrails{})
+			cmds, err := d.(platform.Applier).ApplyCommands(f, p.Changes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var failed string
+			for _, c := range cmds {
+				if res, _ := r.Run(ctx, c); res.ExitCode != 0 {
+					failed = string(res.Stderr)
+					break
+				}
+			}
+			if got := h.Files["/etc/passwd"]; got != passwd {
+				t.Fatalf("root's apply wrote through the planted link %s: /etc/passwd is now\n%s", link, got)
+			}
+			planted := link == "/tmp/fleettune-inet.d"
+			if planted && failed != "mkdir: cannot create /tmp/fleettune-inet.d: File exists\n" {
+				t.Errorf("apply with %s planted: failure %q, want mkdir's File exists", link, failed)
+			}
+			if !planted && failed != "" {
+				t.Errorf("apply with %s planted failed: %q", link, failed)
+			}
+			if _, ok := h.Links[link]; !ok {
+				t.Errorf("the planted link %s was removed", link)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -22,6 +23,7 @@ import (
 //   - echo prints the rest of its command verbatim (quotes and trailing
 //     spaces included), as cmd's echo does; "cmd /c LINE" runs LINE;
 //   - commands: ver, hostname, wmic os get lastbootuptime, netstat -ano,
+//     netstat -s -p tcp,
 //     netsh int ipv4|ipv6 show|set dynamicport tcp|udp, reg query|add|delete
 //     under HKLM.
 //
@@ -109,7 +111,25 @@ type windows struct {
 	// inForce are the TCP/IP registry values the stack read at the last
 	// boot; a missing entry means the value was absent (the default).
 	inForce map[string]uint32
+	// Boot time as wmic reports it. Windows computes LastBootUpTime from
+	// the clock and the uptime and prints it in local time, so it moves
+	// without a reboot (platforms.md, corrections): bootReads counts the
+	// reads since the last boot, and every other read is a second later;
+	// utcOffset is the host's UTC offset in minutes, which a
+	// daylight-saving change moves (SetUTCOffset) while the boot stays put.
+	bootReads int
+	utcOffset int
+	// tcp are the TCP statistics netstat -s -p tcp prints, by label; nil
+	// until the first read, reset by a reboot.
+	tcp map[string]int64
+	// excluded are exclusions added with ExcludePorts.
+	excluded []windowsExclusion
 }
+
+// SetUTCOffset sets the host's time zone offset from UTC in minutes, as a
+// daylight-saving change does: wmic's LastBootUpTime then shows another
+// local time and offset for the same boot.
+func (e *windows) SetUTCOffset(minutes int) { e.utcOffset = minutes }
 
 func newWindows(h *Host, release string) error {
 	key := release
@@ -154,6 +174,10 @@ func (e *windows) Boot(h *Host) {
 		e.dynActive[k] = v
 	}
 	e.inForce = map[string]uint32{}
+	e.bootReads = 0
+	if h.Boots > 1 {
+		e.tcp = map[string]int64{} // a reboot zeroes the TCP statistics
+	}
 	tcpip := e.reg[strings.ToUpper(windowsTcpipKey)]
 	for _, n := range windowsTcpipKnobs {
 		if v, _ := tcpip.value(n); v != nil && v.typ == "REG_DWORD" {
@@ -438,9 +462,19 @@ func windowsIsAdmin(user string) bool {
 	return strings.EqualFold(user, WindowsAdmin)
 }
 
-// wmicBootTime is the boot time as a CIM datetime, UTC.
-func wmicBootTime(t time.Time) string {
-	return t.UTC().Format("20060102150405") + ".000000+000"
+// wmicBootTime is the boot time as a CIM datetime in the local time of a
+// zone offset minutes east of UTC: yyyymmddHHMMSS.ffffff, then the offset
+// as a sign and three digits.
+func wmicBootTime(t time.Time, offset int) string {
+	sign := '+'
+	if offset < 0 {
+		sign, offset = '-', -offset
+	}
+	local := t.UTC().Add(time.Duration(offset) * time.Minute)
+	if sign == '-' {
+		local = t.UTC().Add(-time.Duration(offset) * time.Minute)
+	}
+	return fmt.Sprintf("%s.%06d%c%03d", local.Format("20060102150405"), local.Nanosecond()/1000, sign, offset)
 }
 
 // wmic answers `wmic os get lastbootuptime`. wmic pads each column to its
@@ -449,7 +483,9 @@ func (e *windows) wmic(h *Host, args []string) Output {
 	if strings.ToLower(strings.Join(args, " ")) != "os get lastbootuptime" {
 		return Output{Stderr: fmt.Sprintf("lab: wmic subset: only \"wmic os get lastbootuptime\" is emulated, not %q\r\n", strings.Join(args, " ")), Code: 1}
 	}
-	v := wmicBootTime(h.BootTime)
+	jitter := time.Duration(e.bootReads%2) * time.Second
+	e.bootReads++
+	v := wmicBootTime(h.BootTime.Add(jitter), e.utcOffset)
 	w := len(v) + 2
 	return Output{Stdout: fmt.Sprintf("%-*s\r\r\n%-*s\r\r\n\r\r\n", w, "LastBootUpTime", w, v)}
 }
@@ -463,10 +499,13 @@ var windowsPIDs = map[int]int{135: 888, 445: 4, 3389: 1012, 5985: 4, 5986: 4, 49
 // `netstat -ano -p tcpv6` (the IPv6 ones); -q (2016 and later) is taken
 // and shows no BOUND sockets, the lab's hosts having none.
 func (e *windows) netstat(h *Host, args []string) Output {
+	if strings.ToLower(strings.Join(args, " ")) == "-s -p tcp" {
+		return e.netstatStats(h)
+	}
 	flags, fam, proto, err := netstatFlags(args)
 	if err != nil || fam != "" || !flags['a'] || !flags['n'] || !flags['o'] || flags['s'] ||
 		(flags['q'] && e.rel.release != "10.0") || (proto != "" && proto != "tcp" && proto != "tcpv6") {
-		return Output{Stderr: fmt.Sprintf("lab: netstat subset: only \"netstat -ano [-p tcp|tcpv6]\" is emulated, not %q\r\n", strings.Join(args, " ")), Code: 1}
+		return Output{Stderr: fmt.Sprintf("lab: netstat subset: only \"netstat -ano [-p tcp|tcpv6]\" and \"netstat -s -p tcp\" are emulated, not %q\r\n", strings.Join(args, " ")), Code: 1}
 	}
 	if proto == "tcpv6" && e.rel.legacy {
 		// 2003's netstat knows no tcpv6: it prints its usage.
@@ -524,19 +563,34 @@ const windowsAppPID = 4120
 
 // windowsExcluded are the excluded port ranges of a 2019 host: WSD's
 // 5357 and a block an administrator excluded for an application.
-var windowsExcluded = []struct {
+var windowsExcluded = []windowsExclusion{{5357, 5357, false}, {50000, 50059, true}}
+
+type windowsExclusion struct {
 	start, end int
 	admin      bool
-}{{5357, 5357, false}, {50000, 50059, true}}
+}
 
 func (e *windows) excludedPorts() func(int) bool { return e.excludedPort }
 
+// ExcludePorts adds an administered exclusion, as netsh int ipv4 add
+// excludedportrange protocol=tcp does (or Hyper-V's and WinNAT's
+// reservations, which take whole blocks of the dynamic range).
+func (e *windows) ExcludePorts(start, end int) {
+	e.excluded = append(e.excluded, windowsExclusion{start, end, true})
+}
+
+// exclusions are the host's excluded TCP port ranges.
+func (e *windows) exclusions() []windowsExclusion {
+	var x []windowsExclusion
+	if e.rel.release == "10.0" {
+		x = append(x, windowsExcluded...)
+	}
+	return append(x, e.excluded...)
+}
+
 // excludedPort reports whether netsh's excluded ranges hold port p.
 func (e *windows) excludedPort(p int) bool {
-	if e.rel.release != "10.0" {
-		return false
-	}
-	for _, x := range windowsExcluded {
+	for _, x := range e.exclusions() {
 		if p >= x.start && p <= x.end {
 			return true
 		}
@@ -551,9 +605,7 @@ func (e *windows) loadRows(h *Host, yield func(state, local, remote string)) {
 	}
 	lo, hi := e.ephemeralRange()
 	t := tableSpec{low: lo, high: hi, timeWait: e.TimeWait(), listening: h.Listening}
-	if e.rel.release == "10.0" {
-		t.skip = e.excludedPort
-	}
+	t.skip = e.excludedPort
 	var cache addrCache
 	colon := func(ap netip.AddrPort) string {
 		return cache.str(ap.Addr()) + ":" + strconv.Itoa(int(ap.Port()))
@@ -569,8 +621,8 @@ func (e *windows) excludedPortRange(proto string) Output {
 	b.WriteString("Start Port    End Port\r\n")
 	b.WriteString("----------    --------\r\n")
 	admin := false
-	if e.rel.release == "10.0" && proto == "tcp" {
-		for _, x := range windowsExcluded {
+	if proto == "tcp" {
+		for _, x := range e.exclusions() {
 			fmt.Fprintf(&b, "%10d  %10d", x.start, x.end)
 			if x.admin {
 				b.WriteString("     *")
@@ -652,6 +704,48 @@ func (e *windows) wevtutil(h *Host, args []string) Output {
 			n++
 		}
 	}
+	return Output{Stdout: b.String()}
+}
+
+// windowsTCPStats are the labels of netstat -s's TCP section, in order
+// (the MIB-II TCP group as GetTcpStatistics returns it).
+var windowsTCPStats = []string{"Active Opens", "Passive Opens", "Failed Connection Attempts", "Reset Connections",
+	"Current Connections", "Segments Received", "Segments Sent", "Segments Retransmitted"}
+
+// windowsUptimeTCP are a lab host's counters when it is created, and
+// windowsTCPTraffic how much they rise at every read (no failures).
+var (
+	windowsUptimeTCP  = map[string]int64{"Active Opens": 48211, "Passive Opens": 13377, "Failed Connection Attempts": 212, "Reset Connections": 96, "Current Connections": 11, "Segments Received": 2920112, "Segments Sent": 2841631, "Segments Retransmitted": 1422}
+	windowsTCPTraffic = map[string]int64{"Active Opens": 2, "Passive Opens": 1, "Segments Received": 41, "Segments Sent": 38}
+)
+
+// windowsHandshakeFailures is how much Failed Connection Attempts and Reset
+// Connections rise at every read while the handshake fault shows
+// (Faults.HandshakeFailures on and TIME_WAIT below its baseline).
+const windowsHandshakeFailures = 120
+
+// netstatStats answers `netstat -s -p tcp`: a blank line, the section
+// title, a blank line, "  LABEL = N" with the label padded to 36, a blank
+// line; then, as -p tcp also selects the connection list, the TCP rows of
+// netstat's table (without PIDs: there is no -o).
+func (e *windows) netstatStats(h *Host) Output {
+	if e.tcp == nil {
+		e.tcp = maps.Clone(windowsUptimeTCP)
+	}
+	for k, d := range windowsTCPTraffic {
+		e.tcp[k] += d
+	}
+	if h.Faults.HandshakeFailures && e.TimeWait() < h.BaselineTimeWait {
+		e.tcp["Failed Connection Attempts"] += windowsHandshakeFailures
+		e.tcp["Reset Connections"] += windowsHandshakeFailures
+	}
+	var b strings.Builder
+	b.WriteString("\r\nTCP Statistics for IPv4\r\n\r\n")
+	for _, k := range windowsTCPStats {
+		fmt.Fprintf(&b, "  %-36s= %d\r\n", k, e.tcp[k])
+	}
+	b.WriteString("\r\nActive Connections\r\n\r\n  Proto  Local Address          Foreign Address        State\r\n")
+	fmt.Fprintf(&b, "  %-7s%-23s%-23s%s\r\n", "TCP", "10.0.0.15:5985", "10.0.0.1:50123", "ESTABLISHED")
 	return Output{Stdout: b.String()}
 }
 

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -110,7 +111,12 @@ func TestWindowsDriverOnLab(t *testing.T) {
 			}
 			winRunAll(t, r, cmds)
 
-			// Applied: the registry holds the targets, a reboot is pending.
+			// Applied: the registry holds the targets, a reboot is pending,
+			// even after the clocks went forward for daylight saving (wmic
+			// then shows the same boot an hour later, at another offset).
+			h.Emu.(*windows).SetUTCOffset(60)
+			f = winGather(t, d, r)
+			h.Emu.(*windows).SetUTCOffset(120)
 			f = winGather(t, d, r)
 			p = d.Propose(f, tgt, g)
 			wantPending := 2
@@ -207,5 +213,37 @@ func TestWindowsDriverRollbackBeforeReboot(t *testing.T) {
 	winRunAll(t, r, restore)
 	if diff := a.Differences(winGather(t, d, r), snap); len(diff) != 0 {
 		t.Errorf("after restore: %q", diff)
+	}
+}
+
+// Excluded port ranges (Hyper-V, WinNAT and administrators reserve blocks
+// of the dynamic range) shrink what a new range gives: a range mostly
+// excluded is refused, a little overlap is a note.
+func TestWindowsDriverExcludedPorts(t *testing.T) {
+	want := platform.PortRange{Low: 20000, High: 44999}
+	for _, tc := range []struct {
+		lo, hi  int
+		refused bool
+	}{{20000, 39999, true}, {30000, 30099, false}} {
+		h := newWindowsHost(t, "10.0")
+		h.Emu.(*windows).ExcludePorts(tc.lo, tc.hi)
+		d, _ := winDriver(t)
+		f := winGather(t, d, &winRunner{h: h, user: WindowsAdmin})
+		p, err := platform.Propose(d, f, platform.Targets{EphemeralPorts: &want}, platform.Guardrails{})
+		if err != nil || len(p.Changes) != 1 {
+			t.Fatalf("%d-%d: %+v, %v", tc.lo, tc.hi, p, err)
+		}
+		c := p.Changes[0]
+		n := tc.hi - tc.lo + 1
+		what := fmt.Sprintf("%d of the 25000 ports of 20000-44999 are excluded", n)
+		if tc.refused {
+			if !strings.Contains(c.Refused, what) || len(p.Steps) != 0 {
+				t.Errorf("%d-%d: refused %q, steps %q; want refused with %q", tc.lo, tc.hi, c.Refused, p.Steps, what)
+			}
+			continue
+		}
+		if c.Refused != "" || len(p.Steps) == 0 || !strings.Contains(strings.Join(p.Notes, "\n"), what) {
+			t.Errorf("%d-%d: refused %q, notes %q; want planned with a note %q", tc.lo, tc.hi, c.Refused, p.Notes, what)
+		}
 	}
 }

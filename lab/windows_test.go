@@ -377,3 +377,21 @@ func TestWindowsNetshValidation(t *testing.T) {
 		t.Errorf("udp: %q", out.Stdout)
 	}
 }
+
+// netstat -s -p tcp prints what the driver's fixture holds on a fresh host,
+// moves on between reads, and shows failures only while the handshake
+// fault does.
+func TestWindowsNetstatStats(t *testing.T) {
+	h := newWindowsHost(t, "10.0")
+	first := mustRun(t, h, winAdmin, "netstat -s -p tcp", 0).Stdout
+	checkWindowsFixture(t, "netstat-s-p-tcp.txt", first)
+	second := mustRun(t, h, winAdmin, "netstat -s -p tcp", 0).Stdout
+	if first == second || !strings.Contains(second, "Failed Connection Attempts          = 212\r\n") {
+		t.Errorf("second read:\n%s", second)
+	}
+	h.Faults.HandshakeFailures = true
+	h.BaselineTimeWait = 24 * time.Hour
+	if got := mustRun(t, h, winAdmin, "netstat -s -p tcp", 0).Stdout; !strings.Contains(got, "Failed Connection Attempts          = 332\r\n") || !strings.Contains(got, "Reset Connections                   = 216\r\n") {
+		t.Errorf("with the fault:\n%s", got)
+	}
+}

@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"sort"
 	"strconv"
@@ -34,7 +35,7 @@ const (
 // aixTunables are read on every AIX host, in this order.
 var aixTunables = []string{aixEphemLow, aixEphemHigh, aixTimeWait, aixKeepIdle}
 
-type aixDriver struct{ NoCounters }
+type aixDriver struct{}
 
 var (
 	_ Driver  = aixDriver{}
@@ -44,7 +45,15 @@ var (
 func (aixDriver) OS() string { return AIX }
 
 // Capabilities: see Driver.
-func (aixDriver) Capabilities() Capabilities { return Capabilities{Counters: false} }
+func (aixDriver) Capabilities() Capabilities { return Capabilities{Counters: true} }
+
+// Counters reads the TCP statistics with BSDCountersCommand.
+func (aixDriver) Counters(ctx context.Context, r Runner) (Counters, error) {
+	return bsdCounters(ctx, r)
+}
+
+// Thresholds returns a copy of the defaults for netstat -p tcp's counters.
+func (aixDriver) Thresholds() map[string]int64 { return maps.Clone(bsdThresholds) }
 
 // AIXGatherScript is the one command Gather runs on an AIX host: every
 // section's stderr goes to stdout after its marker, so a failure is seen
@@ -67,6 +76,7 @@ func AIXGatherScript() string {
 	// does not; the parser takes that newline off again.
 	fmt.Fprintf(&b, "echo '@@fleettune@@ nextboot'; cat %s 2>&1; echo\n", AIXNextboot)
 	b.WriteString("echo '@@fleettune@@ netstat -an'; netstat -an 2>&1\n")
+	b.WriteString("echo '@@fleettune@@ pre520tune'; lsattr -El sys0 -a pre520tune 2>&1\n")
 	b.WriteString("echo '@@fleettune@@ end'\n")
 	return b.String()
 }
@@ -322,9 +332,12 @@ func ParseAIXFacts(out string) (*Facts, error) {
 		}
 		f.Knobs[t] = Knob{Name: t, Live: v}
 	}
+	// no -L's layout is known only from documentation: output it does not
+	// understand does not fail the host; without limits every change is
+	// refused (see aixNoLUnread), with the reason.
 	lim, err := ParseAIXNoL(s.get("no -L"))
 	if err != nil {
-		return nil, fmt.Errorf("read no tunables: %w", err)
+		f.Knobs[aixNoLUnread] = Knob{Name: aixNoLUnread, Live: err.Error()}
 	}
 	for _, t := range aixTunables {
 		if l, ok := lim[t]; ok {
@@ -353,7 +366,42 @@ func ParseAIXFacts(out string) (*Facts, error) {
 		return nil, fmt.Errorf("read no tunables: %w", err)
 	}
 	f.Listening, f.TimeWait = ports, tw
+	f.Knobs[AIXPre520Tune] = Knob{Name: AIXPre520Tune, Live: parseAIXPre520Tune(s.get("pre520tune")), Source: "lsattr -El sys0 -a pre520tune"}
 	return f, nil
+}
+
+// AIXPre520Tune is the pseudo-knob in Facts.Knobs that holds sys0's
+// pre520tune attribute: "disable" (the normal mode, no -p persists through
+// nextboot), "enable" (the pre-5.2 compatibility mode, where nextboot is not
+// applied at boot and values set with no last until the reboot), or
+// "unknown: ..." with what lsattr printed.
+const AIXPre520Tune = "sys0.pre520tune"
+
+// parseAIXPre520Tune reads `lsattr -El sys0 -a pre520tune`: "pre520tune
+// disable Pre-520 tuning compatibility mode True".
+func parseAIXPre520Tune(out string) string {
+	f := strings.Fields(firstLine(out))
+	if len(f) >= 2 && f[0] == "pre520tune" && (f[1] == "enable" || f[1] == "disable") {
+		return f[1]
+	}
+	return "unknown: lsattr printed " + strconv.Quote(firstLine(out))
+}
+
+// aixNoLUnread is the pseudo-knob that says no -L's output was not
+// understood (Live: why).
+const aixNoLUnread = "no -L#unread"
+
+// aixCompatibilityRefusal is why a change cannot be planned on a host not
+// known to be out of the compatibility mode; "" when it can.
+func aixCompatibilityRefusal(f *Facts) string {
+	switch v := f.Knobs[AIXPre520Tune].Live; {
+	case v == "disable":
+		return ""
+	case v == "enable":
+		return "AIX is in the pre-5.2 compatibility mode (sys0 pre520tune=enable): nextboot is not applied at boot there, so no -p would not persist; fleettune does not write /etc/rc.net yet: set the value there by hand, or leave the mode with chdev -l sys0 -a pre520tune=disable"
+	default:
+		return "cannot tell whether AIX is in the pre-5.2 compatibility mode, where no -p does not persist (sys0 pre520tune " + v + ")"
+	}
 }
 
 // aixKnobState is one tunable as Propose sees it: live value, the value
@@ -375,6 +423,9 @@ func aixState(f *Facts, t string) (aixKnobState, error) {
 	}
 	lim, ok := aixLimitsOf(f, t)
 	if !ok {
+		if why := f.Knobs[aixNoLUnread].Live; why != "" {
+			return aixKnobState{}, fmt.Errorf("the layout of no -L was not understood (%s), so whether %s changes at once or only at a reboot, and its bounds, are unknown; nothing is changed", why, t)
+		}
 		return aixKnobState{}, fmt.Errorf("no -L gave no limits for %s", t)
 	}
 	st := aixKnobState{name: t, lim: lim}
@@ -461,6 +512,14 @@ func (d aixDriver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
 		p.add(d.proposeDuration(f, string(KeepaliveTime), aixKeepIdle, *t.KeepaliveTime, aixKeepIdleUnit, "half-second"), nil)
 	}
 	p.Changes = append(p.Changes, refuseNative(AIX, t)...)
+	if why := aixCompatibilityRefusal(f); why != "" {
+		for i := range p.Changes {
+			c := &p.Changes[i]
+			if c.Refused == "" {
+				c.Refused, c.Commands, c.Persist, c.RebootRequired, c.RebootReason = why, nil, "", false, ""
+			}
+		}
+	}
 	p.typeTargets(t)
 	return p
 }

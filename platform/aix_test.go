@@ -99,7 +99,6 @@ func TestParseAIXFactsErrors(t *testing.T) {
 		{"not AIX", replaceOnce(t, def, "AIX 2 7", "SunOS 5.10 Generic"), "not AIX"},
 		{"no boot time", replaceOnce(t, def, "   .       system boot  Nov  1 06:00\n", ""), "who -b"},
 		{"non-root no", replaceOnce(t, def, "tcp_timewait = 1\n", "no: 0050-011 Permission denied: only root can change tcp_timewait\n"), "Permission denied"},
-		{"garbled no -L", replaceOnce(t, def, "14400  14400  14400", "14400  14x00  14400"), "no -L"},
 		{"netstat missing", replaceOnce(t, def, "Proto Recv-Q", "Xroto Recv-Q"), "netstat"},
 	} {
 		_, err := ParseAIXFacts(tc.out)
@@ -437,5 +436,40 @@ func TestAIXGather(t *testing.T) {
 	r = &fakeRunner{res: remote.Result{ExitCode: 127, Stderr: []byte("sh: no: not found\n")}}
 	if _, err := d.Gather(context.Background(), r, nil); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Errorf("failed script: %v", err)
+	}
+}
+
+func TestAIXPre520Tune(t *testing.T) {
+	for out, want := range map[string]string{
+		"pre520tune disable Pre-520 tuning compatibility mode True\n":    "disable",
+		"pre520tune enable Pre-520 tuning compatibility mode True\n":     "enable",
+		"lsattr: 0514-528 The \"pre520tune\" attribute does not exist\n": `unknown: lsattr printed "lsattr: 0514-528 The \"pre520tune\" attribute does not exist"`,
+		"": `unknown: lsattr printed ""`,
+	} {
+		if got := parseAIXPre520Tune(out); got != want {
+			t.Errorf("%q: %q, want %q", out, got, want)
+		}
+	}
+	f := &Facts{Knobs: map[string]Knob{}}
+	for v, want := range map[string]string{"disable": "", "enable": "pre-5.2 compatibility mode (sys0 pre520tune=enable)", "": "cannot tell whether"} {
+		f.Knobs[AIXPre520Tune] = Knob{Live: v}
+		if got := aixCompatibilityRefusal(f); want == "" && got != "" || !strings.Contains(got, want) {
+			t.Errorf("pre520tune %q: refusal %q, want %q", v, got, want)
+		}
+	}
+}
+
+// no -L's layout is known only from documentation: a garbled table does
+// not fail the host; every change is refused with the reason, nothing runs.
+func TestAIXUnreadNoL(t *testing.T) {
+	def := readAIXFixture(t, "gather-default.txt")
+	f, err := ParseAIXFacts(replaceOnce(t, def, "14400  14400  14400", "14400  14x00  14400"))
+	if err != nil {
+		t.Fatalf("a garbled no -L failed the host: %v", err)
+	}
+	ka := 5 * time.Minute
+	p, err := Propose(aixDriver{}, f, Targets{KeepaliveTime: &ka}, Guardrails{})
+	if err != nil || len(p.Changes) != 1 || !strings.Contains(p.Changes[0].Refused, "layout of no -L was not understood") || len(p.Steps) != 0 {
+		t.Errorf("%+v, %v", p, err)
 	}
 }

@@ -178,10 +178,22 @@ type Guardrails struct{}
 var registry = map[string]func() Driver{
 	Linux:   func() Driver { return linuxDriver{} },
 	Solaris: func() Driver { return solarisDriver{} },
-	HPUX:    func() Driver { return hpuxDriver{NoCounters{HPUX}} },
-	AIX:     func() Driver { return aixDriver{NoCounters{AIX}} },
-	Tru64:   func() Driver { return tru64Driver{NoCounters{Tru64}} },
-	Windows: func() Driver { return windowsDriver{NoCounters{Windows}} },
+	HPUX:    func() Driver { return hpuxDriver{} },
+	AIX:     func() Driver { return aixDriver{} },
+	Tru64:   func() Driver { return tru64Driver{} },
+	Windows: func() Driver { return windowsDriver{} },
+}
+
+// SameBoot reports whether two boot ids read from a host of family os name
+// the same boot. On most OSes a boot id is fixed for the whole boot and this
+// is equality; Windows' LastBootUpTime moves by a second between reads and
+// with daylight saving, so there the two are compared in UTC with a
+// tolerance.
+func SameBoot(os, a, b string) bool {
+	if os == Windows {
+		return windowsSameBoot(a, b)
+	}
+	return a == b
 }
 
 // For returns the driver for an OS family.

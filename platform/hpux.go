@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"sort"
 	"strconv"
@@ -50,7 +51,7 @@ var hpuxLimits = map[string]hpuxLimit{
 	hpuxTwCleanup:    {60000, 10000, 300000},
 }
 
-type hpuxDriver struct{ NoCounters }
+type hpuxDriver struct{}
 
 // newHPUXDriver returns the HP-UX 11i driver.
 
@@ -62,7 +63,15 @@ var (
 func (hpuxDriver) OS() string { return HPUX }
 
 // Capabilities: see Driver.
-func (hpuxDriver) Capabilities() Capabilities { return Capabilities{Counters: false} }
+func (hpuxDriver) Capabilities() Capabilities { return Capabilities{Counters: true} }
+
+// Counters reads the TCP statistics with BSDCountersCommand.
+func (hpuxDriver) Counters(ctx context.Context, r Runner) (Counters, error) {
+	return bsdCounters(ctx, r)
+}
+
+// Thresholds returns a copy of the defaults for netstat -p tcp's counters.
+func (hpuxDriver) Thresholds() map[string]int64 { return maps.Clone(bsdThresholds) }
 
 // HPUXGatherScript is the one command Gather runs on an HP-UX host. Every
 // command's stderr goes to stdout, and a failing command is followed by a
@@ -132,6 +141,11 @@ func ParseHPUXFacts(out string) (*Facts, error) {
 
 	for _, k := range hpuxKnobs {
 		v, err := body("ndd " + k)
+		// Mentat's ndd prints errors on stdout and may exit 0: its
+		// messages are errors whatever the exit status.
+		if err == nil && hpuxNddMessage(v) {
+			err = errSectionFailed
+		}
 		if err != nil {
 			msg := sectionError(v, err)
 			if hpuxUnknownParameter(msg) {
@@ -192,7 +206,16 @@ func sectionError(body string, err error) string {
 // does not exist on this release. ndd asks the driver with an ioctl, which
 // fails with EINVAL for a name it does not know.
 func hpuxUnknownParameter(msg string) bool {
-	return strings.Contains(msg, "operation failed") && strings.Contains(msg, "Invalid argument")
+	return strings.Contains(msg, "non-existent") ||
+		strings.Contains(msg, "operation failed") && strings.Contains(msg, "Invalid argument")
+}
+
+// hpuxNddMessage reports whether what ndd -get printed is one of its
+// messages rather than a value: "name is non-existent for this module"
+// (the module's answer to an unknown name, exit status 0) or "operation
+// failed, ..." / "operation failed: ...".
+func hpuxNddMessage(out string) bool {
+	return strings.Contains(out, "non-existent") || strings.Contains(out, "operation failed")
 }
 
 // hpuxNotPermitted reports a permission error (EPERM is "Not owner" in

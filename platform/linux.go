@@ -148,8 +148,16 @@ func (d linuxDriver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
 		p.Notes = append(p.Notes, "time_wait: fixed at 60s by the Linux kernel; not changeable at runtime")
 	}
 	if t.KeepaliveTime != nil {
-		secs := int(*t.KeepaliveTime / time.Second)
-		p.add(d.proposeInt(f, string(KeepaliveTime), linuxKeepalive, secs, func(v string) string { return secondsString(v) }))
+		if ka := *t.KeepaliveTime; ka < time.Second || ka%time.Second != 0 {
+			// The kernel counts whole seconds; truncating would set
+			// another value than the playbook asks for.
+			p.add(&Change{Setting: string(KeepaliveTime), Knob: linuxKeepalive, Current: secondsString(f.Knobs[linuxKeepalive].Live),
+				Target:  ka.String(),
+				Refused: fmt.Sprintf("%s counts whole seconds; %s is not a whole number of seconds (give e.g. %s)", linuxKeepalive, ka, max(ka.Round(time.Second), time.Second))}, nil)
+		} else {
+			secs := int(ka / time.Second)
+			p.add(d.proposeInt(f, string(KeepaliveTime), linuxKeepalive, secs, func(v string) string { return secondsString(v) }))
+		}
 	}
 	names := make([]string, 0, len(t.Native))
 	for n := range t.Native {

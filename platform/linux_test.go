@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -931,5 +932,44 @@ func TestSplitSectionsKeepsBodiesExactAndIsLinear(t *testing.T) {
 	allocs := testing.AllocsPerRun(1, func() { _ = splitSections(big) })
 	if allocs > 10 {
 		t.Errorf("splitSections made %.0f allocations for one 200,000-line body; want a handful", allocs)
+	}
+}
+
+// The kernel counts keepalive in whole seconds: a fractional or sub-second
+// target is refused, never truncated to another value.
+func TestLinuxKeepaliveWholeSeconds(t *testing.T) {
+	f, err := ParseLinuxFacts(readLinuxFixture(t, "gather-default.txt"), linuxKnobList())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := linuxDriver{}
+	for _, tc := range []struct {
+		ka      time.Duration
+		refused string
+	}{
+		{1500 * time.Millisecond, "1.5s is not a whole number of seconds (give e.g. 2s)"},
+		{500 * time.Millisecond, "500ms is not a whole number of seconds (give e.g. 1s)"},
+		{0, "0s is not a whole number of seconds (give e.g. 1s)"},
+		{5*time.Minute + time.Millisecond, "5m0.001s is not a whole number of seconds (give e.g. 5m0s)"},
+		{5 * time.Minute, ""},
+		{time.Second, ""},
+	} {
+		p, err := Propose(d, f, Targets{KeepaliveTime: &tc.ka}, Guardrails{})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.ka, err)
+		}
+		if len(p.Changes) != 1 {
+			t.Fatalf("%s: %+v", tc.ka, p.Changes)
+		}
+		c := p.Changes[0]
+		if tc.refused == "" {
+			if c.Refused != "" || len(c.Commands) != 1 || c.Commands[0] != fmt.Sprintf("sysctl -w %s=%d", linuxKeepalive, tc.ka/time.Second) {
+				t.Errorf("%s: %+v", tc.ka, c)
+			}
+			continue
+		}
+		if !strings.Contains(c.Refused, tc.refused) || len(c.Commands) != 0 || c.Persist != "" || len(p.Steps) != 0 {
+			t.Errorf("%s: refused %q, commands %q, steps %q; want refused with %q and nothing to run", tc.ka, c.Refused, c.Commands, p.Steps, tc.refused)
+		}
 	}
 }

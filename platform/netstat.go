@@ -1,7 +1,9 @@
 package platform
 
 import (
+	"context"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -35,4 +37,124 @@ func parseBSDNetstat(out string) (listening []int, timeWait int, err error) {
 		}
 	}
 	return uniqueSorted(listening), timeWait, nil
+}
+
+// BSDCountersCommand prints the kernel's TCP statistics on AIX, HP-UX and
+// Tru64: `netstat -p tcp`, in the layout of 4.3BSD's netstat (inet.c
+// tcp_stats) all three inherit.
+const BSDCountersCommand = "netstat -p tcp"
+
+// maxCounterOutput caps what a counters command may print: the report is a
+// few kilobytes.
+const maxCounterOutput = 1 << 20
+
+// bsdTCPPhrases are the lines parseBSDTCPStats reads, each a counter (two
+// for "closed (including N drops)") named after its struct tcpstat field.
+// The noun is singular when the value is 1.
+var bsdTCPPhrases = []struct {
+	re    *regexp.Regexp
+	names []string
+}{
+	{regexp.MustCompile(`^([0-9]+) packets? sent$`), []string{"tcps_sndtotal"}},
+	{regexp.MustCompile(`^([0-9]+) packets? received$`), []string{"tcps_rcvtotal"}},
+	{regexp.MustCompile(`^([0-9]+) connection requests?$`), []string{"tcps_connattempt"}},
+	{regexp.MustCompile(`^([0-9]+) connection accepts?$`), []string{"tcps_accepts"}},
+	{regexp.MustCompile(`^([0-9]+) connections? established \(including accepts\)$`), []string{"tcps_connects"}},
+	{regexp.MustCompile(`^([0-9]+) connections? closed \(including ([0-9]+) drops?\)$`), []string{"tcps_closed", "tcps_drops"}},
+	{regexp.MustCompile(`^([0-9]+) embryonic connections? dropped$`), []string{"tcps_conndrops"}},
+	{regexp.MustCompile(`^([0-9]+) connections? dropped by rexmit timeout$`), []string{"tcps_timeoutdrop"}},
+	{regexp.MustCompile(`^([0-9]+) connections? dropped by keepalive$`), []string{"tcps_keepdrops"}},
+}
+
+// bsdThresholds are how much each failure counter may rise in one watch
+// window before a host counts as unhealthy (the same reasoning, and the
+// same numbers, as solarisThresholds):
+//
+//   - tcps_conndrops ("embryonic connections dropped"): connections dropped
+//     before they were established, a handshake answered with a reset or
+//     an old segment (MIB-II's tcpAttemptFails);
+//   - tcps_drops ("closed (including N drops)"): established connections
+//     dropped, e.g. reset by a segment meant for the previous connection on
+//     the same 4-tuple (tcpEstabResets);
+//   - tcps_timeoutdrop ("dropped by rexmit timeout"): connections given up
+//     after too many retransmissions. Rare on a healthy host.
+var bsdThresholds = map[string]int64{
+	"tcps_conndrops":   50,
+	"tcps_drops":       50,
+	"tcps_timeoutdrop": 10,
+}
+
+// parseBSDTCPStats reads `netstat -p tcp`: a "tcp:" line, then one counter
+// per line, "<tabs>N what". Lines it has no name for are skipped, but each
+// must start with a number; the counters bsdThresholds needs must be there.
+func parseBSDTCPStats(out string) (Counters, error) {
+	if len(out) > maxCounterOutput {
+		return nil, fmt.Errorf("netstat -p tcp printed %d bytes, more than the %d a TCP report can be", len(out), maxCounterOutput)
+	}
+	c := Counters{}
+	header := false
+	for i, line := range strings.Split(strings.ReplaceAll(out, "\r\n", "\n"), "\n") {
+		text := strings.TrimSpace(line)
+		if text == "" {
+			continue
+		}
+		if !header {
+			if text != "tcp:" {
+				return nil, fmt.Errorf("netstat -p tcp: line %d: expected \"tcp:\", got %q", i+1, firstLine(text))
+			}
+			header = true
+			continue
+		}
+		if text[0] < '0' || text[0] > '9' {
+			return nil, fmt.Errorf("netstat -p tcp: line %d: expected a count and what it counts, got %q", i+1, firstLine(text))
+		}
+		for _, p := range bsdTCPPhrases {
+			m := p.re.FindStringSubmatch(text)
+			if m == nil {
+				continue
+			}
+			for j, name := range p.names {
+				v, err := strconv.ParseInt(m[j+1], 10, 64)
+				if err != nil {
+					return nil, fmt.Errorf("netstat -p tcp: line %d: %q is not a count", i+1, m[j+1])
+				}
+				if _, dup := c[name]; dup {
+					return nil, fmt.Errorf("netstat -p tcp: line %d: %s appears twice", i+1, name)
+				}
+				c[name] = v
+			}
+			break
+		}
+	}
+	if !header {
+		return nil, fmt.Errorf("netstat -p tcp printed no \"tcp:\" report")
+	}
+	for name := range bsdThresholds {
+		if _, ok := c[name]; !ok {
+			return nil, fmt.Errorf("netstat -p tcp: no line for %s (expected e.g. %q)", name, bsdExample[name])
+		}
+	}
+	return c, nil
+}
+
+var bsdExample = map[string]string{
+	"tcps_conndrops":   "12 embryonic connections dropped",
+	"tcps_drops":       "840 connections closed (including 3 drops)",
+	"tcps_timeoutdrop": "2 connections dropped by rexmit timeout",
+}
+
+// bsdCounters runs BSDCountersCommand and parses it.
+func bsdCounters(ctx context.Context, r Runner) (Counters, error) {
+	res, err := r.Run(ctx, BSDCountersCommand)
+	if err != nil {
+		return nil, fmt.Errorf("read TCP counters: %w", err)
+	}
+	if res.ExitCode != 0 {
+		return nil, fmt.Errorf("read TCP counters: %s: exit status %d: %s", BSDCountersCommand, res.ExitCode, firstLine(string(res.Stderr)))
+	}
+	c, err := parseBSDTCPStats(string(res.Stdout))
+	if err != nil {
+		return nil, fmt.Errorf("read TCP counters: %w", err)
+	}
+	return c, nil
 }

@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,8 +23,13 @@ const (
 	// Tru64SysconfigTab is where sysconfigdb keeps the attribute values
 	// the kernel reads at boot.
 	Tru64SysconfigTab = "/etc/sysconfigtab"
-	// tru64StanzaFile is the stanza file fleettune hands to sysconfigdb.
-	tru64StanzaFile = "/tmp/fleettune-inet.stanza"
+	// tru64StanzaDir is the private directory (mode 0700) the stanza file
+	// fleettune hands to sysconfigdb lives in, and tru64StanzaFile that
+	// file. mkdir refuses any existing path and never follows a link, so a
+	// name a local user planted in /tmp stops the apply instead of having
+	// root write through it (platforms.md, corrections).
+	tru64StanzaDir  = "/tmp/fleettune-inet.d"
+	tru64StanzaFile = tru64StanzaDir + "/inet.stanza"
 	// tru64StanzaKey names the inet stanza in Snapshot.Files.
 	tru64StanzaKey = Tru64SysconfigTab + " (inet:)"
 
@@ -43,12 +49,20 @@ var tru64Revisions = map[string]string{
 	"V5.1 2650": "V5.1B",
 }
 
-type tru64Driver struct{ NoCounters }
+type tru64Driver struct{}
 
 func (tru64Driver) OS() string { return Tru64 }
 
 // Capabilities: see Driver.
-func (tru64Driver) Capabilities() Capabilities { return Capabilities{Counters: false} }
+func (tru64Driver) Capabilities() Capabilities { return Capabilities{Counters: true} }
+
+// Counters reads the TCP statistics with BSDCountersCommand.
+func (tru64Driver) Counters(ctx context.Context, r Runner) (Counters, error) {
+	return bsdCounters(ctx, r)
+}
+
+// Thresholds returns a copy of the defaults for netstat -p tcp's counters.
+func (tru64Driver) Thresholds() map[string]int64 { return maps.Clone(bsdThresholds) }
 
 // Tru64GatherScript is the one command Gather runs. Every section captures
 // its command's stderr and marks a failing command with a "!failed" line, so
@@ -160,10 +174,14 @@ func ParseTru64Facts(out string) (*Facts, error) {
 	// Run-time settability and bounds ride in the knob map under
 	// "<attr>#flags", as sysconfig -Q printed them; a knob without such an
 	// entry is treated as not run-time settable.
+	//
+	// sysconfig -Q's layout is known only from documentation: output it
+	// does not understand is not an error but the safe answer, every
+	// attribute needing a reboot, with the reason kept for a note.
 	if flags, err := tru64Section(s, "flags"); err == nil {
 		q, err := ParseSysconfigFlags(flags, tru64Subsystem)
 		if err != nil {
-			return nil, fmt.Errorf("read inet attributes: %w", err)
+			f.Knobs[tru64FlagsUnread] = Knob{Name: tru64FlagsUnread, Live: err.Error()}
 		}
 		for a, fl := range q {
 			if _, known := f.Knobs[a]; known {
@@ -184,6 +202,10 @@ func ParseTru64Facts(out string) (*Facts, error) {
 }
 
 const tru64FlagsSuffix = "#flags"
+
+// tru64FlagsUnread is the pseudo-knob that says sysconfig -Q's output was
+// not understood (Live: why); every attribute then needs a reboot.
+const tru64FlagsUnread = "inet#flags-unread"
 
 func tru64Version(uname string) string {
 	fields := strings.Fields(firstLine(uname))
@@ -503,6 +525,9 @@ func (d tru64Driver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
 		p.add(d.propose(f, string(KeepaliveTime), Value{Duration: t.KeepaliveTime}, g))
 	}
 	p.Changes = append(p.Changes, refuseNative(Tru64, t)...)
+	if why := f.Knobs[tru64FlagsUnread].Live; why != "" && len(p.Changes) > 0 {
+		p.Notes = append(p.Notes, "the layout of sysconfig -Q was not understood ("+why+"): every attribute is taken to need a reboot, and the kernel's bounds are not checked before the reboot")
+	}
 	p.typeTargets(t)
 	return p
 }
@@ -620,10 +645,12 @@ func (tru64Driver) Snapshot(f *Facts, changes []Change) Snapshot {
 	return s
 }
 
-// tru64WriteStanza writes a stanza file for sysconfigdb with printf, whose
-// format carries the newlines and tabs (names and integers only, so no %
-// or quote can occur), then runs sysconfigdb with op (-m merge, -u replace)
-// and removes the file.
+// tru64WriteStanza makes the private directory tru64StanzaDir (failing
+// when anything is at that path), writes a stanza file in it with printf,
+// whose format carries the newlines and tabs (names and integers only, so
+// no % or quote can occur), runs sysconfigdb with op (-m merge, -u replace)
+// and removes the file and the directory. When sysconfigdb fails they stay
+// behind, and the next apply stops at mkdir until an operator has looked.
 func tru64WriteStanza(op string, ws []tru64Want, keep []string) string {
 	var b strings.Builder
 	b.WriteString("inet:\\n")
@@ -633,8 +660,8 @@ func tru64WriteStanza(op string, ws []tru64Want, keep []string) string {
 	for _, w := range ws {
 		fmt.Fprintf(&b, "\\t%s = %d\\n", w.attr, w.value)
 	}
-	return fmt.Sprintf("printf '%s' > %s && sysconfigdb %s -f %s inet && rm -f %s",
-		b.String(), tru64StanzaFile, op, tru64StanzaFile, tru64StanzaFile)
+	return fmt.Sprintf("mkdir -m 700 %s && printf '%s' > %s && sysconfigdb %s -f %s inet && rm -f %s && rmdir %s",
+		tru64StanzaDir, b.String(), tru64StanzaFile, op, tru64StanzaFile, tru64StanzaFile, tru64StanzaDir)
 }
 
 // ApplyCommands returns, per change, the sysconfig -r of the run-time

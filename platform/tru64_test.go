@@ -388,7 +388,7 @@ func TestTru64ApplyAndRestore(t *testing.T) {
 		"sysconfig -r inet ipport_userreserved=65535 ipport_userreserved_min=10240",
 		"sysconfig -r inet tcp_msl=30",
 		"sysconfig -r inet tcp_keepidle=600",
-		`printf 'inet:\n\tipport_userreserved_min = 10240\n\tipport_userreserved = 65535\n\ttcp_msl = 30\n\ttcp_keepidle = 600\n' > /tmp/fleettune-inet.stanza && sysconfigdb -m -f /tmp/fleettune-inet.stanza inet && rm -f /tmp/fleettune-inet.stanza`,
+		`mkdir -m 700 /tmp/fleettune-inet.d && printf 'inet:\n\tipport_userreserved_min = 10240\n\tipport_userreserved = 65535\n\ttcp_msl = 30\n\ttcp_keepidle = 600\n' > /tmp/fleettune-inet.d/inet.stanza && sysconfigdb -m -f /tmp/fleettune-inet.d/inet.stanza inet && rm -f /tmp/fleettune-inet.d/inet.stanza && rmdir /tmp/fleettune-inet.d`,
 	}
 	if !reflect.DeepEqual(cmds, want) {
 		t.Errorf("apply commands\n%q\nwant\n%q", cmds, want)
@@ -411,7 +411,7 @@ func TestTru64ApplyAndRestore(t *testing.T) {
 	}
 	wantR := []string{
 		"sysconfig -r inet ipport_userreserved=5000 ipport_userreserved_min=1024 tcp_keepidle=14400 tcp_msl=60",
-		`printf 'inet:\n\ttcbhashsize = 1024\n' > /tmp/fleettune-inet.stanza && sysconfigdb -u -f /tmp/fleettune-inet.stanza inet && rm -f /tmp/fleettune-inet.stanza`,
+		`mkdir -m 700 /tmp/fleettune-inet.d && printf 'inet:\n\ttcbhashsize = 1024\n' > /tmp/fleettune-inet.d/inet.stanza && sysconfigdb -u -f /tmp/fleettune-inet.d/inet.stanza inet && rm -f /tmp/fleettune-inet.d/inet.stanza && rmdir /tmp/fleettune-inet.d`,
 	}
 	if !reflect.DeepEqual(rc, wantR) {
 		t.Errorf("restore commands\n%q\nwant\n%q", rc, wantR)
@@ -433,7 +433,7 @@ func TestTru64ApplyAndRestore(t *testing.T) {
 	}
 	snap3 := Snapshot{Knobs: map[string]KnobState{tru64MSL: {Live: "30", AtBoot: "45", AtBootSet: true}}}
 	if rc, _ := d.RestoreCommands(&noStanza, snap3); !reflect.DeepEqual(rc, []string{
-		`printf 'inet:\n\ttcp_msl = 45\n' > /tmp/fleettune-inet.stanza && sysconfigdb -m -f /tmp/fleettune-inet.stanza inet && rm -f /tmp/fleettune-inet.stanza`}) {
+		`mkdir -m 700 /tmp/fleettune-inet.d && printf 'inet:\n\ttcp_msl = 45\n' > /tmp/fleettune-inet.d/inet.stanza && sysconfigdb -m -f /tmp/fleettune-inet.d/inet.stanza inet && rm -f /tmp/fleettune-inet.d/inet.stanza && rmdir /tmp/fleettune-inet.d`}) {
 		t.Errorf("merge back: %q", rc)
 	}
 
@@ -500,5 +500,35 @@ func TestTru64Gather(t *testing.T) {
 	r.code = 2
 	if _, err := d.Gather(context.Background(), r, nil); err == nil || !strings.Contains(err.Error(), "exit status 2: sh: syntax error") {
 		t.Errorf("failing script: %v", err)
+	}
+}
+
+// sysconfig -Q's layout is known only from documentation. Output the
+// parser does not understand is not a failed host but the safe answer:
+// every attribute needs a reboot, and a note says why.
+func TestTru64UnreadFlagsNeedReboot(t *testing.T) {
+	out := readTru64Fixture(t, "gather-default-V5.1B.txt")
+	i := strings.Index(out, "@@fleettune@@ flags\n")
+	j := strings.Index(out, "@@fleettune@@ sysconfigtab")
+	if i < 0 || j < i {
+		t.Fatal("fixture has no flags section")
+	}
+	mangled := out[:i] + "@@fleettune@@ flags\ninet:\n  Attribute  Type  Ops  Min  Max\n  tcp_keepidle  INT  CRQ  1  2147483647\n" + out[j:]
+	f, err := ParseTru64Facts(mangled)
+	if err != nil {
+		t.Fatalf("an unfamiliar sysconfig -Q failed the host: %v", err)
+	}
+	ka := 5 * time.Minute
+	p := tru64Driver{}.Propose(f, Targets{KeepaliveTime: &ka}, Guardrails{})
+	if len(p.Changes) != 1 || !p.Changes[0].RebootRequired || len(p.Changes[0].Commands) != 0 || p.Changes[0].Persist == "" {
+		t.Errorf("changes: %+v; want a persisted change that needs a reboot, no sysconfig -r", p.Changes)
+	}
+	if !strings.Contains(strings.Join(p.Notes, "\n"), "sysconfig -Q was not understood") {
+		t.Errorf("notes %q", p.Notes)
+	}
+	// The fixture as it is: tcp_keepidle is run-time settable.
+	f, _ = ParseTru64Facts(out)
+	if p := (tru64Driver{}).Propose(f, Targets{KeepaliveTime: &ka}, Guardrails{}); len(p.Changes) != 1 || p.Changes[0].RebootRequired || len(p.Notes) != 0 {
+		t.Errorf("understood -Q: %+v", p)
 	}
 }

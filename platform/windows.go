@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"strconv"
 	"strings"
@@ -91,7 +92,7 @@ func windowsTimedWaitDefault(legacy bool) int64 {
 	return windowsTimedWaitNew
 }
 
-type windowsDriver struct{ NoCounters }
+type windowsDriver struct{}
 
 // newWindowsDriver returns the Windows driver (Server 2003 and 2008+).
 
@@ -103,7 +104,92 @@ var (
 func (windowsDriver) OS() string { return Windows }
 
 // Capabilities: see Driver.
-func (windowsDriver) Capabilities() Capabilities { return Capabilities{Counters: false} }
+func (windowsDriver) Capabilities() Capabilities { return Capabilities{Counters: true} }
+
+// WindowsCountersCommand prints the TCP statistics of the IPv4 stack (the
+// MIB-II TCP group) and, as -p tcp also selects them, the TCP connections.
+const WindowsCountersCommand = "netstat -s -p tcp"
+
+// windowsTCPStats are netstat -s's TCP lines in the order Windows prints
+// them: the English label and the counter name fleettune gives it. The
+// labels are localised, so a non-English Windows is read by position.
+var windowsTCPStats = []struct{ label, name string }{
+	{"Active Opens", "Tcp.ActiveOpens"},
+	{"Passive Opens", "Tcp.PassiveOpens"},
+	{"Failed Connection Attempts", "Tcp.FailedConnectionAttempts"},
+	{"Reset Connections", "Tcp.ResetConnections"},
+	{"Current Connections", "Tcp.CurrentConnections"},
+	{"Segments Received", "Tcp.SegmentsReceived"},
+	{"Segments Sent", "Tcp.SegmentsSent"},
+	{"Segments Retransmitted", "Tcp.SegmentsRetransmitted"},
+}
+
+// windowsThresholds are how much each failure counter may rise in one
+// watch window, as for the same MIB-II counters on Linux and Solaris:
+// Failed Connection Attempts is tcpAttemptFails (a handshake answered with
+// a reset or an old segment), Reset Connections is tcpEstabResets (a new
+// connection torn down by a segment meant for its predecessor).
+var windowsThresholds = map[string]int64{
+	"Tcp.FailedConnectionAttempts": 50,
+	"Tcp.ResetConnections":         50,
+}
+
+// Counters reads the TCP statistics with WindowsCountersCommand.
+func (windowsDriver) Counters(ctx context.Context, r Runner) (Counters, error) {
+	res, err := r.Run(ctx, WindowsCountersCommand)
+	if err != nil {
+		return nil, fmt.Errorf("read TCP counters: %w", err)
+	}
+	if res.ExitCode != 0 {
+		return nil, fmt.Errorf("read TCP counters: %s: exit status %d: %s", WindowsCountersCommand, res.ExitCode, firstLine(string(res.Stderr)+string(res.Stdout)))
+	}
+	c, err := ParseWindowsTCPStats(string(res.Stdout))
+	if err != nil {
+		return nil, fmt.Errorf("read TCP counters: %w", err)
+	}
+	return c, nil
+}
+
+// Thresholds returns a copy of the Windows defaults.
+func (windowsDriver) Thresholds() map[string]int64 { return maps.Clone(windowsThresholds) }
+
+// ParseWindowsTCPStats reads `netstat -s -p tcp`: the "LABEL = N" lines of
+// the statistics, up to the connection table ("Proto  Local Address ..."),
+// by position. English labels are checked against the expected ones.
+func ParseWindowsTCPStats(out string) (Counters, error) {
+	if len(out) > maxCounterOutput {
+		return nil, fmt.Errorf("netstat -s -p tcp printed %d bytes, more than the %d a TCP report can be", len(out), maxCounterOutput)
+	}
+	c := Counters{}
+	n := 0
+	english := false
+	for i, line := range strings.Split(strings.ReplaceAll(out, "\r", ""), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "Proto" || n == len(windowsTCPStats) {
+			break
+		}
+		label, value, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		label, value = strings.TrimSpace(label), strings.TrimSpace(value)
+		if n == 0 {
+			english = label == windowsTCPStats[0].label
+		}
+		if english && label != windowsTCPStats[n].label {
+			return nil, fmt.Errorf("netstat -s -p tcp: line %d: expected %q, got %q", i+1, windowsTCPStats[n].label, label)
+		}
+		v, err := strconv.ParseInt(value, 10, 64)
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("netstat -s -p tcp: line %d: %s = %q is not a count", i+1, windowsTCPStats[n].label, value)
+		}
+		c[windowsTCPStats[n].name] = v
+		n++
+	}
+	if n != len(windowsTCPStats) {
+		return nil, fmt.Errorf("netstat -s -p tcp: %d \"label = number\" lines, expected the %d of the TCP statistics (Active Opens ... Segments Retransmitted)", n, len(windowsTCPStats))
+	}
+	return c, nil
+}
 
 // WindowsGatherCommand is the one cmd.exe line Gather runs. Each command is
 // preceded by an echo of a section marker, has its stderr folded into
@@ -124,6 +210,7 @@ func WindowsGatherCommand() string {
 	}
 	section("pending", fmt.Sprintf(`reg query "%s"`, WindowsPendingKey))
 	section("netstat", "netstat -ano")
+	section("excluded", "netsh int ipv4 show excludedportrange protocol=tcp")
 	return strings.Join(parts, " & ")
 }
 
@@ -159,13 +246,62 @@ func ParseVer(out string) (release string, major int, err error) {
 // yyyymmddHHMMSS.ffffff and the UTC offset in minutes.
 var windowsBootTime = regexp.MustCompile(`^[0-9]{14}\.[0-9]{6}[+-][0-9]{3}$`)
 
-// parseWindowsBoot finds the CIM datetime in wmic's output. wmic ends lines
+// windowsBootTolerance is how far two readings of LastBootUpTime, taken
+// to UTC, may lie apart and still be the same boot. Windows computes the
+// value from the clock and the uptime, so it moves by about a second
+// between reads (psutil#1007, elastic/go-sysinfo#53); it is printed in
+// local time, so a daylight-saving change moves it by an hour, which the
+// conversion to UTC takes out. No Windows server goes from one boot, through
+// a fleettune apply, to the next boot in less than this.
+const windowsBootTolerance = 2 * time.Minute
+
+// parseCIMDatetime reads a CIM datetime (yyyymmddHHMMSS.ffffff and the
+// offset from UTC in minutes, "+060") as a time in UTC.
+func parseCIMDatetime(s string) (time.Time, error) {
+	if !windowsBootTime.MatchString(s) {
+		return time.Time{}, fmt.Errorf("%q is not a CIM datetime like 20231027083000.123456+060", s)
+	}
+	local, err := time.Parse("20060102150405.000000", s[:21])
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not a CIM datetime: %w", s, err)
+	}
+	off, _ := strconv.Atoi(s[22:])
+	if s[21] == '-' {
+		off = -off
+	}
+	return local.Add(-time.Duration(off) * time.Minute), nil
+}
+
+// windowsSameBoot reports whether two LastBootUpTime readings are the same
+// boot: equal in UTC within windowsBootTolerance. A reading that does not
+// parse is never the same boot as another.
+func windowsSameBoot(a, b string) bool {
+	ta, errA := parseCIMDatetime(a)
+	tb, errB := parseCIMDatetime(b)
+	if errA != nil || errB != nil {
+		return false
+	}
+	d := ta.Sub(tb)
+	return d <= windowsBootTolerance && d >= -windowsBootTolerance
+}
+
+// parseWindowsBoot finds the CIM datetime in wmic's output and returns the
+// boot id fleettune uses: the boot time in UTC, down to the minute, as a CIM
+// datetime ("20261101060000.000000+000"). The same boot then reads the same
+// way across a daylight-saving change and, but for a reading that moves
+// across a minute's end, across the second of jitter, so the commands a
+// plan shows (they record the boot id) are the ones apply finds; readings
+// are compared with windowsSameBoot, never for equality. wmic ends lines
 // with "\r\r\n" and pads columns with spaces; on Server 2003 its first run
 // prints "Please wait while WMIC is being installed." first.
 func parseWindowsBoot(out string) (string, error) {
 	for _, f := range strings.Fields(out) {
 		if windowsBootTime.MatchString(f) {
-			return f, nil
+			t, err := parseCIMDatetime(f)
+			if err != nil {
+				return "", fmt.Errorf("wmic os get lastbootuptime: %w", err)
+			}
+			return t.Truncate(time.Minute).Format("20060102150405") + ".000000+000", nil
 		}
 	}
 	return "", fmt.Errorf("wmic os get lastbootuptime printed %q, expected a CIM datetime like 20231027083000.123456+060", firstLine(out))
@@ -384,7 +520,7 @@ func ParseWindowsFacts(out string) (*Facts, error) {
 		if kn.AtBootSet {
 			kn.Live = kn.AtBoot
 		}
-		if p, ok := pending[k]; ok && p.boot == f.BootID {
+		if p, ok := pending[k]; ok && windowsSameBoot(p.boot, f.BootID) {
 			kn.Live = windowsDefault
 			if !p.isDefault {
 				kn.Live = strconv.FormatInt(p.inForce, 10)
@@ -400,8 +536,91 @@ func ParseWindowsFacts(out string) (*Facts, error) {
 	if f.Listening, f.TimeWait, err = parseWindowsNetstat(v); err != nil {
 		return nil, fmt.Errorf("read sockets: %w", err)
 	}
+
+	// Excluded port ranges: 2008+ only (2003's netsh has no such context).
+	if v, err := body("excluded"); err == nil {
+		ex, err := parseWindowsExcluded(v)
+		if err != nil {
+			return nil, fmt.Errorf("read excluded port ranges: %w", err)
+		}
+		f.Knobs[WindowsExcludedKnob] = Knob{Name: WindowsExcludedKnob, Live: formatRanges(ex), Source: "netsh int ipv4 show excludedportrange protocol=tcp"}
+	} else if !legacy {
+		return nil, fmt.Errorf("read excluded port ranges: netsh int ipv4 show excludedportrange protocol=tcp: %s", sectionError(v, err))
+	}
 	f.Exempt = windowsExempt(f)
 	return f, nil
+}
+
+// WindowsExcludedKnob is the pseudo-knob in Facts.Knobs that lists the
+// excluded TCP port ranges (IPv4) as "5357-5357,50000-50059"; "" when
+// there are none. Absent on 2003.
+const WindowsExcludedKnob = "netsh excludedportrange tcp"
+
+// parseWindowsExcluded reads `netsh int ipv4 show excludedportrange
+// protocol=tcp`: a title, "Start Port    End Port", dashes, then one row of
+// two numbers per range, an administered one followed by "*". Rows are
+// taken after the dashes; the labels are localised and not read.
+func parseWindowsExcluded(out string) ([]PortRange, error) {
+	var ex []PortRange
+	rows := false
+	for i, line := range strings.Split(strings.ReplaceAll(out, "\r", ""), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 0:
+			if len(ex) > 0 {
+				return ex, nil // the blank line after the table
+			}
+			continue
+		case strings.HasPrefix(f[0], "---"):
+			rows = true
+			continue
+		case !rows:
+			continue
+		}
+		if len(f) > 3 || len(f) == 3 && f[2] != "*" {
+			return nil, fmt.Errorf("line %d: expected \"START END\" (and \"*\"), got %q", i+1, strings.TrimSpace(line))
+		}
+		lo, err1 := strconv.Atoi(f[0])
+		hi := lo
+		var err2 error
+		if len(f) > 1 {
+			hi, err2 = strconv.Atoi(f[1])
+		}
+		if err1 != nil || err2 != nil || len(f) < 2 || lo < 1 || hi > 65535 || lo > hi {
+			return nil, fmt.Errorf("line %d: expected \"START END\" port numbers, got %q", i+1, strings.TrimSpace(line))
+		}
+		ex = append(ex, PortRange{lo, hi})
+	}
+	if !rows {
+		return nil, fmt.Errorf("no table (expected a line of dashes): %q", firstLine(out))
+	}
+	return ex, nil
+}
+
+func formatRanges(rs []PortRange) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = r.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// windowsExcludedIn counts the ports of want that excluded ranges hold.
+func windowsExcludedIn(f *Facts, want PortRange) (n int, ranges []string) {
+	for _, part := range strings.Split(f.Knobs[WindowsExcludedKnob].Live, ",") {
+		lo, hi, ok := strings.Cut(part, "-")
+		a, err1 := strconv.Atoi(lo)
+		b, err2 := strconv.Atoi(hi)
+		if !ok || err1 != nil || err2 != nil {
+			continue
+		}
+		a, b = max(a, want.Low), min(b, want.High)
+		if a <= b {
+			n += b - a + 1
+			ranges = append(ranges, part)
+		}
+	}
+	return n, ranges
 }
 
 // windowsExempt reports, on Server 2003, the listeners inside the current
@@ -480,6 +699,25 @@ func windowsRegState(f *Facts, knob string) (windowsReg, error) {
 type windowsShow struct {
 	value func(int64) string
 	def   int64
+	// defSource says where the assumed default comes from, when the
+	// references disagree ("" when they do not).
+	defSource string
+}
+
+// windowsTimedWaitSource is where the TcpTimedWaitDelay default fleettune
+// assumes comes from (platforms.md 2.2: the references disagree).
+func windowsTimedWaitSource(legacy bool) string {
+	if legacy {
+		return "120s per KB 314053 for XP/2003; other Microsoft pages say 240s"
+	}
+	return "240s per Microsoft's port-exhaustion page; KB 314053 (XP/2003) says 120s"
+}
+
+func (s windowsShow) notSet() string {
+	if s.defSource != "" {
+		return " (default, not set: " + s.defSource + ")"
+	}
+	return " (default, not set)"
 }
 
 // windowsTyped is a registry knob's value in force, typed.
@@ -499,14 +737,14 @@ func windowsTyped(knob string, s windowsShow, r windowsReg) *Value {
 
 func (s windowsShow) live(r windowsReg) string {
 	if r.liveDefault {
-		return s.value(s.def) + " (default, not set)"
+		return s.value(s.def) + s.notSet()
 	}
 	return s.value(r.live)
 }
 
 func (s windowsShow) boot(r windowsReg) string {
 	if !r.bootSet {
-		return s.value(s.def) + " (default, not set)"
+		return s.value(s.def) + s.notSet()
 	}
 	return s.value(r.boot)
 }
@@ -514,11 +752,11 @@ func (s windowsShow) boot(r windowsReg) string {
 func windowsShows(knob string, legacy bool) windowsShow {
 	switch knob {
 	case windowsMaxUser:
-		return windowsShow{func(v int64) string { return PortRange{windowsLegacyLow, int(v)}.String() }, windowsMaxUserDef}
+		return windowsShow{func(v int64) string { return PortRange{windowsLegacyLow, int(v)}.String() }, windowsMaxUserDef, ""}
 	case windowsTimedWait:
-		return windowsShow{func(v int64) string { return (time.Duration(v) * time.Second).String() }, windowsTimedWaitDefault(legacy)}
+		return windowsShow{func(v int64) string { return (time.Duration(v) * time.Second).String() }, windowsTimedWaitDefault(legacy), windowsTimedWaitSource(legacy)}
 	default:
-		return windowsShow{func(v int64) string { return (time.Duration(v) * time.Millisecond).String() }, windowsKeepAliveDef}
+		return windowsShow{func(v int64) string { return (time.Duration(v) * time.Millisecond).String() }, windowsKeepAliveDef, ""}
 	}
 }
 
@@ -667,7 +905,16 @@ func (d windowsDriver) proposeDynamicPorts(f *Facts, want PortRange, g Guardrail
 	case want.Size() < windowsMinPorts:
 		c.Refused = fmt.Sprintf("range %s holds %d ports; netsh needs at least %d", want, want.Size(), windowsMinPorts)
 	}
-	return &c, nil
+	var notes []string
+	if n, ranges := windowsExcludedIn(f, want); n > 0 {
+		msg := fmt.Sprintf("%d of the %d ports of %s are excluded (netsh int ipv4 show excludedportrange protocol=tcp: %s)", n, want.Size(), want, strings.Join(ranges, ", "))
+		if 2*n > want.Size() && c.Refused == "" {
+			c.Refused = msg + "; Windows would have fewer than half of them to give out: choose a range outside the exclusions"
+		} else {
+			notes = append(notes, "ephemeral_ports: "+msg)
+		}
+	}
+	return &c, notes
 }
 
 func windowsLiveRange(f *Facts, knob string) (PortRange, error) {

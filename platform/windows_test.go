@@ -200,8 +200,15 @@ func TestWindowsParsers(t *testing.T) {
 	if b, err := parseWindowsBoot(readWindowsFixture(t, "wmic-lastbootuptime.txt")); err != nil || b != "20261101060000.000000+000" {
 		t.Errorf("wmic: %q, %v", b, err)
 	}
-	if b, err := parseWindowsBoot("Please wait while WMIC is being installed.\r\nLastBootUpTime\r\r\n20231027083000.123456+060\r\r\n\r\r\n"); err != nil || b != "20231027083000.123456+060" {
-		t.Errorf("wmic on 2003's first run: %q, %v", b, err)
+	if b, err := parseWindowsBoot("Please wait while WMIC is being installed.\r\nLastBootUpTime\r\r\n20231027083000.123456+060\r\r\n\r\r\n"); err != nil || b != "20231027073000.000000+000" {
+		t.Errorf("wmic on 2003's first run: %q, %v (want the boot id in UTC, to the minute)", b, err)
+	}
+	// The same boot read a second apart, or across a daylight-saving
+	// change, has the same boot id.
+	for _, v := range []string{"20231027083000.123456+060", "20231027083001.123456+060", "20231027093000.123456+120"} {
+		if b, err := parseWindowsBoot("LastBootUpTime\r\r\n" + v + "\r\r\n"); err != nil || b != "20231027073000.000000+000" {
+			t.Errorf("wmic printed %s: boot id %q, %v", v, b, err)
+		}
 	}
 	l, tw, err := parseWindowsNetstat(readWindowsFixture(t, "netstat-ano-2019.txt"))
 	if err != nil || !reflect.DeepEqual(l, []int{135, 445, 3389, 5985, 5986, 49664}) || tw != 3 {
@@ -233,7 +240,7 @@ func TestWindowsPropose2019(t *testing.T) {
 		`reg add "HKLM\SOFTWARE\fleettune\PendingReboot" /v TcpTimedWaitDelay /t REG_SZ /d "20261101060000.000000+000 default" /f`,
 		`reg add "HKLM\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters" /v TcpTimedWaitDelay /t REG_DWORD /d 30 /f`,
 	}
-	if tw.Current != "4m0s (default, not set)" || tw.Target != "30s" || !tw.RebootRequired || tw.RebootReason == "" || tw.Pending() ||
+	if tw.Current != "4m0s (default, not set: 240s per Microsoft's port-exhaustion page; KB 314053 (XP/2003) says 120s)" || tw.Target != "30s" || !tw.RebootRequired || tw.RebootReason == "" || tw.Pending() ||
 		!reflect.DeepEqual(tw.Commands, wantTW) || !strings.Contains(tw.Persist, "TcpTimedWaitDelay = 30") {
 		t.Errorf("time_wait: %+v", tw)
 	}
@@ -248,7 +255,7 @@ func TestWindowsPropose2019(t *testing.T) {
 		t.Fatalf("pending: changes %+v", p.Changes)
 	}
 	for _, c := range p.Changes {
-		if !c.Pending() || c.AtBoot == "" || !strings.Contains(c.Current, "(default, not set)") {
+		if !c.Pending() || c.AtBoot == "" || !strings.Contains(c.Current, "(default, not set") {
 			t.Errorf("pending: %+v, want Pending with drift shown", c)
 		}
 	}
@@ -265,7 +272,8 @@ func TestWindowsPropose2019(t *testing.T) {
 	if len(p.Changes) != 1 || p.Changes[0].Pending() || len(p.Changes[0].Commands) != 2 {
 		t.Errorf("pending, new target: %+v", p.Changes)
 	}
-	// The value the record says is in force is what is recorded again.
+	// The value the record says is in force is what is recorded again, with
+	// this boot's id: UTC, to the minute, whatever second wmic showed.
 	if !strings.Contains(p.Changes[0].Commands[0], `/d "20261101060000.000000+000 default"`) {
 		t.Errorf("record: %q", p.Changes[0].Commands[0])
 	}
@@ -289,7 +297,7 @@ func TestWindowsPropose2003(t *testing.T) {
 		!strings.HasSuffix(eph.Commands[1], `/v MaxUserPort /t REG_DWORD /d 5500 /f`) || !strings.Contains(eph.Knob, "MaxUserPort") {
 		t.Errorf("ephemeral_ports: %+v", eph)
 	}
-	if tw := p.Changes[1]; tw.Current != "2m0s (default, not set)" {
+	if tw := p.Changes[1]; tw.Current != "2m0s (default, not set: 120s per KB 314053 for XP/2003; other Microsoft pages say 240s)" {
 		t.Errorf("time_wait on 2003: %+v (default 120 s, KB 314053)", tw)
 	}
 	pending := windowsFacts(t, "gather-2003-pending.txt")
@@ -482,5 +490,82 @@ func TestWindowsGather(t *testing.T) {
 	}
 	if _, ok := d.(Applier); !ok {
 		t.Error("the Windows driver is not an Applier")
+	}
+}
+
+// LastBootUpTime moves without a reboot: a second between reads, an hour of
+// local time across a daylight-saving change. Only a real reboot is a new
+// boot.
+func TestWindowsSameBoot(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"20261101060000.000000+000", "20261101060000.000000+000", true},
+		{"20261101060000.000000+000", "20261101060001.000000+000", true},  // jitter
+		{"20261101070000.500000+060", "20261101080000.500000+120", true},  // daylight saving
+		{"20261101010000.000000-300", "20261101060000.000000+000", true},  // same instant, another zone
+		{"20261101060000.000000+000", "20261101070000.000000+000", false}, // a reboot an hour later
+		{"20261101060000.000000+000", "20261101060500.000000+000", false},
+		{"20261101060000.000000+000", "Nov  1 06:00", false},
+		{"", "", false},
+	} {
+		if got := windowsSameBoot(tc.a, tc.b); got != tc.same {
+			t.Errorf("windowsSameBoot(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.same)
+		}
+		if got := SameBoot(Windows, tc.a, tc.b); got != tc.same {
+			t.Errorf("SameBoot(windows, %q, %q) = %v", tc.a, tc.b, got)
+		}
+	}
+	if !SameBoot(Linux, "x", "x") || SameBoot(Linux, "x", "y") {
+		t.Error("SameBoot on Linux is not equality")
+	}
+}
+
+func TestParseWindowsTCPStats(t *testing.T) {
+	c, err := ParseWindowsTCPStats(readWindowsFixture(t, "netstat-s-p-tcp.txt"))
+	if err != nil || c["Tcp.FailedConnectionAttempts"] != 212 || c["Tcp.ResetConnections"] != 96 || c["Tcp.ActiveOpens"] != 48213 || c["Tcp.SegmentsRetransmitted"] != 1422 || len(c) != 8 {
+		t.Errorf("fixture: %v, %v", c, err)
+	}
+	// A German Windows: labels localised, read by position.
+	de := "\r\nTCP-Statistik für IPv4\r\n\r\n  Aktive Öffnungen                    = 5\r\n  Passive Öffnungen                   = 6\r\n  Fehlgeschlagene Verbindungsversuche = 7\r\n  Zurückgesetzte Verbindungen         = 8\r\n  Aktuelle Verbindungen               = 1\r\n  Empfangene Segmente                 = 10\r\n  Gesendete Segmente                  = 11\r\n  Erneut übertragene Segmente         = 0\r\n"
+	if c, err := ParseWindowsTCPStats(de); err != nil || c["Tcp.FailedConnectionAttempts"] != 7 || c["Tcp.ResetConnections"] != 8 {
+		t.Errorf("German: %v, %v", c, err)
+	}
+	fix := readWindowsFixture(t, "netstat-s-p-tcp.txt")
+	for _, tc := range []struct{ name, out, want string }{
+		{"empty", "", `0 "label = number" lines`},
+		{"cut short", strings.SplitAfter(fix, "Reset Connections")[0], `3 "label = number" lines`},
+		{"renamed", strings.Replace(fix, "Reset Connections  ", "Resets             ", 1), `line 7: expected "Reset Connections", got "Resets"`},
+		{"not a count", strings.Replace(fix, "= 96", "= lots", 1), `line 7: Reset Connections = "lots" is not a count`},
+		{"huge", strings.Repeat("x", maxCounterOutput+1), "more than"},
+	} {
+		if _, err := ParseWindowsTCPStats(tc.out); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error containing %q", tc.name, err, tc.want)
+		}
+	}
+	d := windowsDrv()
+	if !d.Capabilities().Counters || d.Thresholds()["Tcp.FailedConnectionAttempts"] != 50 || d.Thresholds()["Tcp.ResetConnections"] != 50 {
+		t.Errorf("capabilities %+v thresholds %v", d.Capabilities(), d.Thresholds())
+	}
+}
+
+func TestParseWindowsExcluded(t *testing.T) {
+	out := "\r\nProtocol tcp Port Exclusion Ranges\r\n\r\nStart Port    End Port\r\n----------    --------\r\n      5357        5357\r\n     50000       50059     *\r\n\r\n* - Administered port exclusions.\r\n\r\n"
+	ex, err := parseWindowsExcluded(out)
+	if err != nil || !reflect.DeepEqual(ex, []PortRange{{5357, 5357}, {50000, 50059}}) {
+		t.Errorf("%v, %v", ex, err)
+	}
+	if ex, err := parseWindowsExcluded("\r\nProtocol tcp Port Exclusion Ranges\r\n\r\nStart Port    End Port\r\n----------    --------\r\n\r\n"); err != nil || len(ex) != 0 {
+		t.Errorf("none: %v, %v", ex, err)
+	}
+	for _, bad := range []string{"", "no table\r\n", "----\r\n 5000\r\n", "----\r\n 6000 5000\r\n", "----\r\n 1 70000\r\n", "----\r\n 1 2 x\r\n"} {
+		if _, err := parseWindowsExcluded(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+	f := &Facts{Knobs: map[string]Knob{WindowsExcludedKnob: {Live: "5357-5357,50000-50059"}}}
+	if n, r := windowsExcludedIn(f, PortRange{49152, 65535}); n != 60 || !reflect.DeepEqual(r, []string{"50000-50059"}) {
+		t.Errorf("excluded in 49152-65535: %d %v", n, r)
 	}
 }

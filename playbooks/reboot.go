@@ -79,7 +79,7 @@ func (e *Engine) CheckReboots(ctx context.Context, checks []RebootCheck) []Reboo
 			}
 		}
 		st.BootID, st.Detail = f.BootID, ""
-		if f.BootID == checks[i].BootID {
+		if platform.SameBoot(c.os, f.BootID, checks[i].BootID) {
 			st.State = RebootPending
 			return
 		}

@@ -28,6 +28,10 @@ type Host struct {
 	// Files returns, byte for byte, every file fleettune may write on the
 	// host, by path.
 	Files func() map[string]string
+	// TimeWaitTooShort makes the host behave as one whose TIME_WAIT change
+	// went too far: stray segments of old connections reset new ones, and
+	// the failure counters rise. nil when the host cannot be made to.
+	TimeWaitTooShort func()
 }
 
 // Suite runs the conformance tests for one OS driver against one kind of
@@ -57,6 +61,7 @@ func (s *Suite) RunTests(t *testing.T) {
 		{"RestoreIsByteExact", s.testRestore},
 		{"RefusalRunsNothing", s.testRefusal},
 		{"NonRootFailsClearly", s.testNonRoot},
+		{"CountersShowFailures", s.testCounters},
 	} {
 		t.Run(tc.name, tc.fn)
 	}
@@ -323,4 +328,49 @@ func fileDiff(want, got map[string]string) string {
 		}
 	}
 	return strings.Join(out, ", ")
+}
+
+// Every OS has TCP counters a health check can read: each counter with a
+// threshold is there, counters do not go down between reads, a healthy host
+// stays below every threshold, and a host whose TIME_WAIT went too far
+// exceeds one.
+func (s *Suite) testCounters(t *testing.T) {
+	h, d := s.NewHost(t), s.driver(t)
+	if !d.Capabilities().Counters {
+		t.Fatalf("%s has no counter reader: a host would go unchecked without a probe", s.OS)
+	}
+	ctx := context.Background()
+	th := d.Thresholds()
+	if len(th) == 0 {
+		t.Fatal("no thresholds")
+	}
+	read := func() platform.Counters {
+		t.Helper()
+		c, err := d.Counters(ctx, h.Root)
+		if err != nil {
+			t.Fatalf("counters: %v", err)
+		}
+		for name := range th {
+			if _, ok := c[name]; !ok {
+				t.Fatalf("counters have no %s (a threshold needs it): %v", name, c)
+			}
+		}
+		return c
+	}
+	before, after := read(), read()
+	for name := range th {
+		if after[name] < before[name] {
+			t.Errorf("%s went down between two reads: %d → %d", name, before[name], after[name])
+		}
+	}
+	if _, exceeded := platform.CounterDeltas(before, after, th); len(exceeded) != 0 {
+		t.Errorf("a healthy host exceeds thresholds: %v", exceeded)
+	}
+	if h.TimeWaitTooShort == nil {
+		return
+	}
+	h.TimeWaitTooShort()
+	if _, exceeded := platform.CounterDeltas(after, read(), th); len(exceeded) == 0 {
+		t.Error("a host whose TIME_WAIT went too far exceeds no threshold")
+	}
 }
