@@ -34,9 +34,11 @@ type ApplyOptions struct {
 	// Guardrails are the playbook's OS-neutral guardrails, applied by the
 	// planner to every fresh proposal.
 	Guardrails Guardrails
-	Batch      Batch
-	// MaxFailures stops the rollout once more hosts than this have failed.
-	MaxFailures int
+	// Batch is the ramp of batch sizes; the first batch is the canary.
+	Batch Ramp
+	// MaxFailures stops the rollout once more hosts than it allows have
+	// failed or were unreachable.
+	MaxFailures Budget
 	Watch       time.Duration
 	Health      Health
 	// RollbackScope is ScopeBatch (default) or ScopeAll.
@@ -61,10 +63,8 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 	for i, h := range hosts {
 		out.Hosts[i] = HostOutcome{Host: h.Name, OS: h.OS, Status: StatusSkipped, Error: "not started"}
 	}
-	size := o.Batch.Size(len(hosts))
-	if size <= 0 {
-		size = len(hosts)
-	}
+	sizes := o.Batch.Sizes(len(hosts))
+	e.progress(Event{Kind: RolloutStarted, Total: len(hosts), Batches: len(sizes), Watch: o.Watch})
 	failures := 0
 	// A host's connection is released once its batch is judged, unless an
 	// automatic rollback may still include it (rollback_scope all with
@@ -78,8 +78,9 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 			e.release(a.conn)
 		}
 		out.Summarize()
+		e.progress(Event{Kind: RolloutDone, Stopped: out.Stopped})
 	}()
-	for start, n := 0, 1; start < len(hosts); start, n = start+size, n+1 {
+	for start, n := 0, 1; start < len(hosts); start, n = start+sizes[n-1], n+1 {
 		if err := e.journalErr(); err != nil {
 			out.Stopped = fmt.Sprintf("journal write failed (%v): rollout stopped before batch %d; no further host was touched", err, n)
 			break
@@ -88,14 +89,16 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 			out.Stopped = "interrupted before batch " + fmt.Sprint(n)
 			break
 		}
-		end := min(start+size, len(hosts))
+		end := start + sizes[n-1]
 		batch := BatchOutcome{Number: n, Canary: n == 1 && end < len(hosts)}
+		e.progress(Event{Kind: BatchStarted, Batch: n, Batches: len(sizes), Canary: batch.Canary, Hosts: end - start})
 		var changed []*applied
 		var mu sync.Mutex
 		e.forEachHost(ctx, hosts[start:end], func(ctx context.Context, i int, h *inventory.Host) {
 			ho := &out.Hosts[start+i]
 			ho.Batch = n
 			a := e.applyHost(ctx, h, o, ho)
+			e.progress(Event{Kind: HostDone, Batch: n, Host: h.Name, Status: string(ho.Status), Reason: ho.Reason})
 			if a != nil {
 				mu.Lock()
 				changed = append(changed, a)
@@ -121,6 +124,9 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 			}
 		}
 
+		if len(changed) == 0 {
+			e.progress(Event{Kind: BatchDone, Batch: n, Canary: batch.Canary})
+		}
 		if len(changed) > 0 {
 			e.checkHealth(ctx, changed, o, &batch)
 			// The result again, now with what the check measured on the
@@ -132,6 +138,7 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 				}
 			}
 			out.Batches = append(out.Batches, batch)
+			e.progress(Event{Kind: BatchDone, Batch: n, Canary: batch.Canary, Changed: len(changed), Checked: batch.Checked, Healthy: batch.Healthy && !batch.Failed, Unhealthy: batch.Failed})
 			if e.Journal != nil {
 				if err := e.Journal.Health(batch); err != nil {
 					e.journalFailed("", err)
@@ -173,8 +180,8 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 			out.Stopped = fmt.Sprintf("journal write failed (%v): rollout stopped; no host after it was touched", err)
 			break
 		}
-		if failures > o.MaxFailures && end < len(hosts) {
-			out.Stopped = fmt.Sprintf("%s failed, more than rollout.max_failures (%d): rollout stopped", plural(failures, "host", "hosts"), o.MaxFailures)
+		if o.MaxFailures.Exceeded(failures, end) && end < len(hosts) {
+			out.Stopped = fmt.Sprintf("%d of %s failed or unreachable, more than rollout.max_failures (%s) allows: rollout stopped", failures, plural(end, "host", "hosts"), o.MaxFailures)
 			break
 		}
 	}
@@ -271,13 +278,13 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 	// The journal entry comes first: no host is changed without one.
 	if e.Journal != nil {
 		if err := e.Journal.Before(BeforeRecord{Host: h, OS: c.os, BootID: facts.BootID, Changes: prop.Changes, Targets: targets, Snapshot: snap}); err != nil {
-			ho.Status, ho.Error = StatusFailed, "journal: "+err.Error()+"; host not touched"
+			ho.Status, ho.Error, ho.Reason = StatusFailed, "journal: "+err.Error()+"; host not touched", "journal write failed"
 			e.journalFailed(h.Name, err)
 			return nil
 		}
 	}
 	a := &applied{conn: c, out: ho, snapshot: snap}
-	l.Info("applying", "changes", len(prop.Changes))
+	l.Debug("applying", "changes", len(prop.Changes))
 	// Commands that started run to their end even when the rollout is
 	// interrupted: a host is never left between a runtime change and its
 	// persistence by a Ctrl-C.
@@ -308,7 +315,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 	}
 	switch {
 	case len(wrong) > 0:
-		ho.Status, ho.Error = StatusFailed, "verify: "+strings.Join(wrong, "; ")
+		ho.Status, ho.Error, ho.Reason = StatusFailed, "verify: "+strings.Join(wrong, "; "), "verify failed"
 	default:
 		ho.Status = StatusApplied
 		ho.RebootRequired, ho.RebootReason = rebootReasons(after.Changes)
@@ -517,7 +524,7 @@ func knobNames(s platform.Snapshot) []string {
 func (ho *HostOutcome) fail(err error) {
 	hp := HostPlan{}
 	hp.fail(err)
-	ho.Status, ho.Error = record.Status(hp.Status), hp.Error
+	ho.Status, ho.Error, ho.Reason = record.Status(hp.Status), hp.Error, hp.Reason
 }
 
 func trimOutput(b []byte) string {

@@ -323,7 +323,7 @@ func rangeOptions(r string, batch Batch, h Health) ApplyOptions {
 		Targets: func(*inventory.Host, string) (platform.Targets, error) {
 			return platform.Targets{EphemeralPorts: &pr}, nil
 		},
-		Batch:  batch,
+		Batch:  Ramp{batch},
 		Watch:  time.Minute,
 		Health: h,
 	}
@@ -445,7 +445,7 @@ func TestApplyMaxFailuresStopsRollout(t *testing.T) {
 		}
 	})
 	o := rangeOptions("20000-60999", Batch{Count: 2}, Health{})
-	o.MaxFailures = 1
+	o.MaxFailures = Budget{Count: 1}
 	out := f.engine(&memJournal{}).Apply(context.Background(), "run", f.inventory(), o)
 	if out.Summary.Failed != 2 || out.Summary.Skipped != 4 || !strings.Contains(out.Stopped, "max_failures") {
 		t.Errorf("summary %+v stopped %q", out.Summary, out.Stopped)

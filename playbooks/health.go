@@ -111,7 +111,10 @@ func (e *Engine) checkHealth(ctx context.Context, hosts []*applied, o ApplyOptio
 	})
 	var note string
 	if o.Watch > 0 {
+		// One line per batch (not per host), at info: scripts and the e2e
+		// tests wait for it.
 		e.logger().Info("watching", "batch", b.Number, "hosts", len(checks), "for", o.Watch)
+		e.progress(Event{Kind: WatchStarted, Batch: b.Number, Hosts: len(checks), Watch: o.Watch})
 		if err := e.sleep(ctx, o.Watch); err != nil {
 			note = fmt.Sprintf("watch cut short (%v); checked at once", err)
 		}

@@ -63,7 +63,7 @@ func Parse(file string, data []byte) (*Playbook, error) {
 			MinTimeWait:           DefaultMinTimeWait,
 			ProtectListeningPorts: true,
 		},
-		Rollout: Rollout{Batch: Batch{Percent: DefaultBatchPercent}},
+		Rollout: Rollout{Batch: Ramp{{Percent: DefaultBatchPercent}}},
 		Health: Health{
 			Watch:     DefaultWatch,
 			Counters:  true,
@@ -402,27 +402,52 @@ func (l *loader) rollout(n *yaml.Node, r *Rollout) error {
 		key := "rollout." + kv.Key
 		switch kv.Key {
 		case "batch":
+			if r.Batch, err = l.ramp(kv.Value, key); err != nil {
+				return err
+			}
+		case "max_failures":
 			v := yamlx.Resolve(kv.Value)
 			if v.Kind != yaml.ScalarNode || (v.Tag != "!!int" && v.Tag != "!!str") {
-				return yamlx.Errorf(l.file, v, "%s: expected a count such as 5 or a percentage such as 25%%, found %s", key, yamlx.Kind(v))
+				return yamlx.Errorf(l.file, v, "%s: expected a count such as 2 or a percentage such as 10%%, found %s", key, yamlx.Kind(v))
 			}
-			b, err := ParseBatch(v.Value)
+			b, err := ParseBudget(v.Value)
 			if err != nil {
 				return yamlx.Errorf(l.file, v, "%s: %v", key, err)
 			}
-			r.Batch = b
-		case "max_failures":
-			m, err := yamlx.Int(l.file, kv.Value, key)
-			if err != nil {
-				return err
-			}
-			if m < 0 {
-				return yamlx.Errorf(l.file, kv.Value, "%s: %d is negative; 0 stops at the first failure", key, m)
-			}
-			r.MaxFailures = m
+			r.MaxFailures = b
 		}
 	}
 	return nil
+}
+
+// ramp reads rollout.batch: one size (5, 25%) or a list of them
+// ([1, 10%, 25%]); each error names the entry's own line and column.
+func (l *loader) ramp(n *yaml.Node, key string) (Ramp, error) {
+	v := yamlx.Resolve(n)
+	items := []*yaml.Node{v}
+	if v.Kind == yaml.SequenceNode {
+		if len(v.Content) == 0 {
+			return nil, yamlx.Errorf(l.file, v, "%s: an empty list; expected sizes such as [1, 10%%, 25%%]", key)
+		}
+		items = v.Content
+	}
+	var r Ramp
+	for i, it := range items {
+		it = yamlx.Resolve(it)
+		what := key
+		if v.Kind == yaml.SequenceNode {
+			what = fmt.Sprintf("%s[%d]", key, i)
+		}
+		if it.Kind != yaml.ScalarNode || (it.Tag != "!!int" && it.Tag != "!!str") {
+			return nil, yamlx.Errorf(l.file, it, "%s: expected a count such as 5, a percentage such as 25%%, or a list such as [1, 10%%, 25%%], found %s", what, yamlx.Kind(it))
+		}
+		b, err := ParseBatch(it.Value)
+		if err != nil {
+			return nil, yamlx.Errorf(l.file, it, "%s: %v", what, err)
+		}
+		r = append(r, b)
+	}
+	return r, nil
 }
 
 func (l *loader) health(n *yaml.Node, h *Health) error {

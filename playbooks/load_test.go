@@ -50,7 +50,7 @@ func TestParseContractExample(t *testing.T) {
 			{When: Match{Group: "db"}, Native: map[string]map[string]string{"linux": {"net.ipv4.tcp_tw_reuse": "1"}}, Line: 9},
 		},
 		Guardrails: Guardrails{MinTimeWait: 10 * time.Second, ProtectListeningPorts: true},
-		Rollout:    Rollout{Batch: Batch{Percent: 25}, MaxFailures: 0},
+		Rollout:    Rollout{Batch: Ramp{{Percent: 25}}, MaxFailures: Budget{Count: 0}},
 		Health: Health{
 			Watch:     2 * time.Minute,
 			Counters:  true,
@@ -77,21 +77,21 @@ func TestLoadDefaultsAndExplicit(t *testing.T) {
 			Name:       "minimal", // from the file name
 			Targets:    Targets{EphemeralPorts: ports(10240, 65535)},
 			Guardrails: Guardrails{MinTimeWait: 10 * time.Second, ProtectListeningPorts: true},
-			Rollout:    Rollout{Batch: Batch{Percent: 25}},
+			Rollout:    Rollout{Batch: Ramp{{Percent: 25}}},
 			Health:     Health{Watch: 2 * time.Minute, Counters: true, Rollback: "manual", Unchecked: "refuse"},
 		}},
 		{"explicit.yaml", Playbook{
 			Name:       "explicit",
 			Targets:    Targets{TimeWait: dur(300 * time.Second)}, // the maximum is allowed
 			Guardrails: Guardrails{MinTimeWait: time.Second, ProtectListeningPorts: false},
-			Rollout:    Rollout{Batch: Batch{Count: 3}, MaxFailures: 2},
+			Rollout:    Rollout{Batch: Ramp{{Count: 3}}, MaxFailures: Budget{Count: 2}},
 			Health:     Health{Watch: 0, Counters: false, Rollback: "manual", Unchecked: "refuse"},
 		}},
 		{"lowered-min.yaml", Playbook{
 			Name:       "lowered-min",
 			Targets:    Targets{TimeWait: dur(5 * time.Second)},
 			Guardrails: Guardrails{MinTimeWait: 5 * time.Second, ProtectListeningPorts: true},
-			Rollout:    Rollout{Batch: Batch{Percent: 25}},
+			Rollout:    Rollout{Batch: Ramp{{Percent: 25}}},
 			Health:     Health{Watch: 2 * time.Minute, Counters: true, Rollback: "manual", Unchecked: "refuse"},
 		}},
 		{"native-only.yaml", Playbook{
@@ -105,7 +105,7 @@ func TestLoadDefaultsAndExplicit(t *testing.T) {
 				Line: 3,
 			}},
 			Guardrails: Guardrails{MinTimeWait: 10 * time.Second, ProtectListeningPorts: true},
-			Rollout:    Rollout{Batch: Batch{Percent: 25}},
+			Rollout:    Rollout{Batch: Ramp{{Percent: 25}}},
 			Health:     Health{Watch: 2 * time.Minute, Counters: true, Rollback: "manual", Unchecked: "refuse"},
 		}},
 	}
@@ -152,6 +152,10 @@ func TestLoadErrors(t *testing.T) {
 		{"batch-zero.yaml", `4:10: rollout.batch: "0": a batch must hold at least 1 host`},
 		{"batch-150.yaml", `4:10: rollout.batch: "150%": a percentage must be between 1% and 100%`},
 		{"batch-x.yaml", `4:10: rollout.batch: "x%": expected a count such as 5 or a percentage such as 25%`},
+		{"batch-list-zero.yaml", `4:19: rollout.batch[2]: "0": a batch must hold at least 1 host`},
+		{"batch-list-empty.yaml", `4:10: rollout.batch: an empty list; expected sizes such as [1, 10%, 25%]`},
+		{"batch-list-nested.yaml", `4:14: rollout.batch[1]: expected a count such as 5, a percentage such as 25%, or a list such as [1, 10%, 25%], found a list`},
+		{"max-failures-150.yaml", `4:17: rollout.max_failures: "150%": a percentage must be between 0% and 100%`},
 		{"max-failures-negative.yaml", `4:17: rollout.max_failures: -1 is negative; 0 stops at the first failure`},
 		{"rollback-bad.yaml", `4:13: health.rollback: "sometimes" is not one of: auto, manual`},
 		{"probe-bad-os.yaml", `6:5: health.probe: unknown OS family "macos" (expected one of: ` + os + `)`},
@@ -294,7 +298,7 @@ func TestExamplePlaybook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pb.Name != "port-hygiene" || pb.Rollout.Batch != (Batch{Percent: 25}) || pb.Health.Rollback != RollbackAuto {
+	if pb.Name != "port-hygiene" || pb.Rollout.Batch.String() != "25%" || pb.Health.Rollback != RollbackAuto {
 		t.Errorf("name %q batch %v rollback %q", pb.Name, pb.Rollout.Batch, pb.Health.Rollback)
 	}
 	got, err := pb.Resolve("linux", []string{"all", "db"}, "db1.example.com")

@@ -55,11 +55,16 @@ type Plan struct {
 
 // HostPlan is one host's part of a plan.
 type HostPlan struct {
-	Host           string            `json:"host"`
-	OS             string            `json:"os"`
-	Version        string            `json:"version,omitempty"`
-	Status         string            `json:"status"`
-	Error          string            `json:"error"`
+	Host    string `json:"host"`
+	OS      string `json:"os"`
+	Version string `json:"version,omitempty"`
+	Status  string `json:"status"`
+	Error   string `json:"error"`
+	Reason  string `json:"reason,omitempty"` // the kind of a failure, for grouping
+	// Grade and Audit are the host's audit grade and one-line summary
+	// (plan --audit); "" when not asked for or not read.
+	Grade          string            `json:"grade,omitempty"`
+	Audit          string            `json:"audit,omitempty"`
 	RebootRequired bool              `json:"reboot_required"`
 	Changes        []platform.Change `json:"changes"`
 	Notes          []string          `json:"notes"`
@@ -87,7 +92,7 @@ type RunSettings struct {
 	ProtectListeningPorts bool              `json:"protect_listening_ports"`
 	MinTimeWait           string            `json:"min_time_wait"`
 	Batch                 string            `json:"batch"`
-	MaxFailures           int               `json:"max_failures"`
+	MaxFailures           Budget            `json:"max_failures"`
 	Watch                 string            `json:"watch"`
 	Counters              bool              `json:"counters"`
 	Probe                 map[string]string `json:"probe,omitempty"`
@@ -168,6 +173,10 @@ type Planner struct {
 	Log    *log.Logger // nil means no logging
 	Driver func(os string) (platform.Driver, error)
 	Now    func() time.Time
+	// Summary, when set, reads a reached host's port use over the plan's
+	// own session (one more read-only command) and returns its audit
+	// grade and one-line summary, shown on the host's header.
+	Summary func(ctx context.Context, h *inventory.Host, os string, r platform.Runner) (grade, line string)
 	// Release, when set, is told of every host whose session the apply
 	// that follows the plan will not want (Pool.Release): those without
 	// changes, as soon as each is read.
@@ -237,7 +246,7 @@ func (pl *Planner) planHost(ctx context.Context, h *inventory.Host, pb *Playbook
 	sess, err := pl.Dial(ctx, h)
 	if err != nil {
 		hp.fail(err)
-		l.Warn("cannot connect", "err", err)
+		l.Debug("cannot connect", "err", err) // the plan and the recap show it, grouped by reason
 		return hp
 	}
 	defer sess.Close()
@@ -263,6 +272,9 @@ func (pl *Planner) planHost(ctx context.Context, h *inventory.Host, pb *Playbook
 		if msg := probeMissing(ctx, sess, hp.OS, pb.Health.Probe[hp.OS]); msg != "" {
 			hp.Status, hp.Error, hp.Steps = StatusFailed, msg, nil
 		}
+	}
+	if pl.Summary != nil {
+		hp.Grade, hp.Audit = pl.Summary(ctx, h, hp.OS, sess)
 	}
 	l.Debug("planned", "os", hp.OS, "status", hp.Status, "changes", len(hp.Changes), "took", time.Since(start).Round(time.Millisecond))
 	return hp
@@ -365,6 +377,7 @@ func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Sess
 func (hp *HostPlan) fail(err error) {
 	hp.Error = err.Error()
 	hp.Status = StatusFailed
+	hp.Reason = Reason(err)
 	for _, k := range []error{remote.ErrUnreachable, remote.ErrAuth, remote.ErrHostKey} {
 		if errors.Is(err, k) {
 			hp.Status = StatusUnreachable
@@ -387,7 +400,7 @@ func NewRunID(t time.Time) string {
 // settings it recorded and, per host, the targets it resolved.
 func (p *Plan) ApplyOptions() (ApplyOptions, error) {
 	s := p.Settings
-	batch, err := ParseBatch(nonEmpty(s.Batch, "100%"))
+	batch, err := ParseRamp(nonEmpty(s.Batch, "100%"))
 	if err != nil {
 		return ApplyOptions{}, fmt.Errorf("plan settings: %w", err)
 	}

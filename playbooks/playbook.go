@@ -3,6 +3,7 @@
 package playbooks
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -56,8 +57,141 @@ type Guardrails struct {
 
 // Rollout controls how apply walks the fleet.
 type Rollout struct {
-	Batch       Batch
-	MaxFailures int
+	Batch       Ramp
+	MaxFailures Budget
+}
+
+// Ramp is rollout.batch: the batch sizes in order, as Ansible's serial. The
+// first batch is the canary; the last size repeats until every host is
+// done. An empty Ramp, or one zero Batch, is all hosts at once.
+type Ramp []Batch
+
+// String renders the ramp the way --batch takes it: "1,10%,25%".
+func (r Ramp) String() string {
+	if len(r) == 0 {
+		return "100%"
+	}
+	parts := make([]string, len(r))
+	for i, b := range r {
+		parts[i] = b.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// Sizes splits total hosts into batches: each size from its step of the
+// ramp (percentages of total), the last step repeating, the last batch
+// holding what is left. The sizes sum to total.
+func (r Ramp) Sizes(total int) []int {
+	var sizes []int
+	for done, i := 0, 0; done < total; i++ {
+		var b Batch
+		if len(r) > 0 {
+			b = r[min(i, len(r)-1)]
+		}
+		n := min(b.Size(total), total-done)
+		sizes = append(sizes, n)
+		done += n
+	}
+	return sizes
+}
+
+// ParseRamp parses --batch: one batch size or a comma-separated list of
+// them ("1,10%,25%").
+func ParseRamp(s string) (Ramp, error) {
+	var r Ramp
+	for i, part := range strings.Split(s, ",") {
+		b, err := ParseBatch(part)
+		if err != nil {
+			if strings.Contains(s, ",") {
+				return nil, fmt.Errorf("step %d of %q: %w", i+1, s, err)
+			}
+			return nil, err
+		}
+		r = append(r, b)
+	}
+	return r, nil
+}
+
+// Budget is rollout.max_failures: how many failed hosts (unreachable ones
+// included) the rollout tolerates before it stops, as a count or as a
+// percentage of the hosts started so far. The zero Budget stops at the
+// first failure.
+type Budget struct {
+	Count   int // used when Percent is 0
+	Percent int // 1..100
+}
+
+// String renders the budget the way it is written: "10%" or "2".
+func (b Budget) String() string {
+	if b.Percent > 0 {
+		return strconv.Itoa(b.Percent) + "%"
+	}
+	return strconv.Itoa(b.Count)
+}
+
+// Exceeded reports whether failures out of sofar started hosts are more
+// than the budget allows.
+func (b Budget) Exceeded(failures, sofar int) bool {
+	if b.Percent > 0 {
+		return failures*100 > b.Percent*sofar
+	}
+	return failures > b.Count
+}
+
+// ParseBudget parses a failure budget as written in rollout.max_failures or
+// on the command line (--max-failures): a count ("2", at least 0) or a
+// percentage of the hosts so far ("10%", 0-100).
+func ParseBudget(s string) (Budget, error) {
+	t := strings.TrimSpace(s)
+	if num, ok := strings.CutSuffix(t, "%"); ok {
+		p, err := strconv.Atoi(strings.TrimSpace(num))
+		if err != nil {
+			return Budget{}, fmt.Errorf("%q: expected a count such as 2 or a percentage such as 10%%", s)
+		}
+		if p < 0 || p > 100 {
+			return Budget{}, fmt.Errorf("%q: a percentage must be between 0%% and 100%%", s)
+		}
+		return Budget{Percent: p}, nil
+	}
+	n, err := strconv.Atoi(t)
+	if err != nil {
+		return Budget{}, fmt.Errorf("%q: expected a count such as 2 or a percentage such as 10%%", s)
+	}
+	if n < 0 {
+		return Budget{}, fmt.Errorf("%s is negative; 0 stops at the first failure", t)
+	}
+	return Budget{Count: n}, nil
+}
+
+// MarshalJSON writes a count as a number and a percentage as "10%", so a
+// saved plan reads as the playbook does.
+func (b Budget) MarshalJSON() ([]byte, error) {
+	if b.Percent > 0 {
+		return json.Marshal(b.String())
+	}
+	return json.Marshal(b.Count)
+}
+
+// UnmarshalJSON reads a number or a string such as "10%".
+func (b *Budget) UnmarshalJSON(data []byte) error {
+	var n int
+	if err := json.Unmarshal(data, &n); err == nil {
+		if n < 0 {
+			return fmt.Errorf("max_failures %d is negative", n)
+		}
+		*b = Budget{Count: n}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return fmt.Errorf("max_failures: expected a count or a percentage, found %s", data)
+	}
+	v, err := ParseBudget(s)
+	if err != nil {
+		return fmt.Errorf("max_failures %w", err)
+	}
+	*b = v
+	return nil
 }
 
 // Batch is a batch size: a count of hosts or a percentage of the selection.

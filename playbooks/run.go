@@ -50,17 +50,30 @@ type Outcome struct {
 	// Stopped says why a rollout ended before every host was done.
 	Stopped string `json:"stopped,omitempty"`
 	// RolledBack is set when a failed health check rolled hosts back.
-	RolledBack bool           `json:"rolled_back"`
-	Summary    OutcomeSummary `json:"summary"`
+	RolledBack bool `json:"rolled_back"`
+	// AtRisk are the applied hosts an audit after the run still grades
+	// WARN or worse (apply --audit).
+	AtRisk  []HostRisk     `json:"at_risk,omitempty"`
+	Summary OutcomeSummary `json:"summary"`
+}
+
+// HostRisk is one host's audit after apply: its grade and summary line.
+type HostRisk struct {
+	Host  string `json:"host"`
+	Grade string `json:"grade"`
+	Audit string `json:"audit"`
 }
 
 // HostOutcome is one host's part of an outcome.
 type HostOutcome struct {
-	Host           string            `json:"host"`
-	OS             string            `json:"os"`
-	Batch          int               `json:"batch,omitempty"`
-	Status         record.Status     `json:"status"`
-	Error          string            `json:"error"`
+	Host   string        `json:"host"`
+	OS     string        `json:"os"`
+	Batch  int           `json:"batch,omitempty"`
+	Status record.Status `json:"status"`
+	Error  string        `json:"error"`
+	// Reason is the kind of a failure in a few words ("connection
+	// refused"), for grouping hosts; Error says it in full.
+	Reason         string            `json:"reason,omitempty"`
 	RebootRequired bool              `json:"reboot_required"`
 	RebootReason   string            `json:"reboot_reason,omitempty"`
 	BootID         string            `json:"boot_id,omitempty"`
@@ -163,6 +176,9 @@ type Engine struct {
 	// Now and Sleep are the clock; nil means the real one.
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Progress, when set, is told how the rollout goes.
+	Progress Progress
+	pmu      sync.Mutex
 
 	// jerr is the first journal write that failed: the rollout then
 	// touches no further host.

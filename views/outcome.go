@@ -18,10 +18,16 @@ type Outcome interface {
 
 // NewOutcome chooses the view for a format once.
 func NewOutcome(f Format, w io.Writer, color bool) Outcome {
+	return NewOutcomeDetail(f, w, color, false)
+}
+
+// NewOutcomeDetail is NewOutcome; with detail the text shows every host on
+// its own line instead of grouping hosts that read the same (--detail).
+func NewOutcomeDetail(f Format, w io.Writer, color, detail bool) Outcome {
 	if f == JSON {
 		return &OutcomeJSON{W: w}
 	}
-	return &OutcomeHuman{W: w, Color: color}
+	return &OutcomeHuman{W: w, Color: color, Detail: detail}
 }
 
 var (
@@ -50,11 +56,13 @@ func (v *OutcomeJSON) Outcome(o *playbooks.Outcome) error {
 	return writeJSON(v.W, &c)
 }
 
-// OutcomeHuman writes one line per host that was changed or failed, the
-// batches' health, and a summary line.
+// OutcomeHuman writes one line per host that was changed or failed (hosts
+// that read the same grouped, unless Detail), the batches' health, a recap
+// of the failed and unreachable hosts by reason, and a summary line.
 type OutcomeHuman struct {
-	W     io.Writer
-	Color bool
+	W      io.Writer
+	Color  bool
+	Detail bool
 }
 
 func (v *OutcomeHuman) Outcome(o *playbooks.Outcome) error {
@@ -66,50 +74,36 @@ func (v *OutcomeHuman) Outcome(o *playbooks.Outcome) error {
 	}
 	fmt.Fprintf(&b, "%s · %s · run %s\n\n", s.bold(title), plural(len(o.Hosts), "host", "hosts"), o.RunID)
 
-	var okHosts []string
+	var okHosts, names, keys, bodies []string
 	for _, h := range o.Hosts {
 		if h.Status == playbooks.StatusOK {
 			okHosts = append(okHosts, h.Host)
 			continue
 		}
-		var mark, what string
-		switch h.Status {
-		case playbooks.StatusApplied:
-			mark, what = s.green("✓"), s.green("applied")
-		case playbooks.StatusRolledBack:
-			mark, what = s.yellow("↶"), s.yellow("rolled back")
-		case playbooks.StatusSkipped:
-			mark, what = s.dim("-"), s.dim("skipped")
-		default:
-			mark, what = s.red("✗"), s.red(strings.ReplaceAll(string(h.Status), "_", " "))
+		name := h.Host
+		h.Error = strings.TrimPrefix(h.Error, name+": ")
+		h.Host = nameMark
+		key := ""
+		switch {
+		case v.Detail:
+			key = name
+		case h.Reason != "" && (h.Status == playbooks.StatusFailed || h.Status == playbooks.StatusUnreachable):
+			// Grouped by the kind of failure; the first host's error
+			// stands for the group's.
+			key = string(h.Status) + "\x00" + h.Reason
+			h.Error = "e.g. " + name + ": " + h.Error
 		}
-		line := fmt.Sprintf("%s %s  %s", mark, s.bold(h.Host), what)
-		if h.Batch > 0 && len(o.Batches) > 1 {
-			line += s.dim(fmt.Sprintf("  batch %d", h.Batch))
+		body := v.hostBlock(s, o, h)
+		if key == "" {
+			key = body
 		}
-		sum := changeSummary(h.Changes)
-		if h.Status == playbooks.StatusRolledBack || o.Kind == "rollback" {
-			sum = restoreSummary(h.Changes)
-			if h.Status == playbooks.StatusFailed && sum != "" {
-				sum = "wanted " + sum
-			}
+		names, keys, bodies = append(names, name), append(keys, key), append(bodies, body)
+	}
+	for _, g := range groupBlocks(names, keys, bodies) {
+		if len(g.names) == 1 {
+			g.body = strings.Replace(g.body, "e.g. "+g.names[0]+": ", "", 1)
 		}
-		if sum != "" && h.Status != playbooks.StatusSkipped {
-			line += "  " + sum
-		}
-		b.WriteString(line + "\n")
-		if h.Error != "" {
-			fmt.Fprintf(&b, "    %s\n", s.red(strings.TrimPrefix(h.Error, h.Host+": ")))
-		}
-		if h.RebootRequired {
-			fmt.Fprintf(&b, "    %s %s\n", s.yellow("reboot required:"), h.RebootReason)
-		}
-		for _, n := range h.Notes {
-			fmt.Fprintf(&b, "    %s\n", s.dim(termsafe.String(n)))
-		}
-		if h.Health != nil {
-			fmt.Fprintf(&b, "    %s %s\n", s.dim("health:"), healthWords(s, *h.Health))
-		}
+		b.WriteString(g.render(s))
 	}
 	if len(okHosts) > 0 {
 		why := "already as the playbook says; nothing changed"
@@ -152,9 +146,95 @@ func (v *OutcomeHuman) Outcome(o *playbooks.Outcome) error {
 	if o.Stopped != "" {
 		fmt.Fprintf(&b, "\n%s %s\n", s.yellow("Stopped:"), o.Stopped)
 	}
+	writeRecap(&b, s, o)
 	b.WriteString("\n" + outcomeSummary(s, o) + "\n")
 	_, err := io.WriteString(v.W, b.String())
 	return err
+}
+
+// hostBlock is one host's lines, its name left as nameMark.
+func (v *OutcomeHuman) hostBlock(s style, o *playbooks.Outcome, h playbooks.HostOutcome) string {
+	var b strings.Builder
+	var mark, what string
+	switch h.Status {
+	case playbooks.StatusApplied:
+		mark, what = s.green("✓"), s.green("applied")
+	case playbooks.StatusRolledBack:
+		mark, what = s.yellow("↶"), s.yellow("rolled back")
+	case playbooks.StatusSkipped:
+		mark, what = s.dim("-"), s.dim("skipped")
+	default:
+		mark, what = s.red("✗"), s.red(strings.ReplaceAll(string(h.Status), "_", " "))
+		if h.Reason != "" && h.Reason != "command failed" {
+			what += s.red(": " + h.Reason)
+		}
+	}
+	line := fmt.Sprintf("%s %s  %s", mark, nameMark, what)
+	if h.Batch > 0 && len(o.Batches) > 1 {
+		line += s.dim(fmt.Sprintf("  batch %d", h.Batch))
+	}
+	sum := changeSummary(h.Changes)
+	if h.Status == playbooks.StatusRolledBack || o.Kind == "rollback" {
+		sum = restoreSummary(h.Changes)
+		if h.Status == playbooks.StatusFailed && sum != "" {
+			sum = "wanted " + sum
+		}
+	}
+	if sum != "" && h.Status != playbooks.StatusSkipped {
+		line += "  " + sum
+	}
+	b.WriteString(line + "\n")
+	if h.Error != "" {
+		fmt.Fprintf(&b, "    %s\n", s.red(termsafe.String(h.Error)))
+	}
+	if h.RebootRequired {
+		fmt.Fprintf(&b, "    %s %s\n", s.yellow("reboot required:"), termsafe.String(h.RebootReason))
+	}
+	for _, n := range h.Notes {
+		fmt.Fprintf(&b, "    %s\n", s.dim(termsafe.String(n)))
+	}
+	if h.Health != nil {
+		fmt.Fprintf(&b, "    %s %s\n", s.dim("health:"), healthWords(s, *h.Health))
+	}
+	return b.String()
+}
+
+// writeRecap names the hosts that failed or were unreachable, grouped by
+// the kind of failure: "connection refused (12): web001…web012".
+func writeRecap(b *strings.Builder, s style, o *playbooks.Outcome) {
+	var order []string
+	who := map[string][]string{}
+	for _, h := range o.Hosts {
+		if h.Status != playbooks.StatusFailed && h.Status != playbooks.StatusUnreachable {
+			continue
+		}
+		r := h.Reason
+		if r == "" {
+			r = strings.ReplaceAll(string(h.Status), "_", " ")
+		}
+		if _, ok := who[r]; !ok {
+			order = append(order, r)
+		}
+		who[r] = append(who[r], h.Host)
+	}
+	if len(o.AtRisk) > 0 {
+		b.WriteString("\n" + s.bold("Still at risk (audit after the run):") + "\n")
+		for _, r := range o.AtRisk {
+			fmt.Fprintf(b, "  %s  %s\n", s.bold(termsafe.String(r.Host)), s.yellow(termsafe.String(r.Audit)))
+		}
+	}
+	if len(order) == 0 {
+		return
+	}
+	b.WriteString("\n" + s.bold("Failed and unreachable, by reason:") + "\n")
+	for _, r := range order {
+		hs := who[r]
+		list := strings.Join(hs, ", ")
+		if len(hs) > 5 {
+			list = hs[0] + "…" + hs[len(hs)-1]
+		}
+		fmt.Fprintf(b, "  %s (%d): %s\n", s.red(r), len(hs), list)
+	}
 }
 
 // healthWords says what the health check measured on one host.

@@ -3,6 +3,7 @@ package views
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/fleettune/fleettune/internal/termsafe"
@@ -17,10 +18,16 @@ type Plan interface {
 
 // NewPlan chooses the view for a format once.
 func NewPlan(f Format, w io.Writer, color bool) Plan {
+	return NewPlanDetail(f, w, color, false)
+}
+
+// NewPlanDetail is NewPlan; with detail the text shows every host on its
+// own instead of grouping hosts whose plans read the same (--detail).
+func NewPlanDetail(f Format, w io.Writer, color, detail bool) Plan {
 	if f == JSON {
 		return &PlanJSON{W: w}
 	}
-	return &PlanHuman{W: w, Color: color}
+	return &PlanHuman{W: w, Color: color, Detail: detail}
 }
 
 var (
@@ -61,10 +68,13 @@ func normalized(p *playbooks.Plan) *playbooks.Plan {
 
 // PlanHuman writes a plan an operator reads at a glance: hosts with
 // something to say in detail, hosts already right on one line, notes shared
-// by many hosts once, and a summary line last.
+// by many hosts once, and a summary line last. Hosts whose plans read the
+// same are shown once, as "120 hosts (web001…web120)", and hosts that
+// failed or were unreachable for the same reason together, unless Detail.
 type PlanHuman struct {
-	W     io.Writer
-	Color bool
+	W      io.Writer
+	Color  bool
+	Detail bool
 }
 
 func (v *PlanHuman) Plan(p *playbooks.Plan) error {
@@ -76,14 +86,42 @@ func (v *PlanHuman) Plan(p *playbooks.Plan) error {
 	}
 	fmt.Fprintf(&b, "%s · playbook %s · %s · run %s\n", s.bold("fleettune plan"), termsafe.String(name), plural(len(p.Hosts), "host", "hosts"), p.RunID)
 
-	var okHosts []string
+	var okHosts, names, keys, bodies []string
+	audits := map[string]playbooks.HostPlan{}
 	for _, h := range p.Hosts {
+		if h.Audit != "" {
+			audits[h.Host] = h
+		}
 		if h.Status == playbooks.StatusOK && !h.RebootRequired {
 			okHosts = append(okHosts, h.Host)
 			continue
 		}
-		b.WriteString("\n")
-		writeHost(&b, s, h)
+		var hb strings.Builder
+		name := h.Host
+		h.Error = strings.TrimPrefix(h.Error, name+": ")
+		if !v.Detail && h.Reason != "" && (h.Status == playbooks.StatusFailed || h.Status == playbooks.StatusUnreachable) {
+			// Grouped by the kind of failure; the first host's error
+			// stands for the group's.
+			h.Error = "e.g. " + name + ": " + h.Error
+			h.Host = nameMark
+			writeHost(&hb, s, h)
+			keys = append(keys, h.Status+"\x00"+h.Reason)
+		} else {
+			h.Host = nameMark
+			writeHost(&hb, s, h)
+			keys = append(keys, hb.String())
+		}
+		if v.Detail {
+			keys[len(keys)-1] = name
+		}
+		names, bodies = append(names, name), append(bodies, hb.String())
+	}
+	for _, g := range groupBlocks(names, keys, bodies) {
+		if len(g.names) == 1 {
+			// One host alone: its error says it without "e.g.".
+			g.body = strings.Replace(g.body, "e.g. "+g.names[0]+": ", "", 1)
+		}
+		b.WriteString("\n" + strings.Replace(g.render(s), auditMark, groupAudit(s, g.names, audits), 1))
 	}
 	if len(okHosts) > 0 {
 		fmt.Fprintf(&b, "\n%s %s\n", s.green("Up to date:"), hostList(okHosts, 12))
@@ -96,7 +134,10 @@ func (v *PlanHuman) Plan(p *playbooks.Plan) error {
 }
 
 func writeHost(b *strings.Builder, s style, h playbooks.HostPlan) {
-	head := s.bold(h.Host)
+	head := h.Host
+	if head != nameMark {
+		head = s.bold(head)
+	}
 	if h.OS != "" {
 		osv := h.OS
 		if h.Version != "" {
@@ -115,8 +156,14 @@ func writeHost(b *strings.Builder, s style, h playbooks.HostPlan) {
 		head += "  " + s.yellow(plural(n, "change", "changes"))
 	case playbooks.StatusUnreachable:
 		head += "  " + s.red("unreachable")
+		if h.Reason != "" {
+			head += s.red(": " + h.Reason)
+		}
 	case playbooks.StatusFailed:
 		head += "  " + s.red("failed")
+		if h.Reason != "" && h.Reason != "command failed" {
+			head += s.red(": " + h.Reason)
+		}
 	case playbooks.StatusOK:
 		if h.RebootRequired {
 			head += "  " + s.yellow("awaits a reboot") + "  " + s.dim("nothing to run")
@@ -128,6 +175,9 @@ func writeHost(b *strings.Builder, s style, h playbooks.HostPlan) {
 	}
 	if h.RebootRequired && h.Status != playbooks.StatusOK {
 		head += "  " + s.yellow("reboot required")
+	}
+	if h.Audit != "" {
+		head += auditMark
 	}
 	b.WriteString(head + "\n")
 	if h.Error != "" && (h.Status != playbooks.StatusFailed || !refusedOnly(h)) {
@@ -180,6 +230,45 @@ func writeHost(b *strings.Builder, s style, h playbooks.HostPlan) {
 			fmt.Fprintf(b, "    %d. %s\n", i+1, s.cyan(termsafe.String(step)))
 		}
 	}
+}
+
+// auditMark stands for a host's audit summary in its header until the
+// block is known to be one host's or a group's.
+const auditMark = "\x00audit\x00"
+
+// groupAudit is the header's audit part: one host's summary, or for a
+// group how many hosts have each grade, naming those at WARN or worse.
+func groupAudit(s style, names []string, audits map[string]playbooks.HostPlan) string {
+	if len(names) == 1 {
+		return "  " + s.dim("· audit "+termsafe.String(audits[names[0]].Audit))
+	}
+	count := map[string]int{}
+	var order, atRisk []string
+	for _, n := range names {
+		g := audits[n].Grade
+		if g == "" {
+			g = "not read"
+		}
+		if count[g] == 0 {
+			order = append(order, g)
+		}
+		count[g]++
+		if g == "WARN" || g == "CRIT" || g == "EXHAUSTED" {
+			atRisk = append(atRisk, n)
+		}
+	}
+	// Worst last, as audit orders its grades; unknown words after them.
+	rank := map[string]int{"OK": 1, "WATCH": 2, "WARN": 3, "CRIT": 4, "EXHAUSTED": 5, "not read": 6}
+	sort.SliceStable(order, func(i, j int) bool { return rank[order[i]] < rank[order[j]] })
+	parts := make([]string, len(order))
+	for i, g := range order {
+		parts[i] = fmt.Sprintf("%d %s", count[g], termsafe.String(g))
+	}
+	out := "· audit " + strings.Join(parts, ", ")
+	if len(atRisk) > 0 {
+		out += " (at risk: " + hostList(atRisk, 6) + ")"
+	}
+	return "  " + s.dim(out)
 }
 
 // actionWords names the actions that are not plain updates.

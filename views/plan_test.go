@@ -45,7 +45,7 @@ func mixedPlan() *playbooks.Plan {
 	p := &playbooks.Plan{
 		RunID: "20261122T171500Z-3f2a", Kind: "plan", CreatedAt: time.Date(2026, 11, 22, 17, 15, 0, 0, time.UTC),
 		Playbook: "examples/playbook.yaml", PlaybookName: "port-hygiene",
-		Settings: playbooks.RunSettings{ProtectListeningPorts: true, MinTimeWait: "10s", Batch: "25%", MaxFailures: 0, Watch: "2m0s", Counters: true, Rollback: "auto",
+		Settings: playbooks.RunSettings{ProtectListeningPorts: true, MinTimeWait: "10s", Batch: "25%", MaxFailures: playbooks.Budget{}, Watch: "2m0s", Counters: true, Rollback: "auto",
 			Probe: map[string]string{"linux": "/usr/local/bin/check-app-handshakes"}},
 		Hosts: []playbooks.HostPlan{
 			changedHost("node01"),

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/fleettune/fleettune/audit"
 	"github.com/fleettune/fleettune/internal/record"
 	"github.com/fleettune/fleettune/inventory"
 	"github.com/fleettune/fleettune/journal"
@@ -19,6 +22,7 @@ import (
 type applyFlags struct {
 	inventory                                    []string // -i, repeatable; "-" is stdin
 	playbook, limit, format, batch, watch, scope string
+	maxFailures                                  string
 	forks                                        int
 	yes, listHosts                               bool
 	// quietPlan skips printing the plan before applying (the demo has
@@ -58,11 +62,14 @@ host failed; 3 the health check failed and the rollout was rolled back.`,
 	fl.StringVarP(&f.playbook, "playbook", "p", "", "playbook file (YAML; default $FLEETTUNE_PLAYBOOK, unless PLAN.json is given)")
 	addLimitFlag(fl, &f.limit)
 	fl.IntVarP(&f.forks, "forks", "f", playbooks.DefaultForks, "hosts worked on at once")
-	fl.StringVar(&f.batch, "batch", "", "batch size, N hosts or P% (default: the playbook's rollout.batch)")
+	fl.StringVar(&f.batch, "batch", "", "batch sizes, N hosts or P%, or a ramp such as 1,10%,25% whose last size repeats (default: the playbook's rollout.batch)")
+	fl.StringVar(&f.maxFailures, "max-failures", "", "failed or unreachable hosts tolerated, N or P% of the hosts so far (default: the playbook's rollout.max_failures)")
 	fl.StringVar(&f.watch, "watch", "", "health watch after each batch (default: the playbook's health.watch)")
 	fl.StringVar(&f.scope, "rollback-scope", playbooks.ScopeBatch, "what an unhealthy batch rolls back with health.rollback auto: batch or all")
 	fl.BoolVar(&f.yes, "yes", false, "apply without asking")
 	fl.StringVar(&f.format, "format", "text", "output format: text or json")
+	fl.BoolVar(&g.planAudit, "audit", false, "audit each host in the plan, and each applied host again at the end (over the same connection); the recap lists those still at risk")
+	fl.BoolVar(&g.detail, "detail", false, "show every host on its own, not grouped with hosts that read the same")
 	addListHostsFlag(fl, &f.listHosts)
 	_ = cmd.RegisterFlagCompletionFunc("limit", completeLimit(g))
 	return cmd
@@ -84,13 +91,19 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	if err := checkLimit(f.limit); err != nil {
 		return err
 	}
-	var batch *playbooks.Batch
+	var batch playbooks.Ramp
 	if f.batch != "" {
-		b, err := playbooks.ParseBatch(f.batch)
-		if err != nil {
+		if batch, err = playbooks.ParseRamp(f.batch); err != nil {
 			return &exitError{code: 1, err: fmt.Errorf("--batch: %w", err)}
 		}
-		batch = &b
+	}
+	var budget *playbooks.Budget
+	if f.maxFailures != "" {
+		b, err := playbooks.ParseBudget(f.maxFailures)
+		if err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("--max-failures: %w", err)}
+		}
+		budget = &b
 	}
 	watch := time.Duration(-1)
 	if f.watch != "" {
@@ -165,7 +178,10 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 		return &exitError{code: 1, err: err}
 	}
 	if batch != nil {
-		opts.Batch = *batch
+		opts.Batch = batch
+	}
+	if budget != nil {
+		opts.MaxFailures = *budget
 	}
 	if watch >= 0 {
 		opts.Watch = watch
@@ -219,7 +235,7 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 		if format == views.JSON {
 			w, color = g.stderr, false
 		}
-		if err := views.NewPlan(views.Text, w, color).Plan(plan); err != nil {
+		if err := views.NewPlanDetail(views.Text, w, color, g.detail).Plan(plan); err != nil {
 			return &exitError{code: 1, err: err}
 		}
 	}
@@ -252,11 +268,22 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 	if err := journalRefused(w, refused); err != nil {
 		return &exitError{code: 1, err: fmt.Errorf("%w; nothing was changed", err)}
 	}
-	g.log.Info("applying", "run", plan.RunID, "hosts", len(todo), "batch", opts.Batch.String(), "watch", opts.Watch, "journal", w.Path())
+	g.log.Info("applying", "run", plan.RunID, "hosts", len(todo), "batch", opts.Batch.String(), "max_failures", opts.MaxFailures.String(), "watch", opts.Watch, "journal", w.Path())
 
 	g.changing.Store(true)
-	e := &playbooks.Engine{Dial: pool.Dialer(), Release: pool.Release, Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: stopOrLost(ctx, g, lock)}
+	release := pool.Release
+	if g.planAudit {
+		// The audit after the run reads the applied hosts over the
+		// connections they already have: they stay open to the end.
+		release = nil
+	}
+	e := &playbooks.Engine{Dial: pool.Dialer(), Release: release, Journal: journalSink{w}, Forks: f.forks, Log: g.log, Stop: stopOrLost(ctx, g, lock)}
+	stopProgress := g.showProgress(e)
 	out := e.Apply(ctx, runID, todo, opts)
+	stopProgress()
+	if g.planAudit {
+		out.AtRisk = stillAtRisk(context.WithoutCancel(ctx), pool.Dialer(), todo, out, f.forks)
+	}
 	dials, _, peak := pool.Stats()
 	g.log.Debug("connections", "dialled", dials, "most_open_at_once", peak, "hosts", len(hosts))
 	out.Plan = planRunOf(planFile, plan)
@@ -374,7 +401,7 @@ func mergePlanHosts(out *playbooks.Outcome, plan *playbooks.Plan) {
 			merged = append(merged, h)
 			continue
 		}
-		merged = append(merged, playbooks.HostOutcome{Host: hp.Host, OS: hp.OS, Status: record.Status(hp.Status), Error: hp.Error, Changes: hp.Changes, Notes: hp.Notes})
+		merged = append(merged, playbooks.HostOutcome{Host: hp.Host, OS: hp.OS, Status: record.Status(hp.Status), Error: hp.Error, Reason: hp.Reason, Changes: hp.Changes, Notes: hp.Notes})
 	}
 	out.Hosts = merged
 }
@@ -396,7 +423,7 @@ func endRecord(out *playbooks.Outcome, ctx context.Context, stop <-chan struct{}
 }
 
 func renderOutcome(g *globals, format views.Format, out *playbooks.Outcome) error {
-	if err := views.NewOutcome(format, g.stdout, g.color()).Outcome(out); err != nil {
+	if err := views.NewOutcomeDetail(format, g.stdout, g.color(), g.detail).Outcome(out); err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	return &exitError{code: out.ExitCode()}
@@ -416,4 +443,88 @@ func plural(n int, one, many string) string {
 		return fmt.Sprintf("%d %s", n, one)
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+// showProgress makes the engine report to the progress view on stderr:
+// on a terminal a live line redrawn a few times a second, with the log
+// lines kept above it; off a terminal one line per batch. The returned
+// func ends the display.
+func (g *globals) showProgress(e *playbooks.Engine) (stop func()) {
+	lw, ok := g.stderr.(*lockedWriter)
+	if !ok || !g.stderrTTY {
+		e.Progress = views.NewProgress(g.stderr, false, false)
+		return func() {}
+	}
+	p := views.NewProgress(nil, true, g.stderrColor())
+	restore := lw.through(func(inner io.Writer) io.Writer {
+		p.W = inner
+		return p
+	})
+	e.Progress = p
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(views.DefaultRedraw)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				p.Tick()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+		p.Finish()
+		restore()
+	}
+}
+
+// stillAtRisk audits the applied hosts again, over the run's connections,
+// and returns those graded WARN or worse, in the hosts' order.
+func stillAtRisk(ctx context.Context, dial playbooks.Dialer, hosts []*inventory.Host, out *playbooks.Outcome, forks int) []playbooks.HostRisk {
+	th := audit.DefaultThresholds()
+	applied := map[string]string{}
+	for _, h := range out.Hosts {
+		if h.Status == playbooks.StatusApplied {
+			applied[h.Host] = h.OS
+		}
+	}
+	risks := make([]*playbooks.HostRisk, len(hosts))
+	sem := make(chan struct{}, max(1, forks))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		os, ok := applied[h.Name]
+		if !ok {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			sess, err := dial(ctx, h)
+			if err != nil {
+				return
+			}
+			grade, line := auditSummary(ctx, h, os, sess, th)
+			switch grade {
+			case "WARN", "CRIT", "EXHAUSTED":
+				risks[i] = &playbooks.HostRisk{Host: h.Name, Grade: grade, Audit: line}
+			}
+		}()
+	}
+	wg.Wait()
+	var at []playbooks.HostRisk
+	for _, r := range risks {
+		if r != nil {
+			at = append(at, *r)
+		}
+	}
+	return at
 }

@@ -9,9 +9,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fleettune/fleettune/audit"
 	"github.com/fleettune/fleettune/internal/atomicfile"
 	"github.com/fleettune/fleettune/internal/termsafe"
 	"github.com/fleettune/fleettune/inventory"
+	"github.com/fleettune/fleettune/platform"
 	"github.com/fleettune/fleettune/playbooks"
 	"github.com/fleettune/fleettune/remote"
 	"github.com/fleettune/fleettune/views"
@@ -51,6 +53,8 @@ host failed or was unreachable.`,
 	fl.IntVarP(&f.forks, "forks", "f", playbooks.DefaultForks, "hosts worked on at once")
 	fl.StringVar(&f.out, "out", "", "also save the plan as JSON to this file, for apply PLAN.json")
 	fl.StringVar(&f.format, "format", "text", "output format: text or json")
+	fl.BoolVar(&g.planAudit, "audit", false, "also read each host's port use (one more read-only command on the same connection) and show its audit grade and headroom")
+	fl.BoolVar(&g.detail, "detail", false, "show every host on its own, not grouped with hosts whose plans read the same")
 	addListHostsFlag(fl, &f.listHosts)
 	_ = cmd.RegisterFlagCompletionFunc("limit", completeLimit(g))
 	return cmd
@@ -80,7 +84,7 @@ func runPlan(ctx context.Context, g *globals, f *planFlags) error {
 		}
 		g.log.Info("plan saved", "file", f.out)
 	}
-	if err := views.NewPlan(format, g.stdout, g.color()).Plan(plan); err != nil {
+	if err := views.NewPlanDetail(format, g.stdout, g.color(), g.detail).Plan(plan); err != nil {
 		return &exitError{code: 1, err: err}
 	}
 	if f.out != "" && plan.Summary.Changes > 0 {
@@ -164,6 +168,15 @@ func makePlan(ctx context.Context, g *globals, dial playbooks.Dialer, invPaths [
 	for _, w := range with {
 		w(pl)
 	}
+	if g.planAudit {
+		th, err := thresholds(pb, &auditFlags{})
+		if err != nil {
+			return nil, nil, &exitError{code: 1, err: err}
+		}
+		pl.Summary = func(ctx context.Context, h *inventory.Host, os string, r platform.Runner) (string, string) {
+			return auditSummary(ctx, h, os, r, th)
+		}
+	}
 	plan, err := pl.Plan(ctx, hosts, pb)
 	if err != nil {
 		return nil, nil, &exitError{code: 1, err: err}
@@ -195,4 +208,15 @@ func savePlan(path string, p *playbooks.Plan) error {
 		return err
 	}
 	return atomicfile.Write(path, data, 0o644)
+}
+
+// auditSummary is plan --audit's look at one host: its port use read over
+// the plan's session, graded as fleettune audit grades it.
+func auditSummary(ctx context.Context, h *inventory.Host, os string, r platform.Runner, th audit.Thresholds) (grade, line string) {
+	snap, err := audit.Collect(ctx, r, os, audit.Limits{})
+	if err != nil {
+		return "", "audit not read: " + playbooks.Reason(err)
+	}
+	rep := audit.Analyze(audit.Input{Host: h.Name, Groups: h.Groups, Snapshots: []*audit.Snapshot{snap}}, th)
+	return rep.Grade.String(), audit.HostSummary(&rep)
 }

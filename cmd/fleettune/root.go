@@ -50,6 +50,8 @@ type globals struct {
 	// run asks it once, about the streams as given.
 	isTerminal          func(stream any) bool
 	stdinTTY, stdoutTTY bool
+	// stderrTTY: stderr is a terminal, so apply draws its live progress.
+	stderrTTY bool
 	// dial reaches hosts; nil is remote.Dial.
 	dial playbooks.Dialer
 
@@ -64,7 +66,11 @@ type globals struct {
 	state    string
 	logLevel string
 	noColor  bool
-	log      *log.Logger
+	// detail is --detail of plan and apply: every host on its own.
+	detail bool
+	// planAudit is plan --audit: each host's audit grade in its header.
+	planAudit bool
+	log       *log.Logger
 }
 
 // run is the whole command line: it parses args, runs the command and
@@ -84,6 +90,7 @@ func (g *globals) run(ctx context.Context, args []string) int {
 		g.isTerminal = func(any) bool { return false }
 	}
 	g.stdinTTY, g.stdoutTTY = g.isTerminal(g.stdin), g.isTerminal(g.stdout)
+	g.stderrTTY = g.isTerminal(g.stderr)
 	// The logger, the prompt and the interrupt notices share stderr from
 	// several goroutines.
 	g.stdout, g.stderr = &lockedWriter{w: g.stdout}, &lockedWriter{w: g.stderr}
@@ -266,6 +273,14 @@ func (g *globals) color() bool {
 	return g.stdoutTTY
 }
 
+// stderrColor: colour for what goes to stderr (the progress display).
+func (g *globals) stderrColor() bool {
+	if g.noColor || g.getenv("NO_COLOR") != "" || g.getenv("TERM") == "dumb" {
+		return false
+	}
+	return g.stderrTTY
+}
+
 // fileIsTerminal is the real terminal detection: a stream is a terminal
 // when it is a file descriptor (an *os.File) open on one.
 func fileIsTerminal(stream any) bool {
@@ -283,6 +298,21 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// through sends the writes to w, which wraps the writer l had (a live
+// progress line that keeps log lines above it), until the returned func
+// puts that writer back.
+func (l *lockedWriter) through(wrap func(inner io.Writer) io.Writer) (restore func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	inner := l.w
+	l.w = wrap(inner)
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.w = inner
+	}
 }
 
 func isClosed(c <-chan struct{}) bool {

@@ -105,6 +105,7 @@ func (f *fleet) runs(kind string) []*journal.Run {
 type tty struct {
 	stdin               io.Reader
 	stdinTTY, stdoutTTY bool
+	stderrTTY           bool
 	// interrupt, when set, is closed as the first interrupt would be.
 	interrupt <-chan struct{}
 	// stderr, when set, receives stderr as it is written.
@@ -140,7 +141,7 @@ func (f *fleet) runOn(tm tty, args ...string) result {
 		stdin: stdin, stdout: stdout, stderr: stderr,
 		getenv: func(name string) string { return f.env[name] },
 		isTerminal: func(s any) bool {
-			return s == stdin && tm.stdinTTY || s == stdout && tm.stdoutTTY
+			return s == stdin && tm.stdinTTY || s == stdout && tm.stdoutTTY || s == stderr && tm.stderrTTY
 		},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
