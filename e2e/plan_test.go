@@ -265,3 +265,28 @@ func containsNote(notes []string, want string) bool {
 	}
 	return false
 }
+
+// A host's own files reach plan's text escaped, never raw (issue 14): a
+// sysctl.d file whose value holds a terminal title change and a screen
+// clear is shown with its control characters written out, and the JSON
+// keeps them exact.
+func TestPlanTextEscapesHostFiles(t *testing.T) {
+	f := netnsfleet.StartT(t, netnsfleet.Options{Hosts: 1})
+	const evil = "\x1b]0;pwned\x07\x1b[2J"
+	n1 := f.Host("node01")
+	must(t, n1.WriteFile("sysctl.d/60-local.conf", []byte("net.ipv4.ip_local_port_range = 30000 "+evil+"\n")))
+	pb := writePlaybook(t, hygiene)
+
+	r := run(t, "plan", "-i", f.Inventory, "-p", pb)
+	if strings.ContainsAny(r.stdout+r.stderr, "\x1b\x07") {
+		t.Errorf("plan's text carries the host's control characters raw:\n%q", r.stdout+r.stderr)
+	}
+	if !strings.Contains(r.stdout+r.stderr, `\x1b]0;pwned\x07\x1b[2J`) {
+		t.Errorf("plan's text does not show the host's value, escaped:\n%s%s", r.stdout, r.stderr)
+	}
+
+	r = run(t, "plan", "-i", f.Inventory, "-p", pb, "--format", "json")
+	if !strings.Contains(r.stdout, `\u001b]0;pwned\u0007\u001b[2J`) {
+		t.Errorf("plan's JSON does not keep the value exact:\n%s", r.stdout)
+	}
+}
