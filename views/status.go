@@ -164,6 +164,12 @@ func countsLine(c map[string]int) string {
 			parts = append(parts, fmt.Sprintf("%d %s", c[k], strings.ReplaceAll(k, "_", " ")))
 		}
 	}
+	// A host with a "before" record but no result was being changed when
+	// the run died (kill -9, a lost machine): it counts, and rollback
+	// restores it from that record.
+	if n := c["no_result"]; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d touched without a result", n))
+	}
 	if len(parts) == 0 {
 		return "no hosts"
 	}

@@ -73,3 +73,20 @@ func TestStatusInterruptedRunAdvice(t *testing.T) {
 		t.Errorf("status does not say which run rolled it back:\n%s", b.String())
 	}
 }
+
+// A run killed while it changed hosts is not "no hosts": a host the
+// journal has a before record for, and no result, was touched (issue 14).
+func TestCountsLineCountsHostsKilledMidChange(t *testing.T) {
+	for _, tc := range []struct {
+		counts map[string]int
+		want   string
+	}{
+		{map[string]int{"hosts": 0}, "no hosts"},
+		{map[string]int{"hosts": 3, "no_result": 3}, "3 touched without a result"},
+		{map[string]int{"hosts": 3, "applied": 1, "no_result": 2}, "1 applied, 2 touched without a result"},
+	} {
+		if got := countsLine(tc.counts); got != tc.want {
+			t.Errorf("countsLine(%v) = %q, want %q", tc.counts, got, tc.want)
+		}
+	}
+}
