@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fleettune/fleettune/platform"
+	"github.com/fleettune/fleettune/remote"
 )
 
 // DefaultMaxLines caps the socket table lines read per host; a host with
@@ -168,7 +169,9 @@ func Collect(ctx context.Context, r platform.Runner, os string, lim Limits) (*Sn
 	if err != nil {
 		return nil, err
 	}
-	res, err := r.Run(ctx, c.script)
+	// A busy host's socket table is big by nature (about 100 bytes a
+	// socket): the transport may read up to what the parsers accept.
+	res, err := r.Run(remote.WithOutputLimit(ctx, lim.maxBytes()), c.script)
 	if err != nil {
 		return nil, fmt.Errorf("read socket table: %w", err)
 	}

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -15,8 +16,37 @@ import (
 // answers 4 MiB.
 const MaxOutput = 4 << 20
 
-// maxOutputText is MaxOutput as error messages say it.
-const maxOutputText = "4 MiB"
+// MaxOutputLimit is the most WithOutputLimit can raise the cap to.
+const MaxOutputLimit = 64 << 20
+
+type outputLimitKey struct{}
+
+// WithOutputLimit returns ctx under which a Session reads up to n bytes of
+// each stream of a command, instead of MaxOutput: for the few reads that are
+// big by nature, such as the audit's socket table of a host with 100,000
+// sockets. n is clamped to MaxOutputLimit; n <= 0 leaves MaxOutput.
+func WithOutputLimit(ctx context.Context, n int) context.Context {
+	if n <= 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, outputLimitKey{}, min(n, MaxOutputLimit))
+}
+
+// outputLimit is the cap a command run under ctx gets.
+func outputLimit(ctx context.Context) int {
+	if n, ok := ctx.Value(outputLimitKey{}).(int); ok {
+		return n
+	}
+	return MaxOutput
+}
+
+// bytesText says n bytes as error messages do: "4 MiB", "64 MiB".
+func bytesText(n int) string {
+	if n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
 
 // errPastCap is what a capBuffer's Write returns past its limit; the
 // library that copies into it stops on it.
@@ -42,9 +72,10 @@ type overflow struct {
 	c    chan struct{}
 	mu   sync.Mutex
 	what string // the stream that passed first
+	max  int    // the cap each stream had
 }
 
-func newOverflow() *overflow { return &overflow{c: make(chan struct{})} }
+func newOverflow(max int) *overflow { return &overflow{c: make(chan struct{}), max: max} }
 
 func (o *overflow) trip(stream string) {
 	o.once.Do(func() {
@@ -64,14 +95,18 @@ func (o *overflow) stream() string {
 
 // err is the error for a command that passed the limit on o.stream().
 func (o *overflow) err(host, cmd string) error {
-	return &Error{Host: host, Kind: ErrOutputTooLarge, Err: fmt.Errorf("%s: %s passed the limit of %s (remote.MaxOutput); the rest was not read",
-		short(cmd), o.stream(), maxOutputText)}
+	name := "remote.MaxOutput"
+	if o.max != MaxOutput {
+		name = "remote.WithOutputLimit"
+	}
+	return &Error{Host: host, Kind: ErrOutputTooLarge, Err: fmt.Errorf("%s: %s passed the limit of %s (%s); the rest was not read",
+		short(cmd), o.stream(), bytesText(o.max), name)}
 }
 
 // newCapBuffers are a command's stdout and stderr buffers, sharing one
 // overflow.
 func newCapBuffers(max int) (stdout, stderr *capBuffer, o *overflow) {
-	o = newOverflow()
+	o = newOverflow(max)
 	return &capBuffer{stream: "stdout", max: max, overflow: o}, &capBuffer{stream: "stderr", max: max, overflow: o}, o
 }
 

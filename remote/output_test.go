@@ -46,7 +46,7 @@ func TestCapBuffer(t *testing.T) {
 	// The other stream tripping later does not change what passed first.
 	out.Write([]byte("more"))
 	err := over.err("web01", "cat big")
-	wantKind(t, err, ErrOutputTooLarge, `"cat big"`, "stderr passed the limit of 4 MiB", "the rest was not read")
+	wantKind(t, err, ErrOutputTooLarge, `"cat big"`, "stderr passed the limit of 10 bytes", "the rest was not read")
 }
 
 // floodServer answers "flood N" with N bytes on stdout, 32 KiB at a time,
@@ -179,4 +179,30 @@ func TestDoneContextRunsNothing(t *testing.T) {
 			t.Errorf("the host ran %d commands", st.Commands)
 		}
 	})
+}
+
+// WithOutputLimit raises the cap for one read that is big by nature (the
+// audit's socket table), up to MaxOutputLimit, and the error names the
+// limit that applied.
+func TestWithOutputLimitRaisesTheCapForOneRead(t *testing.T) {
+	f, _ := floodServer(t)
+	s := f.mustDial(f.host())
+	const raised = 8 << 20
+	ctx := WithOutputLimit(context.Background(), raised)
+	res, err := s.Run(ctx, fmt.Sprintf("flood %d", MaxOutput+1<<20))
+	if err != nil || len(res.Stdout) != MaxOutput+1<<20 {
+		t.Fatalf("5 MiB under an 8 MiB limit = %d bytes, %v", len(res.Stdout), err)
+	}
+	_, err = s.Run(ctx, fmt.Sprintf("flood %d", raised+1))
+	if !errors.Is(err, ErrOutputTooLarge) || !strings.Contains(err.Error(), "8 MiB (remote.WithOutputLimit)") {
+		t.Errorf("past the raised limit: %v", err)
+	}
+	// The next read without it has the default cap again.
+	_, err = s.Run(context.Background(), fmt.Sprintf("flood %d", MaxOutput+1))
+	if !errors.Is(err, ErrOutputTooLarge) || !strings.Contains(err.Error(), "4 MiB (remote.MaxOutput)") {
+		t.Errorf("past the default limit: %v", err)
+	}
+	if got := outputLimit(WithOutputLimit(context.Background(), 1<<30)); got != MaxOutputLimit {
+		t.Errorf("a limit of 1 GiB is clamped to %d, want MaxOutputLimit", got)
+	}
 }

@@ -100,7 +100,7 @@ func (s *sshSession) Run(ctx context.Context, cmd string) (Result, error) {
 		return Result{ExitCode: -1}, s.ctxErr(ctx, cmd)
 	}
 
-	stdout, stderr, over := newCapBuffers(MaxOutput)
+	stdout, stderr, over := newCapBuffers(outputLimit(ctx))
 	var mu sync.Mutex
 	var sess *ssh.Session // set once the channel is open
 	cancelled := false

@@ -380,7 +380,7 @@ func (s *winrmSession) exec(runCtx context.Context, cmd string) (Result, error) 
 	// once; the Signal below goes on a new one.
 	abort := context.AfterFunc(runCtx, s.conns.closeAll)
 	defer abort()
-	stdout, stderr, over := newCapBuffers(MaxOutput)
+	stdout, stderr, over := newCapBuffers(outputLimit(ctx))
 	drain := func(dst *capBuffer, src io.Reader) error {
 		_, err := io.Copy(dst, src)
 		if errors.Is(err, errPastCap) {
