@@ -187,7 +187,30 @@ func Collect(ctx context.Context, r platform.Runner, os string, lim Limits) (*Sn
 		return nil, err
 	}
 	snap.Taken = time.Now()
+	snap.detach()
 	return snap, nil
+}
+
+// detach copies every string the parsers sliced out of the host's output,
+// so that the report kept for each host does not pin that whole output (a
+// busy host's socket table is megabytes; 10,000 hosts of it ran a machine
+// out of memory).
+func (s *Snapshot) detach() {
+	s.OS, s.Version, s.TSource, s.SocketSource = strings.Clone(s.OS), strings.Clone(s.Version), strings.Clone(s.TSource), strings.Clone(s.SocketSource)
+	for i, n := range s.Notes {
+		s.Notes[i] = strings.Clone(n)
+	}
+	if s.Counters != nil {
+		c := make(map[string]int64, len(s.Counters))
+		for k, v := range s.Counters {
+			c[strings.Clone(k)] = v
+		}
+		s.Counters = c
+	}
+	for k, e := range s.Events {
+		e.Last = strings.Clone(e.Last)
+		s.Events[k] = e
+	}
 }
 
 // requireEnd fails when the output was cut before the script's last marker.
