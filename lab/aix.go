@@ -385,16 +385,7 @@ func aixNetstat(h *Host, inet bool) string {
 	for i := 0; i < h.TimeWaitSockets; i++ {
 		row("tcp4", fmt.Sprintf("10.20.0.31.%d", 32768+i*7), "10.20.0.9.1521", "TIME_WAIT")
 	}
-	dottedRows(h, func(state string, local, remote []byte) {
-		// row's layout ("%-6s%6d%7d  %-22s %-22s %s"), without fmt.
-		b.WriteString("tcp4       0      0  ")
-		writePadded(&b, local, 22)
-		b.WriteByte(' ')
-		writePadded(&b, remote, 22)
-		b.WriteByte(' ')
-		b.WriteString(state)
-		b.WriteByte('\n')
-	})
+	writeBSDRows(&b, h, "tcp4       0      0  ") // row's layout, without fmt
 	row("udp4", "*.111", "*.*", "")
 	row("udp4", "*.514", "*.*", "")
 	if inet {

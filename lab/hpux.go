@@ -268,16 +268,7 @@ func hpuxNetstat(h *Host, inet bool) string {
 	for i := 0; i < h.TimeWaitSockets; i++ {
 		row("tcp", fmt.Sprintf("%s.%d", hpuxAddr, 49152+i%16384), "192.0.2.20.80", "TIME_WAIT")
 	}
-	dottedRows(h, func(state string, local, remote []byte) {
-		// row's layout ("%-5s %6d %6d  %-22s %-22s %s"), without fmt.
-		b.WriteString("tcp        0      0  ")
-		writePadded(&b, local, 22)
-		b.WriteByte(' ')
-		writePadded(&b, remote, 22)
-		b.WriteByte(' ')
-		b.WriteString(state)
-		b.WriteByte('\n')
-	})
+	writeBSDRows(&b, h, "tcp        0      0  ") // row's layout, without fmt
 	row("udp", "*.123", "*.*", "")
 	if inet {
 		return b.String()

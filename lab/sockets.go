@@ -288,6 +288,23 @@ func dottedRows(h *Host, yield func(state string, local, remote []byte)) {
 	})
 }
 
+// writeBSDRows writes the load's rows in the BSD netstat -an layout the
+// HP-UX, AIX and Tru64 emulators share: prefix (the protocol and the two
+// queue columns, as each OS prints them), then the local and remote
+// address padded to 22 columns, then the state. It is the emulators' row
+// format written without fmt, which a 60,000-row table makes too slow.
+func writeBSDRows(b *strings.Builder, h *Host, prefix string) {
+	dottedRows(h, func(state string, local, remote []byte) {
+		b.WriteString(prefix)
+		writePadded(b, local, 22)
+		b.WriteByte(' ')
+		writePadded(b, remote, 22)
+		b.WriteByte(' ')
+		b.WriteString(state)
+		b.WriteByte('\n')
+	})
+}
+
 // writePadded writes s and pads it with spaces to width.
 func writePadded(b *strings.Builder, s []byte, width int) {
 	b.Write(s)

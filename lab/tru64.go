@@ -433,16 +433,7 @@ func (e *tru64) netstat(h *Host) string {
 	for i := 0; i < h.TimeWaitSockets; i++ {
 		row(fmt.Sprintf("10.20.0.15.%d", int(e.live["ipport_userreserved_min"])+i), "10.20.0.40.80", "TIME_WAIT")
 	}
-	dottedRows(h, func(state string, local, remote []byte) {
-		// row's layout, without fmt.
-		b.WriteString("tcp        0      0  ")
-		writePadded(&b, local, 22)
-		b.WriteByte(' ')
-		writePadded(&b, remote, 22)
-		b.WriteByte(' ')
-		b.WriteString(state)
-		b.WriteByte('\n')
-	})
+	writeBSDRows(&b, h, "tcp        0      0  ") // row's layout, without fmt
 	b.WriteString("udp        0      0  *.111                  *.*\n")
 	return b.String()
 }

@@ -639,27 +639,30 @@ func TestProxyJump(t *testing.T) {
 	})
 }
 
-func TestAgentAuth(t *testing.T) {
+// agentFixture is a server that authorizes one key, and an agent that
+// holds it, listening at sock (not yet in the fixture's SSH_AUTH_SOCK);
+// served counts the agent's connections.
+func agentFixture(t *testing.T) (f *fixture, pub ssh.PublicKey, sock string, served *atomic.Int32) {
+	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := ssh.NewPublicKey(priv.Public())
-	if err != nil {
+	if pub, err = ssh.NewPublicKey(priv.Public()); err != nil {
 		t.Fatal(err)
 	}
-	f := newFixture(t, serverConfig{authorized: []ssh.PublicKey{pub}})
+	f = newFixture(t, serverConfig{authorized: []ssh.PublicKey{pub}})
 	keyring := agent.NewKeyring()
 	if err := keyring.Add(agent.AddedKey{PrivateKey: priv}); err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(t.TempDir(), "agent.sock")
+	sock = filepath.Join(t.TempDir(), "agent.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	var served atomic.Int32
+	served = &atomic.Int32{}
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
 	wg.Go(func() {
 		for {
@@ -671,10 +674,14 @@ func TestAgentAuth(t *testing.T) {
 			wg.Go(func() { agent.ServeAgent(keyring, c); c.Close() })
 		}
 	})
+	return f, pub, sock, served
+}
 
+func TestAgentAuth(t *testing.T) {
+	f, _, sock, served := agentFixture(t)
 	h := f.host()
 	h.SSH.IdentityFiles = nil // only the agent can log in
-	_, err = f.dial(context.Background(), h)
+	_, err := f.dial(context.Background(), h)
 	wantKind(t, err, ErrAuth, "no authentication method")
 
 	f.env["SSH_AUTH_SOCK"] = sock

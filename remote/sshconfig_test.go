@@ -2,50 +2,17 @@ package remote
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"net"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/agent"
 )
 
 // IdentitiesOnly (from ssh_config): the agent's keys are offered only when
 // they are the identity files named, as OpenSSH does.
 func TestIdentitiesOnly(t *testing.T) {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := ssh.NewPublicKey(priv.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := newFixture(t, serverConfig{authorized: []ssh.PublicKey{pub}})
-	keyring := agent.NewKeyring()
-	if err := keyring.Add(agent.AddedKey{PrivateKey: priv}); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { agent.ServeAgent(keyring, c); c.Close() })
-		}
-	})
+	f, pub, sock, _ := agentFixture(t)
 	f.env["SSH_AUTH_SOCK"] = sock
 
 	// The identity file named is not the agent's key and cannot log in:
@@ -55,7 +22,7 @@ func TestIdentitiesOnly(t *testing.T) {
 	h := f.host()
 	h.SSH.IdentityFiles = []string{other}
 	h.SSH.IdentitiesOnly = true
-	_, err = f.dial(context.Background(), h)
+	_, err := f.dial(context.Background(), h)
 	wantKind(t, err, ErrAuth)
 
 	// Without IdentitiesOnly the agent's key logs in.
