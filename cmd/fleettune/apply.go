@@ -115,11 +115,7 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 		return &exitError{code: 1, err: errors.New("apply takes either PLAN.json or -p PLAYBOOK, not both: a saved plan carries its playbook's settings")}
 	}
 	if planFile == "" {
-		if len(f.inventory) == 0 {
-			if env := g.orEnv("", "FLEETTUNE_INVENTORY"); env != "" {
-				f.inventory = []string{env}
-			}
-		}
+		f.inventory = g.inventoryPaths(f.inventory)
 		f.playbook = g.orEnv(f.playbook, "FLEETTUNE_PLAYBOOK")
 		if len(f.inventory) == 0 || f.playbook == "" {
 			return &exitError{code: 1, err: errors.New("apply needs -i INVENTORY and -p PLAYBOOK (or FLEETTUNE_INVENTORY and FLEETTUNE_PLAYBOOK), or a PLAN.json from plan --out")}

@@ -36,16 +36,22 @@ func addInventoryFlag(fl *pflag.FlagSet, paths *[]string, help string) {
 // inventoryHelp describes -i for the commands that select hosts.
 const inventoryHelp = "inventory: fleettune or Ansible (YAML, INI, directory, host1,host2, or ansible-inventory --list JSON; - for stdin); repeatable, they merge (default $FLEETTUNE_INVENTORY)"
 
+// inventoryPaths is what -i gave, or FLEETTUNE_INVENTORY when it gave none.
+func (g *globals) inventoryPaths(flag []string) []string {
+	if len(flag) == 0 {
+		if env := g.orEnv("", "FLEETTUNE_INVENTORY"); env != "" {
+			return []string{env}
+		}
+	}
+	return flag
+}
+
 // loadInventory reads every -i (several merge; "-" is stdin), or
 // FLEETTUNE_INVENTORY when -i is not given, and logs what loading warned
 // about. FLEETTUNE_INVENTORY_PASSWORDS=use lets passwords written in an
 // Ansible inventory be used (they are otherwise only warned about).
 func (g *globals) loadInventory(paths []string) (*inventory.Inventory, error) {
-	if len(paths) == 0 {
-		if env := g.orEnv("", "FLEETTUNE_INVENTORY"); env != "" {
-			paths = []string{env}
-		}
-	}
+	paths = g.inventoryPaths(paths)
 	if len(paths) == 0 {
 		return nil, badInput(errors.New("no inventory: give -i INVENTORY or set FLEETTUNE_INVENTORY"))
 	}
@@ -102,11 +108,7 @@ func hostLine(h *inventory.Host) views.HostLine {
 func completeLimit(g *globals) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 	return func(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		paths, _ := cmd.Flags().GetStringArray("inventory")
-		if len(paths) == 0 {
-			if env := g.orEnv("", "FLEETTUNE_INVENTORY"); env != "" {
-				paths = []string{env}
-			}
-		}
+		paths = g.inventoryPaths(paths)
 		if len(paths) == 0 || slices.Contains(paths, "-") {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
