@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )
@@ -30,9 +31,34 @@ func main() {
 		fmt.Fprintln(os.Stderr, "fleettune: still busy after the second interrupt; exiting now (the journal allows a rollback)")
 		os.Exit(code)
 	})
+	stopProfile := startCPUProfile(os.Getenv("FLEETTUNE_CPUPROFILE"))
 	code := run(withInterrupt(ctx, stop), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	cancel()
+	stopProfile()
 	os.Exit(code)
+}
+
+// startCPUProfile writes a CPU profile of the whole run to path
+// (FLEETTUNE_CPUPROFILE, for `go tool pprof`); "" profiles nothing. The
+// returned func ends the profile.
+func startCPUProfile(path string) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fleettune: FLEETTUNE_CPUPROFILE:", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, "fleettune: FLEETTUNE_CPUPROFILE:", err)
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // handleSignals is main's signal policy. The first signal (Ctrl-C or a
