@@ -43,6 +43,36 @@ type ApplyOptions struct {
 	Health      Health
 	// RollbackScope is ScopeBatch (default) or ScopeAll.
 	RollbackScope string
+	// ReuseFor lets apply take the facts this process's plan read from a
+	// host (in Expected) instead of reading the host again, when they were
+	// read over the very session apply now holds (not lost and dialled
+	// again since) at most ReuseFor ago. Zero reads every host again. A
+	// plan loaded from a file is always read again: its facts are only
+	// compared with a fresh read, for staleness.
+	ReuseFor time.Duration
+}
+
+// DefaultReuseFor is how old the facts of apply's own plan may be for apply
+// to take them instead of reading the host again: the plan's own read time
+// at fleet scale (tens of seconds for 10,000 hosts) and a prompt answered
+// at once, not a review that took longer or a batch that came after
+// several health watches.
+const DefaultReuseFor = 2 * time.Minute
+
+// reusable returns the facts the plan read from h over sess, when o lets
+// apply take them at now; nil when the host must be read again.
+func (o ApplyOptions) reusable(h string, sess remote.Session, now time.Time) *platform.Facts {
+	if o.ReuseFor <= 0 {
+		return nil
+	}
+	exp, ok := o.Expected[h]
+	if !ok || exp.read == nil || exp.Facts == nil || exp.read.sess == nil || exp.read.sess != sess {
+		return nil
+	}
+	if age := now.Sub(exp.read.at); age < 0 || age > o.ReuseFor {
+		return nil
+	}
+	return exp.Facts
 }
 
 // applied is a host the engine changed, kept for the health check and for
@@ -228,7 +258,16 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 		e.record(*ho)
 		return nil
 	}
-	facts, prop, err := e.propose(ctx, c, targets, o.Guardrails)
+	// The host as this run's plan read it moments ago over this session,
+	// or read again.
+	var facts *platform.Facts
+	var prop platform.Proposal
+	if f := o.reusable(h.Name, c.sess, e.now()); f != nil {
+		facts = f
+		prop, err = propose(c.driver, f, targets, o.Guardrails)
+	} else {
+		facts, prop, err = e.propose(ctx, c, targets, o.Guardrails)
+	}
 	if err != nil {
 		ho.fail(err)
 		e.record(*ho)

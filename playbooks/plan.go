@@ -85,6 +85,17 @@ type HostPlan struct {
 	// counters, no probe); "" when it can. With health.unchecked: refuse
 	// such a host with changes is refused.
 	Unchecked string `json:"health_unchecked,omitempty"`
+
+	// read is when and over which session this process read Facts; nil
+	// for a plan loaded from a file. Apply may take the facts instead of
+	// reading the host again (ApplyOptions.ReuseFor).
+	read *hostRead
+}
+
+// hostRead is one read of a host by this process.
+type hostRead struct {
+	at   time.Time
+	sess remote.Session
 }
 
 // RunSettings are the parts of a playbook that steer apply.
@@ -227,6 +238,13 @@ func (pl *Planner) forEach(ctx context.Context, hosts []*inventory.Host, fn func
 		func(i int) { skip(i, hosts[i]) })
 }
 
+func (pl *Planner) now() time.Time {
+	if pl.Now != nil {
+		return pl.Now()
+	}
+	return time.Now()
+}
+
 func (pl *Planner) logger() *log.Logger {
 	if pl.Log == nil {
 		return log.New(discard{})
@@ -259,6 +277,9 @@ func (pl *Planner) planHost(ctx context.Context, h *inventory.Host, pb *Playbook
 		hp.OS, hp.Version, hp.BootID, hp.TimeWaitSockets = facts.OS, facts.Version, facts.BootID, facts.TimeWait
 		if facts.Knobs != nil {
 			hp.Facts = facts
+			if err == nil {
+				hp.read = &hostRead{at: pl.now(), sess: sess}
+			}
 		}
 	}
 	if err != nil {
