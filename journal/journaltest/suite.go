@@ -8,8 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -416,12 +418,31 @@ func (s Suite) testLocks(t *testing.T) {
 // RunBenchmarks runs the suite's benchmarks as sub-benchmarks of b.
 func (s Suite) RunBenchmarks(b *testing.B) {
 	b.Run("JournalPerHost", s.benchHost)
-	b.Run("JournalPerHostForks8", s.benchHostForks)
+	b.Run("JournalPerHostForks8", func(b *testing.B) { s.benchHostForks(b, 8) })
+	b.Run("JournalPerHostForks64", func(b *testing.B) { s.benchHostForks(b, 64) })
 }
 
-// benchHostForks is benchHost with eight hosts journalled at once, as an
-// apply with --forks 8 does: one op is still one host.
-func (s Suite) benchHostForks(b *testing.B) {
+// cpuNanos is the CPU (user and system) this process has used so far.
+func cpuNanos() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// reportCPU reports the process's CPU per op from start on, as cpu-ns/op:
+// what a journalled host costs fleettune, fsync's system time included,
+// which ns/op (wall time, mostly waiting for the disk) does not say.
+func reportCPU(b *testing.B, start int64) {
+	if b.N > 0 {
+		b.ReportMetric(float64(cpuNanos()-start)/float64(b.N), "cpu-ns/op")
+	}
+}
+
+// benchHostForks is benchHost with forks hosts journalled at once, as an
+// apply with --forks N does: one op is still one host.
+func (s Suite) benchHostForks(b *testing.B, forks int) {
 	_, st := s.open(b)
 	w, err := st.Create(journal.Header{ID: "20261122T171500Z-be02", Kind: journal.KindApply, Started: t0})
 	if err != nil {
@@ -429,8 +450,10 @@ func (s Suite) benchHostForks(b *testing.B) {
 	}
 	defer w.Close()
 	var n atomic.Int64
-	b.SetParallelism(4) // 4 x GOMAXPROCS goroutines; 8 on two cores
+	b.SetParallelism(max(1, forks/runtime.GOMAXPROCS(0)))
+	b.ReportAllocs()
 	b.ResetTimer()
+	defer reportCPU(b, cpuNanos())
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if err := writeHost(w, fmt.Sprintf("h%06d", n.Add(1)), 3); err != nil {
@@ -451,7 +474,9 @@ func (s Suite) benchHost(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer w.Close()
+	b.ReportAllocs()
 	b.ResetTimer()
+	defer reportCPU(b, cpuNanos())
 	for i := 0; b.Loop(); i++ {
 		if err := writeHost(w, fmt.Sprintf("h%06d", i), 3); err != nil {
 			b.Fatal(err)
