@@ -38,26 +38,29 @@ func main() {
 	os.Exit(code)
 }
 
-// startCPUProfile writes a CPU profile of the whole run to path
-// (FLEETTUNE_CPUPROFILE, for `go tool pprof`); "" profiles nothing. The
-// returned func ends the profile.
+// startCPUProfile writes a CPU profile of the whole run to path when it is
+// set (FLEETTUNE_CPUPROFILE, undocumented: for `go tool pprof`), and
+// returns what stops it. A profile that cannot be started is reported and
+// the command runs without one.
 func startCPUProfile(path string) (stop func()) {
 	if path == "" {
 		return func() {}
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "fleettune: FLEETTUNE_CPUPROFILE:", err)
+		fmt.Fprintf(os.Stderr, "fleettune: FLEETTUNE_CPUPROFILE: %v\n", err)
 		return func() {}
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
-		fmt.Fprintln(os.Stderr, "fleettune: FLEETTUNE_CPUPROFILE:", err)
+		fmt.Fprintf(os.Stderr, "fleettune: FLEETTUNE_CPUPROFILE: %v\n", err)
 		f.Close()
 		return func() {}
 	}
 	return func() {
 		pprof.StopCPUProfile()
-		f.Close()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(os.Stderr, "fleettune: FLEETTUNE_CPUPROFILE: %v\n", err)
+		}
 	}
 }
 
