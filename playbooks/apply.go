@@ -161,14 +161,9 @@ func (e *Engine) Apply(ctx context.Context, runID string, hosts []*inventory.Hos
 			e.checkHealth(ctx, changed, o, &batch)
 			// The result again, now with what the check measured on the
 			// host: the journal keeps per-host health (the last result
-			// record of a host counts). Written at once, so that the
-			// journal's fsyncs are shared as the hosts' own records are,
-			// not paid one host after another.
-			e.parallel(changed, func(a *applied) {
-				if a.out.Health != nil {
-					e.record(*a.out)
-				}
-			})
+			// record of a host counts). Written in one durable write, not
+			// one fsync per host.
+			e.recordAll(changed)
 			out.Batches = append(out.Batches, batch)
 			e.progress(Event{Kind: BatchDone, Batch: n, Canary: batch.Canary, Changed: len(changed), Checked: batch.Checked, Healthy: batch.Healthy && !batch.Failed, Unhealthy: batch.Failed})
 			if e.Journal != nil {
@@ -239,7 +234,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 	c, err := e.connect(ctx, h)
 	if err != nil {
 		ho.fail(err)
-		e.record(*ho)
+		e.record(ho)
 		return nil
 	}
 	ho.OS = c.os
@@ -251,13 +246,13 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 	}()
 	if reason := o.Health.UncheckedReason(c.os, c.driver.Capabilities()); reason != "" && o.Health.RefusesUnchecked() {
 		ho.Status, ho.Error = StatusFailed, "not started: "+uncheckedRefusal(reason, c.os)
-		e.record(*ho)
+		e.record(ho)
 		return nil
 	}
 	targets, err := o.Targets(h, c.os)
 	if err != nil {
 		ho.fail(err)
-		e.record(*ho)
+		e.record(ho)
 		return nil
 	}
 	// The host as this run's plan read it moments ago over this session,
@@ -272,26 +267,26 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 	}
 	if err != nil {
 		ho.fail(err)
-		e.record(*ho)
+		e.record(ho)
 		return nil
 	}
 	ho.BootID, ho.Changes, ho.Notes = facts.BootID, prop.Changes, prop.Notes
 	if exp, ok := o.Expected[h.Name]; o.Expected != nil {
 		if msg := staleness(exp, ok, prop.Changes); msg != "" {
 			ho.Status, ho.Error = StatusFailed, "stale plan: "+msg+"; run plan again"
-			e.record(*ho)
+			e.record(ho)
 			return nil
 		}
 		// The plan carries exactly what apply runs: the fresh proposal must
 		// give the very changes and steps the plan shows, or nothing runs.
 		if msg := platform.SameChanges(exp.Changes, prop.Changes); msg != "" {
 			ho.Status, ho.Error = StatusFailed, "the plan's changes are not what the playbook gives now: "+msg+"; run plan again"
-			e.record(*ho)
+			e.record(ho)
 			return nil
 		}
 		if !slices.Equal(exp.Steps, prop.Steps) {
 			ho.Status, ho.Error = StatusFailed, "the plan's steps are not what apply would run now (the host's persisted configuration changed since the plan?); run plan again"
-			e.record(*ho)
+			e.record(ho)
 			return nil
 		}
 	}
@@ -303,14 +298,14 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 	}
 	if len(refused) > 0 {
 		ho.Status, ho.Error = StatusFailed, "refused by guardrail: "+strings.Join(refused, "; ")
-		e.record(*ho)
+		e.record(ho)
 		return nil
 	}
 	if countActionable(prop.Changes) == 0 {
 		// Nothing to do, or only a reboot left to do.
 		ho.Status = StatusOK
 		ho.RebootRequired, ho.RebootReason = rebootReasons(prop.Changes)
-		e.record(*ho)
+		e.record(ho)
 		return nil
 	}
 	// The steps computed once by platform.Propose, equal to the plan's.
@@ -337,14 +332,14 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 		} else {
 			ho.Error += "; previous values restored"
 		}
-		e.record(*ho)
+		e.record(ho)
 		return nil
 	}
 	// Verify by reading back.
 	_, after, err := e.propose(runCtx, c, targets, o.Guardrails)
 	if err != nil {
 		ho.fail(fmt.Errorf("verify: %w", err))
-		e.record(*ho)
+		e.record(ho)
 		keep = true
 		return a
 	}
@@ -361,7 +356,7 @@ func (e *Engine) applyHost(ctx context.Context, h *inventory.Host, o ApplyOption
 		ho.Status = StatusApplied
 		ho.RebootRequired, ho.RebootReason = rebootReasons(after.Changes)
 	}
-	e.record(*ho)
+	e.record(ho)
 	keep = true
 	return a
 }
@@ -385,7 +380,8 @@ func (e *Engine) propose(ctx context.Context, c *hostConn, t platform.Targets, g
 	return f, p, err
 }
 
-// runAll runs commands in order, journaling each; the first failure stops.
+// runAll runs commands in order, the first failure stopping them, and
+// adds each to ho.Commands; the next record of ho journals them.
 func (e *Engine) runAll(ctx context.Context, c *hostConn, phase string, cmds []string, ho *HostOutcome) error {
 	for _, cmd := range cmds {
 		res, err := c.sess.Run(ctx, cmd)
@@ -393,15 +389,10 @@ func (e *Engine) runAll(ctx context.Context, c *hostConn, phase string, cmds []s
 		if err != nil {
 			rec.Exit, rec.Error = -1, err.Error()
 		}
+		// Journalled with the result they lead to (record): the host's
+		// own commands run to their end either way (it is never left
+		// between a runtime change and its persistence).
 		ho.Commands = append(ho.Commands, rec)
-		if e.Journal != nil {
-			if jerr := e.Journal.Command(rec); jerr != nil {
-				// The host's own commands run to their end (it is never
-				// left between a runtime change and its persistence);
-				// no other host starts.
-				e.journalFailed(c.host.Name, jerr)
-			}
-		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", cmd, err)
 		}
@@ -498,16 +489,48 @@ func (e *Engine) restoreAll(ctx context.Context, hosts []*applied) {
 				a.out.RebootRequired, a.out.RebootReason = true, "restored at the next boot: "+strings.Join(a.pendingRestore, "; ")
 			}
 		}
-		e.record(*a.out)
+		e.record(a.out)
 	})
 }
 
-func (e *Engine) record(ho HostOutcome) {
+// record journals ho's commands not journalled yet and its result, in one
+// durable write.
+func (e *Engine) record(ho *HostOutcome) {
 	if e.Journal == nil {
 		return
 	}
-	if err := e.Journal.Result(ho); err != nil {
+	cmds := ho.Commands[min(ho.journaled, len(ho.Commands)):]
+	if err := e.Journal.Record(cmds, []HostOutcome{*ho}); err != nil {
 		e.journalFailed(ho.Host, err)
+		return
+	}
+	ho.journaled = len(ho.Commands)
+}
+
+// recordAll journals the results of hosts that have health measured, with
+// any of their commands not journalled yet, in one durable write.
+func (e *Engine) recordAll(hosts []*applied) {
+	if e.Journal == nil {
+		return
+	}
+	var cmds []CommandRecord
+	var rs []HostOutcome
+	for _, a := range hosts {
+		if a.out.Health == nil {
+			continue
+		}
+		cmds = append(cmds, a.out.Commands[min(a.out.journaled, len(a.out.Commands)):]...)
+		rs = append(rs, *a.out)
+	}
+	if len(rs) == 0 {
+		return
+	}
+	if err := e.Journal.Record(cmds, rs); err != nil {
+		e.journalFailed("", err)
+		return
+	}
+	for _, a := range hosts {
+		a.out.journaled = len(a.out.Commands)
 	}
 }
 

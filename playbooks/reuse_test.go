@@ -127,3 +127,44 @@ func TestApplyReusesItsOwnPlansRead(t *testing.T) {
 		}
 	})
 }
+
+// countingJournal counts the engine's durable writes.
+type countingJournal struct {
+	memJournal
+	records atomic.Int64
+	befores atomic.Int64
+}
+
+func (j *countingJournal) Before(b BeforeRecord) error {
+	j.befores.Add(1)
+	return j.memJournal.Before(b)
+}
+
+func (j *countingJournal) Record(cmds []CommandRecord, rs []HostOutcome) error {
+	j.records.Add(1)
+	return j.memJournal.Record(cmds, rs)
+}
+
+// TestApplyJournalsCommandsWithTheirResult: a changed host costs the
+// journal two durable writes, its before record ahead of any command and
+// its commands with the result they led to, and a batch's health results
+// one more for all its hosts; every command is journalled, in order.
+func TestApplyJournalsCommandsWithTheirResult(t *testing.T) {
+	f := newKVFleet(4, nil)
+	j := &countingJournal{}
+	o := rangeOptions("20000-60999", Batch{}, Health{Counters: true})
+	out := f.engine(j).Apply(context.Background(), "run", f.inventory(), o)
+	if out.Summary.Applied != 4 {
+		t.Fatalf("summary %+v", out.Summary)
+	}
+	if b, r := j.befores.Load(), j.records.Load(); b != 4 || r != 4+1 {
+		t.Errorf("%d before writes and %d records writes for 4 hosts in one batch, want 4 and 5", b, r)
+	}
+	for _, h := range f.names {
+		got := strings.Join(j.eventsFor(h), "; ")
+		want := "before " + h + "; command " + h + " apply set 20000-60999 exit 0; command " + h + " apply persist 20000-60999 exit 0; result " + h + " applied; result " + h + " applied"
+		if got != want {
+			t.Errorf("%s journal:\n got %s\nwant %s", h, got, want)
+		}
+	}
+}

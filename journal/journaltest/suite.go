@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -44,6 +45,7 @@ func (s Suite) RunTests(t *testing.T) {
 	t.Run("ListRunsAndLast", s.testListAndLast)
 	t.Run("AppendToExistingRun", s.testAppendTo)
 	t.Run("ConcurrentWriters", s.testConcurrentWriters)
+	t.Run("AppendAllTogether", s.testAppendAllTogether)
 	t.Run("Locks", s.testLocks)
 }
 
@@ -340,6 +342,79 @@ func (s Suite) testConcurrentWriters(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// testAppendAllTogether: the records of one AppendAll are stored in order
+// with no other record between them, though other hosts' records are
+// appended at the same time; a second handle reads them all back.
+func (s Suite) testAppendAllTogether(t *testing.T) {
+	b, st := s.open(t)
+	w, err := st.Create(journal.Header{ID: "20261122T171500Z-0e11", Kind: journal.KindApply, Started: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	const hosts = 16
+	var wg sync.WaitGroup
+	errs := make(chan error, hosts)
+	for h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("h%02d", h)
+			if err := w.Append(before(name)); err != nil {
+				errs <- err
+				return
+			}
+			recs := []journal.Record{}
+			for c := range 3 {
+				recs = append(recs, journal.CommandRecord{Host: name, Phase: journal.PhaseApply, Cmd: fmt.Sprintf("cmd %d on %s", c, name), Exit: c})
+			}
+			recs = append(recs, journal.ResultRecord{Host: name, Status: journal.StatusApplied, Batch: 1})
+			if err := w.AppendAll(recs...); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := w.AppendAll(); err != nil {
+		t.Fatalf("AppendAll of nothing: %v", err)
+	}
+	data, err := b.Read(context.Background(), "20261122T171500Z-0e11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every host's three commands and result are four lines in a row.
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	for h := range hosts {
+		name := fmt.Sprintf(`"host":"h%02d"`, h)
+		first := -1
+		for i, l := range lines {
+			if strings.Contains(l, name) && strings.Contains(l, `"type":"command"`) {
+				first = i
+				break
+			}
+		}
+		if first < 0 || first+4 > len(lines) {
+			t.Fatalf("h%02d: no command records in %d lines", h, len(lines))
+		}
+		for i, want := range []string{`"cmd":"cmd 0 on`, `"cmd":"cmd 1 on`, `"cmd":"cmd 2 on`, `"type":"result"`} {
+			if l := lines[first+i]; !strings.Contains(l, name) || !strings.Contains(l, want) {
+				t.Errorf("h%02d: line %d is %s, want its record with %s: one AppendAll's records were split or reordered", h, first+i+1, l, want)
+			}
+		}
+	}
+	r, err := s.reopen(t, b).Load("20261122T171500Z-0e11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hr := r.Host("h07"); hr == nil || len(hr.Commands) != 3 || hr.Status() != journal.StatusApplied {
+		t.Errorf("h07 read back as %+v", hr)
 	}
 }
 
