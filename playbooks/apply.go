@@ -45,8 +45,8 @@ type ApplyOptions struct {
 	RollbackScope string
 	// ReuseFor lets apply take the facts this process's plan read from a
 	// host (in Expected) instead of reading the host again, when they were
-	// read over the very session apply now holds (not lost and dialled
-	// again since) at most ReuseFor ago. Zero reads every host again. A
+	// read over the very pooled session apply now holds (not lost and
+	// dialled again since) at most ReuseFor ago. Zero reads every host again. A
 	// plan loaded from a file is always read again: its facts are only
 	// compared with a fresh read, for staleness.
 	ReuseFor time.Duration
@@ -66,7 +66,8 @@ func (o ApplyOptions) reusable(h string, sess remote.Session, now time.Time) *pl
 		return nil
 	}
 	exp, ok := o.Expected[h]
-	if !ok || exp.read == nil || exp.Facts == nil || exp.read.sess == nil || exp.read.sess != sess {
+	tok := tokenOf(sess)
+	if !ok || exp.read == nil || exp.Facts == nil || tok == nil || exp.read.session != tok {
 		return nil
 	}
 	if age := now.Sub(exp.read.at); age < 0 || age > o.ReuseFor {

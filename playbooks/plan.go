@@ -86,16 +86,19 @@ type HostPlan struct {
 	// such a host with changes is refused.
 	Unchecked string `json:"health_unchecked,omitempty"`
 
-	// read is when and over which session this process read Facts; nil
-	// for a plan loaded from a file. Apply may take the facts instead of
-	// reading the host again (ApplyOptions.ReuseFor).
+	// read is when and over which pooled session this process read
+	// Facts; nil for a plan loaded from a file or read over a session of
+	// no Pool. Apply may take the facts instead of reading the host again
+	// (ApplyOptions.ReuseFor).
 	read *hostRead
 }
 
-// hostRead is one read of a host by this process.
+// hostRead is one read of a host by this process: when, and the token of
+// the pooled session it went over (not the session: a plan must not keep
+// every host's closed connection alive).
 type hostRead struct {
-	at   time.Time
-	sess remote.Session
+	at      time.Time
+	session *sessionToken
 }
 
 // RunSettings are the parts of a playbook that steer apply.
@@ -277,8 +280,8 @@ func (pl *Planner) planHost(ctx context.Context, h *inventory.Host, pb *Playbook
 		hp.OS, hp.Version, hp.BootID, hp.TimeWaitSockets = facts.OS, facts.Version, facts.BootID, facts.TimeWait
 		if facts.Knobs != nil {
 			hp.Facts = facts
-			if err == nil {
-				hp.read = &hostRead{at: pl.now(), sess: sess}
+			if tok := tokenOf(sess); err == nil && tok != nil {
+				hp.read = &hostRead{at: pl.now(), session: tok}
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package playbooks
 import (
 	"context"
 	"encoding/json"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -166,5 +167,48 @@ func TestApplyJournalsCommandsWithTheirResult(t *testing.T) {
 		if got != want {
 			t.Errorf("%s journal:\n got %s\nwant %s", h, got, want)
 		}
+	}
+}
+
+// TestPlanKeepsNoSession: a plan keeps what it read, never the sessions
+// it read over: every host's closed connection is garbage once its read
+// is done, though the plan is still held (a 10,000-host plan kept them
+// all when it held the session to tell apply which one it read over).
+func TestPlanKeepsNoSession(t *testing.T) {
+	pr := platform.PortRange{Low: 20000, High: 60999}
+	pb := &Playbook{Name: "kv", Targets: Targets{EphemeralPorts: &pr}, Health: Health{Counters: true, Unchecked: UncheckedAllow}}
+	for _, pooled := range []bool{false, true} {
+		f := newKVFleet(8, nil)
+		e := f.engine(nil)
+		collected := new(atomic.Int64) // this round's sessions only
+		dial := func(ctx context.Context, h *inventory.Host) (remote.Session, error) {
+			s, err := e.Dial(ctx, h)
+			if err != nil {
+				return nil, err
+			}
+			w := &closeCounter{Session: s, closes: new(atomic.Int64)}
+			runtime.AddCleanup(w, func(c *atomic.Int64) { c.Add(1) }, collected)
+			return w, nil
+		}
+		d, pool := Dialer(dial), &Pool{Dial: dial}
+		if pooled {
+			d = pool.Dialer()
+		}
+		p, err := (&Planner{Dial: d, Driver: e.Driver, Forks: 2}).Plan(context.Background(), f.inventory(), pb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool.Close()
+		for i := 0; i < 50 && collected.Load() < 8; i++ {
+			runtime.GC()
+			time.Sleep(time.Millisecond)
+		}
+		if n := collected.Load(); n != 8 {
+			t.Errorf("pooled %v: %d of 8 closed sessions collected while the plan is held", pooled, n)
+		}
+		if pooled && p.Hosts[0].read == nil {
+			t.Errorf("through a pool: the plan did not note its read for apply")
+		}
+		runtime.KeepAlive(p)
 	}
 }
