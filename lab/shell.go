@@ -32,7 +32,8 @@ import (
 //   - built-ins, when the host's emulator does not answer a command itself:
 //     echo, printf, cat, mv, rm, mkdir [-m MODE], rmdir, true, false,
 //     export, umask, uname, hostname, id, sync, test and [ (-f, -r, -e
-//     FILE; S = S, S != S), read [-r] NAME... (IFS empty or the default;
+//     FILE; -z, -n S; S = S, S != S), break (the innermost loop),
+//     read [-r] NAME... (IFS empty or the default;
 //     from its own <FILE or the enclosing while's; a read of an integer
 //     sysctl under /proc/sys gets one byte, as dash's and busybox's read,
 //     which read one byte per read(2), get from the kernel), command -v
@@ -93,6 +94,8 @@ type shell struct {
 	status       int // $?
 	stdout, errb strings.Builder
 	input        *shellInput // the enclosing while's redirected input, nil if none
+	loops        int         // the for and while loops the running command is in
+	breaking     bool        // break ran: the innermost loop ends
 }
 
 // maxWhileIterations bounds a while loop: enough for a file of a million
@@ -117,6 +120,9 @@ func (sh *shell) run(script string) Output {
 func (sh *shell) runList(l list) {
 	for _, ao := range l {
 		for i, it := range ao {
+			if sh.breaking {
+				return
+			}
 			if i > 0 {
 				if it.op == opAnd && sh.status != 0 || it.op == opOr && sh.status == 0 {
 					continue
@@ -156,20 +162,25 @@ func (sh *shell) runNode(n node) {
 			sh.input = &shellInput{text: content, byteWise: sh.byteWise(p)}
 		}
 		sh.status = 0
+		sh.loops++
 		for i := 0; ; i++ {
 			if i == maxWhileIterations {
 				fmt.Fprintf(&sh.errb, "sh: lab: while ran %d times; a loop that does not end is a driver bug\n", i)
 				sh.status = 2
-				sh.input = saved
-				return
+				break
 			}
 			sh.runList(n.cond)
-			if sh.status != 0 {
+			if sh.breaking || sh.status != 0 {
+				sh.status = 0
 				break
 			}
 			sh.runList(n.body)
+			if sh.breaking {
+				break
+			}
 		}
-		sh.status = 0
+		sh.loops--
+		sh.breaking = false
 		sh.input = saved
 	case *forCmd:
 		var items []string
@@ -177,10 +188,16 @@ func (sh *shell) runNode(n node) {
 			items = append(items, sh.expand(w)...)
 		}
 		sh.status = 0
+		sh.loops++
 		for _, it := range items {
 			sh.setVar(n.name, it)
 			sh.runList(n.body)
+			if sh.breaking {
+				break
+			}
 		}
+		sh.loops--
+		sh.breaking = false
 	}
 }
 
@@ -393,6 +410,14 @@ func (sh *shell) exec(c *simpleCmd) int {
 	}
 	if argv[0] == "read" {
 		return sh.read(c, argv[1:], stdinPath, fd2)
+	}
+	if argv[0] == "break" {
+		if len(argv) > 1 {
+			sh.write(fd2, "sh: break: only a plain break is supported by the lab\n")
+			return 2
+		}
+		sh.breaking = sh.loops > 0 // outside a loop, as sh: nothing to break
+		return 0
 	}
 	var out Output
 	if f := sh.h.Faults.FailCommand; f != "" && strings.Contains(strings.Join(argv, " "), f) {
@@ -843,8 +868,14 @@ func (sh *shell) test(name string, args []string) Output {
 		}
 		return Output{Code: 1}
 	}
+	if len(args) == 2 && (args[0] == "-z" || args[0] == "-n") {
+		if (args[1] == "") == (args[0] == "-z") {
+			return Output{}
+		}
+		return Output{Code: 1}
+	}
 	if len(args) != 2 {
-		return Output{Stderr: fmt.Sprintf("sh: %s: only -f, -r and -e FILE, S = S and S != S are supported by the lab\n", name), Code: 2}
+		return Output{Stderr: fmt.Sprintf("sh: %s: only -f, -r and -e FILE, -z and -n S, S = S and S != S are supported by the lab\n", name), Code: 2}
 	}
 	_, exists := sh.readFile(args[1])
 	exists = exists || sh.h.Dirs[sh.h.resolve(args[1])] || args[1] == HandshakeProbe // installed on every lab host

@@ -3,9 +3,12 @@ package platform
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
@@ -182,5 +185,61 @@ func TestDetectGather(t *testing.T) {
 				t.Errorf("facts: listening %v, boot id %q", facts.Listening, facts.BootID)
 			}
 		})
+	}
+}
+
+// The gather copies each sysctl.d file exactly, in every shell: a body is
+// the file's bytes and one newline, whatever its lines hold (backslashes,
+// blanks at either end, CRLF, more lines than one printf carries) and
+// whether or not its last line ends in a newline; an empty file is an
+// empty line.
+func TestLinuxGatherCopiesFilesExactly(t *testing.T) {
+	dir := t.TempDir()
+	var long strings.Builder
+	for i := 0; i < 70; i++ {
+		fmt.Fprintf(&long, "net.ipv4.x%d = %d\n", i, i)
+	}
+	files := map[string]string{
+		"a.conf":     "net.ipv4.tcp_keepalive_time = 600\n",
+		"b.conf":     "no final newline = 1",
+		"c.conf":     "  leading and trailing  \n\\back\\slash\\n %s %% $HOME `x`\n\n\n",
+		"d.conf":     "crlf = 1\r\nnext = 2\r\n",
+		"e.conf":     "",
+		"long.conf":  long.String(),
+		"long2.conf": strings.TrimSuffix(long.String(), "\n"),
+	}
+	var names []string
+	for n, body := range files {
+		p := filepath.Join(dir, n)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	script := linuxGatherScript(linuxKnobList())
+	i := strings.Index(script, "for f in ")
+	j := strings.Index(script, "/etc/sysctl.conf; do")
+	if i < 0 || j < i {
+		t.Fatal("the gather script has no for loop over the sysctl.d files")
+	}
+	script = script[:i] + "for f in " + strings.Join(names, " ") + script[j+len("/etc/sysctl.conf"):]
+	for name, argv := range localShells(t) {
+		out, err := exec.Command(argv[0], append(argv[1:], script)...).Output()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got := map[string]string{}
+		for _, s := range splitSections(string(out)) {
+			if p, ok := strings.CutPrefix(s.name, "file "); ok {
+				got[filepath.Base(p)] = s.body
+			}
+		}
+		for n, body := range files {
+			want := strings.ReplaceAll(body, "\r\n", "\n") + "\n" // splitSections folds CRLF
+			if got[n] != want {
+				t.Errorf("%s: %s copied as %q, want %q", name, n, got[n], want)
+			}
+		}
 	}
 }

@@ -69,9 +69,12 @@ func linuxGatherScript(knobs []string) string {
 // host without ss gets the old awk over /proc/net/tcp.
 //
 // The sysctl.d files are regular files, which every sh's read handles, so
-// they are copied line by line by the shell itself; the last printf puts
-// back a final line that had no newline, so a body is the file's exact
-// text followed by one newline, as `cat FILE; echo` printed it.
+// they are copied by the shell itself; the last printf puts back a final
+// line that had no newline, so a body is the file's exact text followed by
+// one newline, as `cat FILE; echo` printed it. Everything inside the
+// detection script's Linux branch stays Bourne-shell syntax (no $(...),
+// $((...)), ${#...} or case), since Solaris 10's and Tru64's sh parse the
+// whole if before running its else.
 func writeLinuxGather(b *strings.Builder, knobs []string) {
 	b.WriteString("ft_k=; ft_p=\n")
 	for _, k := range knobs {
@@ -86,9 +89,24 @@ func writeLinuxGather(b *strings.Builder, knobs []string) {
 	for _, d := range linuxSysctlDirs {
 		b.WriteString(" " + d + "/*.conf")
 	}
+	// Lines are gathered 32 at a time and printed with one printf: a
+	// write per line made sshd wake, read and send a packet per line. The
+	// count is a for over 32 words, not $((...)), which the Bourne shells
+	// the detection script also goes through cannot parse.
 	fmt.Fprintf(b, " /etc/sysctl.conf; do if [ -f \"$f\" ] && [ -r \"$f\" ]; then printf '%%s\\n' \"%sfile $f\"; "+
-		"ft_l=; while IFS= read -r ft_l; do printf '%%s\\n' \"$ft_l\"; done <\"$f\"; printf '%%s\\n' \"$ft_l\"; fi; done\n", sectionMarker)
+		"ft_l=; ft_e=; while [ -z \"$ft_e\" ]; do ft_b=; for ft_i in%s; do "+
+		"if IFS= read -r ft_l; then ft_b=\"$ft_b$ft_l\n\"; else ft_e=1; break; fi; done; printf '%%s' \"$ft_b\"; done <\"$f\"; "+
+		"printf '%%s\\n' \"$ft_l\"; fi; done\n", sectionMarker, linuxChunk)
 }
+
+// linuxChunk is the for list that counts 32 lines in the gather's copy loop.
+var linuxChunk = func() string {
+	var b strings.Builder
+	for i := 1; i <= 32; i++ {
+		fmt.Fprintf(&b, " %d", i)
+	}
+	return b.String()
+}()
 
 // linuxKnobs lists the knobs the gather script reads: the base knobs, then
 // the native ones. Only names fleettune knows go into the shell line; any
