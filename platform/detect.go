@@ -80,7 +80,7 @@ func DetectGather(ctx context.Context, r Runner, linuxNative []string) (os, rele
 	if !strings.Contains(out, "\n"+sectionMarker) {
 		return os, release, nil, nil // uname -srv ran: ostype was unreadable
 	}
-	if facts, err = ParseLinuxFacts(out, knobs); err != nil {
+	if facts, err = parseLinuxOutput(res, knobs); err != nil {
 		return os, release, nil, err
 	}
 	return os, release, facts, nil

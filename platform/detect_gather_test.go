@@ -154,6 +154,12 @@ func TestDetectGather(t *testing.T) {
 			cmds: []string{script}, wantErr: []string{"read sysctls", "no boot id"},
 		},
 		{
+			name: "linux whose ss failed: its stderr goes with the error",
+			res: remote.Result{Stdout: []byte("Linux 6.18.44-fc-v669 #1\n" + strings.Replace(gather, "@@fleettune@@ listen ss\n", "@@fleettune@@ listen ss\n!failed\n", 1)),
+				Stderr: []byte("Cannot open netlink socket: Protocol not supported\n")},
+			cmds: []string{script}, wantErr: []string{"read listeners", "ss -tn state listening failed", "stderr: Cannot open netlink socket"},
+		},
+		{
 			name: "transport error", err: errDown, cmds: []string{script}, wantErr: []string{"detect OS", "unexpected EOF"},
 		},
 	}

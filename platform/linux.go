@@ -130,7 +130,18 @@ func (d linuxDriver) Gather(ctx context.Context, r Runner, native []string) (*Fa
 	if res.ExitCode != 0 {
 		return nil, fmt.Errorf("read sysctls: exit status %d: %s", res.ExitCode, firstLine(string(res.Stderr)))
 	}
-	return ParseLinuxFacts(string(res.Stdout), knobs)
+	return parseLinuxOutput(res, knobs)
+}
+
+// parseLinuxOutput parses a gather's output; when it does not parse, the
+// first line of what the host printed on stderr (cat's or ss's complaint)
+// goes with the error.
+func parseLinuxOutput(res Result, knobs []string) (*Facts, error) {
+	f, err := ParseLinuxFacts(string(res.Stdout), knobs)
+	if err != nil && len(res.Stderr) > 0 {
+		return nil, fmt.Errorf("%w; stderr: %s", err, firstLine(string(res.Stderr)))
+	}
+	return f, err
 }
 
 // ParseLinuxFacts parses the output of the Linux gather script: the
@@ -549,8 +560,8 @@ func parseProcSection(s sections) (map[string]string, error) {
 	}
 	names := strings.Fields(strings.TrimPrefix(sec.name, "proc "))
 	body := sec.body
-	if strings.HasSuffix(body, "!failed\n") || body == "!failed" || strings.HasSuffix(body, "\n!failed") {
-		return nil, fmt.Errorf("read sysctls: cat of the /proc files failed (see stderr)")
+	if strings.HasSuffix("\n"+body, "\n!failed\n") { // the script's `cat ... || echo '!failed'`
+		return nil, fmt.Errorf("read sysctls: cat of the /proc files failed")
 	}
 	vals := make(map[string]string, len(names))
 	for i, n := range names {
@@ -583,7 +594,7 @@ func parseSSListen(s string) ([]int, error) {
 			continue
 		}
 		if f[0] == "!failed" {
-			return nil, fmt.Errorf("read listeners: ss -tn state listening failed (see stderr)")
+			return nil, fmt.Errorf("read listeners: ss -tn state listening failed")
 		}
 		local := ""
 		for _, x := range f {
