@@ -409,7 +409,7 @@ func (sh *shell) exec(c *simpleCmd) int {
 		return 0
 	}
 	if argv[0] == "read" {
-		return sh.read(c, argv[1:], stdinPath, fd2)
+		return sh.read(c, argv[1:], stdin, stdinPath, fd2)
 	}
 	if argv[0] == "break" {
 		if len(argv) > 1 {
@@ -442,12 +442,12 @@ func (sh *shell) exec(c *simpleCmd) int {
 	return out.Code
 }
 
-// read is sh's read [-r] NAME...: one line from the command's own <FILE,
-// else from the enclosing while's input. It sets the names (the last takes
+// read is sh's read [-r] NAME...: one line from the command's own <FILE
+// (stdin, read from path), else from the enclosing while's input. It sets the names (the last takes
 // the rest of the line) and returns 0 for a line that ended in a newline,
 // 1 at the end of the input (the names then hold what came before it).
 // Only an empty IFS or the default one is emulated.
-func (sh *shell) read(c *simpleCmd, args []string, path string, fd2 sink) int {
+func (sh *shell) read(c *simpleCmd, args []string, stdin, path string, fd2 sink) int {
 	raw := false
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
 		if args[0] != "-r" {
@@ -478,8 +478,7 @@ func (sh *shell) read(c *simpleCmd, args []string, path string, fd2 sink) int {
 	}
 	in := sh.input
 	if path != "" {
-		content, _ := sh.readFile(path) // the redirection opened it already
-		in = &shellInput{text: content, byteWise: sh.byteWise(path)}
+		in = &shellInput{text: stdin, byteWise: sh.byteWise(path)}
 	}
 	if in == nil {
 		in = &shellInput{}

@@ -82,7 +82,7 @@ func TestShellScripts(t *testing.T) {
 			want:   Output{Stdout: "one|two|three four\n"}},
 		{name: "break ends the innermost loop; -z and -n test for empty strings",
 			script: "for a in 1 2 3; do for b in x y z; do if [ $b = y ]; then break; fi; echo $a$b; done; [ $a = 2 ] && break; done; [ -z \"\" ] && [ -n x ] && echo ok; break; echo after",
-			want: Output{Stdout: "1x\n2x\nok\nafter\n"}},
+			want:   Output{Stdout: "1x\n2x\nok\nafter\n"}},
 		{name: "a while that does not end is cut off", script: "while true; do X=1; done; echo after",
 			want: Output{Stdout: "after\n", Stderr: "sh: lab: while ran 1048576 times; a loop that does not end is a driver bug\n"}},
 		{name: "test compares strings", script: "X=Linux; [ \"$X\" = Linux ] && echo same; [ \"$X\" != SunOS ] && echo differs; [ a = b ] || echo no",
