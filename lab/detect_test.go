@@ -11,8 +11,10 @@ import (
 
 // platform.DetectGather against every family's emulator: a Linux host
 // answers in one command with the facts the plain gather reads; every
-// other Unix parses the whole script and runs only uname; Windows refuses
-// it as cmd.exe does and answers ver.
+// other Unix parses the whole script and runs only uname (the lab's shell
+// refuses $(...), $((...)), ${#...} and case, as the Bourne sh of Solaris
+// 10 and Tru64 cannot parse them either); Windows refuses it as cmd.exe
+// does and answers ver.
 func TestDetectGatherEveryFamily(t *testing.T) {
 	ctx := context.Background()
 	for family, fr := range familyReleases {
