@@ -75,13 +75,24 @@ type solarisEmu struct {
 	// tcp holds the TCP MIB counters netstat -s -P tcp prints, by MIB
 	// name: since boot, zeroed at a reboot.
 	tcp map[string]int64
+	// smf is the service repository and svc.startd's state (smf.go).
+	smf *smfRepo
+	// atNetwork are the live values, by ndd name, when
+	// svc:/milestone/network came online at the last boot: what network
+	// services started with.
+	atNetwork map[string]int
+	// meta are files' modes and owners (chmod, chown); depth counts
+	// scripts running scripts.
+	meta  map[string]solarisFileMeta
+	depth int
 }
 
 // SolarisRCDir is where /sbin/rc2 finds the scripts it runs at boot.
 const solarisRCDir = "/etc/rc2.d/"
 
 func newSolaris(h *Host, release string) error {
-	e := &solarisEmu{release: release, live: map[string]int{}, persistent: map[string]int{}, tcp: solarisUptimeCounters()}
+	e := &solarisEmu{release: release, live: map[string]int{}, persistent: map[string]int{}, tcp: solarisUptimeCounters(),
+		smf: newSMFRepo(), meta: map[string]solarisFileMeta{}}
 	switch release {
 	case "5.10":
 		h.Uname = Uname{Sysname: "SunOS", Release: "5.10", Version: "Generic_150400-59", Machine: "sun4v"}
@@ -105,10 +116,12 @@ func newSolaris(h *Host, release string) error {
 	return nil
 }
 
-// Boot rebuilds the live values: the defaults, then on 10 every ndd -set
-// line of the rc2 scripts in name order (as /sbin/rc2 runs them), on 11 the
-// ipadm persistent values. A reboot (not the first boot, which finds the
-// counters of a host that has been up a while) zeroes the TCP counters.
+// Boot rebuilds the live values: the defaults, on 11 the ipadm persistent
+// values; then SMF starts the enabled services in dependency order (their
+// start methods run, smf.go), and from svc:/milestone/multi-user, last,
+// /sbin/rc2 applies every ndd -set line of the rc2 scripts in name order.
+// A reboot (not the first boot, which finds the counters of a host that has
+// been up a while) zeroes the TCP counters.
 func (e *solarisEmu) Boot(h *Host) {
 	if h.Boots > 1 {
 		e.tcp = solarisBootCounters()
@@ -121,6 +134,12 @@ func (e *solarisEmu) Boot(h *Host) {
 			e.live[k] = v
 		}
 	}
+	e.smfBoot(h, func() { e.rc2(h) })
+}
+
+// rc2 is what /sbin/rc2 does with the /etc/rc2.d/S* scripts, for the ndd
+// lines the lab models.
+func (e *solarisEmu) rc2(h *Host) {
 	var scripts []string
 	for name := range h.Files {
 		if strings.HasPrefix(name, solarisRCDir+"S") && path.Dir(name)+"/" == solarisRCDir {
@@ -178,6 +197,22 @@ func (e *solarisEmu) command(c *Call) (Output, bool) {
 		return Output{Stderr: "who: illegal option\n", Code: 2}, true
 	case "netstat":
 		return e.netstat(c), true
+	case "svcs":
+		return e.svcs(c), true
+	case "svcadm":
+		return e.svcadm(c), true
+	case "svccfg":
+		return e.svccfg(c), true
+	case "chmod":
+		return e.chmod(c), true
+	case "chown":
+		return e.chown(c), true
+	case "mv", "rm":
+		e.beforeMoveOrRemove(c)
+		return Output{}, false
+	}
+	if strings.HasPrefix(c.Argv[0], "/") {
+		return e.runScript(c)
 	}
 	return Output{}, false
 }
