@@ -627,3 +627,50 @@ func TestSolaris10ForeignRCScript(t *testing.T) {
 		t.Error("the foreign rc script was changed")
 	}
 }
+
+// The service's start method fails when apply enables it (one ndd -set
+// fails): svcadm enable -s exits 3, the instance is in maintenance, and
+// the restore apply then runs disables and deletes the service and removes
+// its files, leaving the host as it was.
+func TestSolaris10FailedEnableRestores(t *testing.T) {
+	h := newSolarisHost(t, "5.10")
+	before := solarisCopyFiles(h.Files)
+	d, a := solarisApplier(t)
+	f := gatherSolaris(t, h)
+	p, err := platform.Propose(d, f, solarisTargets, platform.Guardrails{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enable := "/usr/sbin/svcadm enable -s " + platform.SolarisService
+	if p.Steps[len(p.Steps)-1] != enable {
+		t.Fatalf("last step %q", p.Steps[len(p.Steps)-1])
+	}
+	solarisRunAll(t, h, "root", p.Steps[:len(p.Steps)-1])
+	h.Lock()
+	h.Faults.FailCommand = "ndd -set /dev/tcp tcp_keepalive_interval"
+	h.Unlock()
+	out := h.Run("root", enable)
+	if out.Code != 3 || !strings.Contains(out.Stderr, "is in maintenance state") {
+		t.Fatalf("enable -s: exit %d, %q", out.Code, out.Stderr)
+	}
+	h.Lock()
+	h.Faults.FailCommand = ""
+	h.Unlock()
+	now := gatherSolaris(t, h)
+	if now.Files[platform.SolarisService] != "maintenance" {
+		t.Fatalf("service state %q", now.Files[platform.SolarisService])
+	}
+	restore, err := a.RestoreCommands(now, a.Snapshot(f, p.Changes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	solarisRunAll(t, h, "root", restore)
+	if !reflect.DeepEqual(h.Files, before) {
+		t.Errorf("files after restore %v, before %v", solarisKeys(h.Files), solarisKeys(before))
+	}
+	if out := h.Run("root", "/usr/bin/svcs -H -o state "+platform.SolarisService); out.Code != 1 {
+		t.Errorf("service left: %q", out.Stdout)
+	}
+	h.Reboot()
+	checkBoot(t, h, solarisDefaults, solarisDefaults)
+}
