@@ -109,6 +109,12 @@ var solarisScenarios = []struct {
 		})
 	}},
 	{"gather-5.10-converged.txt", "5.10", func(t *testing.T, h *Host) { applySolarisTargets(t, h) }},
+	{"gather-5.10-smf-drift.txt", "5.10", func(t *testing.T, h *Host) {
+		// fleettune's SMF service persists the targets; someone then
+		// moved the live low end by hand.
+		applySolarisTargets(t, h)
+		solarisRunAll(t, h, "root", []string{"/usr/sbin/ndd -set /dev/tcp tcp_smallest_anon_port 20000"})
+	}},
 	{"gather-5.11-converged.txt", "5.11", func(t *testing.T, h *Host) { applySolarisTargets(t, h) }},
 }
 

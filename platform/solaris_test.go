@@ -239,6 +239,15 @@ func TestSolarisPropose(t *testing.T) {
 	} else if c := p.Changes[1]; c.Knob != "tcp_time_wait_interval" || len(c.Commands) != 0 || c.Persist == "" || c.AtBoot != "" {
 		t.Errorf("migration of a converged knob: %+v", c)
 	}
+	// Drift against the SMF service: live 20000, at next boot the method
+	// script's 10240; the fix is the live value only, the service stays.
+	p = d.Propose(solarisFacts(t, "gather-5.10-smf-drift.txt"), all, protect)
+	if len(p.Changes) != 1 || p.Changes[0].Current != "20000-65535" || p.Changes[0].AtBoot != "10240-65535" {
+		t.Errorf("SMF drift: %+v", p.Changes)
+	} else if cmds, err := d.ApplyCommands(solarisFacts(t, "gather-5.10-smf-drift.txt"), p.Changes); err != nil ||
+		!reflect.DeepEqual(cmds, []string{"/usr/sbin/ndd -set /dev/tcp tcp_smallest_anon_port 10240"}) {
+		t.Errorf("SMF drift commands %q, %v", cmds, err)
+	}
 	// Live already at target but not persisted: only the persistence runs.
 	f := solarisFacts(t, "gather-5.10-default.txt")
 	p = d.Propose(f, Targets{TimeWait: dur(time.Minute)}, protect)
