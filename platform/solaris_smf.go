@@ -196,7 +196,7 @@ const solarisRCKeptHeader = "#!/sbin/sh\n" +
 // 1377480.1 and illumos' own network milestone manifests).
 const solarisManifestXML = `<?xml version="1.0"?>
 <!DOCTYPE service_bundle SYSTEM "/usr/share/lib/xml/dtd/service_bundle.dtd.1">
-<!-- Written by fleettune: its TCP tunables at boot, before network services. -->
+<!-- Written by fleettune. It sets its TCP tunables at boot, before network services start. -->
 <service_bundle type="manifest" name="fleettune:ndd">
 <service name="site/fleettune-ndd" type="service" version="1">
 	<create_default_instance enabled="false" />
@@ -456,10 +456,26 @@ func solaris10Notes(f *Facts) []string {
 	return notes
 }
 
+// solarisNotOurs is why fleettune will not write its SMF files: one of the
+// paths holds a file fleettune did not write. "" when they are fleettune's
+// or absent.
+func solarisNotOurs(f *Facts) string {
+	if f.PersistedExists && !solarisOwnFile(f.Persisted) {
+		return SolarisMethodScript + " exists and was not written by fleettune; move it away, then plan again"
+	}
+	if m, ok := f.Files[SolarisManifest]; ok && !strings.Contains(m, "<!-- "+solarisMarker[2:]) {
+		return SolarisManifest + " exists and was not written by fleettune; move it away, then plan again"
+	}
+	return ""
+}
+
 // solarisForeignRefusal is why a change of knob to value cannot persist:
 // an rc script fleettune did not write sets it to something else at boot,
 // after the SMF service. "" when nothing stands in the way.
 func solarisForeignRefusal(f *Facts, knob string, value int) string {
+	if r := solarisNotOurs(f); r != "" {
+		return r
+	}
 	rc, ok := f.Files[SolarisRCScript]
 	if !ok || solarisOwnFile(rc) {
 		return ""

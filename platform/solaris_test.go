@@ -248,6 +248,22 @@ func TestSolarisPropose(t *testing.T) {
 		!reflect.DeepEqual(cmds, []string{"/usr/sbin/ndd -set /dev/tcp tcp_smallest_anon_port 10240"}) {
 		t.Errorf("SMF drift commands %q, %v", cmds, err)
 	}
+	// A method script or manifest at fleettune's paths that fleettune did
+	// not write is never overwritten: every change is refused.
+	for _, tc := range []struct{ from, to string }{
+		{"# Written by fleettune. The start method", "# Local tuning. The start method"},
+		{"<!-- Written by fleettune.", "<!-- Local."},
+	} {
+		f, err := ParseSolarisFacts(replaceOnce(t, readSolarisFixture(t, "gather-5.10-smf-drift.txt"), tc.from, tc.to))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range d.Propose(f, all, protect).Changes {
+			if !strings.Contains(c.Refused, "was not written by fleettune; move it away") {
+				t.Errorf("%s: %s refused %q", tc.to, c.Knob, c.Refused)
+			}
+		}
+	}
 	// Live already at target but not persisted: only the persistence runs.
 	f := solarisFacts(t, "gather-5.10-default.txt")
 	p = d.Propose(f, Targets{TimeWait: dur(time.Minute)}, protect)
