@@ -218,3 +218,24 @@ func TestSolarisFileModes(t *testing.T) {
 		t.Errorf("a new file kept the old mode: exit %d %q", out.Code, out.Stderr)
 	}
 }
+
+// The lab's cost of rebooting a Solaris 10 host that has fleettune's SMF
+// service (manifest-import, the dependency-ordered start with the method
+// script run by the lab's shell, rc2), and of one gather on it.
+func BenchmarkSolaris10BootWithService(b *testing.B) {
+	h, _ := NewHost("sol-01", "solaris", "5.10")
+	h.Files["/lib/svc/method/t"] = "#!/sbin/sh\n/usr/sbin/ndd -set /dev/tcp tcp_time_wait_interval 30000 &&\n/usr/sbin/ndd -set /dev/tcp tcp_keepalive_interval 300000\n"
+	h.Files["/var/svc/manifest/site/t.xml"] = testManifest("t", "/lib/svc/method/t", true)
+	for _, c := range []string{"chmod 555 /lib/svc/method/t", "/usr/sbin/svccfg import /var/svc/manifest/site/t.xml", "/usr/sbin/svcadm enable -s t"} {
+		if out := h.Run("root", c); out.Code != 0 {
+			b.Fatal(out)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		h.Reboot()
+	}
+	if h.Emu.(*solarisEmu).atNetwork["tcp_time_wait_interval"] != 30000 {
+		b.Fatal("the service did not run at boot")
+	}
+}
