@@ -87,8 +87,13 @@ type solarisEmu struct {
 	depth int
 }
 
-// SolarisRCDir is where /sbin/rc2 finds the scripts it runs at boot.
-const solarisRCDir = "/etc/rc2.d/"
+// solarisRCDir is where /sbin/rc2 finds the scripts it runs at boot (from
+// milestone/multi-user), and solarisRC3Dir where /sbin/rc3 finds those it
+// runs after them (milestone/multi-user-server).
+const (
+	solarisRCDir  = "/etc/rc2.d/"
+	solarisRC3Dir = "/etc/rc3.d/"
+)
 
 func newSolaris(h *Host, release string) error {
 	e := &solarisEmu{release: release, live: map[string]int{}, persistent: map[string]int{}, tcp: solarisUptimeCounters(),
@@ -101,6 +106,10 @@ func newSolaris(h *Host, release string) error {
 			"                            Assembled 17 January 2013\n"
 		// sshd, sendmail, rpcbind, smc, nfsd, lockd
 		h.Listening = []int{22, 25, 111, 587, 898, 2049, 4045}
+		// Installed legacy rc scripts (synthetic stand-ins: names as on
+		// Solaris 10, no TCP tunable set).
+		h.Files["/etc/rc2.d/S20sysetup"] = "#!/sbin/sh\n# lab: stands for an installed rc script that sets no TCP tunable\n"
+		h.Files["/etc/rc3.d/S16boot.server"] = "#!/sbin/sh\n# lab: stands for an installed rc script that sets no TCP tunable\n"
 	case "5.11":
 		e.ipadm = true
 		h.Uname = Uname{Sysname: "SunOS", Release: "5.11", Version: "11.4.42.111.0", Machine: "i86pc"}
@@ -142,11 +151,12 @@ func (e *solarisEmu) Boot(h *Host) {
 func (e *solarisEmu) rc2(h *Host) {
 	var scripts []string
 	for name := range h.Files {
-		if strings.HasPrefix(name, solarisRCDir+"S") && path.Dir(name)+"/" == solarisRCDir {
+		dir := path.Dir(name) + "/"
+		if (dir == solarisRCDir || dir == solarisRC3Dir) && strings.HasPrefix(path.Base(name), "S") {
 			scripts = append(scripts, name)
 		}
 	}
-	sort.Strings(scripts)
+	sort.Strings(scripts) // rc2.d before rc3.d, each by name
 	for _, s := range scripts {
 		for _, line := range strings.Split(h.Files[s], "\n") {
 			f := strings.Fields(line)

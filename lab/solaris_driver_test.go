@@ -485,6 +485,7 @@ func solarisPlanAndApply(t *testing.T, h *Host, targets platform.Targets) (*plat
 // until multi-user.
 func TestSolaris10ValuesReachNetworkServices(t *testing.T) {
 	h := newSolarisHost(t, "5.10")
+	installed := solarisCopyFiles(h.Files)
 	_, p := solarisPlanAndApply(t, h, solarisTargets)
 	if len(p.Steps) == 0 {
 		t.Fatal("no steps")
@@ -502,7 +503,7 @@ func TestSolaris10ValuesReachNetworkServices(t *testing.T) {
 		t.Errorf("manifest %+v, want 0444 root:sys", m)
 	}
 	for p := range h.Files {
-		if strings.HasPrefix(p, "/etc/rc2.d/") || strings.Contains(p, ".fleettune.d") {
+		if _, was := installed[p]; !was && p != platform.SolarisMethodScript && p != platform.SolarisManifest {
 			t.Errorf("%s written", p)
 		}
 	}
@@ -679,4 +680,44 @@ func TestSolaris10FailedEnableRestores(t *testing.T) {
 	}
 	h.Reboot()
 	checkBoot(t, h, solarisDefaults, solarisDefaults)
+}
+
+// Another legacy rc script (an application's, in rc3.d) that sets a knob
+// runs after fleettune's SMF service and wins at boot: the plan shows its
+// value as the one at next boot, refuses to move that knob elsewhere, and
+// leaves the script alone; a knob it sets to the target is fine.
+func TestSolaris10OtherRCScripts(t *testing.T) {
+	h := newSolarisHost(t, "5.10")
+	h.Files["/etc/rc3.d/S99oracle"] = "#!/sbin/sh\ncase \"$1\" in\nstart)\n  /usr/sbin/ndd -set /dev/tcp tcp_smallest_anon_port 9000\n  /usr/sbin/ndd -set /dev/tcp tcp_time_wait_interval 30000\n  ;;\nesac\n"
+	h.Reboot()
+	checkBoot(t, h, map[string]int{"tcp_smallest_anon_port": 9000, "tcp_time_wait_interval": 30000}, solarisDefaults)
+	d, _ := solarisApplier(t)
+	f := gatherSolaris(t, h)
+	if k := f.Knobs["tcp_smallest_anon_port"]; k.AtBoot != "9000" || k.Source != "/etc/rc3.d/S99oracle" {
+		t.Errorf("smallest %+v", k)
+	}
+	p, err := platform.Propose(d, f, solarisTargets, platform.Guardrails{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Changes[0]; !strings.Contains(c.Refused, "/etc/rc3.d/S99oracle, which fleettune did not write, sets tcp_smallest_anon_port to 9000") {
+		t.Errorf("range %+v", c)
+	}
+	if !strings.Contains(strings.Join(p.Notes, "\n"), "/etc/rc3.d/S99oracle sets tcp_smallest_anon_port, tcp_time_wait_interval at boot") {
+		t.Errorf("notes %q", p.Notes)
+	}
+	// The same host, targets that agree with the script: time_wait is
+	// left to it, keepalive goes to SMF.
+	p, err = platform.Propose(d, f, platform.Targets{EphemeralPorts: solRange(9000, 65535), TimeWait: solDur(30 * time.Second), KeepaliveTime: solDur(5 * time.Minute)}, platform.Guardrails{})
+	if err != nil || len(p.Changes) != 1 || p.Changes[0].Knob != "tcp_keepalive_interval" {
+		t.Fatalf("changes %+v, %v", p.Changes, err)
+	}
+	script := h.Files["/etc/rc3.d/S99oracle"]
+	solarisRunAll(t, h, "root", p.Steps)
+	h.Reboot()
+	checkBoot(t, h, map[string]int{"tcp_smallest_anon_port": 9000, "tcp_time_wait_interval": 30000, "tcp_keepalive_interval": 300000},
+		map[string]int{"tcp_keepalive_interval": 300000})
+	if h.Files["/etc/rc3.d/S99oracle"] != script {
+		t.Error("the application's rc script was changed")
+	}
 }

@@ -113,6 +113,9 @@ func SolarisGatherScript() string {
 	for _, p := range []string{SolarisMethodScript, SolarisManifest, SolarisRCScript} {
 		fmt.Fprintf(&b, "test -f %s && echo '@@fleettune@@ file %s' && cat %s && echo && echo '@@fleettune@@ endfile %s'\n", p, p, p, p)
 	}
+	// The ndd -set lines of every legacy rc script, which run after SMF.
+	fmt.Fprintf(&b, "for f in %s/S* %s/S*; do test -f $f && echo \"@@fleettune@@ rc $f\" && awk '$2 == \"-set\" { print $1, $2, $3, $4, $5 }' $f 2>&1; done\n",
+		solarisRCDirs[0], solarisRCDirs[1])
 	fmt.Fprintf(&b, "echo '@@fleettune@@ svcs'; %s -H -o state %s 2>&1\n", solarisSvcs, SolarisService)
 	b.WriteString("echo '@@fleettune@@ end'\n")
 	return b.String()

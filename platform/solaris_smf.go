@@ -140,15 +140,50 @@ func solaris10AtBoot(f *Facts) map[string]solarisBoot {
 			out[k] = solarisBoot{v.value, fmt.Sprintf("%s:%d", SolarisMethodScript, v.line)}
 		}
 	}
-	if rc, ok := f.Files[SolarisRCScript]; ok {
-		for k, v := range solarisNddLines(rc) {
-			out[k] = solarisBoot{v.value, fmt.Sprintf("%s:%d", SolarisRCScript, v.line)}
+	for _, rc := range solarisRCSources(f) {
+		for k, v := range solarisNddLines(rc.content) {
+			src := rc.path
+			if rc.path == SolarisRCScript {
+				src = fmt.Sprintf("%s:%d", rc.path, v.line)
+			}
+			out[k] = solarisBoot{v.value, src}
 		}
 	}
 	return out
 }
 
 type solarisBoot struct{ value, source string }
+
+// solarisRCLines ends the Facts.Files key under which the gather keeps the
+// ndd -set lines of an rc script other than fleettune's (not its content).
+const solarisRCLines = " (ndd -set lines)"
+
+// solarisRCDirs are the legacy rc directories whose S* scripts run at boot
+// after SMF's services: /sbin/rc2 from milestone/multi-user, /sbin/rc3
+// from milestone/multi-user-server.
+var solarisRCDirs = []string{"/etc/rc2.d", "/etc/rc3.d"}
+
+type solarisRC struct {
+	path, content string
+	ours          bool
+}
+
+// solarisRCSources are the rc scripts that set fleettune's knobs, in the
+// order they run at boot (rc2.d then rc3.d, each by name): fleettune's old
+// script with its content, the others with their ndd -set lines.
+func solarisRCSources(f *Facts) []solarisRC {
+	var out []solarisRC
+	for k, v := range f.Files {
+		switch {
+		case k == SolarisRCScript:
+			out = append(out, solarisRC{k, v, solarisOwnFile(v)})
+		case strings.HasSuffix(k, solarisRCLines):
+			out = append(out, solarisRC{strings.TrimSuffix(k, solarisRCLines), v, false})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
+	return out
+}
 
 // solarisLegacy reports whether the knob's boot value comes from
 // SolarisRCScript, and whether fleettune wrote that script.
@@ -450,6 +485,18 @@ func solaris10Notes(f *Facts) []string {
 			}
 		}
 	}
+	for _, rc := range solarisRCSources(f) {
+		if rc.path == SolarisRCScript {
+			continue
+		}
+		var knobs []string
+		for k := range solarisNddLines(rc.content) {
+			knobs = append(knobs, k)
+		}
+		sort.Strings(knobs)
+		notes = append(notes, fmt.Sprintf("%s sets %s at boot, after fleettune's SMF service, and wins: fleettune leaves it alone",
+			rc.path, strings.Join(knobs, ", ")))
+	}
 	if state, ok := f.Files[SolarisService]; ok && state != "online" && f.PersistedExists {
 		notes = append(notes, fmt.Sprintf("%s is %s, so %s does not run at boot", SolarisService, state, SolarisMethodScript))
 	}
@@ -476,16 +523,19 @@ func solarisForeignRefusal(f *Facts, knob string, value int) string {
 	if r := solarisNotOurs(f); r != "" {
 		return r
 	}
-	rc, ok := f.Files[SolarisRCScript]
-	if !ok || solarisOwnFile(rc) {
-		return ""
+	for _, rc := range solarisRCSources(f) {
+		l, set := solarisNddLines(rc.content)[knob]
+		if rc.ours || !set || sameInts(l.value, strconv.Itoa(value)) {
+			continue
+		}
+		where := rc.path
+		if rc.path == SolarisRCScript {
+			where = fmt.Sprintf("%s:%d", rc.path, l.line)
+		}
+		return fmt.Sprintf("%s, which fleettune did not write, sets %s to %s at boot, after fleettune's SMF service; remove that line, then plan again",
+			where, knob, strings.TrimSpace(l.value))
 	}
-	l, set := solarisNddLines(rc)[knob]
-	if !set || sameInts(l.value, strconv.Itoa(value)) {
-		return ""
-	}
-	return fmt.Sprintf("%s:%d, which fleettune did not write, sets %s to %s at boot, after fleettune's SMF service; remove that line, then plan again",
-		SolarisRCScript, l.line, knob, strings.TrimSpace(l.value))
+	return ""
 }
 
 // solaris10ReadPersistence takes from the gather output fleettune's method
@@ -510,6 +560,24 @@ func solaris10ReadPersistence(s sections, f *Facts) error {
 			f.Files = map[string]string{}
 		}
 		f.Files[p] = content
+	}
+	for _, sec := range s.all("rc ") {
+		p := strings.TrimPrefix(sec.name, "rc ")
+		if p == SolarisRCScript {
+			continue
+		}
+		var lines []string
+		for _, line := range strings.Split(sec.body, "\n") {
+			if name, _, ok := solarisParseNddSetLine(line); ok && solarisKnownKnob(solarisNddNames, name) {
+				lines = append(lines, strings.Join(strings.Fields(line), " "))
+			}
+		}
+		if len(lines) > 0 {
+			if f.Files == nil {
+				f.Files = map[string]string{}
+			}
+			f.Files[p+solarisRCLines] = strings.Join(lines, "\n")
+		}
 	}
 	state, exists, err := solarisParseSvcsState(s.get("svcs"))
 	if err != nil {

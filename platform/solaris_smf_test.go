@@ -3,6 +3,7 @@ package platform
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -41,4 +42,33 @@ func mustReadBench(b *testing.B, name string) []byte {
 		b.Fatal(err)
 	}
 	return data
+}
+
+// Other rc scripts' ndd -set lines count at boot after fleettune's old
+// script and after the SMF service, rc3.d after rc2.d; lines that are not
+// an ndd -set of a managed knob are ignored.
+func TestSolaris10OtherRCScriptsAtBoot(t *testing.T) {
+	out := strings.Replace(readSolarisFixture(t, "gather-5.10-drift.txt"), "@@fleettune@@ svcs\n",
+		"@@fleettune@@ rc /etc/rc3.d/S99app\n/usr/sbin/ndd -set /dev/tcp tcp_keepalive_interval 600000\nndd -set /dev/tcp tcp_conn_req_max_q 1024\n"+
+			"@@fleettune@@ rc /etc/rc2.d/S99late\nndd -set /dev/tcp tcp_time_wait_interval 45000\n@@fleettune@@ svcs\n", 1)
+	f, err := ParseSolarisFacts(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for knob, want := range map[string][2]string{
+		"tcp_keepalive_interval": {"600000", "/etc/rc3.d/S99app"},
+		"tcp_time_wait_interval": {"45000", "/etc/rc2.d/S99late"}, // S99late runs after S70fleettune
+		"tcp_smallest_anon_port": {"10240", SolarisRCScript + ":3"},
+	} {
+		if k := f.Knobs[knob]; k.AtBoot != want[0] || k.Source != want[1] {
+			t.Errorf("%s: %+v, want %v", knob, k, want)
+		}
+	}
+	if _, ok := f.Files["/etc/rc2.d/S20sysetup"+solarisRCLines]; ok {
+		t.Error("a script without ndd lines was recorded")
+	}
+	p := solarisDriver{}.Propose(f, Targets{TimeWait: dur(30e9)}, Guardrails{})
+	if len(p.Changes) != 1 || !strings.Contains(p.Changes[0].Refused, "/etc/rc2.d/S99late, which fleettune did not write, sets tcp_time_wait_interval to 45000") {
+		t.Errorf("changes %+v", p.Changes)
+	}
 }
