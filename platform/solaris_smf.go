@@ -31,8 +31,9 @@ import (
 // its "# Written by fleettune." line) is migrated in the same steps: its
 // values move into the method script and the script is removed, or, when
 // it holds lines fleettune did not write, rewritten with only those lines.
-// An rc script at that path that fleettune did not write is never touched;
-// a knob it sets to something else than the target is refused.
+// An rc script at that path that fleettune did not write, like every other
+// /etc/rc2.d and /etc/rc3.d script, is never touched: it runs after the
+// service, so a knob it sets to something else than the target is refused.
 const (
 	// SolarisMethodScript is the start method of SolarisService.
 	SolarisMethodScript = "/lib/svc/method/fleettune-ndd"
@@ -131,8 +132,8 @@ func solarisForeignLines(content string) []solarisLine {
 
 // solaris10AtBoot is what a Solaris 10 boot gives each knob, and where
 // from: SMF runs the method script first (if the service is online now,
-// i.e. enabled and working), then /sbin/rc2 runs SolarisRCScript, whose
-// lines therefore win.
+// i.e. enabled and working), then /sbin/rc2 and /sbin/rc3 run the legacy
+// scripts (fleettune's old one among them), whose lines therefore win.
 func solaris10AtBoot(f *Facts) map[string]solarisBoot {
 	out := map[string]solarisBoot{}
 	if f.PersistedExists && f.Files[SolarisService] == "online" {
