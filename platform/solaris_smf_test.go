@@ -72,3 +72,26 @@ func TestSolaris10OtherRCScriptsAtBoot(t *testing.T) {
 		t.Errorf("changes %+v", p.Changes)
 	}
 }
+
+// Detach copies Facts.Files too: a plan keeps no Solaris 10 host's whole
+// gather output alive through its manifest or service state.
+func TestDetachLetsSolarisFilesGo(t *testing.T) {
+	out := readSolarisFixture(t, "gather-5.10-converged.txt")
+	f, err := ParseSolarisFacts(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for k, v := range f.Files {
+		want[k] = v
+	}
+	if len(want) != 2 {
+		t.Fatalf("files %v", want)
+	}
+	f.Detach()
+	for k, v := range f.Files {
+		if within(k, out) || within(v, out) || want[k] != v {
+			t.Errorf("%s still points into the gather output, or changed", k)
+		}
+	}
+}
