@@ -262,9 +262,90 @@ func smfParseManifest(content string) (*smfBundleXML, string) {
 			if msg := smfValidate(&b); msg != "" {
 				return nil, msg
 			}
+			if !smfOrderValid(content) {
+				return nil, "Document is not valid.\n"
+			}
 			return &b, ""
 		}
 	}
+}
+
+// smfServiceOrder is the content model of <service> in
+// service_bundle.dtd.1: these children, in this order; the ones marked
+// once at most once.
+var smfServiceOrder = []struct {
+	name string
+	once bool
+}{
+	{"create_default_instance", true}, {"single_instance", true}, {"restarter", true},
+	{"dependency", false}, {"dependent", false}, {"method_context", true}, {"exec_method", false},
+	{"property_group", false}, {"instance", false}, {"stability", true}, {"template", true},
+}
+
+// smfOrderValid checks the children of every <service> against the DTD's
+// sequence, and that a <dependent> names exactly one service_fmri, as
+// libxml2's validation would.
+func smfOrderValid(content string) bool {
+	d := xml.NewDecoder(strings.NewReader(content))
+	var stack []string
+	pos, count := 0, map[string]int{}
+	fmris := 0
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return err == io.EOF
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			parent := ""
+			if len(stack) > 0 {
+				parent = stack[len(stack)-1]
+			}
+			switch parent {
+			case "service":
+				i := pos
+				for i < len(smfServiceOrder) && smfServiceOrder[i].name != t.Name.Local {
+					i++
+				}
+				if i == len(smfServiceOrder) {
+					return false
+				}
+				pos = i
+				count[t.Name.Local]++
+				if smfServiceOrder[i].once && count[t.Name.Local] > 1 {
+					return false
+				}
+			case "dependent":
+				if t.Name.Local == "service_fmri" {
+					fmris++
+				}
+			}
+			switch t.Name.Local {
+			case "service":
+				pos, count = 0, map[string]int{}
+				if ty := smfAttr(t, "type"); ty != "service" && ty != "restarter" && ty != "milestone" {
+					return false
+				}
+			case "dependent":
+				fmris = 0
+			}
+			stack = append(stack, t.Name.Local)
+		case xml.EndElement:
+			if t.Name.Local == "dependent" && fmris != 1 {
+				return false
+			}
+			stack = stack[:len(stack)-1]
+		}
+	}
+}
+
+func smfAttr(t xml.StartElement, name string) string {
+	for _, a := range t.Attr {
+		if a.Name.Local == name {
+			return a.Value
+		}
+	}
+	return ""
 }
 
 // smfValidate checks what the DTD requires of the elements the lab reads.

@@ -56,6 +56,10 @@ func TestSMFImportErrors(t *testing.T) {
 		{"a profile", strings.Replace(good, "type='manifest'", "type='profile'", 1), "root", "svccfg: document is not a manifest.\n"},
 		{"bad grouping", strings.Replace(good, "grouping='require_all'", "grouping='before'", 1), "root", "svccfg: Document is not valid.\n"},
 		{"method without exec", strings.Replace(good, "exec='/lib/svc/method/t' ", "", 1), "root", "svccfg: Document is not valid.\n"},
+		{"methods before dependencies", strings.Replace(strings.Replace(good, "<exec_method type='method' name='start' exec='/lib/svc/method/t' timeout_seconds='60' />", "", 1),
+			"<single_instance />", "<single_instance />\n<exec_method type='method' name='start' exec='/lib/svc/method/t' timeout_seconds='60' />", 1), "root", "svccfg: Document is not valid.\n"},
+		{"a dependent with two services", strings.Replace(good, `<service_fmri value="svc:/milestone/network" />`, `<service_fmri value="svc:/milestone/network" /><service_fmri value="svc:/network/initial" />`, 1), "root", "svccfg: Document is not valid.\n"},
+		{"two stabilities", strings.Replace(good, "</service>", "<stability value='Unstable' /><stability value='Evolving' /></service>", 1), "root", "svccfg: Document is not valid.\n"},
 		{"not root", good, "ops", "svccfg: Permission denied.\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
