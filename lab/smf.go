@@ -130,8 +130,9 @@ func smfSplit(fmri string) (svc, inst string) {
 
 // match finds the instances a pattern names, as scf_walk_fmri does for a
 // full FMRI or an abbreviation of its last components ("fleettune-ndd",
-// "site/fleettune-ndd:default"). With services true a bare service matches
-// the service itself (svccfg delete).
+// "site/fleettune-ndd:default"): a pattern without an instance matches
+// every instance of the service, and a service without instances as
+// itself (inst "").
 func (r *smfRepo) match(pattern string) (svcs []*smfService, insts []string) {
 	want, inst := smfSplit(pattern)
 	full := strings.HasPrefix(pattern, "svc:/")
