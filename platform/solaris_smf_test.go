@@ -95,3 +95,33 @@ func TestDetachLetsSolarisFilesGo(t *testing.T) {
 		}
 	}
 }
+
+// A host with both the SMF service and fleettune's old rc script (which
+// runs later and so wins at boot): the migration keeps the value the host
+// boots with now, the rc script's, in the method script.
+func TestSolaris10MigrationKeepsTheBootValue(t *testing.T) {
+	out := strings.Replace(readSolarisFixture(t, "gather-5.10-converged.txt"), "@@fleettune@@ svcs\n",
+		"@@fleettune@@ file "+SolarisRCScript+"\n#!/sbin/sh\n# Written by fleettune.\n/usr/sbin/ndd -set /dev/tcp tcp_time_wait_interval 45000\n\n@@fleettune@@ endfile "+SolarisRCScript+"\n@@fleettune@@ svcs\n", 1)
+	f, err := ParseSolarisFacts(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := f.Knobs["tcp_time_wait_interval"]; k.AtBoot != "45000" || k.Source != SolarisRCScript+":3" {
+		t.Fatalf("time_wait %+v", k)
+	}
+	d := solarisDriver{}
+	p, err := Propose(d, f, Targets{KeepaliveTime: dur(600e9)}, Guardrails{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	method := solarisMethodContent(map[string]string{"tcp_smallest_anon_port": "10240", "tcp_largest_anon_port": "65535",
+		"tcp_time_wait_interval": "45000", "tcp_keepalive_interval": "600000"})
+	want := []string{
+		"/usr/sbin/ndd -set /dev/tcp tcp_keepalive_interval 600000",
+		solarisInstall(SolarisMethodScript, method),
+		"rm -f " + SolarisRCScript,
+	}
+	if strings.Join(p.Steps, "\n") != strings.Join(want, "\n") {
+		t.Errorf("steps\n%q\nwant\n%q", p.Steps, want)
+	}
+}
