@@ -413,6 +413,9 @@ func solaris10RestoreSteps(f *Facts, snap Snapshot) []string {
 		// A service imported again is disabled (create_default_instance
 		// enabled="false") unless it existed, which keeps its state.
 		nowEnabled := existsNow && stateNow != "disabled"
+		if stateNow == "maintenance" && wasEnabled {
+			cmds = append(cmds, solarisSvcadm+" clear "+SolarisService)
+		}
 		switch {
 		case wasEnabled && *svcWas == "online" && (!nowEnabled || stateNow != "online"):
 			cmds = append(cmds, solarisSvcadm+" enable -s "+SolarisService)

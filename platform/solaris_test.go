@@ -415,6 +415,14 @@ func TestSolarisApplyAndRestore(t *testing.T) {
 	if r, _ := d.RestoreCommands(off, snapConv); !reflect.DeepEqual(r, []string{"/usr/sbin/svcadm enable -s " + SolarisService}) {
 		t.Errorf("restore of a disabled service %q", r)
 	}
+	// ... and one whose service went to maintenance: cleared, then enabled.
+	maint, err := ParseSolarisFacts(strings.Replace(readSolarisFixture(t, "gather-5.10-converged.txt"), "@@fleettune@@ svcs\nonline\n", "@@fleettune@@ svcs\nmaintenance\n", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := d.RestoreCommands(maint, snapConv); !reflect.DeepEqual(r, []string{"/usr/sbin/svcadm clear " + SolarisService, "/usr/sbin/svcadm enable -s " + SolarisService}) {
+		t.Errorf("restore of a service in maintenance %q", r)
+	}
 	// A converged host whose service was disabled needs only the enable.
 	p = d.Propose(off, all, Guardrails{})
 	if len(p.Changes) != 3 || len(p.Changes[0].Commands) != 0 || !strings.Contains(strings.Join(p.Notes, "\n"), "is disabled, so") {
