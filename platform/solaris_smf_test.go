@@ -2,6 +2,7 @@ package platform
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -123,5 +124,25 @@ func TestSolaris10MigrationKeepsTheBootValue(t *testing.T) {
 	}
 	if strings.Join(p.Steps, "\n") != strings.Join(want, "\n") {
 		t.Errorf("steps\n%q\nwant\n%q", p.Steps, want)
+	}
+}
+
+// The gather script, the method script and every install command parse
+// with a real POSIX sh (sh -n), as Solaris' /sbin/sh must parse them.
+func TestSolaris10ScriptsParseWithSh(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	f := solarisFacts(t, "gather-5.10-drift.txt")
+	p, err := Propose(solarisDriver{}, f, Targets{TimeWait: dur(30e9)}, Guardrails{})
+	if err != nil || len(p.Steps) == 0 {
+		t.Fatalf("steps %q, %v", p.Steps, err)
+	}
+	scripts := append([]string{SolarisGatherScript(), solarisMethodContent(map[string]string{"tcp_time_wait_interval": "30000", "tcp_keepalive_interval": "300000"})}, p.Steps...)
+	for _, s := range scripts {
+		if out, err := exec.Command(sh, "-n", "-c", s).CombinedOutput(); err != nil {
+			t.Errorf("sh -n: %v: %s\n%s", err, out, s)
+		}
 	}
 }
