@@ -502,7 +502,11 @@ func (e *solarisEmu) svccfg(c *Call) Output {
 		for _, sx := range b.Services {
 			s := e.smf.services[sx.Name]
 			for _, n := range smfSortedInstances(s) {
-				if in := s.instances[n]; in.enabled && in.state == "disabled" {
+				in := s.instances[n]
+				if in.stime.IsZero() {
+					in.stime = time.Now()
+				}
+				if in.enabled && in.state == "disabled" {
 					e.startInstance(c.Host, s, in, time.Now())
 				}
 			}
@@ -766,6 +770,20 @@ func (e *solarisEmu) svcs(c *Call) Output {
 			rows = append(rows, row{svcs[i], insts[i]})
 		}
 	}
+	// svcs' default sort: state (sortkey_states: legacy_run, disabled,
+	// online, degraded, offline, maintenance, uninitialized), then state
+	// time, then FMRI.
+	rank := map[string]int{"legacy_run": 0, "disabled": 1, "online": 2, "degraded": 3, "offline": 4, "maintenance": 5, "uninitialized": 6}
+	sort.SliceStable(rows, func(i, j int) bool {
+		a, b := rows[i].s.instances[rows[i].inst], rows[j].s.instances[rows[j].inst]
+		switch {
+		case a.state != b.state:
+			return rank[a.state] < rank[b.state]
+		case !a.stime.Equal(b.stime):
+			return a.stime.Before(b.stime)
+		}
+		return smfFMRI(rows[i].s, rows[i].inst) < smfFMRI(rows[j].s, rows[j].inst)
+	})
 	var b strings.Builder
 	widths := map[string]int{"state": 14, "stime": 8, "fmri": 0}
 	line := func(cells map[string]string) {

@@ -109,6 +109,15 @@ func TestSMFServiceLifecycle(t *testing.T) {
 		t.Errorf("the start method did not run: %q", got)
 	}
 
+	// svcs -a sorts by state (disabled before online before maintenance),
+	// then time, then FMRI.
+	h.Files["/var/svc/manifest/site/u.xml"] = testManifest("u", "/lib/svc/method/none", true)
+	smfMust(t, h, "/usr/sbin/svccfg import /var/svc/manifest/site/u.xml")
+	all := smfMust(t, h, "/usr/bin/svcs -aH -o state,fmri").Stdout
+	if !strings.HasPrefix(all, "disabled       svc:/site/u:default\nonline         svc:/milestone/multi-user:default\n") {
+		t.Errorf("svcs -a order:\n%s", all)
+	}
+	smfMust(t, h, "/usr/sbin/svccfg delete svc:/site/u")
 	for _, tc := range []struct{ user, cmd, stderr string }{
 		{"ops", "/usr/sbin/svcadm disable svc:/site/t:default", "svcadm: svc:/site/t:default: Permission denied.\n"},
 		{"root", "/usr/sbin/svcadm enable site/nosuch", "svcadm: Pattern 'site/nosuch' doesn't match any instances\n"},
