@@ -65,6 +65,11 @@ var solarisStates = map[string]bool{
 	"maintenance": true, "disabled": true, "legacy_run": true,
 }
 
+// solarisRuns reports whether an instance in state runs its start method
+// at boot and counts as started: online or degraded, the two states svcadm
+// enable -s waits for.
+func solarisRuns(state string) bool { return state == "online" || state == "degraded" }
+
 // solarisParseSvcsState reads `svcs -H -o state FMRI 2>&1`: the state (a
 // trailing "*" marks a transition and is dropped), or exists false when
 // svcs says no instance matches.
@@ -136,7 +141,7 @@ func solarisForeignLines(content string) []solarisLine {
 // scripts (fleettune's old one among them), whose lines therefore win.
 func solaris10AtBoot(f *Facts) map[string]solarisBoot {
 	out := map[string]solarisBoot{}
-	if f.PersistedExists && f.Files[SolarisService] == "online" {
+	if f.PersistedExists && solarisRuns(f.Files[SolarisService]) {
 		for k, v := range solarisNddLines(f.Persisted) {
 			out[k] = solarisBoot{v.value, fmt.Sprintf("%s:%d", SolarisMethodScript, v.line)}
 		}
@@ -356,7 +361,7 @@ func solaris10PersistSteps(f *Facts, set map[string]int) []string {
 	if state == "maintenance" {
 		cmds = append(cmds, solarisSvcadm+" clear "+SolarisService)
 	}
-	if state != "online" {
+	if !solarisRuns(state) {
 		cmds = append(cmds, solarisSvcadm+" enable -s "+SolarisService)
 	}
 	if ours {
@@ -417,7 +422,7 @@ func solaris10RestoreSteps(f *Facts, snap Snapshot) []string {
 			cmds = append(cmds, solarisSvcadm+" clear "+SolarisService)
 		}
 		switch {
-		case wasEnabled && *svcWas == "online" && (!nowEnabled || stateNow != "online"):
+		case wasEnabled && solarisRuns(*svcWas) && (!nowEnabled || !solarisRuns(stateNow)):
 			cmds = append(cmds, solarisSvcadm+" enable -s "+SolarisService)
 		case wasEnabled && !nowEnabled:
 			cmds = append(cmds, solarisSvcadm+" enable "+SolarisService)
@@ -501,7 +506,7 @@ func solaris10Notes(f *Facts) []string {
 		notes = append(notes, fmt.Sprintf("%s sets %s at boot, after fleettune's SMF service, and wins: fleettune leaves it alone",
 			rc.path, strings.Join(knobs, ", ")))
 	}
-	if state, ok := f.Files[SolarisService]; ok && state != "online" && f.PersistedExists {
+	if state, ok := f.Files[SolarisService]; ok && !solarisRuns(state) && f.PersistedExists {
 		notes = append(notes, fmt.Sprintf("%s is %s, so %s does not run at boot", SolarisService, state, SolarisMethodScript))
 	}
 	return notes
