@@ -54,7 +54,7 @@ type ApplyOptions struct {
 
 // DefaultReuseFor is how old the facts of apply's own plan may be for apply
 // to take them instead of reading the host again: the plan's own read time
-// at fleet scale (one to two minutes for 10,000 hosts on a busy machine)
+// at fleet scale (one to four minutes for 10,000 hosts, the machine busy)
 // and a prompt answered soon, not a review that took longer or a batch
 // that came after several health watches.
 const DefaultReuseFor = 5 * time.Minute
