@@ -298,11 +298,15 @@ func solarisParseNddSetLine(line string) (name, value string, ok bool) {
 // TIME_WAIT rows, IPv4 and IPv6 together.
 func ParseSolarisNetstat(out string) (listening []int, timeWait int, err error) {
 	sawHeader := false
-	for _, line := range strings.Split(strings.ReplaceAll(out, "\r\n", "\n"), "\n") {
-		fs := strings.Fields(line)
-		if len(fs) == 0 {
+	var r netstatRow
+	for pos := 0; pos <= len(out); {
+		var line string
+		line, pos = nextLine(out, pos)
+		splitRow(line, &r)
+		if r.n == 0 {
 			continue
 		}
+		fs := r.f[:min(r.n, netstatFields)]
 		if fs[0] == "TCP:" || fs[0] == "Local" || strings.Trim(line, "- ") == "" {
 			sawHeader = sawHeader || fs[0] == "TCP:"
 			continue

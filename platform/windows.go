@@ -399,9 +399,16 @@ func parseWindowsPending(data string) (windowsPending, bool) {
 // silently seeing no listener.
 func parseWindowsNetstat(out string) (listening []int, timeWait int, err error) {
 	tcpRows := 0
-	for _, line := range strings.Split(strings.ReplaceAll(out, "\r", ""), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 4 || f[0] != "TCP" {
+	var r netstatRow
+	for pos := 0; pos <= len(out); {
+		var line string
+		line, pos = nextLine(out, pos)
+		if strings.IndexByte(line, '\r') >= 0 { // every "\r" goes, not only before "\n"
+			line = strings.ReplaceAll(line, "\r", "")
+		}
+		splitRow(line, &r)
+		f := r.f[:min(r.n, netstatFields)]
+		if r.n < 4 || f[0] != "TCP" {
 			continue
 		}
 		tcpRows++
