@@ -44,27 +44,36 @@ type netstatRow struct {
 	last string
 }
 
-// blank is strings.Fields' ASCII white space.
-var blank = [256]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
+// byteClass sorts bytes for splitRow: 0 in a field, 1 strings.Fields'
+// ASCII white space, 2 not ASCII (a Unicode space, maybe).
+var byteClass = func() (c [256]uint8) {
+	for _, b := range []byte("\t\n\v\f\r ") {
+		c[b] = 1
+	}
+	for b := 0x80; b < 0x100; b++ {
+		c[b] = 2
+	}
+	return c
+}()
 
 // splitRow splits line as strings.Fields does, into r.
 func splitRow(line string, r *netstatRow) {
 	r.n, r.last = 0, ""
-	i := 0
-	for i < len(line) {
-		for i < len(line) && blank[line[i]] {
+	i, n := 0, len(line)
+	for i < n {
+		for i < n && byteClass[line[i]] == 1 {
 			i++
 		}
-		if i == len(line) {
+		if i == n {
 			return
 		}
 		start := i
-		for i < len(line) && !blank[line[i]] {
-			if line[i] >= 0x80 { // Unicode spaces: as strings.Fields splits them
-				splitRowSlow(line, r)
-				return
-			}
+		for i < n && byteClass[line[i]] == 0 {
 			i++
+		}
+		if i < n && byteClass[line[i]] == 2 { // Unicode: as strings.Fields splits it
+			splitRowSlow(line, r)
+			return
 		}
 		if r.n < netstatFields {
 			r.f[r.n] = line[start:i]

@@ -307,7 +307,8 @@ func ParseSolarisNetstat(out string) (listening []int, timeWait int, err error) 
 			continue
 		}
 		fs := r.f[:min(r.n, netstatFields)]
-		if fs[0] == "TCP:" || fs[0] == "Local" || strings.Trim(line, "- ") == "" {
+		// A line of dashes and spaces starts with dashes: Trim only those.
+		if fs[0] == "TCP:" || fs[0] == "Local" || fs[0][0] == '-' && strings.Trim(line, "- ") == "" {
 			sawHeader = sawHeader || fs[0] == "TCP:"
 			continue
 		}

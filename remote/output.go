@@ -134,12 +134,21 @@ func (b *capBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Bytes is a copy of what the buffer holds (nil once over).
+// Bytes hands over what the buffer holds (nil once over) and leaves it
+// empty: the bytes are the caller's, not a copy (a command's output is
+// read once, when it is done, and copying a big one cost as much as
+// receiving it). A Write after Bytes goes to a new buffer, never into what
+// was handed over.
 func (b *capBuffer) Bytes() []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.over {
 		return nil
 	}
-	return append([]byte{}, b.buf...)
+	out := b.buf[:len(b.buf):len(b.buf)]
+	if out == nil {
+		out = []byte{}
+	}
+	b.buf = nil
+	return out
 }

@@ -23,8 +23,16 @@ func TestCapBuffer(t *testing.T) {
 			t.Fatalf("Write(%q) = %d, %v", w, n, err)
 		}
 	}
-	if got := string(out.Bytes()); got != "abcdefghij" || cap(out.buf) > 10 {
-		t.Fatalf("at the limit: %q (cap %d), want all 10 bytes in a buffer of 10", got, cap(out.buf))
+	held := out.Bytes()
+	if got := string(held); got != "abcdefghij" || cap(held) > 10 {
+		t.Fatalf("at the limit: %q (cap %d), want all 10 bytes in a buffer of 10", got, cap(held))
+	}
+	// What Bytes handed over is the caller's: a late Write does not touch it.
+	if _, err := out.Write([]byte("zz")); err != nil || string(held) != "abcdefghij" || string(out.Bytes()) != "zz" {
+		t.Fatalf("after Bytes, a Write gave %v and the handed-over bytes are %q", err, held)
+	}
+	if got := out.Bytes(); got == nil || len(got) != 0 {
+		t.Fatalf("Bytes of an empty buffer = %#v, want empty, not nil", got)
 	}
 	if over.stream() != "" {
 		t.Fatal("overflow tripped at the limit")

@@ -464,15 +464,30 @@ func (s *winrmSession) command(cmd string) (string, error) {
 	return winrm.ParseExecuteCommandResponse(body)
 }
 
-// receive sends one Receive for both streams and reads the answer.
+// receive sends one Receive for both streams and reads the answer. It does
+// what faultTransport does for the library's requests from what
+// parseReceive saw, rather than by searching the answer (up to 150 KiB of
+// base64) for words: a fault other than OperationTimeout is an error, and
+// an answer with nothing, at once, is paced.
 func (s *winrmSession) receive(id string, write func(stream string, p []byte) error) (receiveAnswer, error) {
 	m := winrm.NewGetOutputRequest(s.url, s.shellID, id, "stdout stderr", &s.client.Parameters)
 	defer m.Free()
-	body, err := s.http.post(s.client, m, true)
+	start := time.Now()
+	body, err := s.http.Transporter.Post(s.client, m)
 	if err != nil {
 		return receiveAnswer{}, err
 	}
-	return parseReceive(body, write)
+	a, err := parseReceive(body, write)
+	s.http.pace(err == nil && !a.done && !a.streams && time.Since(start) < eagerReceiveQuick)
+	if err != nil {
+		return receiveAnswer{}, err
+	}
+	if a.fault {
+		if f := parseFault(body); f != nil && !f.timedOut() {
+			return receiveAnswer{}, f
+		}
+	}
+	return a, nil
 }
 
 // signal sends Signal terminate for a command.

@@ -39,6 +39,8 @@ const (
 type receiveAnswer struct {
 	done     bool
 	exitCode int
+	streams  bool // it has Stream elements (output, or the streams' end)
+	fault    bool // it has a Fault element: parseFault says which
 }
 
 // wsmanAttr is one attribute of the start tag being read.
@@ -255,9 +257,13 @@ func (p *receiveParser) startTag(a *receiveAnswer, write func(string, []byte) er
 		}
 	}
 	p.root = true
+	if local == "Fault" {
+		a.fault = true
+	}
 	if uri == nsWinShell && !p.capturing {
 		switch {
 		case local == "Stream":
+			a.streams = true
 			p.stream = "-"
 			for _, at := range p.attrs {
 				if at.prefix == "" && at.local == "Name" && (at.value == "stdout" || at.value == "stderr") {
