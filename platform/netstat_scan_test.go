@@ -179,7 +179,9 @@ func TestNetstatParsersMatchSplitFields(t *testing.T) {
 }
 
 func TestSplitRow(t *testing.T) {
-	for _, line := range []string{"", "   ", "a", " a  b\tc\r", "1 2 3 4 5 6 7 8 9 10", "a\u00a0b c", "é è\u2003ê", "\x80 \xff"} {
+	for _, line := range []string{"", "   ", "a", " a  b\tc\r", "1 2 3 4 5 6 7 8 9 10", "a\u00a0b c", "é è\u2003ê", "\x80 \xff",
+		"12345678", "1234567 ", " 2345678", "       x", "x       ", "1234567812345678", "abcdefgh ijklmnop\tqrstuvwx", "\t\n\v\f\r \x08\x0e\x1f!~\x7f",
+		"tcp4       0      0  10.20.0.31.1024       10.20.0.40.80          TIME_WAIT", "aaaaaaa\u00a0", "aaaaaaaa\u0085b"} {
 		var r netstatRow
 		splitRow(line, &r)
 		want := strings.Fields(line)
@@ -189,6 +191,24 @@ func TestSplitRow(t *testing.T) {
 			t.Errorf("splitRow(%q) = %q (n %d, last %q); want %q", line, got, r.n, r.last, want)
 		}
 	}
+}
+
+// FuzzSplitRow: splitRow is strings.Fields, on any line.
+func FuzzSplitRow(f *testing.F) {
+	for _, s := range []string{"", " a  b\tc\r", "tcp4       0      0  10.20.0.31.1024       10.20.0.40.80          TIME_WAIT",
+		"1 2 3 4 5 6 7 8 9 10 11", "a\u00a0b c", "\x01\x08\x09\x0d\x0e\x1f \x20\x21\x7f"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		var r netstatRow
+		splitRow(line, &r)
+		want := strings.Fields(line)
+		got := r.f[:min(r.n, netstatFields)]
+		if r.n != len(want) || !reflect.DeepEqual(got, want[:min(len(want), netstatFields)]) ||
+			(len(want) > 0 && r.last != want[len(want)-1]) || (len(want) == 0 && r.last != "") {
+			t.Errorf("splitRow(%q) = %q (n %d, last %q); want %q", line, got, r.n, r.last, want)
+		}
+	})
 }
 
 // FuzzNetstatParsers: the one-pass parsers and the Split-and-Fields ones
@@ -261,5 +281,33 @@ func BenchmarkNetstat(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkSplitRow: splitRow against strings.Fields on the rows of an
+// exhausted host. (Eight bytes at a time, SWAR, measured slower than
+// splitRow's one table lookup a byte.)
+func BenchmarkSplitRow(b *testing.B) {
+	var lines []string
+	size := 0
+	for _, layout := range []string{"bsd", "solaris", "windows"} {
+		for line := range strings.SplitSeq(busyNetstat(layout), "\n") {
+			lines = append(lines, line)
+			size += len(line)
+		}
+	}
+	for _, impl := range []struct {
+		name  string
+		split func(string, *netstatRow)
+	}{{"splitRow", splitRow}, {"fields", splitRowSlow}} {
+		b.Run(impl.name, func(b *testing.B) {
+			b.SetBytes(int64(size))
+			var r netstatRow
+			for b.Loop() {
+				for _, l := range lines {
+					impl.split(l, &r)
+				}
+			}
+		})
 	}
 }
