@@ -166,12 +166,12 @@ func dialWinRM(ctx context.Context, h *inventory.Host, opts Options) (Session, e
 		opts.OnConnect(h.Name)
 		return conns.add(c), nil
 	}
-	var base winrm.Transporter
-	if d.auth == "ntlm" {
-		base = winrm.NewClientNTLMWithDial(dial)
-	} else {
-		base = winrm.NewClientWithDial(dial)
+	scheme := "http"
+	if w.HTTPS {
+		scheme = "https"
 	}
+	url := fmt.Sprintf("%s://%s:%d/wsman", scheme, urlHost, port) // the library's Endpoint URL
+	base := &wsHTTP{ntlm: d.auth == "ntlm", dial: dial, url: url, user: d.user, password: password}
 	params := winrm.NewParameters(isoSeconds(opTimeout), "en-US", winrmEnvelopeSize)
 	ft := &faultTransport{Transporter: base}
 	params.TransportDecorator = func() winrm.Transporter { return ft }
@@ -179,12 +179,8 @@ func dialWinRM(ctx context.Context, h *inventory.Host, opts Options) (Session, e
 	if err != nil {
 		return nil, fail(ErrHostKey, fmt.Errorf("winrm ca_file %s: %w", w.CAFile, err))
 	}
-	scheme := "http"
-	if w.HTTPS {
-		scheme = "https"
-	}
 	s := &winrmSession{name: h.Name, timeout: d.timeout, log: d.log, client: client, http: ft,
-		url: fmt.Sprintf("%s://%s:%d/wsman", scheme, urlHost, port), conns: conns, turn: make(chan struct{}, 1)}
+		url: url, conns: conns, turn: make(chan struct{}, 1)}
 	// A shell created after the dial gave up on it is deleted.
 	id, err := d.createShell(ctx, s.createShell, func(id string) { _ = client.NewShell(id).Close() })
 	if err != nil {
