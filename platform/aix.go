@@ -89,7 +89,7 @@ func (d aixDriver) Gather(ctx context.Context, r Runner, native []string) (*Fact
 	if res.ExitCode != 0 {
 		return nil, fmt.Errorf("read no tunables: exit status %d: %s", res.ExitCode, firstLine(string(res.Stderr)+string(res.Stdout)))
 	}
-	return ParseAIXFacts(string(res.Stdout))
+	return ParseAIXFacts(outputText(res.Stdout))
 }
 
 // aixLimits are a tunable's no -L facts.

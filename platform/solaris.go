@@ -126,7 +126,7 @@ func (d solarisDriver) Gather(ctx context.Context, r Runner, native []string) (*
 	if res.ExitCode != 0 {
 		return nil, fmt.Errorf("read TCP tunables: exit status %d: %s", res.ExitCode, firstLine(string(res.Stderr)))
 	}
-	return ParseSolarisFacts(string(res.Stdout))
+	return ParseSolarisFacts(outputText(res.Stdout))
 }
 
 // ParseSolarisFacts parses the output of SolarisGatherScript.

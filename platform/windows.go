@@ -221,10 +221,11 @@ func (windowsDriver) Gather(ctx context.Context, r Runner, native []string) (*Fa
 	if err != nil {
 		return nil, fmt.Errorf("read TCP/IP settings: %w", err)
 	}
-	if !strings.Contains(string(res.Stdout), sectionMarker) {
-		return nil, fmt.Errorf("read TCP/IP settings: exit status %d: %s", res.ExitCode, firstLine(string(res.Stderr)+string(res.Stdout)))
+	out := outputText(res.Stdout)
+	if !strings.Contains(out, sectionMarker) {
+		return nil, fmt.Errorf("read TCP/IP settings: exit status %d: %s", res.ExitCode, firstLine(string(res.Stderr)+out))
 	}
-	return ParseWindowsFacts(string(res.Stdout))
+	return ParseWindowsFacts(out)
 }
 
 // windowsVer matches ver's "Microsoft Windows [Version 10.0.17763.1234]";
