@@ -70,6 +70,7 @@ type winrmSession struct {
 	log     *log.Logger
 	client  *winrm.Client
 	http    *faultTransport // the client's transport: exec posts its own requests
+	wire    *wsHTTP         // under it: Receive answers are read in place
 	url     string          // the endpoint's URL, as the client has it
 	shellID string
 	shell   *winrm.Shell
@@ -179,7 +180,7 @@ func dialWinRM(ctx context.Context, h *inventory.Host, opts Options) (Session, e
 	if err != nil {
 		return nil, fail(ErrHostKey, fmt.Errorf("winrm ca_file %s: %w", w.CAFile, err))
 	}
-	s := &winrmSession{name: h.Name, timeout: d.timeout, log: d.log, client: client, http: ft,
+	s := &winrmSession{name: h.Name, timeout: d.timeout, log: d.log, client: client, http: ft, wire: base,
 		url: url, conns: conns, turn: make(chan struct{}, 1)}
 	// A shell created after the dial gave up on it is deleted.
 	id, err := d.createShell(ctx, s.createShell, func(id string) { _ = client.NewShell(id).Close() })
@@ -469,19 +470,23 @@ func (s *winrmSession) receive(id string, write func(stream string, p []byte) er
 	m := winrm.NewGetOutputRequest(s.url, s.shellID, id, "stdout stderr", &s.client.Parameters)
 	defer m.Free()
 	start := time.Now()
-	body, err := s.http.Transporter.Post(s.client, m)
-	if err != nil {
-		return receiveAnswer{}, err
-	}
-	a, err := parseReceive(body, write)
-	s.http.pace(err == nil && !a.done && !a.streams && time.Since(start) < eagerReceiveQuick)
-	if err != nil {
-		return receiveAnswer{}, err
-	}
-	if a.fault {
-		if f := parseFault(body); f != nil && !f.timedOut() {
-			return receiveAnswer{}, f
+	var a receiveAnswer
+	err := s.wire.postRead(m, func(body string) error {
+		var err error
+		a, err = parseReceive(body, write)
+		s.http.pace(err == nil && !a.done && !a.streams && time.Since(start) < eagerReceiveQuick)
+		if err != nil {
+			return err
 		}
+		if a.fault {
+			if f := parseFault(body); f != nil && !f.timedOut() {
+				return f
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return receiveAnswer{}, err
 	}
 	return a, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"unsafe"
 
 	ntlmssp "github.com/Azure/go-ntlmssp"
 	"github.com/masterzen/winrm"
@@ -64,20 +65,28 @@ func (h *wsHTTP) Transport(ep *winrm.Endpoint) error {
 }
 
 // Post sends m and returns the answer's body.
-func (h *wsHTTP) Post(_ *winrm.Client, m *soap.SoapMessage) (string, error) {
+func (h *wsHTTP) Post(_ *winrm.Client, m *soap.SoapMessage) (body string, err error) {
+	err = h.postRead(m, func(b string) error { body = strings.Clone(b); return nil })
+	return body, err
+}
+
+// postRead sends m and hands the answer's body to read while it is in the
+// pooled buffer, not copied: read must keep nothing of it (no substring)
+// once it returns. read's error comes back as it is.
+func (h *wsHTTP) postRead(m *soap.SoapMessage, read func(body string) error) error {
 	req, err := http.NewRequest(http.MethodPost, h.url, strings.NewReader(m.String())) //nolint:noctx // bounded by the transport's timeouts and the session's conn closing, as the library's requests are
 	if err != nil {
-		return "", fmt.Errorf("impossible to create http request %w", err)
+		return fmt.Errorf("impossible to create http request %w", err)
 	}
 	req.Header.Set("Content-Type", "application/soap+xml;charset=UTF-8")
 	req.SetBasicAuth(h.user, h.password)
 	resp, err := h.client.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("unknown error %w", err)
+		return fmt.Errorf("unknown error %w", err)
 	}
 	defer resp.Body.Close()
 	if !strings.Contains(resp.Header.Get("Content-Type"), "application/soap+xml") {
-		return "", fmt.Errorf("http response error: %d - %w", resp.StatusCode, errors.New("invalid content type"))
+		return fmt.Errorf("http response error: %d - %w", resp.StatusCode, errors.New("invalid content type"))
 	}
 	buf := answerPool.Get().(*bytes.Buffer)
 	defer answerPool.Put(buf)
@@ -86,7 +95,8 @@ func (h *wsHTTP) Post(_ *winrm.Client, m *soap.SoapMessage) (string, error) {
 		buf.Grow(int(min(resp.ContentLength, winrmMaxMessage+1)))
 	}
 	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		return "", fmt.Errorf("http response error: %d - %w", resp.StatusCode, fmt.Errorf("error while reading request body %w", err))
+		return fmt.Errorf("http response error: %d - %w", resp.StatusCode, fmt.Errorf("error while reading request body %w", err))
 	}
-	return buf.String(), nil
+	b := buf.Bytes()
+	return read(unsafe.String(unsafe.SliceData(b), len(b)))
 }

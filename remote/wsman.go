@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 const (
@@ -311,11 +312,51 @@ func (p *receiveParser) finish(a *receiveAnswer, write func(string, []byte) erro
 	if text == "" {
 		return nil
 	}
-	b, err := base64.StdEncoding.DecodeString(text)
-	if err != nil {
+	if err := decodeBase64(text, func(b []byte) error { return write(p.stream, b) }); err != nil {
+		if errors.Is(err, errPastCap) {
+			return err
+		}
 		return fmt.Errorf("WS-Management Receive answer: %s stream: %v", p.stream, err)
 	}
-	return write(p.stream, b)
+	return nil
+}
+
+// base64Piece is how much base64 decodeBase64 decodes at a time: a
+// multiple of 4 characters that decodes into one output chunk.
+const base64Piece = outputChunk / 3 * 4
+
+// decodeBase64 decodes text, as base64.StdEncoding.DecodeString would,
+// handing the bytes to write in pieces decoded into a pooled buffer (a
+// Receive answer carries up to 110 KiB of output). Text with line breaks,
+// or padding before its end, is decoded whole, so that the pieces never
+// change what is accepted. write's error comes back as it is.
+func decodeBase64(text string, write func([]byte) error) error {
+	if strings.ContainsAny(text, "\r\n") || len(text) > 4 && strings.IndexByte(text[:len(text)-4], '=') >= 0 {
+		b, err := base64.StdEncoding.DecodeString(text)
+		if err != nil {
+			return err
+		}
+		return write(b)
+	}
+	buf := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(buf)
+	dst := (*buf)[:outputChunk]
+	// Decode only reads src: a view of text's bytes, not a copy.
+	src := unsafe.Slice(unsafe.StringData(text), len(text))
+	for off := 0; off < len(src); off += base64Piece {
+		n, err := base64.StdEncoding.Decode(dst, src[off:min(off+base64Piece, len(src))])
+		var bad base64.CorruptInputError
+		if errors.As(err, &bad) {
+			return base64.CorruptInputError(int64(bad) + int64(off))
+		}
+		if err != nil {
+			return err
+		}
+		if err := write(dst[:n]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // joined is the captured text, entities decoded (CDATA kept raw).

@@ -204,3 +204,32 @@ func BenchmarkLibraryReceive(b *testing.B) {
 		}
 	}
 }
+
+// decodeBase64 means base64.StdEncoding.DecodeString, across its pieces.
+func TestDecodeBase64(t *testing.T) {
+	big := strings.Repeat("fleettune reads netstat\r\n", 12000) // 300 KB: several pieces
+	enc := b64(big)
+	cases := []string{"", "QQ==", "QUI=", "QUJD", "QQ", "Q", "!!!!", "QQ==QQ==", "QU\r\nJD", enc, enc[:base64Piece], enc[:base64Piece+4],
+		enc[:base64Piece] + "!" + enc[base64Piece+1:], enc[:2*base64Piece+3], enc + "=", enc[:len(enc)-4] + "QQ=="}
+	for _, text := range cases {
+		want, werr := base64.StdEncoding.DecodeString(text)
+		var got []byte
+		err := decodeBase64(text, func(p []byte) error { got = append(got, p...); return nil })
+		if fmt.Sprint(err) != fmt.Sprint(werr) || (err == nil && !bytes.Equal(got, want)) {
+			t.Errorf("decodeBase64(%q...) = %d bytes, %v; DecodeString: %d bytes, %v", clip(text), len(got), err, len(want), werr)
+		}
+	}
+}
+
+func FuzzDecodeBase64(f *testing.F) {
+	f.Add("QUJD")
+	f.Add(strings.Repeat("QUJD", base64Piece/4+1) + "QQ==")
+	f.Fuzz(func(t *testing.T, text string) {
+		want, werr := base64.StdEncoding.DecodeString(text)
+		var got []byte
+		err := decodeBase64(text, func(p []byte) error { got = append(got, p...); return nil })
+		if fmt.Sprint(err) != fmt.Sprint(werr) || (err == nil && !bytes.Equal(got, want)) {
+			t.Errorf("decodeBase64 = %d bytes, %v; DecodeString: %d bytes, %v", len(got), err, len(want), werr)
+		}
+	})
+}
