@@ -10,6 +10,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -31,17 +32,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "fleettune: still busy after the second interrupt; exiting now (the journal allows a rollback)")
 		os.Exit(code)
 	})
-	stopProfile := startCPUProfile(os.Getenv("FLEETTUNE_CPUPROFILE"))
+	stopProfile := startCPUProfile(os.Getenv("FLEETTUNE_CPUPROFILE"), os.Stderr)
 	code := run(withInterrupt(ctx, stop), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	cancel()
 	stopProfile()
-	writeAllocsProfile(os.Getenv("FLEETTUNE_ALLOCSPROFILE"))
+	writeAllocsProfile(os.Getenv("FLEETTUNE_ALLOCSPROFILE"), os.Stderr)
 	os.Exit(code)
 }
 
 // writeAllocsProfile writes what the run allocated, by call site, to path
 // when it is set (FLEETTUNE_ALLOCSPROFILE, undocumented like the CPU one).
-func writeAllocsProfile(path string) {
+func writeAllocsProfile(path string, stderr io.Writer) {
 	if path == "" {
 		return
 	}
@@ -53,7 +54,7 @@ func writeAllocsProfile(path string) {
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "fleettune: FLEETTUNE_ALLOCSPROFILE: %v\n", err)
+		fmt.Fprintf(stderr, "fleettune: FLEETTUNE_ALLOCSPROFILE: %v\n", err)
 	}
 }
 
@@ -61,24 +62,24 @@ func writeAllocsProfile(path string) {
 // set (FLEETTUNE_CPUPROFILE, undocumented: for `go tool pprof`), and
 // returns what stops it. A profile that cannot be started is reported and
 // the command runs without one.
-func startCPUProfile(path string) (stop func()) {
+func startCPUProfile(path string, stderr io.Writer) (stop func()) {
 	if path == "" {
 		return func() {}
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "fleettune: FLEETTUNE_CPUPROFILE: %v\n", err)
+		fmt.Fprintf(stderr, "fleettune: FLEETTUNE_CPUPROFILE: %v\n", err)
 		return func() {}
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
-		fmt.Fprintf(os.Stderr, "fleettune: FLEETTUNE_CPUPROFILE: %v\n", err)
+		fmt.Fprintf(stderr, "fleettune: FLEETTUNE_CPUPROFILE: %v\n", err)
 		f.Close()
 		return func() {}
 	}
 	return func() {
 		pprof.StopCPUProfile()
 		if err := f.Close(); err != nil {
-			fmt.Fprintf(os.Stderr, "fleettune: FLEETTUNE_CPUPROFILE: %v\n", err)
+			fmt.Fprintf(stderr, "fleettune: FLEETTUNE_CPUPROFILE: %v\n", err)
 		}
 	}
 }
