@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -567,5 +568,48 @@ func TestParseWindowsExcluded(t *testing.T) {
 	f := &Facts{Knobs: map[string]Knob{WindowsExcludedKnob: {Live: "5357-5357,50000-50059"}}}
 	if n, r := windowsExcludedIn(f, PortRange{49152, 65535}); n != 60 || !reflect.DeepEqual(r, []string{"50000-50059"}) {
 		t.Errorf("excluded in 49152-65535: %d %v", n, r)
+	}
+}
+
+func TestParseWevtutilText(t *testing.T) {
+	fx := readWindowsFixture(t, "wevtutil-tcpip.txt")
+	event := func(n, id int) string {
+		return fmt.Sprintf("Event[%d]:\r\n  Log Name: System\r\n  Source: Tcpip\r\n  Date: 2026-11-02T13:30:00.000\r\n  Event ID: %d\r\n  Level: Warning\r\n  Description: \r\nEvent ID: 1 in the text\r\n\r\n", n, id)
+	}
+	for _, tc := range []struct {
+		name, out string
+		c4227     int64
+		c4231     int64
+		total     int
+		err       string
+	}{
+		{name: "fixture", out: fx, c4227: 2, c4231: 1, total: 3},
+		{name: "none since the boot", out: ""},
+		{name: "a description that names an ID", out: event(0, 4227) + event(1, 4227), c4227: 2, total: 2},
+		{name: "another event", out: event(0, 7036), err: `line 5: "Event ID: 7036" is not event 4227 or 4231`},
+		{name: "not wevtutil", out: "ERROR: something\r\n", err: `line 1: expected "Event[N]:"`},
+		{name: "an event without its ID", out: "Event[0]:\r\n  Log Name: System\r\n\r\n" + event(1, 4227), err: "before line 4 has no Event ID"},
+		{name: "too much", out: strings.Repeat("x", windowsEventsMaxOutput+1), err: "more than the"},
+	} {
+		counts, total, err := ParseWevtutilText(tc.out)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error %v, want %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || counts[4227] != tc.c4227 || counts[4231] != tc.c4231 || total != tc.total {
+			t.Errorf("%s: %v %d %v, want 4227=%d 4231=%d total %d", tc.name, counts, total, err, tc.c4227, tc.c4231, tc.total)
+		}
+	}
+}
+
+// The events are counted since a minute before the boot, in UTC as the
+// XPath's @SystemTime is, whatever the host's zone.
+func TestWindowsEventsCommand(t *testing.T) {
+	since := time.Date(2026, 11, 2, 8, 29, 0, 0, time.FixedZone("CET", 3600))
+	want := `wevtutil qe System /q:"*[System[Provider[@Name='Tcpip'] and (EventID=4227 or EventID=4231) and TimeCreated[@SystemTime>='2026-11-02T07:29:00.000Z']]]" /c:1001 /rd:true /f:text`
+	if got := WindowsEventsCommand(since); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
