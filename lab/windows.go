@@ -120,6 +120,11 @@ type windows struct {
 	// daylight-saving change moves (SetUTCOffset) while the boot stays put.
 	bootReads int
 	utcOffset int
+	// clockShift is how far the clock was set on without a reboot, as a
+	// virtual machine's clock is when its host and it disagree about the
+	// zone (SetClockShift): LastBootUpTime, the clock minus the uptime,
+	// moves by as much, in UTC, at the same offset.
+	clockShift time.Duration
 	// tcp are the TCP statistics netstat -s -p tcp prints, by label; nil
 	// until the first read, reset by a reboot.
 	tcp map[string]int64
@@ -174,6 +179,11 @@ func (e *windows) logFailures(h *Host) {
 // daylight-saving change does: wmic's LastBootUpTime then shows another
 // local time and offset for the same boot.
 func (e *windows) SetUTCOffset(minutes int) { e.utcOffset = minutes }
+
+// SetClockShift sets the host's clock d away from the true time without a
+// reboot (a virtual machine an hour off after its host's daylight-saving
+// change): wmic's LastBootUpTime moves by d at the same UTC offset.
+func (e *windows) SetClockShift(d time.Duration) { e.clockShift = d }
 
 func newWindows(h *Host, release string) error {
 	key := release
@@ -533,7 +543,7 @@ func (e *windows) wmic(h *Host, args []string) Output {
 	}
 	jitter := time.Duration(e.bootReads%2) * time.Second
 	e.bootReads++
-	v := wmicBootTime(h.BootTime.Add(jitter), e.utcOffset)
+	v := wmicBootTime(h.BootTime.Add(jitter+e.clockShift), e.utcOffset)
 	w := len(v) + 2
 	return Output{Stdout: fmt.Sprintf("%-*s\r\r\n%-*s\r\r\n\r\r\n", w, "LastBootUpTime", w, v)}
 }

@@ -347,3 +347,38 @@ func TestWindows2003CountersWithoutEvents(t *testing.T) {
 		t.Errorf("notes %q", p.Notes)
 	}
 }
+
+// A virtual machine whose clock is set an hour on or back without a reboot
+// (its host and it disagree about daylight saving) shows LastBootUpTime an
+// hour away at the same UTC offset. That is no reboot: the registry change
+// fleettune made stays pending, never "in force". A real reboot still is
+// one.
+func TestWindowsClockShiftIsNoReboot(t *testing.T) {
+	h := newWindowsHost(t, "10.0")
+	d, _ := winDriver(t)
+	r := &winRunner{h: h, user: WindowsAdmin}
+	tw := 30 * time.Second
+	tgt := platform.Targets{TimeWait: &tw}
+	p, err := platform.Propose(d, winGather(t, d, r), tgt, platform.Guardrails{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	winRunAll(t, r, p.Steps)
+	e := h.Emu.(*windows)
+	for _, shift := range []time.Duration{time.Hour, -time.Hour, time.Hour + time.Minute} {
+		e.SetClockShift(shift)
+		f := winGather(t, d, r)
+		got := d.Propose(f, tgt, platform.Guardrails{})
+		if len(got.Changes) != 1 || !got.Changes[0].Pending() {
+			t.Errorf("clock %s off: %+v; want TcpTimedWaitDelay still awaiting a reboot", shift, got.Changes)
+		}
+		if h.Emu.TimeWait() == tw {
+			t.Fatal("the lab put the value in force without a reboot")
+		}
+	}
+	e.SetClockShift(0)
+	h.Reboot()
+	if got := d.Propose(winGather(t, d, r), tgt, platform.Guardrails{}); len(got.Changes) != 0 {
+		t.Errorf("after a real reboot: %+v", got.Changes)
+	}
+}

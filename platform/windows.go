@@ -382,8 +382,21 @@ func parseCIMDatetime(s string) (time.Time, error) {
 }
 
 // windowsSameBoot reports whether two LastBootUpTime readings are the same
-// boot: equal in UTC within windowsBootTolerance. A reading that does not
-// parse is never the same boot as another.
+// boot: equal in UTC within windowsBootTolerance, or an hour apart within
+// it. A reading that does not parse is never the same boot as another.
+//
+// The hour: Windows computes LastBootUpTime as the clock minus the uptime,
+// so when a virtual machine's clock is set an hour back or forth (a host
+// and a guest that disagree on daylight saving, time synchronisation from
+// a host in another zone) the boot moves by that hour in UTC too, with the
+// offset unchanged; a daylight-saving change of the guest's own zone moves
+// the local time and the offset together, which the conversion to UTC
+// already takes out. Taking such a reading for a reboot would make a
+// pending registry change look in force when nothing has reloaded it, so
+// it counts as the same boot. The price is the other way round and safe: a
+// real reboot exactly an hour (within the tolerance) after the boot before
+// it is taken for the same boot, and the values stay "awaiting a reboot"
+// until the next one.
 func windowsSameBoot(a, b string) bool {
 	ta, errA := parseCIMDatetime(a)
 	tb, errB := parseCIMDatetime(b)
@@ -391,7 +404,10 @@ func windowsSameBoot(a, b string) bool {
 		return false
 	}
 	d := ta.Sub(tb)
-	return d <= windowsBootTolerance && d >= -windowsBootTolerance
+	if d < 0 {
+		d = -d
+	}
+	return d <= windowsBootTolerance || (d >= time.Hour-windowsBootTolerance && d <= time.Hour+windowsBootTolerance)
 }
 
 // parseWindowsBoot finds the CIM datetime in wmic's output and returns the
