@@ -703,6 +703,10 @@ func aixCompatChecks(f *Facts, p *Proposal) {
 		if c.Refused != "" || c.Persist == "" {
 			continue
 		}
+		if rcnet.BlockBegin == 0 && rcnet.OpenAtEnd {
+			c.Refused = fmt.Sprintf("the last line of %s goes on (a backslash at its end, or a quote left open), so the shell would take fleettune's block for part of it", AIXRcNet)
+			continue
+		}
 		if rcnet.Exit != 0 && (rcnet.BlockBegin == 0 || rcnet.Exit < rcnet.BlockBegin) {
 			c.Refused = fmt.Sprintf("%s:%d exits before the end of the script, where fleettune's block goes, so the block would never run", AIXRcNet, rcnet.Exit)
 			continue

@@ -66,26 +66,48 @@ type aixScript struct {
 	// Exit is the first line that ends the script unconditionally (an
 	// unindented exit), 0 when there is none.
 	Exit int
+	// OpenAtEnd: the last line goes on (a final backslash, or a quote left
+	// open), so a block appended after it would be part of it.
+	OpenAtEnd bool
 }
 
 // ParseAIXBootScript reads the no commands of an AIX boot script (rc.net,
 // rc.tcpip) for the tunables fleettune manages, in one pass: comments and
 // other commands are skipped; a line may hold several commands (;, &&,
-// ||) and go on after a backslash. Only no -o NAME=VALUE, no -d NAME and
-// no -D count: -r changes only nextboot, which compatibility mode does not
-// apply. A block without its end marker, or a second block, is an error
-// naming the line.
+// ||), go on after a backslash, or hold a quoted string that goes on over
+// the next lines. Only no -o NAME=VALUE, no -d NAME and no -D count: -r
+// changes only nextboot, which compatibility mode does not apply. A block
+// without its end marker, a second block, or a marker the shell would take
+// as part of the line before it is an error naming the line.
 func ParseAIXBootScript(file, content string) (aixScript, error) {
 	var s aixScript
 	if len(content) > aixMaxScript {
 		return s, fmt.Errorf("%s: %d bytes, more than the %d fleettune reads of a boot script", file, len(content), aixMaxScript)
 	}
-	lines := strings.Split(strings.ReplaceAll(content, "\r\n", "\n"), "\n")
-	cont := ""
-	contLine := 0
+	// No CRLF handling: an AIX script's lines end with LF, and a CR is a
+	// character of its line to sh (the gather's output has none left).
+	lines := strings.Split(strings.TrimSuffix(content, "\n"), "\n")
+	if content == "" {
+		lines = nil
+	}
+	var cont strings.Builder // the command so far, when a line goes on
+	inCont, contLine := false, 0
+	run := func(line string) {
+		if s.Exit == 0 && (line == "exit" || strings.HasPrefix(line, "exit ") || strings.HasPrefix(line, "exit\t")) {
+			s.Exit = contLine
+		}
+		inBlock := s.BlockBegin != 0 && s.BlockEnd == 0
+		for _, cmd := range aixSplitCommands(line) {
+			s.Settings = append(s.Settings, aixNoCommand(file, contLine, cmd, inBlock)...)
+		}
+	}
 	for i, raw := range lines {
 		n := i + 1
-		switch strings.TrimRight(raw, " \t") {
+		marker := strings.TrimRight(raw, " \t")
+		if (marker == aixBlockBegin || marker == aixBlockEnd) && inCont {
+			return s, fmt.Errorf("%s:%d: fleettune's marker is part of the line before it for the shell (a backslash at its end, or a quote left open)", file, n)
+		}
+		switch marker {
 		case aixBlockBegin:
 			if s.BlockBegin != 0 {
 				return s, fmt.Errorf("%s:%d: a second fleettune block (the first begins at line %d)", file, n, s.BlockBegin)
@@ -99,24 +121,28 @@ func ParseAIXBootScript(file, content string) (aixScript, error) {
 			s.BlockEnd = n
 			continue
 		}
-		line := raw
-		if cont != "" {
-			line = cont + " " + line
-		} else {
+		if !inCont {
 			contLine = n
 		}
-		if strings.HasSuffix(line, "\\") && !strings.HasPrefix(strings.TrimSpace(line), "#") {
-			cont = strings.TrimSuffix(line, "\\")
-			continue
+		cont.WriteString(raw)
+		line := cont.String()
+		switch open, continued := aixLineEnd(line); {
+		case open:
+			cont.WriteByte('\n') // the quoted string goes on
+			inCont = true
+		case continued:
+			cont.Reset()
+			cont.WriteString(line[:len(line)-1]) // sh drops backslash-newline
+			inCont = true
+		default:
+			cont.Reset()
+			inCont = false
+			run(line)
 		}
-		cont = ""
-		if s.Exit == 0 && (line == "exit" || strings.HasPrefix(line, "exit ") || strings.HasPrefix(line, "exit\t")) {
-			s.Exit = contLine
-		}
-		inBlock := s.BlockBegin != 0 && s.BlockEnd == 0
-		for _, cmd := range aixSplitCommands(line) {
-			s.Settings = append(s.Settings, aixNoCommand(file, contLine, cmd, inBlock)...)
-		}
+	}
+	if inCont {
+		s.OpenAtEnd = true
+		run(cont.String())
 	}
 	if s.BlockBegin != 0 && s.BlockEnd == 0 {
 		return s, fmt.Errorf("%s:%d: fleettune's block has no end marker %q", file, s.BlockBegin, aixBlockEnd)
@@ -124,13 +150,48 @@ func ParseAIXBootScript(file, content string) (aixScript, error) {
 	return s, nil
 }
 
-// aixSplitCommands cuts a line at an unquoted # (a comment), then into
-// commands at ;, && and ||, each as its words.
+// aixLineEnd scans a line as sh does for its end: whether a quote is left
+// open, or the line goes on after a final backslash. A # at a word's start
+// outside quotes ends the line.
+func aixLineEnd(line string) (quoteOpen, continued bool) {
+	quote := byte(0)
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case quote == '\'':
+			if c == '\'' {
+				quote = 0
+			}
+		case quote == '"':
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				quote = 0
+			}
+		case c == '\\':
+			if i == len(line)-1 {
+				return false, true
+			}
+			i++
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '#' && (i == 0 || strings.IndexByte(" \t\n;&|", line[i-1]) >= 0):
+			return false, false
+		}
+	}
+	return quote != 0, false
+}
+
+// aixSplitCommands cuts a command line (which may hold newlines, inside
+// quotes or not) at an unquoted # (a comment, to the end of its line), then
+// into commands at newlines, ;, && and ||, each as its words, quotes and
+// backslashes taken off.
 func aixSplitCommands(line string) [][]string {
 	var cmds [][]string
 	var words []string
 	var w strings.Builder
-	inWord, quote := false, byte(0)
+	inWord, quote, comment := false, byte(0), false
 	flushWord := func() {
 		if inWord {
 			words = append(words, w.String())
@@ -148,18 +209,36 @@ func aixSplitCommands(line string) [][]string {
 	for i := 0; i < len(line); i++ {
 		c := line[i]
 		switch {
-		case quote != 0:
+		case comment:
+			if c == '\n' {
+				comment = false
+				flushCmd()
+			}
+		case quote == '\'':
 			if c == quote {
 				quote = 0
 			} else {
 				w.WriteByte(c)
 			}
+		case quote == '"':
+			switch {
+			case c == '"':
+				quote = 0
+			case c == '\\' && i+1 < len(line):
+				i++
+				w.WriteByte(line[i])
+			default:
+				w.WriteByte(c)
+			}
+		case c == '\\' && i+1 < len(line):
+			i++
+			w.WriteByte(line[i])
+			inWord = true
 		case c == '\'' || c == '"':
 			quote, inWord = c, true
 		case c == '#' && !inWord:
-			flushCmd()
-			return cmds
-		case c == ';' || c == '|' || c == '&':
+			comment = true
+		case c == ';' || c == '|' || c == '&' || c == '\n':
 			flushCmd()
 		case c == ' ' || c == '\t':
 			flushWord()
@@ -194,6 +273,9 @@ func aixNoCommand(file string, line int, words []string, inBlock bool) []aixNoSe
 	var pending []aixNoSetting
 	for i := 1; i < len(words); i++ {
 		w := words[i]
+		if w == "" {
+			continue
+		}
 		if strings.ContainsAny(w[:1], "<>") || (len(w) > 1 && w[0] >= '0' && w[0] <= '9' && strings.ContainsAny(w[1:2], "<>")) {
 			break // a redirection: the rest is not no's
 		}

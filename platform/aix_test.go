@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -520,6 +521,11 @@ func TestParseAIXBootScript(t *testing.T) {
 			want:    []set{{tunable: aixTimeWait, line: 1, value: 4}, {tunable: aixTimeWait, line: 3, value: 2, inBlock: true}, {tunable: aixKeepIdle, line: 5, value: 9}},
 			begin:   2, end: 4},
 		{name: "exit", content: "no -o tcp_timewait=4\nif x; then\n  exit 1\nfi\nexit 0\n", want: []set{{tunable: aixTimeWait, line: 1, value: 4}}, exit: 5},
+		{name: "a string over two lines",
+			content: "echo \"a\nno -o tcp_timewait=9\"; no -o tcp_keepidle=8\n# a comment \\\nno -o tcp_timewait=3\n",
+			want:    []set{{tunable: aixKeepIdle, line: 1, value: 8}, {tunable: aixTimeWait, line: 4, value: 3}}},
+		{name: "a backslash joins words", content: "no -o tcp_time\\\nwait=7\n", want: []set{{tunable: aixTimeWait, line: 1, value: 7}}},
+		{name: "a marker inside a string", content: "echo '\n" + aixBlockBegin + "\n'\n", err: "rc.net:2: fleettune's marker is part of the line before it"},
 		{name: "no end marker", content: aixBlockBegin + "\nno -o tcp_timewait=2\n", err: "rc.net:1: fleettune's block has no end marker"},
 		{name: "two blocks", content: aixBlockBegin + "\n" + aixBlockEnd + "\n" + aixBlockBegin + "\n" + aixBlockEnd + "\n", err: "rc.net:3: a second fleettune block"},
 		{name: "end alone", content: aixBlockEnd + "\n", err: "rc.net:1:"},
@@ -616,6 +622,13 @@ func TestParseAIXCompatFacts(t *testing.T) {
 	if len(p.Steps) != 0 || !strings.Contains(p.Changes[0].Refused, "/etc/rc.net does not exist") {
 		t.Errorf("no rc.net: %+v", p)
 	}
+	// rc.net whose last line goes on: the block would be part of it.
+	f = parseAIXFixture(t, "gather-compat-default.txt")
+	f.Persisted += "/usr/lib/methods/cfgif \\\n"
+	p, _ = Propose(aixDriver{}, f, Targets{EphemeralPorts: &r}, Guardrails{})
+	if len(p.Steps) != 0 || !strings.Contains(p.Changes[0].Refused, "goes on (a backslash at its end") {
+		t.Errorf("continued: %+v", p)
+	}
 	// rc.net that exits before its end: the block would never run.
 	f = parseAIXFixture(t, "gather-compat-default.txt")
 	f.Persisted += "exit 0\n"
@@ -624,3 +637,40 @@ func TestParseAIXCompatFacts(t *testing.T) {
 		t.Errorf("exit: %+v", p)
 	}
 }
+
+// Whatever rc.net holds, writing fleettune's block changes nothing outside
+// it, and the block reads back as written.
+func FuzzAIXRcNetBlock(f *testing.F) {
+	f.Add(readAIXFixture(t0(), "gather-compat-default.txt"))
+	f.Add("no -o tcp_timewait=4\n" + aixBlockBegin + "\n/usr/sbin/no -o tcp_timewait=2\n" + aixBlockEnd + "\nexit 0")
+	f.Add("a \\\n" + aixBlockBegin + "\r\n" + aixBlockEnd)
+	lines := []string{"/usr/sbin/no -o tcp_ephemeral_low=10240", "/usr/sbin/no -o tcp_timewait=2"}
+	f.Fuzz(func(t *testing.T, content string) {
+		sc, err := ParseAIXBootScript(AIXRcNet, content)
+		if err != nil || (sc.BlockBegin == 0 && sc.OpenAtEnd) {
+			return // refused before any write (aixCompatChecks)
+		}
+		merged := aixMergeBlock(content, sc, lines)
+		sc2, err := ParseAIXBootScript(AIXRcNet, merged)
+		if err != nil {
+			t.Fatalf("the merged file does not parse: %v\n%q", err, merged)
+		}
+		var in []string
+		for _, s := range sc2.Settings {
+			if s.InBlock {
+				in = append(in, fmt.Sprintf("%s=%d", s.Tunable, s.Value))
+			}
+		}
+		if strings.Join(in, ",") != "tcp_ephemeral_low=10240,tcp_timewait=2" {
+			t.Fatalf("the block reads back as %q\n%q", in, merged)
+		}
+		was, err1 := aixOutsideBlock(content)
+		now, err2 := aixOutsideBlock(merged)
+		if err1 != nil || err2 != nil || was != now {
+			t.Fatalf("outside the block: %q became %q (%v %v)", was, now, err1, err2)
+		}
+	})
+}
+
+// t0 is for reading a seed before the fuzz function's own t exists.
+func t0() *testing.T { return &testing.T{} }
