@@ -203,8 +203,10 @@ func windowsEventCounters(ctx context.Context, r Runner, c Counters) error {
 	}
 	out := string(res.Stdout) + string(res.Stderr)
 	if res.ExitCode != 0 {
-		if strings.Contains(out, "'wevtutil' is not recognized") {
-			return nil // Server 2003
+		// Server 2003: cmd knows no wevtutil. Its message is localised;
+		// the exit status cmd gives an unknown command (9009) is not.
+		if res.ExitCode == windowsCmdNotFound || strings.Contains(out, "'wevtutil' is not recognized") {
+			return nil
 		}
 		return fmt.Errorf("wevtutil qe System: exit status %d: %s", res.ExitCode, firstLine(out))
 	}
@@ -218,6 +220,9 @@ func windowsEventCounters(ctx context.Context, r Runner, c Counters) error {
 	c[windowsEvent4227], c[windowsEvent4231] = counts[4227], counts[4231]
 	return nil
 }
+
+// windowsCmdNotFound is cmd.exe's exit status for a command it cannot find.
+const windowsCmdNotFound = 9009
 
 // windowsBootCommand reads LastBootUpTime.
 const windowsBootCommand = "wmic os get lastbootuptime"

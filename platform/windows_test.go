@@ -616,3 +616,54 @@ func TestWindowsEventsCommand(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
+
+// seqRunner answers the commands it is given in turn.
+type seqRunner struct {
+	res  []remote.Result
+	cmds []string
+}
+
+func (r *seqRunner) Run(_ context.Context, cmd string) (remote.Result, error) {
+	r.cmds = append(r.cmds, cmd)
+	if len(r.res) == 0 {
+		return remote.Result{ExitCode: 1, Stderr: []byte("no more answers\r\n")}, nil
+	}
+	res := r.res[0]
+	r.res = r.res[1:]
+	return res, nil
+}
+
+// Without wevtutil (Server 2003) the counters are netstat's alone, whether
+// cmd says so in English or in another language (exit 9009); a wevtutil
+// that fails otherwise fails the read.
+func TestWindowsCountersWithoutWevtutil(t *testing.T) {
+	stats := readWindowsFixture(t, "netstat-s-p-tcp.txt")
+	boot := readWindowsFixture(t, "wmic-lastbootuptime.txt")
+	for _, tc := range []struct {
+		name   string
+		events remote.Result
+		err    string
+		counts bool
+	}{
+		{"English", remote.Result{ExitCode: 1, Stderr: []byte("'wevtutil' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n")}, "", false},
+		{"German", remote.Result{ExitCode: 9009, Stderr: []byte("Der Befehl \"wevtutil\" ist entweder falsch geschrieben oder\r\nkonnte nicht gefunden werden.\r\n")}, "", false},
+		{"access denied", remote.Result{ExitCode: 5, Stderr: []byte("Failed to read events. Access is denied.\r\n")}, "read Tcpip events: wevtutil qe System: exit status 5: Failed to read events. Access is denied.", false},
+		{"events", remote.Result{Stdout: []byte(readWindowsFixture(t, "wevtutil-tcpip.txt"))}, "", true},
+	} {
+		r := &seqRunner{res: []remote.Result{{Stdout: []byte(stats)}, {Stdout: []byte(boot)}, tc.events}}
+		c, err := windowsDriver{}.Counters(context.Background(), r)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("%s: error %v, want %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		_, has := c["Tcpip.Event4227"]
+		if has != tc.counts || c["Tcp.ResetConnections"] == 0 || (tc.counts && (c["Tcpip.Event4227"] != 2 || c["Tcpip.Event4231"] != 1)) {
+			t.Errorf("%s: counters %v", tc.name, c)
+		}
+	}
+}
