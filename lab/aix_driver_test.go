@@ -257,6 +257,9 @@ func TestAIXDriverCompatibilityMode(t *testing.T) {
 		t.Errorf("nextboot changed in compatibility mode")
 	}
 	after := aixGather(t, d, h)
+	if diff := strings.Join(a.Differences(after, snap), "; "); !strings.Contains(diff, "/etc/rc.net: fleettune's block differs") {
+		t.Errorf("differences after apply: %q; want the block named", diff)
+	}
 	if again := d.Propose(after, aixTargets(), platform.Guardrails{}); len(again.Changes) != 0 {
 		t.Errorf("not converged after apply: %+v", again.Changes)
 	}
@@ -352,3 +355,77 @@ func TestAIXDriverCompatibilityConflicts(t *testing.T) {
 
 // aixRcNetDirForTest is the driver's private directory for rc.net.
 const aixRcNetDirForTest = "/etc/fleettune-rc.net.d"
+
+// A second change rewrites the block in place; a rollback of it gives the
+// first one's rc.net back. A rollback after someone edited rc.net outside
+// the block keeps their lines and takes out only fleettune's. A range
+// moved above a high end an earlier rc.net line set is written high end
+// first, so that no's low < high check holds at boot too.
+func TestAIXDriverCompatibilityBlockLifecycle(t *testing.T) {
+	h := newAIXHost(t, "7.3")
+	if err := AIXCompatibilityMode(h, true); err != nil {
+		t.Fatal(err)
+	}
+	h.Files[aixRcNet] = strings.Replace(h.Files[aixRcNet], "fi\n", "\t/usr/sbin/no -o tcp_ephemeral_low=10240 -o tcp_ephemeral_high=20000\nfi\n", 1)
+	h.Reboot()
+	stock := h.Files[aixRcNet]
+	d, a := aixDriver(t)
+	apply := func(tg platform.Targets) platform.Snapshot {
+		t.Helper()
+		f := aixGather(t, d, h)
+		p, err := platform.Propose(d, f, tg, platform.Guardrails{})
+		if err != nil || len(p.Steps) == 0 {
+			t.Fatalf("propose: %v %+v", err, p)
+		}
+		snap := a.Snapshot(f, p.Changes)
+		aixRunCmds(t, h, p.Steps)
+		return snap
+	}
+	r := platform.PortRange{Low: 30000, High: 60000}
+	tw := 30 * time.Second
+	snap1 := apply(platform.Targets{EphemeralPorts: &r, TimeWait: &tw})
+	first := h.Files[aixRcNet]
+	if !strings.Contains(first, aixBlockBeginForTest+"\n/usr/sbin/no -o tcp_ephemeral_high=60000\n/usr/sbin/no -o tcp_ephemeral_low=30000\n/usr/sbin/no -o tcp_timewait=2\n") {
+		t.Errorf("block after the first apply:\n%s", first)
+	}
+	h.Reboot()
+	if f := aixGather(t, d, h); f.Knobs["tcp_ephemeral_low"].Live != "30000" || f.Knobs["tcp_ephemeral_high"].Live != "60000" {
+		t.Fatalf("after the reboot the range is %s-%s", f.Knobs["tcp_ephemeral_low"].Live, f.Knobs["tcp_ephemeral_high"].Live)
+	}
+
+	tw2 := 45 * time.Second
+	snap2 := apply(platform.Targets{TimeWait: &tw2})
+	second := h.Files[aixRcNet]
+	if strings.Count(second, aixBlockBeginForTest) != 1 || !strings.Contains(second, "/usr/sbin/no -o tcp_timewait=3\n") || !strings.Contains(second, "tcp_ephemeral_low=30000") {
+		t.Errorf("block after the second apply:\n%s", second)
+	}
+	restore, err := a.RestoreCommands(aixGather(t, d, h), snap2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aixRunCmds(t, h, restore)
+	if h.Files[aixRcNet] != first {
+		t.Errorf("rollback of the second change:\n%s\nwant the first one's rc.net", h.Files[aixRcNet])
+	}
+
+	// Someone adds a line outside the block; rolling the first change back
+	// keeps it and takes out only the block.
+	h.Files[aixRcNet] = strings.Replace(h.Files[aixRcNet], "LOGFILE=/tmp/rc.net.out\n", "LOGFILE=/tmp/rc.net.out\n# added by an operator\n", 1)
+	restore, err = a.RestoreCommands(aixGather(t, d, h), snap1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aixRunCmds(t, h, restore)
+	want := strings.Replace(stock, "LOGFILE=/tmp/rc.net.out\n", "LOGFILE=/tmp/rc.net.out\n# added by an operator\n", 1)
+	if h.Files[aixRcNet] != want {
+		t.Errorf("rc.net after a rollback over an operator's edit:\n%s\nwant stock plus the operator's line", h.Files[aixRcNet])
+	}
+	if diff := a.Differences(aixGather(t, d, h), snap1); len(diff) != 0 {
+		t.Errorf("differences after that rollback: %q; the operator's line is not fleettune's to count", diff)
+	}
+	if f := aixGather(t, d, h); f.Knobs["tcp_ephemeral_high"].Live != "20000" || f.Knobs["tcp_ephemeral_low"].Live != "10240" {
+		t.Errorf("live range after the rollback %s-%s", f.Knobs["tcp_ephemeral_low"].Live, f.Knobs["tcp_ephemeral_high"].Live)
+	}
+}
+
+const aixBlockBeginForTest = "# BEGIN fleettune: managed by fleettune; do not edit between these markers"

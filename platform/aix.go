@@ -1135,6 +1135,28 @@ func aixRestoreCompat(f *Facts, snap Snapshot) ([]string, error) {
 	return append(cmds, aixWriteRcNet(content)), nil
 }
 
+// aixBlockDifference says how fleettune's block in rc.net differs from the
+// one snap recorded; "" when it is the same (lines outside the block are
+// not fleettune's, and a rollback keeps them as they are now).
+func aixBlockDifference(f *Facts, snap Snapshot) string {
+	was, tracked := snap.Files[AIXRcNet]
+	switch {
+	case !tracked:
+		return ""
+	case was == nil || !f.PersistedExists:
+		return fileDifference(AIXRcNet, f, snap)
+	}
+	now, err1 := aixBlockText(f.Persisted)
+	old, err2 := aixBlockText(*was)
+	if err := aixFirstErr(err1, err2); err != nil {
+		return AIXRcNet + ": " + err.Error()
+	}
+	if now != old {
+		return AIXRcNet + ": fleettune's block differs from what it was"
+	}
+	return ""
+}
+
 func indexOf(list []string, s string) int {
 	for i, x := range list {
 		if x == s {
@@ -1149,7 +1171,7 @@ func indexOf(list []string, s string) int {
 // empty when the host is back.
 func (aixDriver) Differences(f *Facts, snap Snapshot) []string {
 	var diff []string
-	if d := fileDifference(AIXRcNet, f, snap); d != "" {
+	if d := aixBlockDifference(f, snap); d != "" {
 		diff = append(diff, d)
 	}
 	source, sets := AIXNextboot, "sets"

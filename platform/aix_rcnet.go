@@ -409,6 +409,17 @@ func aixMergeBlock(content string, sc aixScript, lines []string) string {
 	return b.String()
 }
 
+// aixBlockText is fleettune's block in rc.net, markers included; "" when
+// there is none.
+func aixBlockText(content string) (string, error) {
+	sc, err := ParseAIXBootScript(AIXRcNet, content)
+	if err != nil || sc.BlockBegin == 0 {
+		return "", err
+	}
+	lines := strings.Split(content, "\n")
+	return strings.Join(lines[sc.BlockBegin-1:sc.BlockEnd], "\n"), nil
+}
+
 // aixOutsideBlock is rc.net without fleettune's block, for telling whether
 // anything else in the file changed.
 func aixOutsideBlock(content string) (string, error) {
