@@ -90,8 +90,9 @@ func ParseAIXBootScript(file, content string) (aixScript, error) {
 	if content == "" {
 		lines = nil
 	}
-	var cont strings.Builder // the command so far, when a line goes on
+	var cont []byte // the command so far, when a line goes on
 	inCont, contLine := false, 0
+	quote := byte(0) // the quote left open by the lines so far
 	run := func(line string) {
 		if s.Exit == 0 && (line == "exit" || strings.HasPrefix(line, "exit ") || strings.HasPrefix(line, "exit\t")) {
 			s.Exit = contLine
@@ -124,25 +125,24 @@ func ParseAIXBootScript(file, content string) (aixScript, error) {
 		if !inCont {
 			contLine = n
 		}
-		cont.WriteString(raw)
-		line := cont.String()
-		switch open, continued := aixLineEnd(line); {
-		case open:
-			cont.WriteByte('\n') // the quoted string goes on
+		cont = append(cont, raw...)
+		var continued bool
+		quote, continued = aixLineEnd(quote, raw) // only the new line: linear
+		switch {
+		case quote != 0:
+			cont = append(cont, '\n') // the quoted string goes on
 			inCont = true
 		case continued:
-			cont.Reset()
-			cont.WriteString(line[:len(line)-1]) // sh drops backslash-newline
+			cont = cont[:len(cont)-1] // sh drops backslash-newline
 			inCont = true
 		default:
-			cont.Reset()
-			inCont = false
-			run(line)
+			run(string(cont))
+			cont, inCont = cont[:0], false
 		}
 	}
 	if inCont {
 		s.OpenAtEnd = true
-		run(cont.String())
+		run(string(cont))
 	}
 	if s.BlockBegin != 0 && s.BlockEnd == 0 {
 		return s, fmt.Errorf("%s:%d: fleettune's block has no end marker %q", file, s.BlockBegin, aixBlockEnd)
@@ -150,11 +150,11 @@ func ParseAIXBootScript(file, content string) (aixScript, error) {
 	return s, nil
 }
 
-// aixLineEnd scans a line as sh does for its end: whether a quote is left
-// open, or the line goes on after a final backslash. A # at a word's start
-// outside quotes ends the line.
-func aixLineEnd(line string) (quoteOpen, continued bool) {
-	quote := byte(0)
+// aixLineEnd scans a line as sh does for its end, from the quote the lines
+// before it left open (0: none): the quote left open at its end, or whether
+// it goes on after a final backslash. A # at a word's start outside quotes
+// ends the line.
+func aixLineEnd(quote byte, line string) (byte, bool) {
 	for i := 0; i < len(line); i++ {
 		c := line[i]
 		switch {
@@ -171,16 +171,16 @@ func aixLineEnd(line string) (quoteOpen, continued bool) {
 			}
 		case c == '\\':
 			if i == len(line)-1 {
-				return false, true
+				return 0, true
 			}
 			i++
 		case c == '\'' || c == '"':
 			quote = c
-		case c == '#' && (i == 0 || strings.IndexByte(" \t\n;&|", line[i-1]) >= 0):
-			return false, false
+		case c == '#' && (i == 0 || strings.IndexByte(" \t;&|", line[i-1]) >= 0):
+			return 0, false
 		}
 	}
-	return quote != 0, false
+	return quote, false
 }
 
 // aixSplitCommands cuts a command line (which may hold newlines, inside

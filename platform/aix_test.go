@@ -674,3 +674,27 @@ func FuzzAIXRcNetBlock(f *testing.F) {
 
 // t0 is for reading a seed before the fuzz function's own t exists.
 func t0() *testing.T { return &testing.T{} }
+
+// The boot-script reader is linear: a stock rc.net, and one at the 1 MiB
+// cap full of no lines and quoted strings.
+func BenchmarkParseAIXBootScript(b *testing.B) {
+	stock := strings.SplitN(strings.SplitN(readAIXFixture(&testing.T{}, "gather-compat-default.txt"), "@@fleettune@@ rc.net\n", 2)[1], "@@fleettune@@", 2)[0]
+	var big strings.Builder
+	for big.Len() < aixMaxScript-200 {
+		big.WriteString("if [ -f /usr/sbin/no ] ; then /usr/sbin/no -o tcp_timewait=2 >>/dev/null 2>&1; fi # x\necho \"a 'quoted'\nstring\" \\\n  more\n")
+	}
+	// A quote left open, and a backslash on every line: each line is
+	// scanned once, never the whole command so far again.
+	open := "echo \"" + strings.Repeat("no -o tcp_timewait=2\n", (aixMaxScript-10)/21)
+	cont := strings.Repeat("no -o tcp_timewait=2 \\\n", (aixMaxScript-10)/23)
+	for _, c := range []struct{ name, content string }{{"stock", stock}, {"1MiB", big.String()}, {"1MiB-open-quote", open}, {"1MiB-continued", cont}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.content)))
+			for i := 0; i < b.N; i++ {
+				if _, err := ParseAIXBootScript(AIXRcNet, c.content); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

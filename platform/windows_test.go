@@ -667,3 +667,15 @@ func TestWindowsCountersWithoutWevtutil(t *testing.T) {
 		}
 	}
 }
+
+// Counting the most events the health check reads (1001, about 900 kB).
+func BenchmarkParseWevtutilText(b *testing.B) {
+	one := strings.SplitAfter(readWindowsFixture(&testing.T{}, "wevtutil-tcpip.txt"), "\r\n\r\n")[1]
+	out := strings.Repeat(one, windowsEventsMax+1)
+	b.SetBytes(int64(len(out)))
+	for i := 0; i < b.N; i++ {
+		if _, n, err := ParseWevtutilText(out); err != nil || n != windowsEventsMax+1 {
+			b.Fatal(n, err)
+		}
+	}
+}
