@@ -165,6 +165,12 @@ func WindowsEventsCommand(since time.Time) string {
 // Tcpip events 4227 and 4231 logged since the boot (WindowsEventsCommand,
 // from a minute before the boot time wmic gives, for its jitter). Server
 // 2003 has no wevtutil: there the events are not read (Propose says so).
+//
+// The counts are monotonic but for one case: a virtual machine's clock set
+// an hour off between two reads moves wmic's boot time, and so the bound,
+// by that hour (see windowsSameBoot), and the count then moves on its own.
+// Either way the check errs towards unhealthy (a count that went down is
+// taken as a reset, its new value as the rise), never towards healthy.
 func (windowsDriver) Counters(ctx context.Context, r Runner) (Counters, error) {
 	res, err := r.Run(ctx, WindowsCountersCommand)
 	if err != nil {
