@@ -232,6 +232,11 @@ func TestAIXDriverCompatibilityMode(t *testing.T) {
 	if !strings.Contains(strings.Join(p.Notes, "\n"), "compatibility mode") {
 		t.Errorf("no note about the compatibility mode: %q", p.Notes)
 	}
+	// The no -p above left tcp_keepidle in nextboot, which this mode
+	// ignores: noted, as it would apply if the mode were left.
+	if !strings.Contains(strings.Join(p.Notes, "\n"), "/etc/tunables/nextboot:26 sets tcp_keepidle = 600, which this mode does not apply") {
+		t.Errorf("notes %q; want nextboot's tcp_keepidle noted", p.Notes)
+	}
 	// tcp_ephemeral_high is 65535 already: three no -o, then the write.
 	if n := len(p.Steps); n != 4 || !strings.HasPrefix(p.Steps[n-1], "mkdir -m 700 /etc/fleettune-rc.net.d && cp -p /etc/rc.net ") {
 		t.Fatalf("steps %q; want three no -o and one write of rc.net", p.Steps)

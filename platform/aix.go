@@ -354,15 +354,19 @@ func ParseAIXFacts(out string) (*Facts, error) {
 	f.Listening, f.TimeWait = ports, tw
 	mode := parseAIXPre520Tune(s.get("pre520tune"))
 	f.Knobs[AIXPre520Tune] = Knob{Name: AIXPre520Tune, Live: mode, Source: "lsattr -El sys0 -a pre520tune"}
-	if mode == "enable" {
-		// Compatibility mode: nextboot is not applied at boot; what the
-		// next boot gives is what rc.net and rc.tcpip set.
-		aixCompatFacts(f, s, lim)
-		return f, nil
-	}
 	nb, exists, err := aixCatSection(s, "nextboot")
 	if err != nil {
 		return nil, fmt.Errorf("read no tunables: %w", err)
+	}
+	if mode == "enable" {
+		// Compatibility mode: nextboot is not applied at boot; what the
+		// next boot gives is what rc.net and rc.tcpip set. nextboot is
+		// kept only for a note: it would apply if the mode were left.
+		aixCompatFacts(f, s, lim)
+		if exists {
+			f.Knobs[aixNextbootKnob] = Knob{Name: aixNextbootKnob, Live: nb}
+		}
+		return f, nil
 	}
 	if exists {
 		f.Persisted, f.PersistedExists = nb, true
@@ -472,7 +476,9 @@ const (
 	// aixRcTCPIPKnob holds rc.tcpip's content in compatibility mode, and
 	// aixRcNetUnread why the boot scripts could not be read.
 	aixRcTCPIPKnob = "file:" + AIXRcTCPIP
-	aixRcNetUnread = "rc.net#unread"
+	// aixNextbootKnob holds nextboot's content in compatibility mode.
+	aixNextbootKnob = "file:" + AIXNextboot
+	aixRcNetUnread  = "rc.net#unread"
 )
 
 // AIXPre520Tune is the pseudo-knob in Facts.Knobs that holds sys0's
@@ -698,6 +704,12 @@ func aixCompatChecks(f *Facts, p *Proposal) {
 		return // Gather recorded it as unread; the refusal covers it
 	}
 	p.Notes = append(p.Notes, aixCompatNote)
+	nb := ParseAIXNextboot(f.Knobs[aixNextbootKnob].Live)
+	for _, t := range aixTunables {
+		if v, ok := nb[t]; ok {
+			p.Notes = append(p.Notes, fmt.Sprintf("%s:%d sets %s = %s, which this mode does not apply; it would apply at the first boot after leaving the mode (chdev -l sys0 -a pre520tune=disable)", AIXNextboot, v.Line, t, v.Value))
+		}
+	}
 	for i := range p.Changes {
 		c := &p.Changes[i]
 		if c.Refused != "" || c.Persist == "" {
