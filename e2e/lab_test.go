@@ -115,7 +115,7 @@ func TestLabEveryDriver(t *testing.T) {
 	// What each OS persists, and where.
 	filesAfter := labFiles(l)
 	persisted := map[string]string{
-		"sol10":     "/etc/rc2.d/S70fleettune",
+		"sol10":     "/lib/svc/method/fleettune-ndd",
 		"hpux1131":  "/etc/rc.config.d/nddconf",
 		"hpux1123":  "/etc/rc.config.d/nddconf",
 		"hpux1111":  "/etc/rc.config.d/nddconf",

@@ -75,13 +75,29 @@ type solarisEmu struct {
 	// tcp holds the TCP MIB counters netstat -s -P tcp prints, by MIB
 	// name: since boot, zeroed at a reboot.
 	tcp map[string]int64
+	// smf is the service repository and svc.startd's state (smf.go).
+	smf *smfRepo
+	// atNetwork are the live values, by ndd name, when
+	// svc:/milestone/network came online at the last boot: what network
+	// services started with.
+	atNetwork map[string]int
+	// meta are files' modes and owners (chmod, chown); depth counts
+	// scripts running scripts.
+	meta  map[string]solarisFileMeta
+	depth int
 }
 
-// SolarisRCDir is where /sbin/rc2 finds the scripts it runs at boot.
-const solarisRCDir = "/etc/rc2.d/"
+// solarisRCDir is where /sbin/rc2 finds the scripts it runs at boot (from
+// milestone/multi-user), and solarisRC3Dir where /sbin/rc3 finds those it
+// runs after them (milestone/multi-user-server).
+const (
+	solarisRCDir  = "/etc/rc2.d/"
+	solarisRC3Dir = "/etc/rc3.d/"
+)
 
 func newSolaris(h *Host, release string) error {
-	e := &solarisEmu{release: release, live: map[string]int{}, persistent: map[string]int{}, tcp: solarisUptimeCounters()}
+	e := &solarisEmu{release: release, live: map[string]int{}, persistent: map[string]int{}, tcp: solarisUptimeCounters(),
+		smf: newSMFRepo(), meta: map[string]solarisFileMeta{}}
 	switch release {
 	case "5.10":
 		h.Uname = Uname{Sysname: "SunOS", Release: "5.10", Version: "Generic_150400-59", Machine: "sun4v"}
@@ -90,6 +106,10 @@ func newSolaris(h *Host, release string) error {
 			"                            Assembled 17 January 2013\n"
 		// sshd, sendmail, rpcbind, smc, nfsd, lockd
 		h.Listening = []int{22, 25, 111, 587, 898, 2049, 4045}
+		// Installed legacy rc scripts (synthetic stand-ins: names as on
+		// Solaris 10, no TCP tunable set).
+		h.Files["/etc/rc2.d/S20sysetup"] = "#!/sbin/sh\n# lab: stands for an installed rc script that sets no TCP tunable\n"
+		h.Files["/etc/rc3.d/S16boot.server"] = "#!/sbin/sh\n# lab: stands for an installed rc script that sets no TCP tunable\n"
 	case "5.11":
 		e.ipadm = true
 		h.Uname = Uname{Sysname: "SunOS", Release: "5.11", Version: "11.4.42.111.0", Machine: "i86pc"}
@@ -105,10 +125,12 @@ func newSolaris(h *Host, release string) error {
 	return nil
 }
 
-// Boot rebuilds the live values: the defaults, then on 10 every ndd -set
-// line of the rc2 scripts in name order (as /sbin/rc2 runs them), on 11 the
-// ipadm persistent values. A reboot (not the first boot, which finds the
-// counters of a host that has been up a while) zeroes the TCP counters.
+// Boot rebuilds the live values: the defaults, on 11 the ipadm persistent
+// values; then SMF starts the enabled services in dependency order (their
+// start methods run, smf.go), and from svc:/milestone/multi-user, last,
+// /sbin/rc2 applies every ndd -set line of the rc2 scripts in name order.
+// A reboot (not the first boot, which finds the counters of a host that has
+// been up a while) zeroes the TCP counters.
 func (e *solarisEmu) Boot(h *Host) {
 	if h.Boots > 1 {
 		e.tcp = solarisBootCounters()
@@ -121,13 +143,20 @@ func (e *solarisEmu) Boot(h *Host) {
 			e.live[k] = v
 		}
 	}
+	e.smfBoot(h, func() { e.rc2(h) })
+}
+
+// rc2 is what /sbin/rc2 does with the /etc/rc2.d/S* scripts, for the ndd
+// lines the lab models.
+func (e *solarisEmu) rc2(h *Host) {
 	var scripts []string
 	for name := range h.Files {
-		if strings.HasPrefix(name, solarisRCDir+"S") && path.Dir(name)+"/" == solarisRCDir {
+		dir := path.Dir(name) + "/"
+		if (dir == solarisRCDir || dir == solarisRC3Dir) && strings.HasPrefix(path.Base(name), "S") {
 			scripts = append(scripts, name)
 		}
 	}
-	sort.Strings(scripts)
+	sort.Strings(scripts) // rc2.d before rc3.d, each by name
 	for _, s := range scripts {
 		for _, line := range strings.Split(h.Files[s], "\n") {
 			f := strings.Fields(line)
@@ -178,6 +207,22 @@ func (e *solarisEmu) command(c *Call) (Output, bool) {
 		return Output{Stderr: "who: illegal option\n", Code: 2}, true
 	case "netstat":
 		return e.netstat(c), true
+	case "svcs":
+		return e.svcs(c), true
+	case "svcadm":
+		return e.svcadm(c), true
+	case "svccfg":
+		return e.svccfg(c), true
+	case "chmod":
+		return e.chmod(c), true
+	case "chown":
+		return e.chown(c), true
+	case "mv", "rm":
+		e.beforeMoveOrRemove(c)
+		return Output{}, false
+	}
+	if strings.HasPrefix(c.Argv[0], "/") {
+		return e.runScript(c)
 	}
 	return Output{}, false
 }

@@ -109,6 +109,12 @@ var solarisScenarios = []struct {
 		})
 	}},
 	{"gather-5.10-converged.txt", "5.10", func(t *testing.T, h *Host) { applySolarisTargets(t, h) }},
+	{"gather-5.10-smf-drift.txt", "5.10", func(t *testing.T, h *Host) {
+		// fleettune's SMF service persists the targets; someone then
+		// moved the live low end by hand.
+		applySolarisTargets(t, h)
+		solarisRunAll(t, h, "root", []string{"/usr/sbin/ndd -set /dev/tcp tcp_smallest_anon_port 20000"})
+	}},
 	{"gather-5.11-converged.txt", "5.11", func(t *testing.T, h *Host) { applySolarisTargets(t, h) }},
 }
 
@@ -411,17 +417,307 @@ func TestSolarisDriverAsNonRoot(t *testing.T) {
 				t.Errorf("%s as ops: exit %d, %q; want %q", cmds[0], out.Code, got, want)
 			}
 			if release == "5.10" {
-				write := h.Run("ops", cmds[len(cmds)-1])
-				if write.Code == 0 || !strings.Contains(write.Stderr, "Permission denied") {
-					t.Errorf("rc script write as ops: exit %d, %q", write.Code, write.Stderr)
+				// Every persistence step fails for ops, with its tool's
+				// message, and leaves no file and no service behind.
+				files := solarisCopyFiles(h.Files)
+				for _, c := range cmds[3:] {
+					write := h.Run("ops", c)
+					if write.Code == 0 || !strings.Contains(write.Stderr, "Permission denied") && !strings.Contains(write.Stderr, "doesn't match") &&
+						!strings.Contains(write.Stderr, "couldn't parse document") {
+						t.Errorf("%.60s as ops: exit %d, %q", c, write.Code, write.Stderr)
+					}
 				}
-				if _, ok := h.Files[platform.SolarisRCScript]; ok {
-					t.Error("a non-root user wrote the rc script")
+				if !reflect.DeepEqual(h.Files, files) {
+					t.Errorf("ops changed files: %v", solarisKeys(h.Files))
+				}
+				if out := h.Run("root", "/usr/bin/svcs -H -o state "+platform.SolarisService); out.Code != 1 {
+					t.Errorf("the service exists after ops' attempts: %q", out.Stdout)
 				}
 			}
 			if after := gatherSolaris(t, h); !reflect.DeepEqual(after.Knobs, f.Knobs) {
 				t.Errorf("knobs changed: %+v", after.Knobs)
 			}
 		})
+	}
+}
+
+// solarisWant are solarisTargets as ndd values.
+var solarisWant = map[string]int{"tcp_smallest_anon_port": 10240, "tcp_largest_anon_port": 65535, "tcp_time_wait_interval": 30000, "tcp_keepalive_interval": 300000}
+
+// solarisDefaults are Solaris 10's ndd defaults.
+var solarisDefaults = map[string]int{"tcp_smallest_anon_port": 32768, "tcp_largest_anon_port": 65535, "tcp_time_wait_interval": 60000, "tcp_keepalive_interval": 7200000}
+
+// checkBoot fails unless, after the last boot, the live values are
+// afterBoot and network services started (milestone/network came online)
+// with atNetwork.
+func checkBoot(t *testing.T, h *Host, afterBoot, atNetwork map[string]int) {
+	t.Helper()
+	e := h.Emu.(*solarisEmu)
+	for k, v := range afterBoot {
+		if e.live[k] != v {
+			t.Errorf("%s after boot %d, want %d", k, e.live[k], v)
+		}
+	}
+	for k, v := range atNetwork {
+		if e.atNetwork[k] != v {
+			t.Errorf("network services started with %s %d, want %d", k, e.atNetwork[k], v)
+		}
+	}
+}
+
+// solarisPlanAndApply proposes through platform.Propose and runs its Steps
+// as apply does, returning the facts and proposal.
+func solarisPlanAndApply(t *testing.T, h *Host, targets platform.Targets) (*platform.Facts, platform.Proposal) {
+	t.Helper()
+	d, _ := solarisApplier(t)
+	f := gatherSolaris(t, h)
+	p, err := platform.Propose(d, f, targets, platform.Guardrails{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	solarisRunAll(t, h, "root", p.Steps)
+	return f, p
+}
+
+// On Solaris 10 the values persist through fleettune's SMF service, which
+// runs before milestone/network: after a reboot the network services start
+// with the targets, not with the defaults an rc2.d script would leave them
+// until multi-user.
+func TestSolaris10ValuesReachNetworkServices(t *testing.T) {
+	h := newSolarisHost(t, "5.10")
+	installed := solarisCopyFiles(h.Files)
+	_, p := solarisPlanAndApply(t, h, solarisTargets)
+	if len(p.Steps) == 0 {
+		t.Fatal("no steps")
+	}
+	h.Reboot()
+	checkBoot(t, h, solarisWant, solarisWant)
+	if out := h.Run("root", "/usr/bin/svcs -H -o state "+platform.SolarisService); out.Stdout != "online\n" {
+		t.Errorf("service state %q %q", out.Stdout, out.Stderr)
+	}
+	e := h.Emu.(*solarisEmu)
+	if m := e.metaOf(h, platform.SolarisMethodScript); m != (solarisFileMeta{0o555, "root", "bin"}) {
+		t.Errorf("method script %+v, want 0555 root:bin", m)
+	}
+	if m := e.metaOf(h, platform.SolarisManifest); m != (solarisFileMeta{0o444, "root", "sys"}) {
+		t.Errorf("manifest %+v, want 0444 root:sys", m)
+	}
+	for p := range h.Files {
+		if _, was := installed[p]; !was && p != platform.SolarisMethodScript && p != platform.SolarisManifest {
+			t.Errorf("%s written", p)
+		}
+	}
+	if len(h.Dirs) != 0 {
+		t.Errorf("directories left behind: %v", h.Dirs)
+	}
+	// Plan after the reboot: converged, the values read back from the
+	// method script.
+	d, _ := solarisApplier(t)
+	f := gatherSolaris(t, h)
+	if rest := d.Propose(f, solarisTargets, platform.Guardrails{}); len(rest.Changes) != 0 {
+		t.Errorf("not converged after reboot: %+v", rest.Changes)
+	}
+	if src := f.Knobs["tcp_smallest_anon_port"].Source; !strings.HasPrefix(src, platform.SolarisMethodScript+":") {
+		t.Errorf("at-boot source %q", src)
+	}
+}
+
+// The rc script earlier fleettune releases wrote, byte for byte.
+const oldFleettuneRC = "#!/sbin/sh\n" +
+	"# Written by fleettune. Solaris 10 forgets ndd settings at reboot; /sbin/rc2\n" +
+	"# runs this script at boot to set them again. fleettune rewrites it whole.\n" +
+	"/usr/sbin/ndd -set /dev/tcp tcp_smallest_anon_port 10240\n" +
+	"/usr/sbin/ndd -set /dev/tcp tcp_largest_anon_port 65535\n" +
+	"/usr/sbin/ndd -set /dev/tcp tcp_time_wait_interval 30000\n" +
+	"/usr/sbin/ndd -set /dev/tcp tcp_keepalive_interval 300000\n"
+
+// A host tuned by an earlier release (its rc script): the values are right
+// after boot but network services started with the defaults. The plan
+// moves them to SMF (persistence only), apply removes the script, a reboot
+// gives the network services the values; rollback puts the script back
+// byte for byte and deletes the service and its files.
+func TestSolaris10MigratesOldRCScript(t *testing.T) {
+	for _, tc := range []struct {
+		name, extra, kept string
+	}{
+		{"fleettune's lines only", "", ""},
+		{"with an operator's line", "/usr/sbin/ndd -set /dev/tcp tcp_conn_req_max_q 1024\n",
+			"#!/sbin/sh\n# Written by fleettune. fleettune's settings moved to svc:/site/fleettune-ndd:default;\n" +
+				"# the lines below were in this script and not written by fleettune: kept as they were.\n" +
+				"/usr/sbin/ndd -set /dev/tcp tcp_conn_req_max_q 1024\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newSolarisHost(t, "5.10")
+			h.Files[platform.SolarisRCScript] = oldFleettuneRC + tc.extra
+			h.Reboot()
+			checkBoot(t, h, solarisWant, solarisDefaults) // the problem
+			before := solarisCopyFiles(h.Files)
+
+			d, a := solarisApplier(t)
+			f, p := solarisPlanAndApply(t, h, solarisTargets)
+			if len(p.Changes) != 3 {
+				t.Fatalf("changes %+v", p.Changes)
+			}
+			for _, c := range p.Changes {
+				if c.Action != platform.ActionPersistOnly || len(c.Commands) != 0 {
+					t.Errorf("%s: %s %q, want persist-only", c.Knob, c.Action, c.Commands)
+				}
+			}
+			if !strings.Contains(strings.Join(p.Notes, "\n"), "fleettune's old rc script") {
+				t.Errorf("notes %q", p.Notes)
+			}
+			rc, ok := h.Files[platform.SolarisRCScript]
+			if tc.kept == "" && ok || tc.kept != "" && rc != tc.kept {
+				t.Errorf("rc script after apply (exists %t):\n%s", ok, rc)
+			}
+			h.Reboot()
+			checkBoot(t, h, solarisWant, solarisWant)
+			if rest := d.Propose(gatherSolaris(t, h), solarisTargets, platform.Guardrails{}); len(rest.Changes) != 0 {
+				t.Errorf("not converged after the migration and a reboot: %+v", rest.Changes)
+			}
+
+			snap := a.Snapshot(f, p.Changes)
+			restore, err := a.RestoreCommands(gatherSolaris(t, h), snap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			solarisRunAll(t, h, "root", restore)
+			if !reflect.DeepEqual(h.Files, before) {
+				for k := range h.Files {
+					if h.Files[k] != before[k] {
+						t.Errorf("%s after rollback:\n%s\nbefore:\n%s", k, h.Files[k], before[k])
+					}
+				}
+				t.Errorf("files after rollback %v, before %v", solarisKeys(h.Files), solarisKeys(before))
+			}
+			if out := h.Run("root", "/usr/bin/svcs -H -o state "+platform.SolarisService); out.Code != 1 {
+				t.Errorf("the service is still there: %q", out.Stdout)
+			}
+			if diff := a.Differences(gatherSolaris(t, h), snap); len(diff) != 0 {
+				t.Errorf("differences after rollback %q", diff)
+			}
+			h.Reboot()
+			checkBoot(t, h, solarisWant, solarisDefaults)
+		})
+	}
+}
+
+// An rc script at fleettune's old path that fleettune did not write is
+// never touched: a knob it sets to something else is refused, nothing
+// runs; a knob it already sets to the target is left to it, with a note.
+func TestSolaris10ForeignRCScript(t *testing.T) {
+	h := newSolarisHost(t, "5.10")
+	h.Files[platform.SolarisRCScript] = "#!/sbin/sh\nndd -set /dev/tcp tcp_smallest_anon_port 20000\n"
+	h.Reboot()
+	before := solarisCopyFiles(h.Files)
+	d, _ := solarisApplier(t)
+	f := gatherSolaris(t, h)
+	p, err := platform.Propose(d, f, solarisTargets, platform.Guardrails{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Changes[0]; c.Action != platform.ActionRefused || !strings.Contains(c.Refused, "S70fleettune:2, which fleettune did not write, sets tcp_smallest_anon_port to 20000") {
+		t.Errorf("range change %+v", c)
+	}
+	if len(p.Steps) != 0 {
+		t.Errorf("steps %q", p.Steps)
+	}
+	p, err = platform.Propose(d, f, platform.Targets{EphemeralPorts: solRange(20000, 65535), TimeWait: solDur(30 * time.Second)}, platform.Guardrails{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Changes) != 1 || p.Changes[0].Knob != "tcp_time_wait_interval" || !strings.Contains(strings.Join(p.Notes, "\n"), "was not written by fleettune") {
+		t.Errorf("changes %+v, notes %q", p.Changes, p.Notes)
+	}
+	solarisRunAll(t, h, "root", p.Steps)
+	if h.Files[platform.SolarisRCScript] != before[platform.SolarisRCScript] {
+		t.Error("the foreign rc script was changed")
+	}
+}
+
+// The service's start method fails when apply enables it (one ndd -set
+// fails): svcadm enable -s exits 3, the instance is in maintenance, and
+// the restore apply then runs disables and deletes the service and removes
+// its files, leaving the host as it was.
+func TestSolaris10FailedEnableRestores(t *testing.T) {
+	h := newSolarisHost(t, "5.10")
+	before := solarisCopyFiles(h.Files)
+	d, a := solarisApplier(t)
+	f := gatherSolaris(t, h)
+	p, err := platform.Propose(d, f, solarisTargets, platform.Guardrails{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enable := "/usr/sbin/svcadm enable -s " + platform.SolarisService
+	if p.Steps[len(p.Steps)-1] != enable {
+		t.Fatalf("last step %q", p.Steps[len(p.Steps)-1])
+	}
+	solarisRunAll(t, h, "root", p.Steps[:len(p.Steps)-1])
+	h.Lock()
+	h.Faults.FailCommand = "ndd -set /dev/tcp tcp_keepalive_interval"
+	h.Unlock()
+	out := h.Run("root", enable)
+	if out.Code != 3 || !strings.Contains(out.Stderr, "is in maintenance state") {
+		t.Fatalf("enable -s: exit %d, %q", out.Code, out.Stderr)
+	}
+	h.Lock()
+	h.Faults.FailCommand = ""
+	h.Unlock()
+	now := gatherSolaris(t, h)
+	if now.Files[platform.SolarisService] != "maintenance" {
+		t.Fatalf("service state %q", now.Files[platform.SolarisService])
+	}
+	restore, err := a.RestoreCommands(now, a.Snapshot(f, p.Changes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	solarisRunAll(t, h, "root", restore)
+	if !reflect.DeepEqual(h.Files, before) {
+		t.Errorf("files after restore %v, before %v", solarisKeys(h.Files), solarisKeys(before))
+	}
+	if out := h.Run("root", "/usr/bin/svcs -H -o state "+platform.SolarisService); out.Code != 1 {
+		t.Errorf("service left: %q", out.Stdout)
+	}
+	h.Reboot()
+	checkBoot(t, h, solarisDefaults, solarisDefaults)
+}
+
+// Another legacy rc script (an application's, in rc3.d) that sets a knob
+// runs after fleettune's SMF service and wins at boot: the plan shows its
+// value as the one at next boot, refuses to move that knob elsewhere, and
+// leaves the script alone; a knob it sets to the target is fine.
+func TestSolaris10OtherRCScripts(t *testing.T) {
+	h := newSolarisHost(t, "5.10")
+	h.Files["/etc/rc3.d/S99oracle"] = "#!/sbin/sh\ncase \"$1\" in\nstart)\n  /usr/sbin/ndd -set /dev/tcp tcp_smallest_anon_port 9000\n  /usr/sbin/ndd -set /dev/tcp tcp_time_wait_interval 30000\n  ;;\nesac\n"
+	h.Reboot()
+	checkBoot(t, h, map[string]int{"tcp_smallest_anon_port": 9000, "tcp_time_wait_interval": 30000}, solarisDefaults)
+	d, _ := solarisApplier(t)
+	f := gatherSolaris(t, h)
+	if k := f.Knobs["tcp_smallest_anon_port"]; k.AtBoot != "9000" || k.Source != "/etc/rc3.d/S99oracle" {
+		t.Errorf("smallest %+v", k)
+	}
+	p, err := platform.Propose(d, f, solarisTargets, platform.Guardrails{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Changes[0]; !strings.Contains(c.Refused, "/etc/rc3.d/S99oracle, which fleettune did not write, sets tcp_smallest_anon_port to 9000") {
+		t.Errorf("range %+v", c)
+	}
+	if !strings.Contains(strings.Join(p.Notes, "\n"), "/etc/rc3.d/S99oracle sets tcp_smallest_anon_port, tcp_time_wait_interval at boot") {
+		t.Errorf("notes %q", p.Notes)
+	}
+	// The same host, targets that agree with the script: time_wait is
+	// left to it, keepalive goes to SMF.
+	p, err = platform.Propose(d, f, platform.Targets{EphemeralPorts: solRange(9000, 65535), TimeWait: solDur(30 * time.Second), KeepaliveTime: solDur(5 * time.Minute)}, platform.Guardrails{})
+	if err != nil || len(p.Changes) != 1 || p.Changes[0].Knob != "tcp_keepalive_interval" {
+		t.Fatalf("changes %+v, %v", p.Changes, err)
+	}
+	script := h.Files["/etc/rc3.d/S99oracle"]
+	solarisRunAll(t, h, "root", p.Steps)
+	h.Reboot()
+	checkBoot(t, h, map[string]int{"tcp_smallest_anon_port": 9000, "tcp_time_wait_interval": 30000, "tcp_keepalive_interval": 300000},
+		map[string]int{"tcp_keepalive_interval": 300000})
+	if h.Files["/etc/rc3.d/S99oracle"] != script {
+		t.Error("the application's rc script was changed")
 	}
 }

@@ -27,6 +27,12 @@ type Facts struct {
 	// false when there is none.
 	Persisted       string `json:"persisted"`
 	PersistedExists bool   `json:"persisted_exists"`
+	// Files are the other persisted state a driver reads when one file is
+	// not the whole story, by path (or by a name that is not a path, such
+	// as an SMF service whose value is its state); a missing key means it
+	// does not exist. Solaris 10: the SMF manifest and service, and the old
+	// rc script fleettune migrates.
+	Files map[string]string `json:"files,omitempty"`
 }
 
 // ExemptPorts are listening ports the OS never hands out as ephemeral
@@ -59,6 +65,13 @@ const (
 func (f *Facts) Detach() {
 	f.OS, f.Version, f.BootID = strings.Clone(f.OS), strings.Clone(f.Version), strings.Clone(f.BootID)
 	f.Persisted = strings.Clone(f.Persisted)
+	if f.Files != nil {
+		files := make(map[string]string, len(f.Files))
+		for p, c := range f.Files {
+			files[strings.Clone(p)] = strings.Clone(c)
+		}
+		f.Files = files
+	}
 	knobs := make(map[string]Knob, len(f.Knobs))
 	for name, k := range f.Knobs {
 		k.Name, k.Live, k.AtBoot, k.Source = strings.Clone(k.Name), strings.Clone(k.Live), strings.Clone(k.AtBoot), strings.Clone(k.Source)

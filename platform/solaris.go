@@ -8,13 +8,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/fleettune/fleettune/internal/hostcmd"
 )
 
 // Solaris has two ways to tune TCP. Solaris 10 (SunOS 5.10) has ndd, whose
-// settings are lost at reboot: fleettune persists them in one rc script of
-// its own that /sbin/rc2 runs at boot. Solaris 11 (5.11) has ipadm, whose
+// settings are lost at reboot: fleettune persists them in an SMF service of
+// its own that runs before network services (solaris_smf.go). Solaris 11
+// (5.11) has ipadm, whose
 // set-prop is live and persistent at once and whose show-prop shows the
 // persisted value beside the live one.
 //
@@ -23,13 +22,12 @@ import (
 // (smallest_anon_port ...). The ephemeral range is one Change whose Knob is
 // both names joined by a comma, smallest first.
 const (
-	// SolarisRCScript is the one file fleettune owns on Solaris 10. /sbin/rc2
-	// runs every /etc/rc2.d/S* file that is not *.sh as `/sbin/sh FILE start`,
-	// so it needs no execute bit; S70 runs after S69inet has plumbed TCP/IP.
+	// SolarisRCScript is the rc script earlier fleettune releases persisted
+	// Solaris 10's values in; fleettune now migrates it to SMF
+	// (solaris_smf.go). /sbin/rc2 runs every /etc/rc2.d/S* file that is not
+	// *.sh as `/sbin/sh FILE start`, from svc:/milestone/multi-user: after
+	// most SMF services have started.
 	SolarisRCScript = "/etc/rc2.d/S70fleettune"
-	// solarisRCTemp is where the new script is written before the rename:
-	// same directory (so mv is a rename), and a name rc2 never runs (not S*).
-	solarisRCTemp = "/etc/rc2.d/.fleettune.tmp"
 
 	solarisNdd   = "/usr/sbin/ndd"
 	solarisIpadm = "/usr/sbin/ipadm"
@@ -112,8 +110,13 @@ func SolarisGatherScript() string {
 	}
 	fmt.Fprintf(&b, "echo '@@fleettune@@ ipadm'; %s show-prop -p %s tcp 2>&1\n", solarisIpadm, strings.Join(solarisIpadmNames.list(), ","))
 	b.WriteString("echo '@@fleettune@@ netstat'; /usr/bin/netstat -an -P tcp 2>&1\n")
-	fmt.Fprintf(&b, "test -f %s && echo '@@fleettune@@ file %s' && cat %s && echo && echo '@@fleettune@@ endfile'\n",
-		SolarisRCScript, SolarisRCScript, SolarisRCScript)
+	for _, p := range []string{SolarisMethodScript, SolarisManifest, SolarisRCScript} {
+		fmt.Fprintf(&b, "test -f %s && echo '@@fleettune@@ file %s' && cat %s && echo && echo '@@fleettune@@ endfile %s'\n", p, p, p, p)
+	}
+	// The ndd -set lines of every legacy rc script, which run after SMF.
+	fmt.Fprintf(&b, "for f in %s/S* %s/S*; do test -f $f && echo \"@@fleettune@@ rc $f\" && awk '$2 == \"-set\" { print $1, $2, $3, $4, $5 }' $f 2>&1; done\n",
+		solarisRCDirs[0], solarisRCDirs[1])
+	fmt.Fprintf(&b, "echo '@@fleettune@@ svcs'; %s -H -o state %s 2>&1\n", solarisSvcs, SolarisService)
 	b.WriteString("echo '@@fleettune@@ end'\n")
 	return b.String()
 }
@@ -146,13 +149,6 @@ func ParseSolarisFacts(out string) (*Facts, error) {
 		return nil, fmt.Errorf("read boot time on Solaris %s: %w", f.Version, err)
 	}
 
-	if body, ok := s.lookup("file " + SolarisRCScript); ok {
-		if _, done := s.lookup("endfile"); !done {
-			return nil, fmt.Errorf("read %s on Solaris %s: the file exists but could not be read", SolarisRCScript, f.Version)
-		}
-		f.Persisted, f.PersistedExists = strings.TrimSuffix(body, "\n"), true
-	}
-
 	if ipadm {
 		props, err := ParseIpadmShowProp(s.get("ipadm"))
 		if err != nil {
@@ -171,15 +167,18 @@ func ParseSolarisFacts(out string) (*Facts, error) {
 			f.Knobs[name] = k
 		}
 	} else {
-		atBoot := solarisParseRCScript(f.Persisted)
+		if err := solaris10ReadPersistence(s, f); err != nil {
+			return nil, err
+		}
+		atBoot := solaris10AtBoot(f)
 		for _, name := range solarisNddNames.list() {
 			v, missing, err := solarisParseNddGet(s.get("ndd " + name))
 			if err != nil {
 				return nil, fmt.Errorf("read %s on Solaris %s: %w", name, f.Version, err)
 			}
 			k := Knob{Name: name, Live: v, Missing: missing}
-			if a, ok := atBoot[name]; ok && f.PersistedExists {
-				k.AtBoot, k.AtBootSet, k.Source = a.value, true, fmt.Sprintf("%s:%d", SolarisRCScript, a.line)
+			if a, ok := atBoot[name]; ok {
+				k.AtBoot, k.AtBootSet, k.Source = a.value, true, a.source
 			}
 			f.Knobs[name] = k
 		}
@@ -267,23 +266,6 @@ func ParseIpadmShowProp(out string) (map[string]IpadmProp, error) {
 // solarisIpadmName turns a PROPERTY cell into the name fleettune uses.
 func solarisIpadmName(s string) string { return strings.ReplaceAll(s, "-", "_") }
 
-type solarisRCValue struct {
-	value string
-	line  int
-}
-
-// solarisParseRCScript finds the `ndd -set /dev/tcp NAME VALUE` lines in
-// fleettune's rc script; a later line for the same name wins, as at boot.
-func solarisParseRCScript(content string) map[string]solarisRCValue {
-	out := map[string]solarisRCValue{}
-	for i, line := range strings.Split(content, "\n") {
-		if name, value, ok := solarisParseNddSetLine(line); ok {
-			out[name] = solarisRCValue{value, i + 1}
-		}
-	}
-	return out
-}
-
 // solarisParseNddSetLine parses "[/usr/sbin/]ndd -set /dev/tcp NAME VALUE".
 func solarisParseNddSetLine(line string) (name, value string, ok bool) {
 	fs := strings.Fields(line)
@@ -345,6 +327,9 @@ func (d solarisDriver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
 	}
 	if t.KeepaliveTime != nil {
 		p.add(d.proposeDuration(f, ipadm, string(KeepaliveTime), names.Keepalive, *t.KeepaliveTime))
+	}
+	if !ipadm {
+		p.Notes = append(p.Notes, solaris10Notes(f)...)
 	}
 	for _, n := range solarisSortedKeys(t.Native) {
 		if err := ValidateNative(Solaris, n, t.Native[n]); err != nil {
@@ -412,12 +397,19 @@ func (d solarisDriver) proposeRange(f *Facts, names solarisNames, ipadm bool, wa
 		c.Refused = "cannot parse the persisted value: " + err.Error()
 		return &c, nil
 	}
-	if live == want && boot == want && bootSet {
+	if live == want && boot == want && bootSet && !solarisMigrates(f, ipadm, names.Smallest, names.Largest) {
 		return nil, nil
 	}
 	c.AtBoot = solarisAtBootText(boot.String(), bootSet, boot == live)
 	c.Commands = solarisRangeCommands(ipadm, names, live, want, ipadm)
 	c.Persist = solarisPersistText(ipadm, []string{names.Smallest, names.Largest}, []int{want.Low, want.High})
+	if !ipadm {
+		if r := solarisForeignRefusal(f, names.Smallest, want.Low); r != "" {
+			c.Refused = r
+		} else if r := solarisForeignRefusal(f, names.Largest, want.High); r != "" {
+			c.Refused = r
+		}
+	}
 
 	// The manuals give largest_anon_port a range of 32768-65535, but ipadm's
 	// POSSIBLE column shows the real bound is the smallest port, so only
@@ -473,7 +465,7 @@ func (d solarisDriver) proposeDuration(f *Facts, ipadm bool, setting, knob strin
 		}
 		boot, bootSet = b, true
 	}
-	if live == ms && boot == ms && bootSet {
+	if live == ms && boot == ms && bootSet && !solarisMigrates(f, ipadm, knob) {
 		return nil, nil
 	}
 	c.AtBoot = solarisAtBootText(solarisMs(boot), bootSet, boot == live)
@@ -481,6 +473,9 @@ func (d solarisDriver) proposeDuration(f *Facts, ipadm bool, setting, knob strin
 		c.Commands = []string{solarisSetCommand(ipadm, knob, ms, false)}
 	}
 	c.Persist = solarisPersistText(ipadm, []string{knob}, []int{ms})
+	if !ipadm {
+		c.Refused = solarisForeignRefusal(f, knob, ms)
+	}
 
 	switch setting {
 	case string(TimeWait):
@@ -556,13 +551,8 @@ func solarisPersistText(ipadm bool, knobs []string, values []int) string {
 	if ipadm {
 		return "ipadm persistent store: " + strings.Join(parts, ", ")
 	}
-	return SolarisRCScript + ": " + strings.Join(parts, "; ")
+	return SolarisService + " (" + SolarisMethodScript + "): " + strings.Join(parts, "; ")
 }
-
-// solarisRCHeader opens fleettune's rc script on Solaris 10.
-const solarisRCHeader = "#!/sbin/sh\n" +
-	"# Written by fleettune. Solaris 10 forgets ndd settings at reboot; /sbin/rc2\n" +
-	"# runs this script at boot to set them again. fleettune rewrites it whole.\n"
 
 // solarisKnownKnob reports whether name is one of the variant's knobs.
 func solarisKnownKnob(names solarisNames, name string) bool {
@@ -597,7 +587,7 @@ func (solarisDriver) Snapshot(f *Facts, changes []Change) Snapshot {
 		}
 	}
 	if _, ipadm := solarisNamesFor(f); !ipadm {
-		s.persistedFile(SolarisRCScript, f)
+		solaris10Snapshot(&s, f)
 	}
 	return s
 }
@@ -648,54 +638,9 @@ func (solarisDriver) ApplyCommands(f *Facts, changes []Change) ([]string, error)
 		}
 	}
 	if !ipadm && len(set) > 0 {
-		cmds = append(cmds, solarisWriteFile(SolarisRCScript, solarisRCContent(f.Persisted, set)))
+		cmds = append(cmds, solaris10PersistSteps(f, set)...)
 	}
 	return cmds, nil
-}
-
-// solarisRCContent is fleettune's rc script with the knobs of set at their
-// new values: the header, one ndd -set line per known knob (the ones
-// persisted before included) in boot order (from the defaults, smallest
-// before largest is always valid), then any other command line the old
-// script had. Comments are fleettune's own and are rewritten.
-func solarisRCContent(old string, set map[string]int) string {
-	values := map[string]string{}
-	var other []string
-	for _, line := range strings.Split(old, "\n") {
-		t := strings.TrimSpace(line)
-		if t == "" || strings.HasPrefix(t, "#") {
-			continue
-		}
-		if name, v, ok := solarisParseNddSetLine(t); ok && solarisKnownKnob(solarisNddNames, name) {
-			values[name] = v
-			continue
-		}
-		other = append(other, line)
-	}
-	for k, v := range set {
-		values[k] = strconv.Itoa(v)
-	}
-	var b strings.Builder
-	b.WriteString(solarisRCHeader)
-	for _, k := range solarisNddNames.list() {
-		if v, ok := values[k]; ok {
-			fmt.Fprintf(&b, "%s -set /dev/tcp %s %s\n", solarisNdd, k, v)
-		}
-	}
-	for _, line := range other {
-		b.WriteString(line + "\n")
-	}
-	return b.String()
-}
-
-// solarisWriteFile replaces path with content atomically: written to a
-// temporary file in the same directory, then renamed over the old one.
-func solarisWriteFile(path, content string) string {
-	return solarisWriteFileVia(path, solarisRCTemp, content)
-}
-
-func solarisWriteFileVia(path, tmp, content string) string {
-	return fmt.Sprintf("printf '%%s' %s > %s && mv -f %s %s", hostcmd.ShellQuote(content), tmp, tmp, path)
 }
 
 // RestoreCommands bring live values and persisted configuration back to
@@ -779,13 +724,8 @@ func (solarisDriver) RestoreCommands(f *Facts, snap Snapshot) ([]string, error) 
 		return out
 	}
 	cmds := append(order(persist), order(live)...)
-	if content, tracked := snap.Files[SolarisRCScript]; tracked && !ipadm {
-		switch {
-		case content == nil && f.PersistedExists:
-			cmds = append(cmds, "rm -f "+SolarisRCScript)
-		case content != nil && (!f.PersistedExists || f.Persisted != *content):
-			cmds = append(cmds, solarisWriteFile(SolarisRCScript, *content))
-		}
+	if !ipadm {
+		cmds = append(cmds, solaris10RestoreSteps(f, snap)...)
 	}
 	return cmds, nil
 }
@@ -812,8 +752,8 @@ func (solarisDriver) Differences(f *Facts, snap Snapshot) []string {
 			diff = append(diff, fmt.Sprintf("%s at boot is %s, was %s", k, solarisAtBootWords(now.AtBoot, now.AtBootSet), solarisAtBootWords(was.AtBoot, was.AtBootSet)))
 		}
 	}
-	if d := fileDifference(SolarisRCScript, f, snap); d != "" {
-		diff = append(diff, d)
+	if _, ipadm := solarisNamesFor(f); !ipadm {
+		diff = append(diff, solaris10Differences(f, snap)...)
 	}
 	return diff
 }

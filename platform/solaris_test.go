@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,13 +80,38 @@ func TestParseSolarisFacts(t *testing.T) {
 			if !reflect.DeepEqual(f.Listening, wantListen) || f.TimeWait != 2 {
 				t.Errorf("listening %v, TIME_WAIT %d", f.Listening, f.TimeWait)
 			}
-			if f.PersistedExists != (tt.persisted != "") || !strings.HasSuffix(f.Persisted, tt.persisted) {
-				t.Errorf("persisted %v %q", f.PersistedExists, f.Persisted)
+			// None of these hosts has fleettune's SMF service; the drift
+			// one has fleettune's old rc script.
+			rc, hasRC := f.Files[SolarisRCScript]
+			if f.PersistedExists || hasRC != (tt.persisted != "") || !strings.HasSuffix(rc, tt.persisted) {
+				t.Errorf("method script %v %q, rc script %v %q", f.PersistedExists, f.Persisted, hasRC, rc)
+			}
+			if _, ok := f.Files[SolarisService]; ok {
+				t.Errorf("service state %q on a host without the service", f.Files[SolarisService])
 			}
 		})
 	}
 	if src := solarisFacts(t, "gather-5.10-drift.txt").Knobs["tcp_smallest_anon_port"].Source; src != SolarisRCScript+":3" {
 		t.Errorf("source %q", src)
+	}
+
+	// Converged 5.10: the values come from the method script, because the
+	// service is online; the manifest is the driver's.
+	conv := solarisFacts(t, "gather-5.10-converged.txt")
+	if !conv.PersistedExists || conv.Files[SolarisService] != "online" || conv.Files[SolarisManifest] != solarisManifestXML {
+		t.Errorf("converged: method %v, service %q, manifest %d bytes", conv.PersistedExists, conv.Files[SolarisService], len(conv.Files[SolarisManifest]))
+	}
+	if k := conv.Knobs["tcp_time_wait_interval"]; k.AtBoot != "30000" || k.Source != SolarisMethodScript+":8" {
+		t.Errorf("converged time_wait %+v", k)
+	}
+	// The same host with the service disabled: nothing applies at boot.
+	disabled := strings.Replace(readSolarisFixture(t, "gather-5.10-converged.txt"), "@@fleettune@@ svcs\nonline\n", "@@fleettune@@ svcs\ndisabled\n", 1)
+	f, err := ParseSolarisFacts(disabled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := f.Knobs["tcp_time_wait_interval"]; k.AtBootSet || f.Files[SolarisService] != "disabled" {
+		t.Errorf("disabled service: %+v, state %q", k, f.Files[SolarisService])
 	}
 }
 
@@ -130,7 +156,9 @@ func TestParseSolarisFactsErrors(t *testing.T) {
 				}
 			}},
 		{"netstat error", replaceOnce(t, d10, "\nTCP: IPv4\n", "\nnetstat: permission denied\nTCP: IPv4\n"), []string{"read sockets", "netstat: permission denied"}, nil},
-		{"unreadable rc script", replaceOnce(t, readSolarisFixture(t, "gather-5.10-drift.txt"), "@@fleettune@@ endfile\n", ""), []string{"could not be read"}, nil},
+		{"unreadable rc script", replaceOnce(t, readSolarisFixture(t, "gather-5.10-drift.txt"), "@@fleettune@@ endfile /etc/rc2.d/S70fleettune\n", ""), []string{"could not be read"}, nil},
+		{"svcs error", replaceOnce(t, d10, "svcs: Pattern 'svc:/site/fleettune-ndd:default' doesn't match any instances\n", "svcs: Could not bind to repository server: repository server unavailable.  Exiting.\n"),
+			[]string{"state of svc:/site/fleettune-ndd:default", "Could not bind"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -175,6 +203,8 @@ func TestParseIpadmShowProp(t *testing.T) {
 	}
 }
 
+const solarisPersistPrefix = SolarisService + " (" + SolarisMethodScript + "): "
+
 func TestSolarisPropose(t *testing.T) {
 	d := solarisDriver{}
 	protect := Guardrails{}
@@ -185,11 +215,11 @@ func TestSolarisPropose(t *testing.T) {
 	want := []Change{
 		{Setting: "ephemeral_ports", Knob: "tcp_smallest_anon_port,tcp_largest_anon_port", Current: "32768-65535", AtBoot: "Solaris default (not persisted)", Target: "10240-65535",
 			Commands: []string{"/usr/sbin/ndd -set /dev/tcp tcp_smallest_anon_port 10240"},
-			Persist:  SolarisRCScript + ": ndd -set /dev/tcp tcp_smallest_anon_port 10240; ndd -set /dev/tcp tcp_largest_anon_port 65535"},
+			Persist:  solarisPersistPrefix + "ndd -set /dev/tcp tcp_smallest_anon_port 10240; ndd -set /dev/tcp tcp_largest_anon_port 65535"},
 		{Setting: "time_wait", Knob: "tcp_time_wait_interval", Current: "1m0s", AtBoot: "Solaris default (not persisted)", Target: "30s",
-			Commands: []string{"/usr/sbin/ndd -set /dev/tcp tcp_time_wait_interval 30000"}, Persist: SolarisRCScript + ": ndd -set /dev/tcp tcp_time_wait_interval 30000"},
+			Commands: []string{"/usr/sbin/ndd -set /dev/tcp tcp_time_wait_interval 30000"}, Persist: solarisPersistPrefix + "ndd -set /dev/tcp tcp_time_wait_interval 30000"},
 		{Setting: "keepalive_time", Knob: "tcp_keepalive_interval", Current: "2h0m0s", AtBoot: "Solaris default (not persisted)", Target: "5m0s",
-			Commands: []string{"/usr/sbin/ndd -set /dev/tcp tcp_keepalive_interval 300000"}, Persist: SolarisRCScript + ": ndd -set /dev/tcp tcp_keepalive_interval 300000"},
+			Commands: []string{"/usr/sbin/ndd -set /dev/tcp tcp_keepalive_interval 300000"}, Persist: solarisPersistPrefix + "ndd -set /dev/tcp tcp_keepalive_interval 300000"},
 	}
 	if !reflect.DeepEqual(untyped(p.Changes), want) {
 		t.Errorf("changes\n%+v\nwant\n%+v", p.Changes, want)
@@ -200,10 +230,39 @@ func TestSolarisPropose(t *testing.T) {
 
 	// Drift on 10: live range differs from the persisted one, which already
 	// is the target; time_wait is converged; keepalive is only persisted.
+	// Its values are in fleettune's old rc script, so time_wait, converged,
+	// still moves to SMF: persistence only.
 	p = d.Propose(solarisFacts(t, "gather-5.10-drift.txt"), Targets{EphemeralPorts: rng(10240, 65535), TimeWait: dur(30 * time.Second)}, protect)
-	if len(p.Changes) != 1 || p.Changes[0].Current != "20000-65535" || p.Changes[0].AtBoot != "10240-65535" ||
+	if len(p.Changes) != 2 || p.Changes[0].Current != "20000-65535" || p.Changes[0].AtBoot != "10240-65535" ||
 		!reflect.DeepEqual(p.Changes[0].Commands, []string{"/usr/sbin/ndd -set /dev/tcp tcp_smallest_anon_port 10240"}) {
 		t.Errorf("drift: %+v", p.Changes)
+	} else if c := p.Changes[1]; c.Knob != "tcp_time_wait_interval" || len(c.Commands) != 0 || c.Persist == "" || c.AtBoot != "" {
+		t.Errorf("migration of a converged knob: %+v", c)
+	}
+	// Drift against the SMF service: live 20000, at next boot the method
+	// script's 10240; the fix is the live value only, the service stays.
+	p = d.Propose(solarisFacts(t, "gather-5.10-smf-drift.txt"), all, protect)
+	if len(p.Changes) != 1 || p.Changes[0].Current != "20000-65535" || p.Changes[0].AtBoot != "10240-65535" {
+		t.Errorf("SMF drift: %+v", p.Changes)
+	} else if cmds, err := d.ApplyCommands(solarisFacts(t, "gather-5.10-smf-drift.txt"), p.Changes); err != nil ||
+		!reflect.DeepEqual(cmds, []string{"/usr/sbin/ndd -set /dev/tcp tcp_smallest_anon_port 10240"}) {
+		t.Errorf("SMF drift commands %q, %v", cmds, err)
+	}
+	// A method script or manifest at fleettune's paths that fleettune did
+	// not write is never overwritten: every change is refused.
+	for _, tc := range []struct{ from, to string }{
+		{"# Written by fleettune. The start method", "# Local tuning. The start method"},
+		{"<!-- Written by fleettune.", "<!-- Local."},
+	} {
+		f, err := ParseSolarisFacts(replaceOnce(t, readSolarisFixture(t, "gather-5.10-smf-drift.txt"), tc.from, tc.to))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range d.Propose(f, all, protect).Changes {
+			if !strings.Contains(c.Refused, "was not written by fleettune; move it away") {
+				t.Errorf("%s: %s refused %q", tc.to, c.Knob, c.Refused)
+			}
+		}
 	}
 	// Live already at target but not persisted: only the persistence runs.
 	f := solarisFacts(t, "gather-5.10-default.txt")
@@ -270,29 +329,49 @@ func TestSolarisApplyAndRestore(t *testing.T) {
 	d := solarisDriver{}
 	all := Targets{EphemeralPorts: rng(10240, 65535), TimeWait: dur(30 * time.Second), KeepaliveTime: dur(5 * time.Minute)}
 
-	// 10, drift host: ndd for the live low end and keepalive, then one
-	// rc script keeping the operator's line and fleettune's earlier values.
+	// 10, drift host with fleettune's old rc script (which holds an
+	// operator's line): ndd for the live low end and keepalive, then the
+	// SMF service with every value, and the rc script keeping only the
+	// operator's line.
 	drift := solarisFacts(t, "gather-5.10-drift.txt")
 	p := d.Propose(drift, all, Guardrails{})
 	cmds, err := d.ApplyCommands(drift, p.Changes)
 	if err != nil {
 		t.Fatal(err)
 	}
-	content := solarisRCHeader +
-		"/usr/sbin/ndd -set /dev/tcp tcp_smallest_anon_port 10240\n/usr/sbin/ndd -set /dev/tcp tcp_largest_anon_port 65535\n" +
-		"/usr/sbin/ndd -set /dev/tcp tcp_time_wait_interval 30000\n/usr/sbin/ndd -set /dev/tcp tcp_keepalive_interval 300000\n" +
-		"/usr/sbin/ndd -set /dev/tcp tcp_conn_req_max_q 1024\n"
+	method := solarisMethodHeader +
+		"/usr/sbin/ndd -set /dev/tcp tcp_smallest_anon_port 10240 &&\n/usr/sbin/ndd -set /dev/tcp tcp_largest_anon_port 65535 &&\n" +
+		"/usr/sbin/ndd -set /dev/tcp tcp_time_wait_interval 30000 &&\n/usr/sbin/ndd -set /dev/tcp tcp_keepalive_interval 300000\n"
 	want := []string{
 		"/usr/sbin/ndd -set /dev/tcp tcp_smallest_anon_port 10240",
 		"/usr/sbin/ndd -set /dev/tcp tcp_keepalive_interval 300000",
-		solarisWriteFile(SolarisRCScript, content),
+		solarisInstall(SolarisMethodScript, method),
+		solarisInstall(SolarisManifest, solarisManifestXML),
+		"/usr/sbin/svccfg import " + SolarisManifest,
+		"/usr/sbin/svcadm enable -s " + SolarisService,
+		solarisInstall(SolarisRCScript, solarisRCKeptHeader+"/usr/sbin/ndd -set /dev/tcp tcp_conn_req_max_q 1024\n"),
 	}
 	if !reflect.DeepEqual(cmds, want) {
 		t.Errorf("commands\n%q\nwant\n%q", cmds, want)
 	}
+	if !strings.HasPrefix(cmds[2], "mkdir -m 700 /lib/svc/method/.fleettune.d && printf '%s' '#!/sbin/sh") ||
+		!strings.HasSuffix(cmds[2], " > /lib/svc/method/.fleettune.d/new && chmod 555 /lib/svc/method/.fleettune.d/new && chown root:bin /lib/svc/method/.fleettune.d/new && "+
+			"mv -f /lib/svc/method/.fleettune.d/new /lib/svc/method/fleettune-ndd && rmdir /lib/svc/method/.fleettune.d") {
+		t.Errorf("method install %q", cmds[2])
+	}
+	notes := strings.Join(p.Notes, "\n")
+	if !strings.Contains(notes, "fleettune's old rc script") || !strings.Contains(notes, `S70fleettune:6 was not written by fleettune and is kept`) {
+		t.Errorf("notes %q", p.Notes)
+	}
 	snap := d.Snapshot(drift, p.Changes)
-	if c := snap.Files[SolarisRCScript]; c == nil || *c != drift.Persisted {
-		t.Errorf("file snapshot %v", c)
+	rc := drift.Files[SolarisRCScript]
+	if c := snap.Files[SolarisRCScript]; c == nil || *c != rc {
+		t.Errorf("rc script snapshot %v", c)
+	}
+	for _, k := range []string{SolarisMethodScript, SolarisManifest, SolarisService} {
+		if c, tracked := snap.Files[k]; !tracked || c != nil {
+			t.Errorf("snapshot of %s: tracked %t, %v; want recorded as absent", k, tracked, c)
+		}
 	}
 
 	conv := solarisFacts(t, "gather-5.10-converged.txt")
@@ -303,7 +382,11 @@ func TestSolarisApplyAndRestore(t *testing.T) {
 	wantRestore := []string{
 		"/usr/sbin/ndd -set /dev/tcp tcp_keepalive_interval 7200000",
 		"/usr/sbin/ndd -set /dev/tcp tcp_smallest_anon_port 20000",
-		solarisWriteFile(SolarisRCScript, drift.Persisted),
+		"/usr/sbin/svcadm disable -s " + SolarisService,
+		"/usr/sbin/svccfg delete svc:/site/fleettune-ndd",
+		solarisInstall(SolarisRCScript, rc),
+		"rm -f " + SolarisMethodScript,
+		"rm -f " + SolarisManifest,
 	}
 	if !reflect.DeepEqual(restore, wantRestore) {
 		t.Errorf("restore\n%q\nwant\n%q", restore, wantRestore)
@@ -311,7 +394,10 @@ func TestSolarisApplyAndRestore(t *testing.T) {
 	wantDiff := []string{
 		"tcp_keepalive_interval is 300000, was 7200000",
 		"tcp_smallest_anon_port is 10240, was 20000",
-		SolarisRCScript + " differs from its previous content",
+		SolarisRCScript + " is missing",
+		SolarisMethodScript + " exists; there was none",
+		SolarisManifest + " exists; there was none",
+		SolarisService + " exists (online); there was none",
 	}
 	if diff := d.Differences(conv, snap); !reflect.DeepEqual(diff, wantDiff) {
 		t.Errorf("differences %q", diff)
@@ -319,14 +405,40 @@ func TestSolarisApplyAndRestore(t *testing.T) {
 	if r, _ := d.RestoreCommands(drift, snap); len(r) != 0 {
 		t.Errorf("restore on unchanged host: %q", r)
 	}
-	// No file before: restore removes it.
+	// Restoring a host whose service existed (an earlier apply) and was
+	// disabled since: the values back, the service enabled again.
+	snapConv := d.Snapshot(conv, d.Propose(conv, Targets{TimeWait: dur(45 * time.Second)}, Guardrails{}).Changes)
+	off, err := ParseSolarisFacts(strings.Replace(readSolarisFixture(t, "gather-5.10-converged.txt"), "@@fleettune@@ svcs\nonline\n", "@@fleettune@@ svcs\ndisabled\n", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := d.RestoreCommands(off, snapConv); !reflect.DeepEqual(r, []string{"/usr/sbin/svcadm enable -s " + SolarisService}) {
+		t.Errorf("restore of a disabled service %q", r)
+	}
+	// ... and one whose service went to maintenance: cleared, then enabled.
+	maint, err := ParseSolarisFacts(strings.Replace(readSolarisFixture(t, "gather-5.10-converged.txt"), "@@fleettune@@ svcs\nonline\n", "@@fleettune@@ svcs\nmaintenance\n", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := d.RestoreCommands(maint, snapConv); !reflect.DeepEqual(r, []string{"/usr/sbin/svcadm clear " + SolarisService, "/usr/sbin/svcadm enable -s " + SolarisService}) {
+		t.Errorf("restore of a service in maintenance %q", r)
+	}
+	// A converged host whose service was disabled needs only the enable.
+	p = d.Propose(off, all, Guardrails{})
+	if len(p.Changes) != 3 || len(p.Changes[0].Commands) != 0 || !strings.Contains(strings.Join(p.Notes, "\n"), "is disabled, so") {
+		t.Errorf("disabled service: %+v %q", p.Changes, p.Notes)
+	}
+	if cmds, _ := d.ApplyCommands(off, p.Changes); !reflect.DeepEqual(cmds, []string{"/usr/sbin/svcadm enable -s " + SolarisService}) {
+		t.Errorf("re-enable %q", cmds)
+	}
+	// No service before: restore removes it and its files.
 	def := solarisFacts(t, "gather-5.10-default.txt")
 	snapDef := d.Snapshot(def, d.Propose(def, all, Guardrails{}).Changes)
-	if c, tracked := snapDef.Files[SolarisRCScript]; !tracked || c != nil {
+	if c, tracked := snapDef.Files[SolarisMethodScript]; !tracked || c != nil {
 		t.Errorf("snapshot of no file: %v %v", tracked, c)
 	}
 	r, _ := d.RestoreCommands(conv, snapDef)
-	if r[len(r)-1] != "rm -f "+SolarisRCScript {
+	if r[len(r)-1] != "rm -f "+SolarisManifest {
 		t.Errorf("restore %q", r)
 	}
 
@@ -374,29 +486,49 @@ func TestSolarisApplyAndRestore(t *testing.T) {
 	}
 }
 
-// The write command, run by a real sh, leaves exactly the content.
-func TestSolarisWriteFileByteExact(t *testing.T) {
+// The install command, run by a real sh, leaves exactly the content with
+// its mode, removes its private directory, and stops at mkdir when that
+// directory (or a link planted in its place) exists.
+func TestSolarisInstallByteExact(t *testing.T) {
 	sh, err := exec.LookPath("sh")
 	if err != nil {
 		t.Skip("no sh")
 	}
 	dir := t.TempDir()
-	path, tmp := filepath.Join(dir, "S70fleettune"), filepath.Join(dir, ".fleettune.tmp")
+	target := filepath.Join(dir, "fleettune-ndd")
+	owner := fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid())
 	for _, content := range []string{
-		solarisRCContent("", map[string]int{"tcp_smallest_anon_port": 10240}),
+		solarisMethodContent(map[string]string{"tcp_smallest_anon_port": "10240"}),
+		solarisManifestXML,
 		"it's 100% \\n $HOME `id` \"q\"\nno newline",
 		"",
 	} {
-		if out, err := exec.Command(sh, "-c", solarisWriteFileVia(path, tmp, content)).CombinedOutput(); err != nil {
+		if out, err := exec.Command(sh, "-c", solarisInstallAs(target, "555", owner, content)).CombinedOutput(); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
-		got, err := os.ReadFile(path)
+		got, err := os.ReadFile(target)
 		if err != nil || string(got) != content {
 			t.Errorf("file holds %q, want %q (%v)", got, content, err)
+		}
+		if st, err := os.Stat(target); err != nil || st.Mode().Perm() != 0o555 {
+			t.Errorf("mode %v, %v", st.Mode(), err)
 		}
 		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 			t.Errorf("%d entries, want only the file", len(entries))
 		}
+	}
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(dir, ".fleettune.d")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(sh, "-c", solarisInstallAs(target, "555", owner, "evil")).CombinedOutput(); err == nil {
+		t.Errorf("install went ahead past a planted link: %s", out)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "keep" {
+		t.Errorf("the link's target was written: %q", b)
 	}
 }
 
