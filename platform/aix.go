@@ -364,7 +364,7 @@ func ParseAIXFacts(out string) (*Facts, error) {
 		// kept only for a note: it would apply if the mode were left.
 		aixCompatFacts(f, s, lim)
 		if exists {
-			f.Knobs[aixNextbootKnob] = Knob{Name: aixNextbootKnob, Live: nb}
+			aixFile(f, AIXNextboot, nb)
 		}
 		return f, nil
 	}
@@ -402,7 +402,7 @@ func aixCatSection(s sections, name string) (content string, exists bool, err er
 
 // aixCompatFacts fills f for compatibility mode: Persisted is rc.net (the
 // file fleettune writes in this mode), rc.tcpip's content is kept under
-// the pseudo-knob aixRcTCPIPKnob, and each tunable's AtBoot is what the
+// Facts.Files (when it exists), and each tunable's AtBoot is what the
 // two scripts leave it at, with the line that sets it as its Source. What
 // cannot be read is kept under aixRcNetUnread, for Propose to refuse on.
 func aixCompatFacts(f *Facts, s sections, lim map[string]aixLimits) {
@@ -417,12 +417,14 @@ func aixCompatFacts(f *Facts, s sections, lim map[string]aixLimits) {
 		return
 	}
 	f.Persisted, f.PersistedExists = rcnet, true
-	tcpip, _, err := aixCatSection(s, "rc.tcpip")
+	tcpip, exists, err := aixCatSection(s, "rc.tcpip")
 	if err != nil {
 		unread(fmt.Sprintf("%s could not be read: %v", AIXRcTCPIP, err))
 		return
 	}
-	f.Knobs[aixRcTCPIPKnob] = Knob{Name: aixRcTCPIPKnob, Live: tcpip}
+	if exists {
+		aixFile(f, AIXRcTCPIP, tcpip)
+	}
 	boot, _, err := aixCompatBoot(f)
 	if err != nil {
 		unread(err.Error())
@@ -451,7 +453,7 @@ func aixCompatBoot(f *Facts) (map[string]*aixBoot, aixScript, error) {
 	if err != nil {
 		return nil, rcnet, err
 	}
-	tcpip, err := ParseAIXBootScript(AIXRcTCPIP, f.Knobs[aixRcTCPIPKnob].Live)
+	tcpip, err := ParseAIXBootScript(AIXRcTCPIP, f.Files[AIXRcTCPIP])
 	if err != nil {
 		return nil, rcnet, err
 	}
@@ -473,13 +475,18 @@ func aixDefaults(f *Facts) map[string]int64 {
 func aixCompat(f *Facts) bool { return f.Knobs[AIXPre520Tune].Live == "enable" }
 
 const (
-	// aixRcTCPIPKnob holds rc.tcpip's content in compatibility mode, and
-	// aixRcNetUnread why the boot scripts could not be read.
-	aixRcTCPIPKnob = "file:" + AIXRcTCPIP
-	// aixNextbootKnob holds nextboot's content in compatibility mode.
-	aixNextbootKnob = "file:" + AIXNextboot
-	aixRcNetUnread  = "rc.net#unread"
+	// aixRcNetUnread holds why the boot scripts could not be read.
+	aixRcNetUnread = "rc.net#unread"
 )
+
+// aixFile keeps a file Gather read in compatibility mode, besides rc.net
+// (Facts.Persisted): rc.tcpip, and nextboot for a note.
+func aixFile(f *Facts, path, content string) {
+	if f.Files == nil {
+		f.Files = map[string]string{}
+	}
+	f.Files[path] = content
+}
 
 // AIXPre520Tune is the pseudo-knob in Facts.Knobs that holds sys0's
 // pre520tune attribute: "disable" (the normal mode, no -p persists through
@@ -704,7 +711,7 @@ func aixCompatChecks(f *Facts, p *Proposal) {
 		return // Gather recorded it as unread; the refusal covers it
 	}
 	p.Notes = append(p.Notes, aixCompatNote)
-	nb := ParseAIXNextboot(f.Knobs[aixNextbootKnob].Live)
+	nb := ParseAIXNextboot(f.Files[AIXNextboot])
 	for _, t := range aixTunables {
 		if v, ok := nb[t]; ok {
 			p.Notes = append(p.Notes, fmt.Sprintf("%s:%d sets %s = %s, which this mode does not apply; it would apply at the first boot after leaving the mode (chdev -l sys0 -a pre520tune=disable)", AIXNextboot, v.Line, t, v.Value))
