@@ -698,3 +698,19 @@ func BenchmarkParseAIXBootScript(b *testing.B) {
 		})
 	}
 }
+
+// A change made in one mode is not restored in the other: nextboot is not
+// applied in compatibility mode, rc.net not read out of it.
+func TestAIXRestoreAcrossModes(t *testing.T) {
+	compat := parseAIXFixture(t, "gather-compat-block.txt")
+	normal := parseAIXFixture(t, "gather-converged.txt")
+	rcnet := compat.Persisted
+	madeInCompat := Snapshot{Knobs: map[string]KnobState{aixTimeWait: {Live: "1"}}, Files: map[string]*string{AIXRcNet: &rcnet}}
+	if _, err := (aixDriver{}).RestoreCommands(normal, madeInCompat); err == nil || !strings.Contains(err.Error(), "has left that mode since") {
+		t.Errorf("compat snapshot on a normal host: %v", err)
+	}
+	madeInNormal := Snapshot{Knobs: map[string]KnobState{aixTimeWait: {Live: "1"}}}
+	if _, err := (aixDriver{}).RestoreCommands(compat, madeInNormal); err == nil || !strings.Contains(err.Error(), "is in the pre-5.2 compatibility mode since") {
+		t.Errorf("normal snapshot on a compat host: %v", err)
+	}
+}
