@@ -333,8 +333,13 @@ func (e *linuxEmu) ReadProc(h *Host, p string) (string, bool) {
 		if k == "kernel.random.boot_id" {
 			return linuxBootID(h) + "\n", true
 		}
-		if k == "kernel.osrelease" {
-			return e.rel.release + "\n", true
+		switch k {
+		case "kernel.osrelease":
+			return h.Uname.Release + "\n", true
+		case "kernel.ostype":
+			return h.Uname.Sysname + "\n", true
+		case "kernel.version":
+			return h.Uname.Version + "\n", true
 		}
 		v, ok := e.live[k]
 		if !ok {
@@ -354,6 +359,33 @@ func (e *linuxEmu) ReadProc(h *Host, p string) (string, bool) {
 		return e.netstat(h), true
 	case "/proc/net/snmp":
 		return e.snmp(h), true
+	}
+	return "", false
+}
+
+// ByteWiseRead reports the files that sh's read, which dash and busybox
+// do one byte per read(2), sees as their first byte alone: the integer
+// sysctls, whose handler (proc_dointvec and kin) answers a read at a
+// non-zero offset with end of file. String sysctls (osrelease, ostype,
+// version, boot_id) and regular files read whole.
+func (e *linuxEmu) ByteWiseRead(p string) bool {
+	k, ok := knobOf(p)
+	if !ok {
+		return false
+	}
+	_, isInt := e.live[k]
+	return isInt
+}
+
+// Which answers command -v for the commands the emulator runs itself.
+func (e *linuxEmu) Which(name string) (string, bool) {
+	switch name {
+	case "ss":
+		return "/usr/bin/ss", !e.noSS
+	case "sysctl":
+		return "/usr/sbin/sysctl", true
+	case "cat", "mv", "rm", "mkdir", "rmdir", "uname", "hostname", "id", "sync", "sleep", "awk":
+		return "/usr/bin/" + name, true
 	}
 	return "", false
 }
@@ -529,6 +561,10 @@ func (e *linuxEmu) eachSocket(h *Host, yield func(sockRow, bool)) {
 
 var ssStateNames = map[tcpState]string{stListen: "LISTEN", stEstablished: "ESTAB", stCloseWait: "CLOSE-WAIT", stTimeWait: "TIME-WAIT"}
 
+// ssFilterStates are the names ss's "state" filter takes (iproute2
+// misc/ss.c sstate_namel).
+var ssFilterStates = map[string]tcpState{"listening": stListen, "established": stEstablished, "time-wait": stTimeWait, "close-wait": stCloseWait}
+
 // ssTimer is iproute2's print_ms_timer.
 func ssTimer(d time.Duration) string { return string(appendSSTimer(nil, d)) }
 
@@ -574,9 +610,20 @@ func appendSSTimer(b []byte, d time.Duration) []byte {
 // columns right-aligned, every cell padded, the last one too).
 func (e *linuxEmu) ss(h *Host, args []string) Output {
 	flags := map[byte]bool{}
-	for _, a := range args {
+	var only tcpState
+	filtered := false // a "state NAME" filter: that state alone, and no State column
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "state" && i+1 < len(args) {
+			st, ok := ssFilterStates[args[i+1]]
+			if !ok {
+				return Output{Stderr: fmt.Sprintf("lab: ss: state %q is not emulated (only listening, established, time-wait, close-wait)\n", args[i+1]), Code: 1}
+			}
+			only, filtered, i = st, true, i+1
+			continue
+		}
 		if !strings.HasPrefix(a, "-") || strings.HasPrefix(a, "--") || len(a) < 2 {
-			return Output{Stderr: fmt.Sprintf("lab: ss: argument %q is not emulated (only -H -t -a -n -o)\n", a), Code: 1}
+			return Output{Stderr: fmt.Sprintf("lab: ss: argument %q is not emulated (only -H -t -a -n -o and state NAME)\n", a), Code: 1}
 		}
 		for i := 1; i < len(a); i++ {
 			if !strings.ContainsRune("Htano", rune(a[i])) {
@@ -625,6 +672,9 @@ func (e *linuxEmu) ss(h *Host, args []string) Output {
 		return 0
 	}
 	show := func(r sockRow) bool {
+		if filtered {
+			return r.state == only
+		}
 		return flags['a'] || (r.state != stListen && r.state != stTimeWait)
 	}
 	// First pass: the widest cell of each column, and the row count.
@@ -663,8 +713,10 @@ func (e *linuxEmu) ss(h *Host, args []string) Output {
 		b = appendPad(b, width-(len(b)-l))
 	}
 	line := func(r sockRow, v6 bool) {
-		left(ssStateNames[r.state], w[0])
-		b = append(b, ' ')
+		if !filtered {
+			left(ssStateNames[r.state], w[0])
+			b = append(b, ' ')
+		}
 		num(0, w[1])
 		b = append(b, ' ')
 		num(sendQ(r), w[2])
@@ -696,6 +748,12 @@ func (e *linuxEmu) ss(h *Host, args []string) Output {
 	}
 	if !flags['H'] {
 		for i, hd := range []string{"State", "Recv-Q", "Send-Q", "Local Address", "Port", "Peer Address", "Port"} {
+			if filtered && i < 2 {
+				if i == 1 {
+					left(hd, w[i])
+				}
+				continue
+			}
 			switch i {
 			case 0:
 			case 4, 6:

@@ -67,7 +67,7 @@ func TestLinuxDriverRoundTrip(t *testing.T) {
 				t.Errorf("tcp_tw_recycle (removed in 4.12) is not missing: %+v", k)
 			}
 			if got := before.Listening; len(got) != 2 || got[0] != 22 || got[1] != 5432 {
-				t.Errorf("listening %v, want [22 5432] (from /proc/net/tcp through awk)", got)
+				t.Errorf("listening %v, want [22 5432] (from ss -tn state listening)", got)
 			}
 			p := d.Propose(before, targets, g)
 			if len(p.Changes) != 3 {

@@ -16,8 +16,9 @@ import (
 //   - a script is lists of and-or lists: commands joined by ";", newlines,
 //     "&&" and "||" (left to right, as sh does); "#" at a word start
 //     comments to the end of the line;
-//   - compound commands: if/then/elif/else/fi and for NAME in WORDS; do
-//     LIST; done;
+//   - compound commands: if/then/elif/else/fi, for NAME in WORDS; do
+//     LIST; done, and while LIST; do LIST; done, whose input may be
+//     redirected from a file (done <FILE) for the read inside it;
 //   - words are bare, '...' (literal, may span lines) or "..." (literal
 //     but for \" \\ \$ \` escapes and $NAME, ${NAME}, $? expansion);
 //     unquoted words also expand variables (then split on blanks) and
@@ -26,11 +27,17 @@ import (
 //   - NAME=value alone sets a shell variable; before a command it is
 //     accepted and ignored (the environment of that command);
 //   - redirections: >FILE, >>FILE, <FILE, 2>FILE, 2>>FILE, 2>&1, >&2;
-//   - no pipes, background jobs, subshells, command substitution, while,
+//   - no pipes, background jobs, subshells, command substitution, until,
 //     case or functions;
 //   - built-ins, when the host's emulator does not answer a command itself:
 //     echo, printf, cat, mv, rm, mkdir [-m MODE], rmdir, true, false,
-//     export, umask, uname, hostname, id, sync, test and [, sleep, awk (the
+//     export, umask, uname, hostname, id, sync, test and [ (-f, -r, -e
+//     FILE; -z, -n S; S = S, S != S), break (the innermost loop),
+//     read [-r] NAME... (IFS empty or the default;
+//     from its own <FILE or the enclosing while's; a read of an integer
+//     sysctl under /proc/sys gets one byte, as dash's and busybox's read,
+//     which read one byte per read(2), get from the kernel), command -v
+//     NAME, sleep, awk (the
 //     one-rule programs `[$N == "S"|$N != "S"|NR > N] { print $A[, $B...] }`),
 //     and the handshake probe /usr/local/bin/check-app-handshakes.
 //
@@ -86,6 +93,19 @@ type shell struct {
 	vars         map[string]string
 	status       int // $?
 	stdout, errb strings.Builder
+	input        *shellInput // the enclosing while's redirected input, nil if none
+	loops        int         // the for and while loops the running command is in
+	breaking     bool        // break ran: the innermost loop ends
+}
+
+// maxWhileIterations bounds a while loop: enough for a file of a million
+// lines, and an end to one that would never stop.
+const maxWhileIterations = 1 << 20
+
+// shellInput is a redirected input being read line by line.
+type shellInput struct {
+	text     string
+	byteWise bool // an integer sysctl read one byte at a time: only the first byte comes
 }
 
 func (sh *shell) run(script string) Output {
@@ -100,6 +120,9 @@ func (sh *shell) run(script string) Output {
 func (sh *shell) runList(l list) {
 	for _, ao := range l {
 		for i, it := range ao {
+			if sh.breaking {
+				return
+			}
 			if i > 0 {
 				if it.op == opAnd && sh.status != 0 || it.op == opOr && sh.status == 0 {
 					continue
@@ -126,16 +149,55 @@ func (sh *shell) runNode(n node) {
 		if n.els != nil {
 			sh.runList(n.els)
 		}
+	case *whileCmd:
+		saved := sh.input
+		if n.input != nil {
+			p := sh.word1(n.input)
+			content, ok := sh.readFile(p)
+			if !ok {
+				fmt.Fprintf(&sh.errb, "sh: %s: cannot open\n", p)
+				sh.status = 2
+				return
+			}
+			sh.input = &shellInput{text: content, byteWise: sh.byteWise(p)}
+		}
+		sh.status = 0
+		sh.loops++
+		for i := 0; ; i++ {
+			if i == maxWhileIterations {
+				fmt.Fprintf(&sh.errb, "sh: lab: while ran %d times; a loop that does not end is a driver bug\n", i)
+				sh.status = 2
+				break
+			}
+			sh.runList(n.cond)
+			if sh.breaking || sh.status != 0 {
+				sh.status = 0
+				break
+			}
+			sh.runList(n.body)
+			if sh.breaking {
+				break
+			}
+		}
+		sh.loops--
+		sh.breaking = false
+		sh.input = saved
 	case *forCmd:
 		var items []string
 		for _, w := range n.words {
 			items = append(items, sh.expand(w)...)
 		}
 		sh.status = 0
+		sh.loops++
 		for _, it := range items {
 			sh.setVar(n.name, it)
 			sh.runList(n.body)
+			if sh.breaking {
+				break
+			}
 		}
+		sh.loops--
+		sh.breaking = false
 	}
 }
 
@@ -296,7 +358,7 @@ func (sh *shell) exec(c *simpleCmd) int {
 		}
 	}
 	fd1, fd2 := sink{kind: sinkOut}, sink{kind: sinkErr}
-	stdin := ""
+	stdin, stdinPath := "", ""
 	for _, r := range c.redirs {
 		var s sink
 		target := r.dup
@@ -317,7 +379,7 @@ func (sh *shell) exec(c *simpleCmd) int {
 					fmt.Fprintf(&sh.errb, "sh: %s: cannot open\n", target)
 					return 1
 				}
-				stdin = content
+				stdin, stdinPath = content, target
 				continue
 			}
 			if strings.HasPrefix(path.Clean(target), "/proc/") {
@@ -346,6 +408,17 @@ func (sh *shell) exec(c *simpleCmd) int {
 	if len(argv) == 0 {
 		return 0
 	}
+	if argv[0] == "read" {
+		return sh.read(c, argv[1:], stdin, stdinPath, fd2)
+	}
+	if argv[0] == "break" {
+		if len(argv) > 1 {
+			sh.write(fd2, "sh: break: only a plain break is supported by the lab\n")
+			return 2
+		}
+		sh.breaking = sh.loops > 0 // outside a loop, as sh: nothing to break
+		return 0
+	}
 	var out Output
 	if f := sh.h.Faults.FailCommand; f != "" && strings.Contains(strings.Join(argv, " "), f) {
 		out = Output{Stderr: "lab: injected failure\n", Code: 1}
@@ -367,6 +440,131 @@ func (sh *shell) exec(c *simpleCmd) int {
 	}
 	sh.write(fd2, out.Stderr)
 	return out.Code
+}
+
+// read is sh's read [-r] NAME...: one line from the command's own <FILE
+// (stdin, read from path), else from the enclosing while's input. It sets the names (the last takes
+// the rest of the line) and returns 0 for a line that ended in a newline,
+// 1 at the end of the input (the names then hold what came before it).
+// Only an empty IFS or the default one is emulated.
+func (sh *shell) read(c *simpleCmd, args []string, stdin, path string, fd2 sink) int {
+	raw := false
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		if args[0] != "-r" {
+			sh.write(fd2, fmt.Sprintf("sh: read: %s: only -r is supported by the lab\n", args[0]))
+			return 2
+		}
+		raw, args = true, args[1:]
+	}
+	if len(args) == 0 {
+		sh.write(fd2, "sh: read: arg count\n")
+		return 2
+	}
+	for _, a := range args {
+		if !isName(a) {
+			sh.write(fd2, fmt.Sprintf("sh: read: %s: bad variable name\n", a))
+			return 2
+		}
+	}
+	ifs, ifsSet := " \t\n", false
+	for _, a := range c.assigns {
+		if a.name == "IFS" {
+			ifs, ifsSet = sh.word1(a.value), true
+		}
+	}
+	if ifsSet && ifs != "" && ifs != " \t\n" {
+		sh.write(fd2, fmt.Sprintf("sh: read: IFS=%q is not supported by the lab (only empty or the default)\n", ifs))
+		return 2
+	}
+	in := sh.input
+	if path != "" {
+		in = &shellInput{text: stdin, byteWise: sh.byteWise(path)}
+	}
+	if in == nil {
+		in = &shellInput{}
+	}
+	if in.byteWise && len(in.text) > 1 {
+		in.text = in.text[:1] // the kernel's end of file at offset 1
+	}
+	var line strings.Builder
+	status := 1
+	for len(in.text) > 0 {
+		ch := in.text[0]
+		in.text = in.text[1:]
+		if ch == '\\' && !raw && len(in.text) > 0 {
+			next := in.text[0]
+			in.text = in.text[1:]
+			if next != '\n' {
+				line.WriteByte(next)
+			}
+			continue
+		}
+		if ch == '\n' {
+			status = 0
+			break
+		}
+		line.WriteByte(ch)
+	}
+	text := line.String()
+	if ifs == "" {
+		for i, a := range args {
+			if i == 0 {
+				sh.setVar(a, text)
+			} else {
+				sh.setVar(a, "")
+			}
+		}
+		return status
+	}
+	text = strings.Trim(text, " \t\n")
+	for i, a := range args {
+		if i == len(args)-1 {
+			sh.setVar(a, strings.TrimRight(text, " \t\n"))
+			break
+		}
+		var field, rest string
+		if j := strings.IndexAny(text, " \t"); j >= 0 {
+			field, rest = text[:j], text[j+1:]
+		} else {
+			field, rest = text, ""
+		}
+		sh.setVar(a, field)
+		text = strings.TrimLeft(rest, " \t")
+	}
+	return status
+}
+
+// byteWise reports whether a read of p by sh's read, one byte per
+// read(2), gets only the first byte (an integer sysctl).
+func (sh *shell) byteWise(p string) bool {
+	b, ok := sh.h.Emu.(interface{ ByteWiseRead(path string) bool })
+	return ok && b.ByteWiseRead(sh.h.resolve(p))
+}
+
+// commandV is command -v NAME: the path of an external command, the name
+// of a built-in, nothing and 127 (dash) for a command the host lacks.
+func (sh *shell) commandV(args []string) Output {
+	if len(args) != 2 || args[0] != "-v" {
+		return Output{Stderr: "sh: command: only command -v NAME is supported by the lab\n", Code: 2}
+	}
+	name := args[1]
+	switch name {
+	case "echo", "printf", "read", "test", "[", "true", "false", "export", "umask", "command", "cd", ":":
+		return Output{Stdout: name + "\n"}
+	}
+	if w, ok := sh.h.Emu.(interface {
+		Which(name string) (string, bool)
+	}); ok {
+		if p, found := w.Which(name); found {
+			return Output{Stdout: p + "\n"}
+		}
+		return Output{Code: 127}
+	}
+	switch name {
+	case "cat", "mv", "rm", "mkdir", "rmdir", "uname", "hostname", "id", "sync", "sleep", "awk":
+		return Output{Stdout: "/usr/bin/" + name + "\n"}
+	}
+	return Output{Code: 127}
 }
 
 // write sends text to a sink; for a file under /proc it is the
@@ -510,6 +708,8 @@ func (sh *shell) builtin(c *Call) Output {
 		return Output{}
 	case "test", "[":
 		return sh.test(name, args)
+	case "command":
+		return sh.commandV(args)
 	case "awk":
 		return sh.awk(args, c.Stdin)
 	case HandshakeProbe, path.Base(HandshakeProbe):
@@ -661,8 +861,20 @@ func (sh *shell) test(name string, args []string) Output {
 		}
 		args = args[:len(args)-1]
 	}
+	if len(args) == 3 && (args[1] == "=" || args[1] == "!=") {
+		if (args[0] == args[2]) == (args[1] == "=") {
+			return Output{}
+		}
+		return Output{Code: 1}
+	}
+	if len(args) == 2 && (args[0] == "-z" || args[0] == "-n") {
+		if (args[1] == "") == (args[0] == "-z") {
+			return Output{}
+		}
+		return Output{Code: 1}
+	}
 	if len(args) != 2 {
-		return Output{Stderr: fmt.Sprintf("sh: %s: only -f, -r and -e FILE are supported by the lab\n", name), Code: 2}
+		return Output{Stderr: fmt.Sprintf("sh: %s: only -f, -r and -e FILE, -z and -n S, S = S and S != S are supported by the lab\n", name), Code: 2}
 	}
 	_, exists := sh.readFile(args[1])
 	exists = exists || sh.h.Dirs[sh.h.resolve(args[1])] || args[1] == HandshakeProbe // installed on every lab host
@@ -789,6 +1001,11 @@ type simpleCmd struct {
 type ifCmd struct {
 	conds, bodies []list
 	els           list
+}
+
+type whileCmd struct {
+	cond, body list
+	input      word // done <FILE; nil when not redirected
 }
 
 type forCmd struct {
@@ -1118,7 +1335,9 @@ func (p *parser) command() (node, error) {
 			return p.ifClause()
 		case "for":
 			return p.forClause()
-		case "while", "until", "case", "function", "{", "}", "!":
+		case "while":
+			return p.whileClause()
+		case "until", "case", "function", "{", "}", "!":
 			return nil, fmt.Errorf("%q is not supported by the lab shell", t.w.bare())
 		}
 	}
@@ -1208,6 +1427,40 @@ func (p *parser) ifClause() (node, error) {
 	}
 	if err := p.expect("fi"); err != nil {
 		return nil, err
+	}
+	return n, nil
+}
+
+func (p *parser) whileClause() (node, error) {
+	p.next() // while
+	cond, err := p.list()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.expect("do"); err != nil {
+		return nil, err
+	}
+	body, err := p.list()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.expect("done"); err != nil {
+		return nil, err
+	}
+	if len(cond) == 0 || len(body) == 0 {
+		return nil, fmt.Errorf("empty list in while")
+	}
+	n := &whileCmd{cond: cond, body: body}
+	if t := p.peek(); t.kind == tRedir {
+		if t.r.fd != 0 || t.r.dup != "" {
+			return nil, fmt.Errorf("only done <FILE is supported after a while loop by the lab shell")
+		}
+		p.next()
+		tt := p.next()
+		if tt.kind != tWord {
+			return nil, fmt.Errorf("redirection without a target")
+		}
+		n.input = tt.w
 	}
 	return n, nil
 }

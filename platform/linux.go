@@ -47,21 +47,60 @@ func (linuxDriver) Capabilities() Capabilities {
 func linuxGatherScript(knobs []string) string {
 	var b strings.Builder
 	b.WriteString("LC_ALL=C; export LC_ALL\n")
-	b.WriteString("echo '@@fleettune@@ uname'; uname -r\n")
-	b.WriteString("echo '@@fleettune@@ boot_id'; cat /proc/sys/kernel/random/boot_id\n")
+	writeLinuxGather(&b, knobs)
+	return b.String()
+}
+
+// writeLinuxGather writes the commands that print the gather's sections.
+// They fork two processes whatever the number of knobs: one cat for every
+// file the kernel computes and one ss for the listeners. The files under
+// /proc/sys are read by cat, never by the shell's read: dash and busybox
+// read one byte per read(2), and the kernel answers a read of an integer
+// sysctl at a non-zero offset with end of file, so `read v
+// </proc/sys/net/ipv4/ip_local_port_range` gives "3" in dash. Each of
+// those files is one line, so the one "proc" section is one line per name
+// it lists, /proc/net/sockstat (last) taking the rest; a knob the kernel
+// lacks gets a "sysctl NAME" section of its own saying !missing.
+//
+// The listeners come from `ss -tn state listening`, which asks the kernel
+// (sock_diag) for listening sockets alone; reading /proc/net/tcp and tcp6
+// walks the whole established hash table, about 10 ms of CPU on a machine
+// with 262,144 buckets even when the namespace has no socket at all. A
+// host without ss gets the old awk over /proc/net/tcp.
+//
+// The sysctl.d files are regular files, which every sh's read handles, so
+// they are copied by the shell itself; the last printf puts back a final
+// line that had no newline, so a body is the file's exact text followed by
+// one newline, as `cat FILE; echo` printed it. Everything inside the
+// detection script's Linux branch stays Bourne-shell syntax (no $(...),
+// $((...)), ${#...} or case), since Solaris 10's and Tru64's sh parse the
+// whole if before running its else.
+func writeLinuxGather(b *strings.Builder, knobs []string) {
+	b.WriteString("ft_k=; ft_p=\n")
 	for _, k := range knobs {
 		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
-		fmt.Fprintf(&b, "echo '@@fleettune@@ sysctl %s'; if [ -r %s ]; then cat %s; else echo '!missing'; fi\n", k, p, p)
+		fmt.Fprintf(b, "if [ -r %s ]; then ft_k=\"$ft_k %s\"; ft_p=\"$ft_p %s\"; else printf '%%s\\n' '%ssysctl %s' '!missing'; fi\n", p, k, p, sectionMarker, k)
 	}
-	b.WriteString("echo '@@fleettune@@ sockstat'; cat /proc/net/sockstat\n")
-	b.WriteString("echo '@@fleettune@@ listen'; awk '$4 == \"0A\" { print $2 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null\n")
+	fmt.Fprintf(b, "printf '%%s\\n' \"%sproc uname boot_id$ft_k sockstat\"\n", sectionMarker)
+	b.WriteString("cat /proc/sys/kernel/osrelease /proc/sys/kernel/random/boot_id$ft_p /proc/net/sockstat || echo '!failed'\n")
+	fmt.Fprintf(b, "if command -v ss >/dev/null 2>&1; then echo '%slisten ss'; ss -tn state listening || echo '!failed'; "+
+		"else echo '%slisten'; awk '$4 == \"0A\" { print $2 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null; fi\n", sectionMarker, sectionMarker)
 	b.WriteString("for f in")
 	for _, d := range linuxSysctlDirs {
 		b.WriteString(" " + d + "/*.conf")
 	}
-	b.WriteString(" /etc/sysctl.conf; do if [ -f \"$f\" ] && [ -r \"$f\" ]; then echo \"@@fleettune@@ file $f\"; cat \"$f\"; echo; fi; done\n")
-	return b.String()
+	// Lines are gathered 32 at a time and printed with one printf: a
+	// write per line made sshd wake, read and send a packet per line. The
+	// count is a for over 32 words, not $((...)), which the Bourne shells
+	// the detection script also goes through cannot parse.
+	fmt.Fprintf(b, " /etc/sysctl.conf; do if [ -f \"$f\" ] && [ -r \"$f\" ]; then printf '%%s\\n' \"%sfile $f\"; "+
+		"ft_l=; ft_e=; while [ -z \"$ft_e\" ]; do ft_b=; for ft_i in%s; do "+
+		"if IFS= read -r ft_l; then ft_b=\"$ft_b$ft_l\n\"; else ft_e=1; break; fi; done; printf '%%s' \"$ft_b\"; done <\"$f\"; "+
+		"printf '%%s\\n' \"$ft_l\"; fi; done\n", sectionMarker, linuxChunk)
 }
+
+// linuxChunk is the for list that counts 32 lines in the gather's copy loop.
+const linuxChunk = " 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32"
 
 // linuxKnobs lists the knobs the gather script reads: the base knobs, then
 // the native ones. Only names fleettune knows go into the shell line; any
@@ -85,20 +124,47 @@ func (d linuxDriver) Gather(ctx context.Context, r Runner, native []string) (*Fa
 	if res.ExitCode != 0 {
 		return nil, fmt.Errorf("read sysctls: exit status %d: %s", res.ExitCode, firstLine(string(res.Stderr)))
 	}
-	return ParseLinuxFacts(string(res.Stdout), knobs)
+	return parseLinuxOutput(res, knobs)
 }
 
-// ParseLinuxFacts parses the output of the Linux gather script.
+// parseLinuxOutput parses a gather's output; when it does not parse, the
+// first line of what the host printed on stderr (cat's or ss's complaint)
+// goes with the error.
+func parseLinuxOutput(res Result, knobs []string) (*Facts, error) {
+	f, err := ParseLinuxFacts(string(res.Stdout), knobs)
+	if err != nil && len(res.Stderr) > 0 {
+		return nil, fmt.Errorf("%w; stderr: %s", err, firstLine(string(res.Stderr)))
+	}
+	return f, err
+}
+
+// ParseLinuxFacts parses the output of the Linux gather script: the
+// "proc" section of one-line kernel files (or, as the script before it
+// printed them, one "uname", "boot_id", "sysctl NAME" and "sockstat"
+// section each), the listeners from ss ("listen ss") or from /proc/net/tcp
+// ("listen"), and the sysctl.d files.
 func ParseLinuxFacts(out string, knobs []string) (*Facts, error) {
 	f := &Facts{OS: Linux, Knobs: map[string]Knob{}, TimeWait: -1}
 	sections := splitSections(out)
-	f.Version = strings.TrimSpace(sections.get("uname"))
-	f.BootID = strings.TrimSpace(sections.get("boot_id"))
+	proc, err := parseProcSection(sections)
+	if err != nil {
+		return nil, err
+	}
+	get := func(name string) (string, bool) {
+		if v, ok := proc[name]; ok {
+			return v, true
+		}
+		return sections.lookup(name)
+	}
+	uname, _ := get("uname")
+	f.Version = strings.TrimSpace(uname)
+	bootID, _ := get("boot_id")
+	f.BootID = strings.TrimSpace(bootID)
 	if f.BootID == "" {
 		return nil, fmt.Errorf("read sysctls: no boot id in output (is /proc mounted?)")
 	}
 	for _, k := range knobs {
-		body, ok := sections.lookup("sysctl " + k)
+		body, ok := get("sysctl " + k)
 		if !ok {
 			return nil, fmt.Errorf("read sysctls: output has no section for %s", k)
 		}
@@ -109,10 +175,16 @@ func ParseLinuxFacts(out string, knobs []string) (*Facts, error) {
 		}
 		f.Knobs[k] = Knob{Name: k, Live: v}
 	}
-	if tw, ok := parseSockstatTW(sections.get("sockstat")); ok {
+	sockstat, _ := get("sockstat")
+	if tw, ok := parseSockstatTW(sockstat); ok {
 		f.TimeWait = tw
 	}
-	ports, err := parseProcNetListen(sections.get("listen"))
+	var ports []int
+	if body, ok := sections.lookup("listen ss"); ok {
+		ports, err = parseSSListen(body)
+	} else {
+		ports, err = parseProcNetListen(sections.get("listen"))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -459,6 +531,79 @@ func parseProcNetListen(s string) ([]int, error) {
 		p, err := strconv.ParseUint(line[i+1:], 16, 16)
 		if err != nil {
 			return nil, fmt.Errorf("read listeners: unexpected port in %q", line)
+		}
+		ports = append(ports, int(p))
+	}
+	return uniqueSorted(ports), nil
+}
+
+// parseProcSection maps the names of the "proc" section ("proc uname
+// boot_id sysctl-names... sockstat") to their bodies: one line each, in
+// order, and the rest of the section for the last name. nil when the
+// output has no such section (the older script's form).
+func parseProcSection(s sections) (map[string]string, error) {
+	var sec *section
+	for i := range s {
+		if strings.HasPrefix(s[i].name, "proc ") {
+			sec = &s[i]
+			break
+		}
+	}
+	if sec == nil {
+		return nil, nil
+	}
+	names := strings.Fields(strings.TrimPrefix(sec.name, "proc "))
+	body := sec.body
+	if strings.HasSuffix("\n"+body, "\n!failed\n") { // the script's `cat ... || echo '!failed'`
+		return nil, fmt.Errorf("read sysctls: cat of the /proc files failed")
+	}
+	vals := make(map[string]string, len(names))
+	for i, n := range names {
+		if i == len(names)-1 {
+			vals[n] = body
+			break
+		}
+		line, rest, ok := strings.Cut(body, "\n")
+		if !ok {
+			return nil, fmt.Errorf("read sysctls: the /proc section has %d lines for %d files", i, len(names)-1)
+		}
+		if n != "uname" && n != "boot_id" {
+			n = "sysctl " + n
+		}
+		vals[n], body = line, rest
+	}
+	return vals, nil
+}
+
+// parseSSListen takes the output of `ss -tn state listening` (iproute2; a
+// header line, then Recv-Q Send-Q Local:Port Peer:Port, with a State column
+// first in some versions) and returns the listening ports. The local
+// address is the first field with a colon: 127.0.0.1:22, [::1]:30080,
+// *:80, 127.0.0.53%lo:53.
+func parseSSListen(s string) ([]int, error) {
+	var ports []int
+	for _, line := range strings.Split(s, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] == "Recv-Q" || f[0] == "State" || f[0] == "Netid" {
+			continue
+		}
+		if f[0] == "!failed" {
+			return nil, fmt.Errorf("read listeners: ss -tn state listening failed")
+		}
+		local := ""
+		for _, x := range f {
+			if strings.Contains(x, ":") {
+				local = x
+				break
+			}
+		}
+		i := strings.LastIndexByte(local, ':')
+		if i < 0 {
+			return nil, fmt.Errorf("read listeners: unexpected ss line %q", line)
+		}
+		p, err := strconv.ParseUint(local[i+1:], 10, 16)
+		if err != nil || p == 0 {
+			return nil, fmt.Errorf("read listeners: unexpected port in ss line %q", line)
 		}
 		ports = append(ports, int(p))
 	}

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +19,10 @@ import (
 // (see testdata/linux/README.md).
 var nativeFixtureKnobs = []string{"net.ipv4.tcp_max_tw_buckets", "net.ipv4.tcp_tw_recycle"}
 
-const fixtureBootID = "8d7ef2d3-9313-42c2-9ac6-8afc6f15fc5d"
+const fixtureBootID = "9a236379-1f11-410e-b8a2-140c7320127a"
+
+// fixtureVersion is the kernel the fixtures were captured on.
+const fixtureVersion = "6.18.44-fc-v669"
 
 func readLinuxFixture(t *testing.T, name string) string {
 	t.Helper()
@@ -86,6 +88,7 @@ func TestParseLinuxFacts(t *testing.T) {
 		timeWait        int
 		persisted       string
 		persistedExists bool
+		version, bootID string // the capture's, when not fixtureVersion and fixtureBootID
 	}{
 		{
 			fixture:  "gather-default.txt",
@@ -105,7 +108,7 @@ func TestParseLinuxFacts(t *testing.T) {
 			knobs: with(map[string]wantKnob{
 				linuxReservedPorts: {live: "30080,40000-40010"},
 			}),
-			// 0100007F:0016, 00000000:3A98, [::1]:7580
+			// ss: 127.0.0.1:22, 0.0.0.0:15000, [::1]:30080
 			listening: []int{22, 15000, 30080},
 		},
 		{
@@ -148,9 +151,21 @@ func TestParseLinuxFacts(t *testing.T) {
 			timeWait:  1234,
 		},
 		{
+			// The script before this one: a section per file, listeners
+			// from /proc/net/tcp and tcp6 (what a host without ss still
+			// prints for them).
+			fixture: "gather-listeners-procnet.txt",
+			version: "6.18.44-fc-v769", bootID: "8d7ef2d3-9313-42c2-9ac6-8afc6f15fc5d",
+			knobs: with(map[string]wantKnob{
+				linuxReservedPorts: {live: "30080,40000-40010"},
+			}),
+			// 0100007F:0016, 00000000:3A98, [::1]:7580
+			listening: []int{22, 15000, 30080},
+		},
+		{
 			fixture: "gather-default.txt (no TCP line in sockstat)",
 			edit: func(t *testing.T, s string) string {
-				return replaceOnce(t, s, "TCP: inuse 0 orphan 0 tw 0 alloc 1 mem 0\n", "")
+				return replaceOnce(t, s, "TCP: inuse 0 orphan 0 tw 0 alloc 7 mem 0\n", "")
 			},
 			knobs:    defaults,
 			timeWait: -1,
@@ -195,8 +210,12 @@ func TestParseLinuxFacts(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseLinuxFacts: %v", err)
 			}
-			if f.OS != Linux || f.Version != "6.18.44-fc-v769" || f.BootID != fixtureBootID {
-				t.Errorf("OS, Version, BootID = %q, %q, %q; want linux, 6.18.44-fc-v769, %s", f.OS, f.Version, f.BootID, fixtureBootID)
+			version, bootID := fixtureVersion, fixtureBootID
+			if tt.version != "" {
+				version, bootID = tt.version, tt.bootID
+			}
+			if f.OS != Linux || f.Version != version || f.BootID != bootID {
+				t.Errorf("OS, Version, BootID = %q, %q, %q; want linux, %s, %s", f.OS, f.Version, f.BootID, version, bootID)
 			}
 			if len(f.Knobs) != len(tt.knobs) {
 				t.Errorf("got %d knobs, want %d: %v", len(f.Knobs), len(tt.knobs), f.Knobs)
@@ -243,15 +262,24 @@ func TestParseLinuxFactsErrors(t *testing.T) {
 			name:    "boot id empty",
 			fixture: "gather-default.txt",
 			edit: func(t *testing.T, s string) string {
+				return replaceOnce(t, s, fixtureBootID+"\n", "\n")
+			},
+			want: []string{"no boot id"},
+		},
+		{
+			name:    "boot id not listed",
+			fixture: "gather-default.txt",
+			edit: func(t *testing.T, s string) string {
+				s = replaceOnce(t, s, "proc uname boot_id ", "proc uname ")
 				return replaceOnce(t, s, fixtureBootID+"\n", "")
 			},
 			want: []string{"no boot id"},
 		},
 		{
-			name:    "boot id section gone",
-			fixture: "gather-default.txt",
+			name:    "boot id section gone (older script)",
+			fixture: "gather-listeners-procnet.txt",
 			edit: func(t *testing.T, s string) string {
-				return replaceOnce(t, s, "@@fleettune@@ boot_id\n"+fixtureBootID+"\n", "")
+				return replaceOnce(t, s, "@@fleettune@@ boot_id\n8d7ef2d3-9313-42c2-9ac6-8afc6f15fc5d\n", "")
 			},
 			want: []string{"no boot id"},
 		},
@@ -262,16 +290,75 @@ func TestParseLinuxFactsErrors(t *testing.T) {
 			want:    []string{"no section for net.ipv4.tcp_max_tw_buckets"},
 		},
 		{
-			name:    "base knob section removed",
+			name:    "base knob not listed",
 			fixture: "gather-default.txt",
+			edit: func(t *testing.T, s string) string {
+				s = replaceOnce(t, s, " net.ipv4.tcp_keepalive_time ", " ")
+				return replaceOnce(t, s, "\n7200\n", "\n")
+			},
+			want: []string{"no section for net.ipv4.tcp_keepalive_time"},
+		},
+		{
+			name:    "base knob section removed (older script)",
+			fixture: "gather-listeners-procnet.txt",
 			edit: func(t *testing.T, s string) string {
 				return replaceOnce(t, s, "@@fleettune@@ sysctl net.ipv4.tcp_keepalive_time\n7200\n", "")
 			},
 			want: []string{"no section for net.ipv4.tcp_keepalive_time"},
 		},
 		{
-			name:    "listen row that is not hex",
+			name:    "proc section cut short",
+			fixture: "gather-default.txt",
+			edit: func(t *testing.T, s string) string {
+				i := strings.Index(s, fixtureBootID)
+				j := strings.Index(s, "@@fleettune@@ listen")
+				return s[:i] + s[j:]
+			},
+			want: []string{"read sysctls", "the /proc section has 1 lines for 8 files"},
+		},
+		{
+			name:    "cat of the proc files failed",
+			fixture: "gather-default.txt",
+			edit: func(t *testing.T, s string) string {
+				return replaceOnce(t, s, "FRAG: inuse 0 memory 0\n", "FRAG: inuse 0 memory 0\n!failed\n")
+			},
+			want: []string{"read sysctls", "cat of the /proc files failed"},
+		},
+		{
+			name:    "ss failed",
 			fixture: "gather-listeners.txt",
+			edit: func(t *testing.T, s string) string {
+				return replaceOnce(t, s, "@@fleettune@@ listen ss\n", "@@fleettune@@ listen ss\n!failed\n")
+			},
+			want: []string{"read listeners", "ss -tn state listening failed"},
+		},
+		{
+			name:    "ss line without an address",
+			fixture: "gather-listeners.txt",
+			edit: func(t *testing.T, s string) string {
+				return replaceOnce(t, s, "0.0.0.0:15000", "Cannot-open-netlink")
+			},
+			want: []string{"read listeners", "Cannot-open-netlink"},
+		},
+		{
+			name:    "ss port that is not a number",
+			fixture: "gather-listeners.txt",
+			edit: func(t *testing.T, s string) string {
+				return replaceOnce(t, s, "0.0.0.0:15000", "0.0.0.0:http")
+			},
+			want: []string{"read listeners", "unexpected port", "0.0.0.0:http"},
+		},
+		{
+			name:    "ss port wider than 16 bits",
+			fixture: "gather-listeners.txt",
+			edit: func(t *testing.T, s string) string {
+				return replaceOnce(t, s, "0.0.0.0:15000", "0.0.0.0:75000")
+			},
+			want: []string{"read listeners", "0.0.0.0:75000"},
+		},
+		{
+			name:    "listen row that is not hex",
+			fixture: "gather-listeners-procnet.txt",
 			edit: func(t *testing.T, s string) string {
 				return replaceOnce(t, s, "00000000:3A98\n", "00000000:ZZZZ\n")
 			},
@@ -279,7 +366,7 @@ func TestParseLinuxFactsErrors(t *testing.T) {
 		},
 		{
 			name:    "listen row without a port",
-			fixture: "gather-listeners.txt",
+			fixture: "gather-listeners-procnet.txt",
 			edit: func(t *testing.T, s string) string {
 				return replaceOnce(t, s, "00000000:3A98\n", "awk: cannot open /proc/net/tcp\n")
 			},
@@ -287,7 +374,7 @@ func TestParseLinuxFactsErrors(t *testing.T) {
 		},
 		{
 			name:    "listen port wider than 16 bits",
-			fixture: "gather-listeners.txt",
+			fixture: "gather-listeners-procnet.txt",
 			edit: func(t *testing.T, s string) string {
 				return replaceOnce(t, s, "00000000:3A98\n", "00000000:13A98\n")
 			},
@@ -331,10 +418,12 @@ func TestParseLinuxFactsValuesByMeaning(t *testing.T) {
 	}
 }
 
-// The fixtures must stay the output of the current gather script: the same
-// sections, in the same order (file sections aside, which depend on the host).
+// The fixtures must stay the output of the current gather script: a
+// "sysctl NAME" section for each knob the kernel lacks (!missing), one
+// "proc" section listing uname, boot_id, every other knob in the script's
+// order and sockstat, then the listeners from ss. File sections depend on
+// the host and are not compared.
 func TestLinuxFixturesMatchGatherScript(t *testing.T) {
-	echo := regexp.MustCompile(`echo '(@@fleettune@@ [^']*)'`)
 	for _, tt := range []struct {
 		fixture string
 		native  []string
@@ -347,21 +436,41 @@ func TestLinuxFixturesMatchGatherScript(t *testing.T) {
 		{"gather-native.txt", nativeFixtureKnobs},
 	} {
 		t.Run(tt.fixture, func(t *testing.T) {
-			var want []string
-			for _, m := range echo.FindAllStringSubmatch(LinuxGatherScript(tt.native), -1) {
-				want = append(want, m[1])
-			}
-			var got []string
-			for _, line := range strings.Split(readLinuxFixture(t, tt.fixture), "\n") {
-				if strings.HasPrefix(line, sectionMarker) && !strings.HasPrefix(line, sectionMarker+"file ") {
-					got = append(got, line)
+			got := fixtureSections(readLinuxFixture(t, tt.fixture))
+			missing := map[string]bool{}
+			for _, s := range got {
+				if k, ok := strings.CutPrefix(s, sectionMarker+"sysctl "); ok {
+					missing[k] = true
 				}
 			}
+			var want []string
+			proc := sectionMarker + "proc uname boot_id"
+			for _, k := range linuxKnobs(tt.native) {
+				if missing[k] {
+					want = append(want, sectionMarker+"sysctl "+k)
+				} else {
+					proc += " " + k
+				}
+			}
+			want = append(want, proc+" sockstat", sectionMarker+"listen ss")
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("fixture sections\n %q\nscript sections\n %q", got, want)
 			}
+			if !strings.Contains(LinuxGatherScript(tt.native), "ss -tn state listening") {
+				t.Error("the script no longer reads listeners with ss -tn state listening")
+			}
 		})
 	}
+}
+
+func fixtureSections(out string) []string {
+	var got []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, sectionMarker) && !strings.HasPrefix(line, sectionMarker+"file ") {
+			got = append(got, line)
+		}
+	}
+	return got
 }
 
 // effectiveSysctl follows systemd-sysctl: per file name the first directory
@@ -859,7 +968,7 @@ func TestLinuxGather(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, k := range tt.reads {
-				if !strings.Contains(r.cmds[0], "echo '@@fleettune@@ sysctl "+k+"'") {
+				if !strings.Contains(r.cmds[0], "if [ -r /proc/sys/"+strings.ReplaceAll(k, ".", "/")+" ]") {
 					t.Errorf("script does not read %s", k)
 				}
 				if _, ok := f.Knobs[k]; !ok {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -339,12 +340,23 @@ func (hp *HostPlan) judgeHealth(h Health, caps platform.Capabilities) {
 // asks the driver for a proposal.
 func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Session, pb *Playbook) (*platform.Facts, *platform.Targets, platform.Proposal, platform.Capabilities, error) {
 	os := h.OS
+	var early *platform.Facts // DetectGather's, read in the detection's command
+	var earlyNative []string
 	if os == "" {
-		detected, _, err := platform.Detect(ctx, sess)
+		var err error
+		if pl.Driver == nil {
+			// One command detects the OS and, on Linux, gathers too, for
+			// the native knobs the playbook gives this host as a Linux one.
+			if lt, rerr := pb.Resolve(platform.Linux, h.Groups, h.Name); rerr == nil {
+				earlyNative = nativeNames(lt.Native)
+			}
+			os, _, early, err = platform.DetectGather(ctx, sess, earlyNative)
+		} else {
+			os, _, err = platform.Detect(ctx, sess)
+		}
 		if err != nil {
 			return nil, nil, platform.Proposal{}, platform.Capabilities{}, err
 		}
-		os = detected
 	}
 	drivers := platform.For
 	if pl.Driver != nil {
@@ -358,18 +370,27 @@ func (pl *Planner) read(ctx context.Context, h *inventory.Host, sess remote.Sess
 	if err != nil {
 		return &platform.Facts{OS: os, TimeWait: -1}, nil, platform.Proposal{}, platform.Capabilities{}, err
 	}
-	native := make([]string, 0, len(targets.Native))
-	for k := range targets.Native {
-		native = append(native, k)
+	native := nativeNames(targets.Native)
+	facts := early
+	if facts == nil || os != platform.Linux || !slices.Equal(native, earlyNative) {
+		facts, err = d.Gather(ctx, sess, native)
 	}
-	sort.Strings(native)
-	facts, err := d.Gather(ctx, sess, native)
 	if err != nil {
 		return &platform.Facts{OS: os, TimeWait: -1}, &targets, platform.Proposal{}, d.Capabilities(), err
 	}
 	facts.Detach()
 	prop, err := propose(d, facts, targets, pb.Guardrails)
 	return facts, &targets, prop, d.Capabilities(), err
+}
+
+// nativeNames are the names of a host's native knobs, sorted.
+func nativeNames(native map[string]string) []string {
+	names := make([]string, 0, len(native))
+	for k := range native {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // fail records err, choosing unreachable for failures to reach or log in to

@@ -44,15 +44,25 @@ func (s *fakeSession) Run(ctx context.Context, cmd string) (remote.Result, error
 			return remote.Result{}, ctx.Err()
 		}
 	}
-	switch {
-	case cmd == platform.DetectCommand:
-		return remote.Result{Stdout: []byte(s.h.uname + "\n")}, nil
-	case strings.Contains(cmd, "@@fleettune@@"):
+	gather := func() []byte {
 		data, err := os.ReadFile(filepath.Join("..", "platform", "testdata", "linux", s.h.gather))
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		return remote.Result{Stdout: data}, nil
+		return data
+	}
+	switch {
+	case cmd == platform.DetectCommand:
+		return remote.Result{Stdout: []byte(s.h.uname + "\n")}, nil
+	case strings.HasPrefix(cmd, platform.DetectGatherScript(nil)[:40]):
+		// platform.DetectGather's script: uname's line, then, on Linux, the gather.
+		out := []byte(s.h.uname + "\n")
+		if strings.HasPrefix(s.h.uname, "Linux ") {
+			out = append(out, gather()...)
+		}
+		return remote.Result{Stdout: out}, nil
+	case strings.Contains(cmd, "@@fleettune@@"):
+		return remote.Result{Stdout: gather()}, nil
 	}
 	return remote.Result{ExitCode: 127, Stderr: []byte("sh: 1: " + cmd + ": not found\n")}, nil
 }
@@ -187,6 +197,36 @@ func TestPlanSkipsDetectionWhenOSKnown(t *testing.T) {
 	cmds := f.sessions["a"].cmds
 	if len(cmds) != 1 || cmds[0] == platform.DetectCommand {
 		t.Errorf("commands run = %q; want the gather script only", cmds)
+	}
+}
+
+// A host whose OS the inventory does not name costs one command when it
+// is Linux: platform.DetectGather detects and gathers, for the native knobs
+// the playbook gives it as a Linux host. Another family gets its own gather.
+func TestPlanDetectsAndGathersLinuxInOneCommand(t *testing.T) {
+	f := &fakeFleet{t: t, sessions: map[string]*fakeSession{}, hosts: map[string]fakeHost{
+		"lin": {uname: "Linux 6.18.44-fc-v669 #1 SMP", gather: "gather-native.txt"},
+		"sol": {uname: "SunOS 5.11 11.4.0.15.0", gather: "gather-native.txt"},
+	}}
+	pb := testPlaybook()
+	pb.Overrides = []Override{{When: Match{OS: "linux"}, Native: map[string]map[string]string{
+		"linux": {"net.ipv4.tcp_max_tw_buckets": "262144", "net.ipv4.tcp_tw_recycle": "0"}}}}
+	p, err := (&Planner{Dial: f.dial}).Plan(context.Background(), hostsNamed("lin", "sol"), pb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lin := p.Hosts[0]
+	if lin.OS != platform.Linux || lin.Facts == nil || lin.Facts.Knobs["net.ipv4.tcp_max_tw_buckets"].Live != "131072" || !lin.Facts.Knobs["net.ipv4.tcp_tw_recycle"].Missing {
+		t.Fatalf("lin: os %q, status %s (%s), facts %+v", lin.OS, lin.Status, lin.Error, lin.Facts)
+	}
+	if cmds := f.sessions["lin"].cmds; len(cmds) != 1 || cmds[0] != platform.DetectGatherScript([]string{"net.ipv4.tcp_max_tw_buckets", "net.ipv4.tcp_tw_recycle"}) {
+		t.Errorf("lin ran %d commands, want the one detect-and-gather script with the native knobs:\n%q", len(cmds), cmds)
+	}
+	if cmds := f.sessions["sol"].cmds; len(cmds) < 2 || cmds[0] != platform.DetectGatherScript([]string{"net.ipv4.tcp_max_tw_buckets", "net.ipv4.tcp_tw_recycle"}) {
+		t.Errorf("sol ran %q; want the detection script, then the Solaris driver's own commands", cmds)
+	}
+	if p.Hosts[1].OS != platform.Solaris {
+		t.Errorf("sol: os %q", p.Hosts[1].OS)
 	}
 }
 

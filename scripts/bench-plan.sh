@@ -9,6 +9,12 @@
 # Prints each round and the median for fleettune plan, for the OpenSSH floor
 # with its default key exchange, and for the floor with curve25519-sha256
 # (the exchange x/crypto/ssh negotiates with this sshd: the like-for-like one).
+#
+# Then what one host pays on its side: with strace installed, the sessions
+# (login shells, one per exec request) and the programs a plan of one host
+# starts there; with perf installed, the CPU the host's sshd and everything
+# it starts spend per connection, for fleettune plan and for the curve25519
+# floor (one more round of each, every sshd under perf stat).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -57,3 +63,48 @@ scripts/ssh-floor.sh "$fleet" "$forks" "$rounds"
 echo
 echo "OpenSSH floor (KexAlgorithms=curve25519-sha256, as x/crypto/ssh negotiates):"
 SSH_FLOOR_OPTS='-o KexAlgorithms=curve25519-sha256' scripts/ssh-floor.sh "$fleet" "$forks" "$rounds"
+
+# wrapped DIR PREFIX...: a copy of the fleet's files in DIR whose proxy.sh
+# runs sshd under PREFIX (ssh sends its proxy command SIGHUP at the end:
+# ignore it, so the tracer can write its report).
+wrapped() {
+	d=$1
+	shift
+	mkdir -p "$d"
+	for f in client_key known_hosts; do ln -sf "$fleet/$f" "$d/$f"; done
+	sed "s#^exec ip netns exec#trap '' HUP TERM\nexec $* ip netns exec#" "$fleet/proxy.sh" >"$d/proxy.sh"
+	chmod +x "$d/proxy.sh"
+	sed "s#proxy_command: .*#proxy_command: $d/proxy.sh %h#" "$fleet/inventory.yaml" >"$d/inventory.yaml"
+}
+first=$(awk '{print $1; exit}' "$fleet/known_hosts")
+
+echo
+if command -v strace >/dev/null 2>&1; then
+	wrapped "$tmp/trace" strace -f -qq -e trace=execve -o "$tmp/trace/execs"
+	"$tmp/fleettune" plan -i "$tmp/trace/inventory.yaml" -p "$tmp/playbook.yaml" --limit "$first" \
+		--format json --log-level error >/dev/null || true
+	sleep 0.2
+	# ip netns exec and sshd come first; a shell run with -c is one exec
+	# request; the rest is what the commands started.
+	shells=$(grep -c 'execve("[^"]*", \["[^"]*", "-c"' "$tmp/trace/execs" || true)
+	progs=$(grep 'execve(' "$tmp/trace/execs" | grep -v 'execve("[^"]*", \["[^"]*", "-c"' |
+		sed 's#.*execve("\([^"]*\)".*#\1#;s#.*/##' | grep -vx -e ip -e sshd | tr '\n' ' ')
+	echo "on $first, one plan: $shells exec request(s) (login shells), programs they ran: ${progs:-none}"
+else
+	echo "(strace is not installed: no per-host trace)"
+fi
+
+if command -v perf >/dev/null 2>&1; then
+	wrapped "$tmp/perf" 'perf stat -x, -e task-clock -o '"$tmp/perf/cpu."'$$'
+	percpu() { awk -F, '/task-clock/ {c += $1; n++} END {if (n) printf "%.1f ms of host CPU per connection (%d connections)\n", c / n, n}' "$tmp"/perf/cpu.*; }
+	"$tmp/fleettune" plan -i "$tmp/perf/inventory.yaml" -p "$tmp/playbook.yaml" --forks "$forks" \
+		--format json --log-level error >/dev/null || true
+	sleep 0.5
+	echo "fleettune plan, on the hosts: $(percpu)"
+	rm -f "$tmp"/perf/cpu.*
+	SSH_FLOOR_OPTS='-o KexAlgorithms=curve25519-sha256' scripts/ssh-floor.sh "$tmp/perf" "$forks" 1 >/dev/null
+	sleep 0.5
+	echo "OpenSSH ssh host cat (curve25519), on the hosts: $(percpu)"
+else
+	echo "(perf is not installed: no host CPU figures)"
+fi
