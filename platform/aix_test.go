@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -712,5 +713,59 @@ func TestAIXRestoreAcrossModes(t *testing.T) {
 	madeInNormal := Snapshot{Knobs: map[string]KnobState{aixTimeWait: {Live: "1"}}}
 	if _, err := (aixDriver{}).RestoreCommands(compat, madeInNormal); err == nil || !strings.Contains(err.Error(), "is in the pre-5.2 compatibility mode since") {
 		t.Errorf("normal snapshot on a compat host: %v", err)
+	}
+}
+
+// The compatibility-mode write of rc.net, run by a real sh on this machine
+// (its paths moved into a temporary directory): the new file is exactly
+// the merged content, keeps the old one's mode, and the private directory
+// is gone; a directory left at that path stops it before anything changes.
+func TestAIXRcNetWriteWithSh(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	if out, err := exec.Command(sh, "-n", "-c", AIXGatherScript()).CombinedOutput(); err != nil {
+		t.Errorf("the gather script: sh -n: %v: %s", err, out)
+	}
+	f := parseAIXFixture(t, "gather-compat-default.txt")
+	tw := 30 * time.Second
+	p, err := Propose(aixDriver{}, f, Targets{TimeWait: &tw}, Guardrails{})
+	if err != nil || len(p.Steps) != 2 {
+		t.Fatalf("steps %q, %v", p.Steps, err)
+	}
+	dir := t.TempDir()
+	rc := filepath.Join(dir, "rc.net")
+	if err := os.WriteFile(rc, []byte(f.Persisted), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(rc, 0o774); err != nil {
+		t.Fatal(err)
+	}
+	step := strings.ReplaceAll(p.Steps[1], aixRcNetDir, filepath.Join(dir, "d"))
+	step = strings.ReplaceAll(step, AIXRcNet, rc)
+	if out, err := exec.Command(sh, "-c", step).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	got, _ := os.ReadFile(rc)
+	sc, _ := ParseAIXBootScript(AIXRcNet, f.Persisted)
+	if want := aixMergeBlock(f.Persisted, sc, []string{"/usr/sbin/no -o tcp_timewait=2"}); string(got) != want {
+		t.Errorf("rc.net written by sh:\n%s\nwant\n%s", got, want)
+	}
+	if st, err := os.Stat(rc); err != nil || st.Mode().Perm() != 0o774 {
+		t.Errorf("mode after the write: %v %v", st.Mode(), err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "d")); !os.IsNotExist(err) {
+		t.Errorf("the private directory is left: %v", err)
+	}
+	// A directory already there (a failed apply's) stops the write.
+	if err := os.Mkdir(filepath.Join(dir, "d"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(sh, "-c", step).CombinedOutput(); err == nil {
+		t.Errorf("the write ran over an existing directory: %s", out)
+	}
+	if again, _ := os.ReadFile(rc); string(again) != string(got) {
+		t.Error("rc.net changed although the write stopped")
 	}
 }
