@@ -92,7 +92,7 @@ func (d aixDriver) Gather(ctx context.Context, r Runner, native []string) (*Fact
 	if res.ExitCode != 0 {
 		return nil, fmt.Errorf("read no tunables: exit status %d: %s", res.ExitCode, firstLine(string(res.Stderr)+string(res.Stdout)))
 	}
-	return ParseAIXFacts(string(res.Stdout))
+	return ParseAIXFacts(outputText(res.Stdout))
 }
 
 // aixLimits are a tunable's no -L facts.
@@ -289,11 +289,12 @@ func ParseAIXNextboot(content string) map[string]aixStanzaValue {
 // "Proto" header), or the output is not what the parser knows.
 func ParseAIXNetstat(out string) (listening []int, timeWait int, err error) {
 	header := false
-	for _, line := range strings.Split(strings.ReplaceAll(out, "\r\n", "\n"), "\n") {
-		if f := strings.Fields(line); len(f) > 0 && f[0] == "Proto" {
-			header = true
-			break
-		}
+	var r netstatRow
+	for pos := 0; pos <= len(out) && !header; {
+		var line string
+		line, pos = nextLine(out, pos)
+		splitRow(line, &r)
+		header = r.n > 0 && r.f[0] == "Proto"
 	}
 	if !header {
 		return nil, 0, fmt.Errorf("netstat -an: no connection table in output: %s", firstLine(out))

@@ -103,10 +103,11 @@ func (d hpuxDriver) Gather(ctx context.Context, r Runner, native []string) (*Fac
 	}
 	// Every command's failure is reported in its own section; a non-zero
 	// exit here means the script itself did not run.
-	if res.ExitCode != 0 && !strings.Contains(string(res.Stdout), sectionMarker) {
+	out := outputText(res.Stdout)
+	if res.ExitCode != 0 && !strings.Contains(out, sectionMarker) {
 		return nil, fmt.Errorf("read ndd parameters: exit status %d: %s", res.ExitCode, firstLine(string(res.Stderr)))
 	}
-	return ParseHPUXFacts(string(res.Stdout))
+	return ParseHPUXFacts(out)
 }
 
 // ParseHPUXFacts parses the output of HPUXGatherScript.

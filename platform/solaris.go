@@ -129,7 +129,7 @@ func (d solarisDriver) Gather(ctx context.Context, r Runner, native []string) (*
 	if res.ExitCode != 0 {
 		return nil, fmt.Errorf("read TCP tunables: exit status %d: %s", res.ExitCode, firstLine(string(res.Stderr)))
 	}
-	return ParseSolarisFacts(string(res.Stdout))
+	return ParseSolarisFacts(outputText(res.Stdout))
 }
 
 // ParseSolarisFacts parses the output of SolarisGatherScript.
@@ -280,12 +280,17 @@ func solarisParseNddSetLine(line string) (name, value string, ok bool) {
 // TIME_WAIT rows, IPv4 and IPv6 together.
 func ParseSolarisNetstat(out string) (listening []int, timeWait int, err error) {
 	sawHeader := false
-	for _, line := range strings.Split(strings.ReplaceAll(out, "\r\n", "\n"), "\n") {
-		fs := strings.Fields(line)
-		if len(fs) == 0 {
+	var r netstatRow
+	for pos := 0; pos <= len(out); {
+		var line string
+		line, pos = nextLine(out, pos)
+		splitRow(line, &r)
+		if r.n == 0 {
 			continue
 		}
-		if fs[0] == "TCP:" || fs[0] == "Local" || strings.Trim(line, "- ") == "" {
+		fs := r.f[:min(r.n, netstatFields)]
+		// A line of dashes and spaces starts with dashes: Trim only those.
+		if fs[0] == "TCP:" || fs[0] == "Local" || fs[0][0] == '-' && strings.Trim(line, "- ") == "" {
 			sawHeader = sawHeader || fs[0] == "TCP:"
 			continue
 		}

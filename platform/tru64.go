@@ -98,7 +98,7 @@ func (d tru64Driver) Gather(ctx context.Context, r Runner, native []string) (*Fa
 	if res.ExitCode != 0 {
 		return nil, fmt.Errorf("read inet attributes: exit status %d: %s", res.ExitCode, firstLine(string(res.Stderr)))
 	}
-	return ParseTru64Facts(string(res.Stdout))
+	return ParseTru64Facts(outputText(res.Stdout))
 }
 
 // tru64Section returns a section's body, or an error naming the command's

@@ -14,7 +14,9 @@ import (
 	"github.com/fleettune/fleettune/internal/hostcmd"
 )
 
-// Runner runs one command on a host. A remote.Session is a Runner.
+// Runner runs one command on a host. A remote.Session is a Runner. The
+// bytes of a Result it returns are the caller's: nothing writes to them
+// after Run returns (drivers read them in place, outputText).
 type Runner interface {
 	Run(ctx context.Context, cmd string) (Result, error)
 }

@@ -341,10 +341,11 @@ func (windowsDriver) Gather(ctx context.Context, r Runner, native []string) (*Fa
 	if err != nil {
 		return nil, fmt.Errorf("read TCP/IP settings: %w", err)
 	}
-	if !strings.Contains(string(res.Stdout), sectionMarker) {
-		return nil, fmt.Errorf("read TCP/IP settings: exit status %d: %s", res.ExitCode, firstLine(string(res.Stderr)+string(res.Stdout)))
+	out := outputText(res.Stdout)
+	if !strings.Contains(out, sectionMarker) {
+		return nil, fmt.Errorf("read TCP/IP settings: exit status %d: %s", res.ExitCode, firstLine(string(res.Stderr)+out))
 	}
-	return ParseWindowsFacts(string(res.Stdout))
+	return ParseWindowsFacts(out)
 }
 
 // windowsVer matches ver's "Microsoft Windows [Version 10.0.17763.1234]";
@@ -545,9 +546,16 @@ func parseWindowsPending(data string) (windowsPending, bool) {
 // silently seeing no listener.
 func parseWindowsNetstat(out string) (listening []int, timeWait int, err error) {
 	tcpRows := 0
-	for _, line := range strings.Split(strings.ReplaceAll(out, "\r", ""), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 4 || f[0] != "TCP" {
+	var r netstatRow
+	for pos := 0; pos <= len(out); {
+		var line string
+		line, pos = nextLine(out, pos)
+		if strings.IndexByte(line, '\r') >= 0 { // every "\r" goes, not only before "\n"
+			line = strings.ReplaceAll(line, "\r", "")
+		}
+		splitRow(line, &r)
+		f := r.f[:min(r.n, netstatFields)]
+		if r.n < 4 || f[0] != "TCP" {
 			continue
 		}
 		tcpRows++

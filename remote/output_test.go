@@ -23,8 +23,16 @@ func TestCapBuffer(t *testing.T) {
 			t.Fatalf("Write(%q) = %d, %v", w, n, err)
 		}
 	}
-	if got := string(out.Bytes()); got != "abcdefghij" || cap(out.buf) > 10 {
-		t.Fatalf("at the limit: %q (cap %d), want all 10 bytes in a buffer of 10", got, cap(out.buf))
+	held := out.Bytes()
+	if got := string(held); got != "abcdefghij" || cap(held) > 10 {
+		t.Fatalf("at the limit: %q (cap %d), want all 10 bytes in a buffer of 10", got, cap(held))
+	}
+	// What Bytes handed over is the caller's: a late Write does not touch it.
+	if _, err := out.Write([]byte("zz")); err != nil || string(held) != "abcdefghij" || string(out.Bytes()) != "zz" {
+		t.Fatalf("after Bytes, a Write gave %v and the handed-over bytes are %q", err, held)
+	}
+	if got := out.Bytes(); got == nil || len(got) != 0 {
+		t.Fatalf("Bytes of an empty buffer = %#v, want empty, not nil", got)
 	}
 	if over.stream() != "" {
 		t.Fatal("overflow tripped at the limit")
@@ -206,3 +214,27 @@ func TestWithOutputLimitRaisesTheCapForOneRead(t *testing.T) {
 		t.Errorf("a limit of 1 GiB is clamped to %d, want MaxOutputLimit", got)
 	}
 }
+
+// BenchmarkCapBufferCopy: an exhausted host's 2.5 MB socket table copied
+// into a capBuffer as ssh.Session does (io.Copy, which uses ReadFrom) and
+// handed over. Allocation per op is the one buffer of the output's size.
+func BenchmarkCapBufferCopy(b *testing.B) {
+	table := bytes.Repeat([]byte("10.20.0.31.1024      10.20.0.40.80        64128      0 128872      0 TIME_WAIT\n"), 32000)
+	b.SetBytes(int64(len(table)))
+	b.ReportAllocs()
+	for b.Loop() {
+		out, _, _ := newCapBuffers(MaxOutput)
+		if _, err := io.Copy(out, iotest32k{bytes.NewReader(table)}); err != nil {
+			b.Fatal(err)
+		}
+		if got := out.Bytes(); len(got) != len(table) {
+			b.Fatalf("%d bytes, want %d", len(got), len(table))
+		}
+	}
+}
+
+// iotest32k reads at most 32 KiB at a time, as an SSH channel hands over
+// its packets, and hides the reader's WriteTo.
+type iotest32k struct{ r io.Reader }
+
+func (r iotest32k) Read(p []byte) (int, error) { return r.r.Read(p[:min(len(p), 32<<10)]) }

@@ -28,9 +28,9 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -69,6 +69,10 @@ type winrmSession struct {
 	timeout time.Duration
 	log     *log.Logger
 	client  *winrm.Client
+	http    *faultTransport // the client's transport: exec posts its own requests
+	wire    *wsHTTP         // under it: Receive answers are read in place
+	url     string          // the endpoint's URL, as the client has it
+	shellID string
 	shell   *winrm.Shell
 	conns   *connTracker
 
@@ -163,38 +167,56 @@ func dialWinRM(ctx context.Context, h *inventory.Host, opts Options) (Session, e
 		opts.OnConnect(h.Name)
 		return conns.add(c), nil
 	}
-	var base winrm.Transporter
-	if d.auth == "ntlm" {
-		base = winrm.NewClientNTLMWithDial(dial)
-	} else {
-		base = winrm.NewClientWithDial(dial)
+	scheme := "http"
+	if w.HTTPS {
+		scheme = "https"
 	}
+	url := fmt.Sprintf("%s://%s:%d/wsman", scheme, urlHost, port) // the library's Endpoint URL
+	base := &wsHTTP{ntlm: d.auth == "ntlm", dial: dial, url: url, user: d.user, password: password}
 	params := winrm.NewParameters(isoSeconds(opTimeout), "en-US", winrmEnvelopeSize)
-	params.TransportDecorator = func() winrm.Transporter { return &faultTransport{Transporter: base} }
+	ft := &faultTransport{Transporter: base}
+	params.TransportDecorator = func() winrm.Transporter { return ft }
 	client, err := winrm.NewClientWithParameters(ep, d.user, password, params)
 	if err != nil {
 		return nil, fail(ErrHostKey, fmt.Errorf("winrm ca_file %s: %w", w.CAFile, err))
 	}
-
-	sh, err := d.createShell(ctx, client)
+	s := &winrmSession{name: h.Name, timeout: d.timeout, log: d.log, client: client, http: ft, wire: base,
+		url: url, conns: conns, turn: make(chan struct{}, 1)}
+	// A shell created after the dial gave up on it is deleted.
+	id, err := d.createShell(ctx, s.createShell, func(id string) { _ = client.NewShell(id).Close() })
 	if err != nil {
 		conns.closeAll()
 		return nil, err
 	}
+	s.shellID, s.shell = id, client.NewShell(id)
 	d.log.Debug("winrm shell created", "host", h.Name, "endpoint", d.addr, "auth", d.auth, "https", w.HTTPS)
-	return &winrmSession{name: h.Name, timeout: d.timeout, log: d.log, client: client, shell: sh, conns: conns,
-		turn: make(chan struct{}, 1)}, nil
+	return s, nil
+}
+
+// createShell sends Create and returns the new shell's id.
+func (s *winrmSession) createShell() (string, error) {
+	m := winrm.NewOpenShellRequest(s.url, &s.client.Parameters)
+	defer m.Free()
+	body, err := s.http.post(s.client, m, false)
+	if err != nil {
+		return "", err
+	}
+	id, err := winrm.ParseOpenShellResponse(body)
+	if err == nil && id == "" {
+		err = errors.New("the answer to Create names no ShellId")
+	}
+	return id, err
 }
 
 // createShell creates the session's shell, retrying with backoff what
 // looks like a server shedding load before authentication (refused, reset),
 // as SSH does.
-func (d *winrmDialer) createShell(ctx context.Context, client *winrm.Client) (*winrm.Shell, error) {
+func (d *winrmDialer) createShell(ctx context.Context, create func() (string, error), late func(id string)) (string, error) {
 	fail := func(kind, err error) error { return &Error{Host: d.h.Name, Kind: kind, Err: err} }
 	for attempt := 1; ; attempt++ {
-		sh, err := call(ctx, d.timeout, client.CreateShell, func(sh *winrm.Shell) { _ = sh.Close() })
+		id, err := call(ctx, d.timeout, create, late)
 		if err == nil {
-			return sh, nil
+			return id, nil
 		}
 		var kind error
 		var retry bool
@@ -210,19 +232,19 @@ func (d *winrmDialer) createShell(ctx context.Context, client *winrm.Client) (*w
 			if attempt > 1 {
 				err = fmt.Errorf("%w (after %d attempts)", err, attempt)
 			}
-			return nil, fail(kind, err)
+			return "", fail(kind, err)
 		}
 		delay := retryBaseDelay << (attempt - 1)
 		delay += rand.N(delay / 2)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay {
-			return nil, fail(kind, fmt.Errorf("%w (after %d attempts; no time left to retry)", err, attempt))
+			return "", fail(kind, fmt.Errorf("%w (after %d attempts; no time left to retry)", err, attempt))
 		}
 		d.log.Debug("winrm connect failed, retrying", "host", d.h.Name, "attempt", attempt, "delay", delay, "err", err)
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fail(kind, fmt.Errorf("%w (after %d attempts; %v)", err, attempt, ctx.Err()))
+			return "", fail(kind, fmt.Errorf("%w (after %d attempts; %v)", err, attempt, ctx.Err()))
 		case <-t.C:
 		}
 	}
@@ -360,14 +382,11 @@ func (s *winrmSession) Run(ctx context.Context, cmd string) (Result, error) {
 // ready when Run selects.
 var testHookWinRMRunWait func(runCtx context.Context, outcomeIn func() bool)
 
-// exec runs one command: Command, Receive until done (both streams drained
-// at once: they are unbuffered pipes), then Signal to release it.
+// exec runs one command: Command, then Receive until the host says it is
+// done, then Signal to release it. Each Receive answer is read in one pass
+// (parseReceive), its output decoded straight into the capped buffers.
 func (s *winrmSession) exec(runCtx context.Context, cmd string) (Result, error) {
-	// ctx ends with runCtx, or when an output passes MaxOutput: either
-	// way the library signals the command and stops polling for output.
-	ctx, stopPolling := context.WithCancel(runCtx)
-	defer stopPolling()
-	c, err := s.shell.ExecuteWithContext(ctx, cmd)
+	id, err := s.command(cmd)
 	if err != nil {
 		if runCtx.Err() != nil {
 			return Result{ExitCode: -1}, runCtx.Err()
@@ -380,54 +399,104 @@ func (s *winrmSession) exec(runCtx context.Context, cmd string) (Result, error) 
 	// once; the Signal below goes on a new one.
 	abort := context.AfterFunc(runCtx, s.conns.closeAll)
 	defer abort()
-	stdout, stderr, over := newCapBuffers(outputLimit(ctx))
-	drain := func(dst *capBuffer, src io.Reader) error {
-		_, err := io.Copy(dst, src)
-		if errors.Is(err, errPastCap) {
-			stopPolling()
-			// The pipes are unbuffered: the library blocks until what it
-			// already received is read. Read it into nothing.
-			_, _ = io.Copy(io.Discard, src)
-			return nil
+	release := func(why string) { // Signal terminate: frees the command on the host
+		if err := s.signal(id); err != nil {
+			s.log.Debug("winrm: signalling "+why+" failed", "host", s.name, "cmd", short(cmd), "err", err)
 		}
+	}
+	stdout, stderr, over := newCapBuffers(outputLimit(runCtx))
+	write := func(stream string, p []byte) error {
+		if stream == "stdout" {
+			_, err := stdout.Write(p)
+			return err
+		}
+		_, err := stderr.Write(p)
 		return err
 	}
-	var e1, e2 error
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); e1 = drain(stdout, c.Stdout) }()
-	go func() { defer wg.Done(); e2 = drain(stderr, c.Stderr) }()
-	c.Wait()
-	wg.Wait()
-	if over.stream() != "" {
-		// The library signals the command when it sees ctx end while it
-		// polls; one whose whole output came at once it no longer polls.
-		if err := c.Close(); err != nil {
-			s.log.Debug("winrm: signalling a command past the output cap failed", "host", s.name, "cmd", short(cmd), "err", err)
+	for {
+		if runCtx.Err() != nil {
+			// Its output so far goes with the error; its exit code would
+			// be meaningless.
+			release("a cancelled command")
+			return Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: -1}, runCtx.Err()
 		}
-		return Result{ExitCode: -1}, over.err(s.name, cmd)
-	}
-	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: c.ExitCode()}
-	if runCtx.Err() != nil {
-		// Its exit code is 0, meaningless. The library signals the command
-		// when it sees ctx end between polls, not when the poll it was in
-		// failed because its connection was closed: signal it (again).
-		if err := c.Close(); err != nil {
-			s.log.Debug("winrm: signalling a cancelled command failed", "host", s.name, "cmd", short(cmd), "err", err)
+		a, err := s.receive(id, write)
+		switch {
+		case err == nil && a.done:
+			release("a finished command")
+			return Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: a.exitCode}, nil
+		case err == nil || pollAgain(err):
+			continue
+		case over.stream() != "":
+			release("a command past the output cap")
+			return Result{ExitCode: -1}, over.err(s.name, cmd)
+		case runCtx.Err() != nil:
+			continue // the poll was cut by runCtx: said above
+		default:
+			release("a failed command") // best effort
+			return Result{ExitCode: -1}, s.runErr(cmd, err)
 		}
-		res.ExitCode = -1
-		return res, runCtx.Err()
 	}
-	if err := errors.Join(e1, e2); err != nil {
-		if err := c.Close(); err != nil { // best effort: free the command on the host
-			s.log.Debug("winrm: signalling a failed command failed", "host", s.name, "cmd", short(cmd), "err", err)
+}
+
+// pollAgain reports whether a failed Receive only means "no output yet":
+// the client's own response timeout, or the host's OperationTimeout fault,
+// as the library treats them.
+func pollAgain(err error) bool {
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Timeout() {
+		return true
+	}
+	return strings.Contains(err.Error(), "OperationTimeout")
+}
+
+// command sends Command and returns the new command's id.
+func (s *winrmSession) command(cmd string) (string, error) {
+	m := winrm.NewExecuteCommandRequest(s.url, s.shellID, cmd, nil, &s.client.Parameters)
+	defer m.Free()
+	body, err := s.http.post(s.client, m, false)
+	if err != nil {
+		return "", err
+	}
+	return winrm.ParseExecuteCommandResponse(body)
+}
+
+// receive sends one Receive for both streams and reads the answer. It does
+// what faultTransport does for the library's requests from what
+// parseReceive saw, rather than by searching the answer (up to 150 KiB of
+// base64) for words: a fault other than OperationTimeout is an error, and
+// an answer with nothing, at once, is paced.
+func (s *winrmSession) receive(id string, write func(stream string, p []byte) error) (receiveAnswer, error) {
+	m := winrm.NewGetOutputRequest(s.url, s.shellID, id, "stdout stderr", &s.client.Parameters)
+	defer m.Free()
+	start := time.Now()
+	var a receiveAnswer
+	err := s.wire.postRead(m, func(body string) error {
+		var err error
+		a, err = parseReceive(body, write)
+		s.http.pace(err == nil && !a.done && !a.streams && time.Since(start) < eagerReceiveQuick)
+		if err != nil {
+			return err
 		}
-		return Result{ExitCode: -1}, s.runErr(cmd, err)
+		if a.fault {
+			if f := parseFault(body); f != nil && !f.timedOut() {
+				return f
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return receiveAnswer{}, err
 	}
-	if err := c.Close(); err != nil { // Signal terminate: frees the command on the host
-		s.log.Debug("winrm: releasing a finished command failed", "host", s.name, "cmd", short(cmd), "err", err)
-	}
-	return res, nil
+	return a, nil
+}
+
+// signal sends Signal terminate for a command.
+func (s *winrmSession) signal(id string) error {
+	m := winrm.NewSignalRequest(s.url, s.shellID, id, &s.client.Parameters)
+	defer m.Free()
+	_, err := s.http.post(s.client, m, false)
+	return err
 }
 
 // runErr maps a failure after the shell was created.
@@ -564,7 +633,11 @@ const (
 )
 
 func (t *faultTransport) Post(c *winrm.Client, m *soap.SoapMessage) (string, error) {
-	receive := strings.Contains(m.String(), "/windows/shell/Receive")
+	return t.post(c, m, strings.Contains(m.String(), "/windows/shell/Receive"))
+}
+
+// post is Post for a caller that knows whether m is a Receive.
+func (t *faultTransport) post(c *winrm.Client, m *soap.SoapMessage, receive bool) (string, error) {
 	start := time.Now()
 	body, err := t.Transporter.Post(c, m)
 	if receive {

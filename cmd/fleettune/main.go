@@ -10,8 +10,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )
@@ -30,9 +32,56 @@ func main() {
 		fmt.Fprintln(os.Stderr, "fleettune: still busy after the second interrupt; exiting now (the journal allows a rollback)")
 		os.Exit(code)
 	})
+	stopProfile := startCPUProfile(os.Getenv("FLEETTUNE_CPUPROFILE"), os.Stderr)
 	code := run(withInterrupt(ctx, stop), os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	cancel()
+	stopProfile()
+	writeAllocsProfile(os.Getenv("FLEETTUNE_ALLOCSPROFILE"), os.Stderr)
 	os.Exit(code)
+}
+
+// writeAllocsProfile writes what the run allocated, by call site, to path
+// when it is set (FLEETTUNE_ALLOCSPROFILE, undocumented like the CPU one).
+func writeAllocsProfile(path string, stderr io.Writer) {
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "fleettune: FLEETTUNE_ALLOCSPROFILE: %v\n", err)
+	}
+}
+
+// startCPUProfile writes a CPU profile of the whole run to path when it is
+// set (FLEETTUNE_CPUPROFILE, undocumented: for `go tool pprof`), and
+// returns what stops it. A profile that cannot be started is reported and
+// the command runs without one.
+func startCPUProfile(path string, stderr io.Writer) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "fleettune: FLEETTUNE_CPUPROFILE: %v\n", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintf(stderr, "fleettune: FLEETTUNE_CPUPROFILE: %v\n", err)
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(stderr, "fleettune: FLEETTUNE_CPUPROFILE: %v\n", err)
+		}
+	}
 }
 
 // handleSignals is main's signal policy. The first signal (Ctrl-C or a
