@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -68,6 +69,83 @@ no:
 	rfc1323 = "1"
 `
 
+// aixRcNet and aixRcTCPIP are the boot scripts: cfgmgr runs rc.net in the
+// second boot phase, init runs rc.tcpip after it. In the pre-5.2
+// compatibility mode their no commands are how values persist.
+const (
+	aixRcNet   = "/etc/rc.net"
+	aixRcTCPIP = "/etc/rc.tcpip"
+)
+
+// aixDefaultRcNet is a lab host's /etc/rc.net: synthetic, in the layout of
+// IBM's rc.net file reference (Part I configures from the ODM, Part II is
+// the commented-out traditional configuration, Part III miscellaneous
+// commands and the network options); the lines themselves are not copied
+// from a real file.
+const aixDefaultRcNet = `#!/bin/ksh
+# IBM_PROLOG_BEGIN_TAG
+# This is an automatically generated prolog.
+#
+# Licensed Materials - Property of IBM
+#
+# IBM_PROLOG_END_TAG
+##################################################################
+# rc.net - called by cfgmgr during the second boot phase.
+#
+# Configures the network interfaces, the host name, the default
+# gateway and static routes.
+##################################################################
+LOGFILE=/tmp/rc.net.out
+
+##################################################################
+# Part I - Configuration using the data in the ODM database.
+##################################################################
+/usr/lib/methods/defif >>$LOGFILE 2>&1
+/usr/lib/methods/cfgif $* >>$LOGFILE 2>&1
+
+##################################################################
+# Part II - Traditional Configuration.
+##################################################################
+#/usr/sbin/ifconfig lo0 inet 127.0.0.1 up >>$LOGFILE 2>&1
+#/usr/sbin/route add 0 gateway >>$LOGFILE 2>&1
+
+##################################################################
+# Part III - Miscellaneous Commands.
+##################################################################
+/usr/sbin/hostid ` + "`hostname`" + ` >>$LOGFILE 2>&1
+/bin/uname -S` + "`hostname|sed 's/\\..*$//'`" + ` >>$LOGFILE 2>&1
+
+# Load the network options.
+if [ -f /usr/sbin/no ] ; then
+	/usr/sbin/no -o extendednetstats=0 >>/dev/null 2>&1
+	#/usr/sbin/no -o tcp_sendspace=262144 >>/dev/null 2>&1
+fi
+`
+
+// aixDefaultRcTCPIP is a lab host's /etc/rc.tcpip, synthetic: the start
+// of the daemons rc.tcpip starts with the SRC.
+const aixDefaultRcTCPIP = `#!/bin/ksh
+# IBM_PROLOG_BEGIN_TAG
+# IBM_PROLOG_END_TAG
+#
+# rc.tcpip - start the TCP/IP daemons, after rc.net.
+#
+. /usr/lpp/bos.net/inet/start.sh
+start /usr/sbin/syslogd "$src_running"
+start /usr/sbin/inetd "$src_running"
+start /usr/sbin/sshd "$src_running"
+`
+
+// aixFileMeta is a file's mode and owner, for the files whose mode and
+// owner a change must keep (the boot scripts).
+type aixFileMeta struct {
+	mode         uint32
+	owner, group string
+}
+
+// aixNewFileMeta is what a file gets when root creates it (umask 022).
+var aixNewFileMeta = aixFileMeta{0o644, "root", "system"}
+
 var aixLevels = map[string]string{"6.1": "6.1.9.315", "7.1": "7.1.5.45", "7.2": "7.2.5.200", "7.3": "7.3.2.1"}
 
 type aixEmu struct {
@@ -81,6 +159,31 @@ type aixEmu struct {
 	// mode, tunrestore does not apply nextboot at boot, so values set with
 	// no -p last only until the reboot (persistence is /etc/rc.net's).
 	pre520 bool
+	// meta are the mode and owner of files that have other than root's
+	// defaults; cp -p, mv and rm keep it with the file (a write into an
+	// existing file keeps it too, as the shell leaves it alone).
+	meta map[string]aixFileMeta
+}
+
+// AIXCompatibilityMode switches an AIX host into (or out of) the pre-5.2
+// compatibility mode, as chdev -l sys0 -a pre520tune=enable does.
+func AIXCompatibilityMode(h *Host, on bool) error {
+	h.Lock()
+	defer h.Unlock()
+	e, ok := h.Emu.(*aixEmu)
+	if !ok {
+		return fmt.Errorf("lab: %s is not an AIX host", h.Name)
+	}
+	e.pre520 = on
+	return nil
+}
+
+// metaOf is a file's mode and owner.
+func (e *aixEmu) metaOf(p string) aixFileMeta {
+	if m, ok := e.meta[p]; ok {
+		return m
+	}
+	return aixNewFileMeta
 }
 
 // SetPre520Tune switches the host into (or out of) the pre-5.2
@@ -97,7 +200,10 @@ func newAIX(h *Host, release string) error {
 	h.Files[aixNextboot] = strings.Replace(aixDefaultNextboot, "@AIX_LEVEL@", level, 1)
 	h.Listening = []int{22, 111, 199, 657, 1334}
 	h.TimeWaitSockets = 3
-	h.Emu = &aixEmu{live: map[string]int64{}, types: map[string]string{}, tcp: bsdUptimeTCPStats()}
+	h.Files[aixRcNet] = aixDefaultRcNet
+	h.Files[aixRcTCPIP] = aixDefaultRcTCPIP
+	h.Emu = &aixEmu{live: map[string]int64{}, types: map[string]string{}, tcp: bsdUptimeTCPStats(),
+		meta: map[string]aixFileMeta{aixRcNet: {0o774, "root", "system"}, aixRcTCPIP: {0o774, "root", "system"}}}
 	return nil
 }
 
@@ -119,7 +225,15 @@ func (e *aixEmu) Boot(h *Host) {
 		e.live[n] = s.def
 	}
 	if e.pre520 {
-		return // compatibility mode: nextboot is not applied
+		// Compatibility mode: nextboot is not applied; cfgmgr runs
+		// rc.net, then init runs rc.tcpip, and their no commands set the
+		// values.
+		for _, f := range []string{aixRcNet, aixRcTCPIP} {
+			for _, argv := range aixScriptNoCommands(h.Files[f]) {
+				e.no(&Call{Host: h, User: "root", Argv: argv})
+			}
+		}
+		return
 	}
 	for n, v := range aixNoStanza(h.Files[aixNextboot]) {
 		s, ok := aixSpecs[n]
@@ -144,6 +258,13 @@ func (e *aixEmu) Command(c *Call) (Output, bool) {
 	switch c.Argv[0] {
 	case "no", "/usr/sbin/no":
 		return e.no(c), true
+	case "cp", "/usr/bin/cp":
+		return e.cp(c), true
+	case "mv", "rm":
+		// The shell's built-ins move and remove the content; the mode and
+		// owner go with it.
+		e.followMeta(c)
+		return Output{}, false
 	case "lsattr", "/usr/sbin/lsattr":
 		if strings.Join(c.Argv[1:], " ") == "-El sys0 -a pre520tune" {
 			v := "disable"
@@ -484,4 +605,99 @@ func aixStanzaSet(content, name, value string) string {
 
 func (e *aixEmu) ephemeralRange() (int, int) {
 	return int(e.live["tcp_ephemeral_low"]), int(e.live["tcp_ephemeral_high"])
+}
+
+// aixScriptNoCommands is the lab's own reading of a boot script, simpler
+// than a shell and independent of the driver's: every line whose first
+// word is no or /usr/sbin/no, comments left out, up to its first
+// redirection or comment, as an argv. Other lines (the ODM methods,
+// if/fi, hostid) are left alone: the lab emulates only the tunables.
+func aixScriptNoCommands(content string) [][]string {
+	var out [][]string
+	for _, line := range strings.Split(content, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || (f[0] != "no" && f[0] != "/usr/sbin/no") {
+			continue
+		}
+		argv := []string{"no"}
+		for _, w := range f[1:] {
+			if strings.HasPrefix(w, "#") || strings.ContainsAny(w, "<>;&|") {
+				break
+			}
+			argv = append(argv, w)
+		}
+		out = append(out, argv)
+	}
+	return out
+}
+
+// cp copies a file, as AIX's cp: with -p the copy keeps the source's mode
+// and owner; without, a new file gets root's defaults and an existing one
+// keeps its own. A directory as the target takes the source's name.
+func (e *aixEmu) cp(c *Call) Output {
+	args := c.Argv[1:]
+	keep := false
+	if len(args) > 0 && args[0] == "-p" {
+		keep, args = true, args[1:]
+	}
+	if len(args) != 2 {
+		return Output{Stderr: "Usage: cp [-fhipHILPU] [-d|-e] [-r|-R] [-E{force|ignore|warn}] [--] src target\n", Code: 2}
+	}
+	h := c.Host
+	src, dst := h.resolve(path.Clean(args[0])), path.Clean(args[1])
+	if h.Dirs[dst] {
+		dst = path.Join(dst, path.Base(args[0]))
+	}
+	dst = h.resolve(dst)
+	content, ok := readHostFile(h, src)
+	if !ok {
+		return Output{Stderr: fmt.Sprintf("cp: %s: A file or directory in the path name does not exist.\n", args[0]), Code: 1}
+	}
+	if !c.Root() && !strings.HasPrefix(dst, "/tmp/") {
+		return Output{Stderr: fmt.Sprintf("cp: %s: The file access permissions do not allow the specified action.\n", args[1]), Code: 1}
+	}
+	_, existed := h.Files[dst]
+	h.Files[dst] = content
+	switch {
+	case keep:
+		if m, ok := e.meta[src]; ok {
+			e.meta[dst] = m
+		} else {
+			delete(e.meta, dst)
+		}
+	case !existed:
+		delete(e.meta, dst)
+	}
+	return Output{}
+}
+
+// followMeta moves (mv) or drops (rm) the mode and owner of the files a
+// root mv or rm is about to move or remove.
+func (e *aixEmu) followMeta(c *Call) {
+	if !c.Root() {
+		return
+	}
+	args := c.Argv[1:]
+	if len(args) > 0 && args[0] == "-f" {
+		args = args[1:]
+	}
+	switch c.Argv[0] {
+	case "mv":
+		if len(args) != 2 {
+			return
+		}
+		if _, ok := c.Host.Files[args[0]]; !ok {
+			return
+		}
+		if m, ok := e.meta[args[0]]; ok {
+			e.meta[args[1]] = m
+		} else {
+			delete(e.meta, args[1])
+		}
+		delete(e.meta, args[0])
+	case "rm":
+		for _, f := range args {
+			delete(e.meta, f)
+		}
+	}
 }

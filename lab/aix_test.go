@@ -54,6 +54,7 @@ func aixSetType(h *Host, tunable, typ string) {
 var aixFixtures = []struct {
 	file, user, setup, cmd string
 	rebootType             string // a tunable made a Reboot tunable first
+	compat                 bool   // the host is in the pre-5.2 compatibility mode
 }{
 	{file: "uname-srv.txt", cmd: "uname -srv"},
 	{file: "who-b.txt", cmd: "who -b"},
@@ -81,6 +82,14 @@ var aixFixtures = []struct {
 		setup: "no -r -o tcp_timewait=2",
 		cmd:   platform.AIXGatherScript()},
 	{file: "gather-no-nextboot.txt", setup: "rm /etc/tunables/nextboot", cmd: platform.AIXGatherScript()},
+	// Compatibility mode: rc.net and rc.tcpip persist the values.
+	{file: "gather-compat-default.txt", compat: true, cmd: platform.AIXGatherScript()},
+	{file: "gather-compat-block.txt", compat: true,
+		setup: "echo '# BEGIN fleettune: managed by fleettune; do not edit between these markers' >> /etc/rc.net; " +
+			"echo '/usr/sbin/no -o tcp_ephemeral_low=10240' >> /etc/rc.net; echo '/usr/sbin/no -o tcp_timewait=2' >> /etc/rc.net; " +
+			"echo '# END fleettune' >> /etc/rc.net; echo '/usr/sbin/no -o tcp_keepidle=1200 >/dev/null 2>&1' >> /etc/rc.tcpip; no -o tcp_timewait=2",
+		cmd: platform.AIXGatherScript()},
+	{file: "gather-compat-no-rcnet.txt", compat: true, setup: "rm /etc/rc.net", cmd: platform.AIXGatherScript()},
 }
 
 func TestAIXFixturesMatchEmulator(t *testing.T) {
@@ -89,6 +98,9 @@ func TestAIXFixturesMatchEmulator(t *testing.T) {
 			h := newAIXHost(t, "7.2")
 			if fx.rebootType != "" {
 				aixSetType(h, fx.rebootType, "R")
+			}
+			if err := AIXCompatibilityMode(h, fx.compat); err != nil {
+				t.Fatal(err)
 			}
 			if fx.setup != "" {
 				aixMustRun(t, h, fx.setup)

@@ -164,7 +164,9 @@ func (h *Host) Reboot() {
 }
 
 func (h *Host) rebootLocked() {
-	next := h.BootTime.Add(time.Hour + time.Duration(h.Boots)*time.Minute)
+	// Three hours and more on: an hour would read on Windows like a clock
+	// set an hour on, which is the same boot (platform's windowsSameBoot).
+	next := h.BootTime.Add(3*time.Hour + time.Duration(h.Boots)*time.Minute)
 	if now := time.Now().Truncate(time.Minute); next.Before(now) {
 		next = now
 	}

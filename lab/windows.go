@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -119,17 +120,70 @@ type windows struct {
 	// daylight-saving change moves (SetUTCOffset) while the boot stays put.
 	bootReads int
 	utcOffset int
+	// clockShift is how far the clock was set on without a reboot, as a
+	// virtual machine's clock is when its host and it disagree about the
+	// zone (SetClockShift): LastBootUpTime, the clock minus the uptime,
+	// moves by as much, in UTC, at the same offset.
+	clockShift time.Duration
 	// tcp are the TCP statistics netstat -s -p tcp prints, by label; nil
 	// until the first read, reset by a reboot.
 	tcp map[string]int64
 	// excluded are exclusions added with ExcludePorts.
 	excluded []windowsExclusion
+	// events are the Tcpip events the host logged in its System log
+	// (which survives reboots), oldest first; an exhausted host's load
+	// adds its own, computed on read (wevtutil).
+	events []windowsEvent
+	// eventOnly: the handshake fault shows only as Tcpip events 4227, not
+	// in netstat's counters: connections the stack refuses before any
+	// segment leaves (a local endpoint still in TIME_WAIT towards the same
+	// remote one) are no failed connection attempts on the wire.
+	eventOnly bool
+}
+
+// windowsEvent is one event of the System log.
+type windowsEvent struct {
+	at time.Time
+	id int
+}
+
+// windowsFaultEvents is how many 4227 events the handshake fault logs at
+// every read of the TCP statistics or of the System log.
+const windowsFaultEvents = 3
+
+// WindowsEventOnlyFailures makes a Windows host's handshake fault show
+// only in the System log (Tcpip events 4227), not in netstat -s -p tcp.
+func WindowsEventOnlyFailures(h *Host, on bool) error {
+	h.Lock()
+	defer h.Unlock()
+	e, ok := h.Emu.(*windows)
+	if !ok {
+		return fmt.Errorf("lab: %s is not a Windows host", h.Name)
+	}
+	e.eventOnly = on
+	return nil
+}
+
+// logFailures logs the handshake fault's 4227 events, while it shows.
+func (e *windows) logFailures(h *Host) {
+	if !h.Faults.HandshakeFailures || e.TimeWait() >= h.BaselineTimeWait {
+		return
+	}
+	now := time.Now()
+	for i := 0; i < windowsFaultEvents; i++ {
+		e.events = append(e.events, windowsEvent{now, 4227})
+	}
 }
 
 // SetUTCOffset sets the host's time zone offset from UTC in minutes, as a
 // daylight-saving change does: wmic's LastBootUpTime then shows another
 // local time and offset for the same boot.
 func (e *windows) SetUTCOffset(minutes int) { e.utcOffset = minutes }
+
+// SetClockShift sets the host's clock d away from the true time without a
+// reboot (a virtual machine an hour off after its host's daylight-saving
+// change): wmic's LastBootUpTime moves by d at the same UTC offset.
+func (e *windows) SetClockShift(d time.Duration) { e.clockShift = d }
 
 func newWindows(h *Host, release string) error {
 	key := release
@@ -298,6 +352,9 @@ func splitCmdLine(line string) ([]cmdSegment, error) {
 type cmdWord struct {
 	text       string
 	start, end int
+	// redir: the word holds a > outside quotes (cmd takes a quoted > as
+	// text, as in wevtutil's /q:"...[@SystemTime>='...']").
+	redir bool
 }
 
 func cmdWords(s string) []cmdWord {
@@ -312,16 +369,17 @@ func cmdWords(s string) []cmdWord {
 		}
 		start := i
 		var b strings.Builder
-		inQuote := false
+		inQuote, redir := false, false
 		for i < len(s) && (inQuote || s[i] != ' ' && s[i] != '\t') {
 			if s[i] == '"' {
 				inQuote = !inQuote
 			} else {
 				b.WriteByte(s[i])
+				redir = redir || (s[i] == '>' && !inQuote)
 			}
 			i++
 		}
-		words = append(words, cmdWord{b.String(), start, i})
+		words = append(words, cmdWord{b.String(), start, i, redir})
 	}
 	return words
 }
@@ -336,14 +394,14 @@ func (e *windows) runSegment(h *Host, user, text string, out *Output) int {
 	raw := text
 	for i := len(words) - 1; i >= 0; i-- {
 		w := words[i]
-		if !strings.Contains(text[w.start:w.end], ">") {
+		if !w.redir {
 			continue
 		}
 		raw = raw[:w.start] + raw[w.end:]
 	}
 	for _, w := range words {
 		t := text[w.start:w.end]
-		if !strings.Contains(t, ">") {
+		if !w.redir {
 			argv = append(argv, w.text)
 			continue
 		}
@@ -485,7 +543,7 @@ func (e *windows) wmic(h *Host, args []string) Output {
 	}
 	jitter := time.Duration(e.bootReads%2) * time.Second
 	e.bootReads++
-	v := wmicBootTime(h.BootTime.Add(jitter), e.utcOffset)
+	v := wmicBootTime(h.BootTime.Add(jitter+e.clockShift), e.utcOffset)
 	w := len(v) + 2
 	return Output{Stdout: fmt.Sprintf("%-*s\r\r\n%-*s\r\r\n\r\r\n", w, "LastBootUpTime", w, v)}
 }
@@ -644,11 +702,14 @@ const (
 	tcpip4227 = "TCP/IP failed to establish an outgoing connection because the selected local endpoint was recently used to connect to the same remote endpoint. This error typically occurs when outgoing connections are opened and closed at a high rate, causing all available local ports to be used and forcing TCP/IP to reuse a local port for an outgoing connection. To minimize the risk of data corruption, the TCP/IP standard requires a minimum time period to elapse between successive connections from a given local endpoint to a given remote endpoint."
 )
 
-// wevtutil answers the audit's query of the System log for Tcpip events
-// 4227 and 4231 (`qe System /q:... /c:N /rd:true /f:text`): newest first,
-// as many as /c: allows. An exhausted host has logged a 4231 every 3
-// minutes and a 4227 every 20 seconds since an hour before its boot
-// time's next hour; other hosts none.
+// wevtutil answers the queries of the System log for Tcpip events 4227
+// and 4231 (`qe System /q:"*[System[Provider[@Name='Tcpip'] and (...)
+// [and TimeCreated[@SystemTime>='UTC']]]]" /c:N /rd:true /f:text`):
+// newest first, as many as /c: allows, in the text layout of wevtutil
+// (platform/testdata/windows/README.md), the Date in local time. The log
+// holds what the handshake fault logged; an exhausted host has also logged
+// a 4231 every 3 minutes and a 4227 every 20 seconds in the hour up to six
+// hours after its boot time.
 func (e *windows) wevtutil(h *Host, args []string) Output {
 	if len(args) < 2 || !strings.EqualFold(args[0], "qe") || !strings.EqualFold(args[1], "System") {
 		return Output{Stderr: "lab: wevtutil subset: only \"wevtutil qe System /q:... /c:N /rd:true /f:text\" is emulated\r\n", Code: 1}
@@ -683,29 +744,54 @@ func (e *windows) wevtutil(h *Host, args []string) Output {
 	if !text || !newest || count == 0 || len(want) == 0 {
 		return Output{Stderr: "lab: wevtutil subset: give /q: for Tcpip events 4227 or 4231, /c:N, /rd:true and /f:text\r\n", Code: 1}
 	}
-	if h.Load.Profile != ProfileExhausted {
-		return Output{}
+	var since time.Time
+	if m := wevtutilSince.FindStringSubmatch(query); m != nil {
+		t, err := time.Parse("2006-01-02T15:04:05.000Z", m[1])
+		if err != nil {
+			// Windows rejects a malformed query before reading the log.
+			return Output{Stderr: "The specified query is invalid.\r\n", Code: 15001}
+		}
+		since = t
+	} else if strings.Contains(query, "TimeCreated") {
+		return Output{Stderr: "lab: wevtutil subset: TimeCreated only as [@SystemTime>='yyyy-mm-ddThh:mm:ss.000Z']\r\n", Code: 1}
+	}
+	e.logFailures(h)
+	// The log, newest first: what was logged, then the load's.
+	var log []windowsEvent
+	for i := len(e.events) - 1; i >= 0; i-- {
+		log = append(log, e.events[i])
+	}
+	if h.Load.Profile == ProfileExhausted {
+		last := h.BootTime.Add(6 * time.Hour)
+		for k := 0; k < 180; k++ { // 20-second steps over the hour, newest first
+			at := last.Add(-time.Duration(k) * 20 * time.Second)
+			if k%9 == 0 {
+				log = append(log, windowsEvent{at, 4231})
+			}
+			log = append(log, windowsEvent{at, 4227})
+		}
 	}
 	var b strings.Builder
-	last := h.BootTime.Add(6 * time.Hour)
 	n := 0
-	for k := 0; n < count && k < 180; k++ { // 20-second steps over the last hour, newest first
-		at := last.Add(-time.Duration(k) * 20 * time.Second)
-		for _, id := range []int{4231, 4227} {
-			if n >= count || !want[id] || (id == 4231 && k%9 != 0) {
-				continue
-			}
-			desc, level := tcpip4227, "Warning"
-			if id == 4231 {
-				desc, level = tcpip4231, "Error"
-			}
-			fmt.Fprintf(&b, "Event[%d]:\r\n  Log Name: System\r\n  Source: Tcpip\r\n  Date: %s\r\n  Event ID: %d\r\n  Task: N/A\r\n  Level: %s\r\n  Opcode: Info\r\n  Keyword: Classic\r\n  User: N/A\r\n  User Name: N/A\r\n  Computer: %s\r\n  Description: \r\n%s\r\n\r\n",
-				n, at.UTC().Format("2006-01-02T15:04:05.000"), id, level, strings.ToUpper(h.Uname.Nodename), desc)
-			n++
+	for _, ev := range log {
+		if n >= count || !want[ev.id] || ev.at.Before(since) {
+			continue
 		}
+		desc, level := tcpip4227, "Warning"
+		if ev.id == 4231 {
+			desc, level = tcpip4231, "Error"
+		}
+		local := ev.at.UTC().Add(time.Duration(e.utcOffset) * time.Minute)
+		fmt.Fprintf(&b, "Event[%d]:\r\n  Log Name: System\r\n  Source: Tcpip\r\n  Date: %s\r\n  Event ID: %d\r\n  Task: N/A\r\n  Level: %s\r\n  Opcode: Info\r\n  Keyword: Classic\r\n  User: N/A\r\n  User Name: N/A\r\n  Computer: %s\r\n  Description: \r\n%s\r\n\r\n",
+			n, local.Format("2006-01-02T15:04:05.000"), ev.id, level, strings.ToUpper(h.Uname.Nodename), desc)
+		n++
 	}
 	return Output{Stdout: b.String()}
 }
+
+// wevtutilSince is the lab's reading of a query's lower bound on the time
+// created.
+var wevtutilSince = regexp.MustCompile(`TimeCreated\[@SystemTime>='([^']*)'\]`)
 
 // windowsTCPStats are the labels of netstat -s's TCP section, in order
 // (the MIB-II TCP group as GetTcpStatistics returns it).
@@ -735,10 +821,11 @@ func (e *windows) netstatStats(h *Host) Output {
 	for k, d := range windowsTCPTraffic {
 		e.tcp[k] += d
 	}
-	if h.Faults.HandshakeFailures && e.TimeWait() < h.BaselineTimeWait {
+	if h.Faults.HandshakeFailures && e.TimeWait() < h.BaselineTimeWait && !e.eventOnly {
 		e.tcp["Failed Connection Attempts"] += windowsHandshakeFailures
 		e.tcp["Reset Connections"] += windowsHandshakeFailures
 	}
+	e.logFailures(h)
 	var b strings.Builder
 	b.WriteString("\r\nTCP Statistics for IPv4\r\n\r\n")
 	for _, k := range windowsTCPStats {

@@ -247,3 +247,138 @@ func TestWindowsDriverExcludedPorts(t *testing.T) {
 		}
 	}
 }
+
+// A TIME_WAIT change that went too far shows on some hosts only in the
+// System log: connections the stack refuses before a segment leaves (event
+// 4227) are no failed attempts on the wire, so netstat -s -p tcp's
+// counters stay flat. The health check reads the log, and sees it.
+func TestWindowsCountersReadTcpipEvents(t *testing.T) {
+	h := newWindowsHost(t, "10.0")
+	d, _ := winDriver(t)
+	r := &winRunner{h: h, user: winAdmin}
+	if err := WindowsEventOnlyFailures(h, true); err != nil {
+		t.Fatal(err)
+	}
+	healthy0, err := d.Counters(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	healthy1, _ := d.Counters(context.Background(), r)
+	if _, exceeded := platform.CounterDeltas(healthy0, healthy1, d.Thresholds()); len(exceeded) != 0 {
+		t.Errorf("a healthy host exceeds %v", exceeded)
+	}
+	if healthy1["Tcpip.Event4227"] != 0 || healthy1["Tcpip.Event4231"] != 0 {
+		t.Errorf("a healthy host has Tcpip events: %v", healthy1)
+	}
+
+	h.Lock()
+	h.Faults.HandshakeFailures, h.BaselineTimeWait = true, 24*time.Hour
+	h.Unlock()
+	before, err := d.Counters(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := d.Counters(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deltas, exceeded := platform.CounterDeltas(before, after, d.Thresholds())
+	if len(exceeded) != 1 || !strings.HasPrefix(exceeded[0], "Tcpip.Event4227 +") {
+		t.Errorf("exceeded %v (deltas %v); want only the 4227 events, netstat's counters flat", exceeded, deltas)
+	}
+	if q := r.cmds[len(r.cmds)-1]; !strings.HasPrefix(q, "wevtutil qe System ") || !strings.Contains(q, "TimeCreated[@SystemTime>='2026-11-01T05:59:00.000Z']") {
+		t.Errorf("the last command %q; want the events since a minute before the boot", q)
+	}
+}
+
+// Events of an earlier boot do not count: the log survives a reboot, the
+// counts start again from zero with the new boot, as netstat's do.
+func TestWindowsTcpipEventsSinceBoot(t *testing.T) {
+	h := newWindowsHost(t, "6.1")
+	d, _ := winDriver(t)
+	r := &winRunner{h: h, user: winAdmin}
+	h.Lock()
+	e := h.Emu.(*windows)
+	e.events = append(e.events, windowsEvent{h.BootTime.Add(time.Hour), 4227}, windowsEvent{h.BootTime.Add(2 * time.Hour), 4231})
+	h.Unlock()
+	c, err := d.Counters(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c["Tcpip.Event4227"] != 1 || c["Tcpip.Event4231"] != 1 {
+		t.Errorf("counts %v; want the two events of this boot", c)
+	}
+	h.Reboot()
+	if c, _ = d.Counters(context.Background(), r); c["Tcpip.Event4227"] != 0 || c["Tcpip.Event4231"] != 0 {
+		t.Errorf("after a reboot %v; the earlier boot's events must not count", c)
+	}
+	// An exhausted host with more events since its boot than are counted:
+	// the counts are left out rather than pinned at the cap.
+	h.Lock()
+	h.Load.Profile, h.BootTime = ProfileExhausted, time.Date(2026, 11, 1, 6, 0, 0, 0, time.UTC)
+	for i := 0; i < 1000; i++ {
+		e.events = append(e.events, windowsEvent{h.BootTime.Add(time.Minute), 4227})
+	}
+	h.Unlock()
+	if c, err = d.Counters(context.Background(), r); err != nil || c["Tcp.ActiveOpens"] == 0 {
+		t.Fatalf("%v %v", c, err)
+	}
+	if _, ok := c["Tcpip.Event4227"]; ok {
+		t.Errorf("more than 1000 events counted as %d", c["Tcpip.Event4227"])
+	}
+}
+
+// Server 2003 has no wevtutil: the counters are netstat's only, and the
+// plan says the events are not read.
+func TestWindows2003CountersWithoutEvents(t *testing.T) {
+	h := newWindowsHost(t, "5.2")
+	d, _ := winDriver(t)
+	r := &winRunner{h: h, user: winAdmin}
+	c, err := d.Counters(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c["Tcpip.Event4227"]; ok || c["Tcp.ResetConnections"] == 0 {
+		t.Errorf("2003 counters %v", c)
+	}
+	tw := 30 * time.Second
+	p := d.Propose(winGather(t, d, r), platform.Targets{TimeWait: &tw}, platform.Guardrails{})
+	if !strings.Contains(strings.Join(p.Notes, "\n"), "no wevtutil, so the Tcpip events 4227 and 4231 are not read") {
+		t.Errorf("notes %q", p.Notes)
+	}
+}
+
+// A virtual machine whose clock is set an hour on or back without a reboot
+// (its host and it disagree about daylight saving) shows LastBootUpTime an
+// hour away at the same UTC offset. That is no reboot: the registry change
+// fleettune made stays pending, never "in force". A real reboot still is
+// one.
+func TestWindowsClockShiftIsNoReboot(t *testing.T) {
+	h := newWindowsHost(t, "10.0")
+	d, _ := winDriver(t)
+	r := &winRunner{h: h, user: WindowsAdmin}
+	tw := 30 * time.Second
+	tgt := platform.Targets{TimeWait: &tw}
+	p, err := platform.Propose(d, winGather(t, d, r), tgt, platform.Guardrails{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	winRunAll(t, r, p.Steps)
+	e := h.Emu.(*windows)
+	for _, shift := range []time.Duration{time.Hour, -time.Hour, time.Hour + time.Minute} {
+		e.SetClockShift(shift)
+		f := winGather(t, d, r)
+		got := d.Propose(f, tgt, platform.Guardrails{})
+		if len(got.Changes) != 1 || !got.Changes[0].Pending() {
+			t.Errorf("clock %s off: %+v; want TcpTimedWaitDelay still awaiting a reboot", shift, got.Changes)
+		}
+		if h.Emu.TimeWait() == tw {
+			t.Fatal("the lab put the value in force without a reboot")
+		}
+	}
+	e.SetClockShift(0)
+	h.Reboot()
+	if got := d.Propose(winGather(t, d, r), tgt, platform.Guardrails{}); len(got.Changes) != 0 {
+		t.Errorf("after a real reboot: %+v", got.Changes)
+	}
+}

@@ -77,6 +77,9 @@ func AIXGatherScript() string {
 	fmt.Fprintf(&b, "echo '@@fleettune@@ nextboot'; cat %s 2>&1; echo\n", AIXNextboot)
 	b.WriteString("echo '@@fleettune@@ netstat -an'; netstat -an 2>&1\n")
 	b.WriteString("echo '@@fleettune@@ pre520tune'; lsattr -El sys0 -a pre520tune 2>&1\n")
+	// The boot scripts compatibility mode persists through (aix_rcnet.go).
+	fmt.Fprintf(&b, "echo '@@fleettune@@ rc.net'; cat %s 2>&1; echo\n", AIXRcNet)
+	fmt.Fprintf(&b, "echo '@@fleettune@@ rc.tcpip'; cat %s 2>&1; echo\n", AIXRcTCPIP)
 	b.WriteString("echo '@@fleettune@@ end'\n")
 	return b.String()
 }
@@ -345,13 +348,28 @@ func ParseAIXFacts(out string) (*Facts, error) {
 			f.Knobs[t+aixLimitsSuffix] = Knob{Name: t + aixLimitsSuffix, Live: l.String()}
 		}
 	}
-	nb := strings.TrimSuffix(s.get("nextboot"), "\n")
-	if strings.HasPrefix(nb, "cat: ") && strings.Count(strings.TrimSuffix(nb, "\n"), "\n") == 0 {
-		// cat: 0652-050 Cannot open /etc/tunables/nextboot.
-		if !strings.Contains(nb, "Cannot open") {
-			return nil, fmt.Errorf("read no tunables: %s", nb)
+	ports, tw, err := ParseAIXNetstat(s.get("netstat -an"))
+	if err != nil {
+		return nil, fmt.Errorf("read no tunables: %w", err)
+	}
+	f.Listening, f.TimeWait = ports, tw
+	mode := parseAIXPre520Tune(s.get("pre520tune"))
+	f.Knobs[AIXPre520Tune] = Knob{Name: AIXPre520Tune, Live: mode, Source: "lsattr -El sys0 -a pre520tune"}
+	nb, exists, err := aixCatSection(s, "nextboot")
+	if err != nil {
+		return nil, fmt.Errorf("read no tunables: %w", err)
+	}
+	if mode == "enable" {
+		// Compatibility mode: nextboot is not applied at boot; what the
+		// next boot gives is what rc.net and rc.tcpip set. nextboot is
+		// kept only for a note: it would apply if the mode were left.
+		aixCompatFacts(f, s, lim)
+		if exists {
+			aixFile(f, AIXNextboot, nb)
 		}
-	} else {
+		return f, nil
+	}
+	if exists {
 		f.Persisted, f.PersistedExists = nb, true
 		for name, v := range ParseAIXNextboot(nb) {
 			k, ok := f.Knobs[name]
@@ -362,13 +380,113 @@ func ParseAIXFacts(out string) (*Facts, error) {
 			f.Knobs[name] = k
 		}
 	}
-	ports, tw, err := ParseAIXNetstat(s.get("netstat -an"))
-	if err != nil {
-		return nil, fmt.Errorf("read no tunables: %w", err)
-	}
-	f.Listening, f.TimeWait = ports, tw
-	f.Knobs[AIXPre520Tune] = Knob{Name: AIXPre520Tune, Live: parseAIXPre520Tune(s.get("pre520tune")), Source: "lsattr -El sys0 -a pre520tune"}
 	return f, nil
+}
+
+// aixCatSection is a file as the gather script's `cat FILE 2>&1; echo`
+// printed it: its content, or exists false when AIX's cat could not open
+// it ("cat: 0652-050 Cannot open FILE."); any other cat error is one.
+func aixCatSection(s sections, name string) (content string, exists bool, err error) {
+	body, ok := s.lookup(name)
+	if !ok {
+		return "", false, fmt.Errorf("output has no section for %s", name)
+	}
+	body = strings.TrimSuffix(body, "\n")
+	if msg := strings.TrimSuffix(body, "\n"); strings.HasPrefix(msg, "cat: ") && !strings.Contains(msg, "\n") {
+		if strings.Contains(msg, "Cannot open") {
+			return "", false, nil
+		}
+		return "", false, fmt.Errorf("%s", msg)
+	}
+	return body, true, nil
+}
+
+// aixCompatFacts fills f for compatibility mode: Persisted is rc.net (the
+// file fleettune writes in this mode), rc.tcpip's content is kept under
+// Facts.Files (when it exists), and each tunable's AtBoot is what the
+// two scripts leave it at, with the line that sets it as its Source. What
+// cannot be read is kept under aixRcNetUnread, for Propose to refuse on.
+func aixCompatFacts(f *Facts, s sections, lim map[string]aixLimits) {
+	unread := func(why string) { f.Knobs[aixRcNetUnread] = Knob{Name: aixRcNetUnread, Live: why} }
+	rcnet, exists, err := aixCatSection(s, "rc.net")
+	switch {
+	case err != nil:
+		unread(fmt.Sprintf("%s could not be read: %v", AIXRcNet, err))
+		return
+	case !exists:
+		unread(AIXRcNet + " does not exist")
+		return
+	}
+	f.Persisted, f.PersistedExists = rcnet, true
+	tcpip, exists, err := aixCatSection(s, "rc.tcpip")
+	if err != nil {
+		unread(fmt.Sprintf("%s could not be read: %v", AIXRcTCPIP, err))
+		return
+	}
+	if exists {
+		aixFile(f, AIXRcTCPIP, tcpip)
+	}
+	boot, _, err := aixCompatBoot(f)
+	if err != nil {
+		unread(err.Error())
+		return
+	}
+	for _, t := range aixTunables {
+		b, k := boot[t], f.Knobs[t]
+		if !b.set || k.Missing {
+			continue
+		}
+		k.AtBoot, k.AtBootSet, k.Source = strconv.FormatInt(b.value, 10), true, b.source
+		if b.unreadable != "" {
+			k.AtBoot = b.unreadable
+		}
+		if b.block != nil && b.source == b.block.where() {
+			k.Source += " (fleettune's block)"
+		}
+		f.Knobs[t] = k
+	}
+}
+
+// aixCompatBoot parses rc.net (f.Persisted) and rc.tcpip and runs their
+// settings from the defaults no -L gave (Gather stores them first).
+func aixCompatBoot(f *Facts) (map[string]*aixBoot, aixScript, error) {
+	rcnet, err := ParseAIXBootScript(AIXRcNet, f.Persisted)
+	if err != nil {
+		return nil, rcnet, err
+	}
+	tcpip, err := ParseAIXBootScript(AIXRcTCPIP, f.Files[AIXRcTCPIP])
+	if err != nil {
+		return nil, rcnet, err
+	}
+	return aixBootValues(rcnet, tcpip, aixDefaults(f)), rcnet, nil
+}
+
+// aixDefaults are the tunables' defaults as no -L gave them.
+func aixDefaults(f *Facts) map[string]int64 {
+	def := map[string]int64{}
+	for _, t := range aixTunables {
+		if l, ok := aixLimitsOf(f, t); ok {
+			def[t] = l.Def
+		}
+	}
+	return def
+}
+
+// aixCompat reports whether f was read in compatibility mode.
+func aixCompat(f *Facts) bool { return f.Knobs[AIXPre520Tune].Live == "enable" }
+
+const (
+	// aixRcNetUnread holds why the boot scripts could not be read.
+	aixRcNetUnread = "rc.net#unread"
+)
+
+// aixFile keeps a file Gather read in compatibility mode, besides rc.net
+// (Facts.Persisted): rc.tcpip, and nextboot for a note.
+func aixFile(f *Facts, path, content string) {
+	if f.Files == nil {
+		f.Files = map[string]string{}
+	}
+	f.Files[path] = content
 }
 
 // AIXPre520Tune is the pseudo-knob in Facts.Knobs that holds sys0's
@@ -392,18 +510,25 @@ func parseAIXPre520Tune(out string) string {
 // understood (Live: why).
 const aixNoLUnread = "no -L#unread"
 
-// aixCompatibilityRefusal is why a change cannot be planned on a host not
-// known to be out of the compatibility mode; "" when it can.
+// aixCompatibilityRefusal is why no change can be planned on the host:
+// the mode is not known, or in compatibility mode the boot scripts that
+// persist values could not be read; "" when changes can be planned.
 func aixCompatibilityRefusal(f *Facts) string {
 	switch v := f.Knobs[AIXPre520Tune].Live; {
 	case v == "disable":
 		return ""
 	case v == "enable":
-		return "AIX is in the pre-5.2 compatibility mode (sys0 pre520tune=enable): nextboot is not applied at boot there, so no -p would not persist; fleettune does not write /etc/rc.net yet: set the value there by hand, or leave the mode with chdev -l sys0 -a pre520tune=disable"
+		if why := f.Knobs[aixRcNetUnread].Live; why != "" {
+			return "AIX is in the pre-5.2 compatibility mode (sys0 pre520tune=enable), where values persist only through " + AIXRcNet + ", and " + why
+		}
+		return ""
 	default:
 		return "cannot tell whether AIX is in the pre-5.2 compatibility mode, where no -p does not persist (sys0 pre520tune " + v + ")"
 	}
 }
+
+// aixCompatNote is the note every plan of a host in compatibility mode has.
+const aixCompatNote = "AIX is in the pre-5.2 compatibility mode (sys0 pre520tune=enable): /etc/tunables/nextboot is not applied at boot, so no -p would not persist; fleettune sets values with no -o and persists them as no -o lines in its marked block at the end of " + AIXRcNet + ", which cfgmgr runs at every boot"
 
 // aixKnobState is one tunable as Propose sees it: live value, the value
 // the next boot gives (nextboot, or the default when nextboot has none)
@@ -415,6 +540,10 @@ type aixKnobState struct {
 	bootSet   bool // nextboot sets it
 	lim       aixLimits
 	persisted int64 // the nextboot value when bootSet
+	// compat: the host is in compatibility mode, where the next boot's
+	// value comes from rc.net and rc.tcpip (aixCompatFacts), and values
+	// are set with no -o and persisted in fleettune's block.
+	compat bool
 }
 
 func aixState(f *Facts, t string) (aixKnobState, error) {
@@ -429,7 +558,7 @@ func aixState(f *Facts, t string) (aixKnobState, error) {
 		}
 		return aixKnobState{}, fmt.Errorf("no -L gave no limits for %s", t)
 	}
-	st := aixKnobState{name: t, lim: lim}
+	st := aixKnobState{name: t, lim: lim, compat: aixCompat(f)}
 	var err error
 	if st.live, err = strconv.ParseInt(strings.TrimSpace(k.Live), 10, 64); err != nil {
 		return st, fmt.Errorf("%s is %q, not an integer", t, k.Live)
@@ -438,7 +567,7 @@ func aixState(f *Facts, t string) (aixKnobState, error) {
 	if k.AtBootSet {
 		v, err := strconv.ParseInt(strings.TrimSpace(k.AtBoot), 10, 64)
 		if err != nil {
-			return st, fmt.Errorf("%s: %s sets %q, not an integer", t, AIXNextboot, k.AtBoot)
+			return st, fmt.Errorf("%s: %s sets %q, not an integer", t, k.Source, k.AtBoot)
 		}
 		st.boot, st.bootSet, st.persisted = v, true, v
 	}
@@ -452,6 +581,8 @@ type aixPlan struct {
 	persist string
 	reboot  bool // the new value applies only at next boot
 	refused string
+	// outOfRange: refused because want is outside no -L's bounds.
+	outOfRange bool
 }
 
 // planTunable decides how to bring st to want: no -p -o for tunables no
@@ -461,10 +592,22 @@ func (st aixKnobState) plan(want int64) aixPlan {
 	p := aixPlan{name: st.name}
 	if want < st.lim.Min || want > st.lim.Max {
 		p.refused = fmt.Sprintf("%s=%d is outside the range no -L gives (%d-%d)", st.name, want, st.lim.Min, st.lim.Max)
+		p.outOfRange = true
 	}
 	liveOK := st.live == want
 	bootOK := st.boot == want
 	switch {
+	case st.compat && aixDynamic(st.lim.Type):
+		if !liveOK {
+			p.cmd = fmt.Sprintf("no -o %s=%d", st.name, want)
+		}
+		if !bootOK {
+			p.persist = fmt.Sprintf("%s: fleettune's block: /usr/sbin/no -o %s=%d", AIXRcNet, st.name, want)
+		}
+	case st.compat:
+		if !liveOK || !bootOK {
+			p.outOfRange, p.refused = false, fmt.Sprintf("%s is of no -L type %q; in the compatibility mode such a tunable is set at boot before the network is configured, and fleettune does not write there", st.name, st.lim.Type)
+		}
 	case aixDynamic(st.lim.Type):
 		if liveOK && bootOK {
 			return p
@@ -479,7 +622,7 @@ func (st aixKnobState) plan(want int64) aixPlan {
 		}
 	default:
 		if !liveOK || !bootOK {
-			p.refused = fmt.Sprintf("%s is of no -L type %q; no cannot change it", st.name, st.lim.Type)
+			p.outOfRange, p.refused = false, fmt.Sprintf("%s is of no -L type %q; no cannot change it", st.name, st.lim.Type)
 		}
 	}
 	return p
@@ -522,7 +665,109 @@ func (d aixDriver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
 		}
 	}
 	p.typeTargets(t)
+	if aixCompat(f) && f.Knobs[aixRcNetUnread].Live == "" {
+		aixCompatChecks(f, &p)
+	}
 	return p
+}
+
+// aixWant is one tunable's target value.
+type aixWant struct {
+	name string
+	v    int64
+}
+
+// aixWants are the tunables and values a change sets, from its typed
+// target: never from its display strings.
+func aixWants(c Change) ([]aixWant, error) {
+	if c.After == nil {
+		return nil, fmt.Errorf("%s: the change has no typed target (make changes with Propose)", c.Knob)
+	}
+	whole := func(d time.Duration, unit time.Duration, knob string) ([]aixWant, error) {
+		if d%unit != 0 || d <= 0 {
+			return nil, fmt.Errorf("%s: %s is not a whole number of %s", knob, d, unit)
+		}
+		return []aixWant{{knob, int64(d / unit)}}, nil
+	}
+	switch {
+	case c.Setting == string(EphemeralPorts) && c.After.Ports != nil:
+		return []aixWant{{aixEphemLow, int64(c.After.Ports.Low)}, {aixEphemHigh, int64(c.After.Ports.High)}}, nil
+	case c.Setting == string(TimeWait) && c.After.Duration != nil:
+		return whole(*c.After.Duration, aixTimeWaitUnit, aixTimeWait)
+	case c.Setting == string(KeepaliveTime) && c.After.Duration != nil:
+		return whole(*c.After.Duration, aixKeepIdleUnit, aixKeepIdle)
+	}
+	return nil, fmt.Errorf("%s: no typed target fleettune can persist for %s", c.Knob, c.Setting)
+}
+
+// aixCompatChecks holds a compatibility-mode proposal to what the boot
+// scripts do: a change whose persisted value the block would hold is
+// refused when rc.net ends before the block, or when a line that runs
+// after the block (later in rc.net, or rc.tcpip) sets the tunable to
+// something else; another line before the block is only noted, as the
+// block's value wins over it.
+func aixCompatChecks(f *Facts, p *Proposal) {
+	boot, rcnet, err := aixCompatBoot(f)
+	if err != nil {
+		return // Gather recorded it as unread; the refusal covers it
+	}
+	p.Notes = append(p.Notes, aixCompatNote)
+	nb := ParseAIXNextboot(f.Files[AIXNextboot])
+	for _, t := range aixTunables {
+		if v, ok := nb[t]; ok {
+			p.Notes = append(p.Notes, fmt.Sprintf("%s:%d sets %s = %s, which this mode does not apply; it would apply at the first boot after leaving the mode (chdev -l sys0 -a pre520tune=disable)", AIXNextboot, v.Line, t, v.Value))
+		}
+	}
+	for i := range p.Changes {
+		c := &p.Changes[i]
+		if c.Refused != "" || c.Persist == "" {
+			continue
+		}
+		if rcnet.BlockBegin == 0 && rcnet.OpenAtEnd {
+			c.Refused = fmt.Sprintf("the last line of %s goes on (a backslash at its end, or a quote left open), so the shell would take fleettune's block for part of it", AIXRcNet)
+			continue
+		}
+		if rcnet.Exit != 0 && (rcnet.BlockBegin == 0 || rcnet.Exit < rcnet.BlockBegin) {
+			c.Refused = fmt.Sprintf("%s:%d exits before the end of the script, where fleettune's block goes, so the block would never run", AIXRcNet, rcnet.Exit)
+			continue
+		}
+		wants, err := aixWants(*c)
+		if err != nil {
+			c.Refused = err.Error()
+			continue
+		}
+		for _, w := range wants {
+			b := boot[w.name]
+			for _, a := range b.after {
+				if a.Unreadable != "" || a.Default || a.Value != w.v {
+					c.Refused = fmt.Sprintf("%s sets %s (%s) after fleettune's block in %s runs, so it would undo %s=%d at every boot; remove that line or make it %d", a.where(), w.name, aixSettingText(a), AIXRcNet, w.name, w.v, w.v)
+					break
+				}
+			}
+			if c.Refused != "" {
+				break
+			}
+			for _, x := range b.before {
+				if x.Unreadable != "" || x.Default || x.Value != w.v {
+					p.Notes = append(p.Notes, fmt.Sprintf("%s also sets %s (%s); fleettune's block runs after it, so %s=%d holds at boot", x.where(), w.name, aixSettingText(x), w.name, w.v))
+				}
+			}
+		}
+		if c.Refused != "" {
+			c.Commands, c.Persist, c.RebootRequired, c.RebootReason = nil, "", false, ""
+		}
+	}
+}
+
+// aixSettingText is what a boot script line does to a tunable.
+func aixSettingText(s aixNoSetting) string {
+	switch {
+	case s.Default:
+		return "to its default"
+	case s.Unreadable != "":
+		return "to " + strconv.Quote(s.Unreadable) + ", not an integer fleettune can read"
+	}
+	return "to " + strconv.FormatInt(s.Value, 10)
 }
 
 func (d aixDriver) proposeRange(f *Facts, want PortRange, g Guardrails) *Change {
@@ -556,6 +801,8 @@ func (d aixDriver) proposeRange(f *Facts, want PortRange, g Guardrails) *Change 
 	for _, x := range order {
 		if x.cmd != "" {
 			c.Commands = append(c.Commands, x.cmd)
+		}
+		if x.persist != "" {
 			persist = append(persist, x.persist)
 		}
 		if x.reboot {
@@ -564,6 +811,10 @@ func (d aixDriver) proposeRange(f *Facts, want PortRange, g Guardrails) *Change 
 	}
 	sort.Strings(reboot)
 	c.Persist = strings.Join(persist, "; ")
+	if lo.compat && c.Persist != "" {
+		// The block always holds both ends: ApplyCommands writes the range.
+		c.Persist = fmt.Sprintf("%s: fleettune's block: /usr/sbin/no -o %s=%d, /usr/sbin/no -o %s=%d", AIXRcNet, aixEphemLow, want.Low, aixEphemHigh, want.High)
+	}
 	if len(reboot) > 0 {
 		c.RebootRequired, c.RebootReason = true, aixRebootReason(reboot)
 	}
@@ -613,13 +864,17 @@ func (d aixDriver) proposeDuration(f *Facts, setting, knob string, want, unit ti
 	c.AtBoot = aixAtBoot(show(st.live), show(st.boot), st.bootSet)
 	pl := st.plan(n)
 	if pl.cmd != "" {
-		c.Commands, c.Persist = []string{pl.cmd}, pl.persist
+		c.Commands = []string{pl.cmd}
 	}
+	c.Persist = pl.persist
 	if pl.reboot {
 		c.RebootRequired, c.RebootReason = true, aixRebootReason([]string{knob})
 	}
-	if pl.refused != "" {
+	switch {
+	case pl.outOfRange:
 		c.Refused = fmt.Sprintf("%s (%s-%s)", pl.refused, show(st.lim.Min), show(st.lim.Max))
+	case pl.refused != "":
+		c.Refused = pl.refused
 	}
 	return &c
 }
@@ -638,7 +893,8 @@ func aixFirstErr(errs ...error) error {
 var aixCommand = regexp.MustCompile(`^no (-p |-r )?(-o (tcp_ephemeral_low|tcp_ephemeral_high|tcp_timewait|tcp_keepidle)=[0-9]+|-d (tcp_ephemeral_low|tcp_ephemeral_high|tcp_timewait|tcp_keepidle))$`)
 
 // Snapshot records, for every tunable the changes touch, its live value
-// and its nextboot entry (AtBootSet false: none).
+// and its nextboot entry (AtBootSet false: none); in compatibility mode
+// the value the boot scripts give, and rc.net itself, byte for byte.
 func (aixDriver) Snapshot(f *Facts, changes []Change) Snapshot {
 	s := Snapshot{Knobs: map[string]KnobState{}}
 	for _, c := range changes {
@@ -650,26 +906,86 @@ func (aixDriver) Snapshot(f *Facts, changes []Change) Snapshot {
 			s.Knobs[t] = stateOf(k)
 		}
 	}
+	if aixCompat(f) {
+		s.persistedFile(AIXRcNet, f)
+	}
 	return s
 }
 
 // ApplyCommands returns every change's no commands in order. no -p and
 // no -r write /etc/tunables/nextboot themselves, so there is no separate
-// write of persistent configuration.
+// write of persistent configuration. In compatibility mode the commands
+// are no -o only, and one write of rc.net follows them: fleettune's block
+// with the persisted values of every change (and the block's other lines
+// as they were), built from the changes' typed targets.
 func (aixDriver) ApplyCommands(f *Facts, changes []Change) ([]string, error) {
+	compat := aixCompat(f)
 	var cmds []string
+	block := map[string]int64{}
 	for _, c := range changes {
 		if c.Refused != "" {
 			return nil, fmt.Errorf("%s: refused: %s", c.Knob, c.Refused)
 		}
 		for _, cmd := range c.Commands {
-			if !aixCommand.MatchString(cmd) {
+			if !aixCommand.MatchString(cmd) || (compat && !strings.HasPrefix(cmd, "no -o ")) {
 				return nil, fmt.Errorf("%s: unexpected command %q", c.Knob, cmd)
 			}
 			cmds = append(cmds, cmd)
 		}
+		if compat && c.Persist != "" {
+			wants, err := aixWants(c)
+			if err != nil {
+				return nil, err
+			}
+			for _, w := range wants {
+				block[w.name] = w.v
+			}
+		}
+	}
+	if len(block) > 0 {
+		w, err := aixBlockWrite(f, block, nil)
+		if err != nil {
+			return nil, err
+		}
+		cmds = append(cmds, w)
 	}
 	return cmds, nil
+}
+
+// aixBlockWrite is the write of rc.net with fleettune's block holding set
+// (merged over the block's current values), with drop taken out of it.
+func aixBlockWrite(f *Facts, set map[string]int64, drop map[string]bool) (string, error) {
+	if !f.PersistedExists {
+		return "", fmt.Errorf("%s does not exist; nothing to persist to", AIXRcNet)
+	}
+	rcnet, err := ParseAIXBootScript(AIXRcNet, f.Persisted)
+	if err != nil {
+		return "", err
+	}
+	def := aixDefaults(f)
+	vals := map[string]int64{}
+	highBefore := def[aixEphemHigh]
+	for _, st := range rcnet.Settings {
+		switch {
+		case st.InBlock && st.Unreadable == "":
+			vals[st.Tunable] = st.Value
+			if st.Default {
+				vals[st.Tunable] = def[st.Tunable]
+			}
+		case !st.InBlock && st.Tunable == aixEphemHigh && (rcnet.BlockBegin == 0 || st.Line < rcnet.BlockBegin) && st.Unreadable == "":
+			highBefore = st.Value
+			if st.Default {
+				highBefore = def[aixEphemHigh]
+			}
+		}
+	}
+	for k, v := range set {
+		vals[k] = v
+	}
+	for k := range drop {
+		delete(vals, k)
+	}
+	return aixWriteRcNet(aixMergeBlock(f.Persisted, rcnet, aixBlockLines(vals, highBefore))), nil
 }
 
 // RestoreCommands bring every tunable of snap back to its live value and
@@ -685,6 +1001,15 @@ func (aixDriver) ApplyCommands(f *Facts, changes []Change) ([]string, error) {
 // Reboot-type tunables get only the nextboot half (no -r); their live
 // value follows at the next boot. Knobs already as they were give nothing.
 func (aixDriver) RestoreCommands(f *Facts, snap Snapshot) ([]string, error) {
+	_, tracked := snap.Files[AIXRcNet]
+	switch {
+	case tracked && !aixCompat(f):
+		return nil, fmt.Errorf("the change was made in the pre-5.2 compatibility mode (persisted in %s) and the host has left that mode since (sys0 pre520tune %s); restore it by hand", AIXRcNet, f.Knobs[AIXPre520Tune].Live)
+	case tracked:
+		return aixRestoreCompat(f, snap)
+	case aixCompat(f) && len(snap.Knobs) > 0:
+		return nil, fmt.Errorf("the change was persisted in %s, and the host is in the pre-5.2 compatibility mode since, where that file is not applied at boot; restore it by hand", AIXNextboot)
+	}
 	var cmds []string
 	for _, t := range sortedKnobs(snap) {
 		if !contains(aixTunables, t) {
@@ -755,10 +1080,124 @@ func (aixDriver) RestoreCommands(f *Facts, snap Snapshot) ([]string, error) {
 	return cmds, nil
 }
 
+// aixRestoreCompat restores a change made in compatibility mode: the live
+// values with no -o, and rc.net as it was, byte for byte, when nothing
+// outside fleettune's block changed since; otherwise only the block is put
+// back as it was (or taken out), and the other lines are kept as they are
+// now.
+func aixRestoreCompat(f *Facts, snap Snapshot) ([]string, error) {
+	var live []aixWant
+	for _, t := range sortedKnobs(snap) {
+		if !contains(aixTunables, t) {
+			return nil, fmt.Errorf("%s: not a tunable fleettune manages", t)
+		}
+		was := snap.Knobs[t]
+		if was.Missing {
+			continue
+		}
+		now, ok := f.Knobs[t]
+		if !ok || now.Missing {
+			return nil, fmt.Errorf("%s: the host no longer has this tunable; cannot restore %q", t, was.Live)
+		}
+		old, err := strconv.ParseInt(strings.TrimSpace(was.Live), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: recorded value %q is not an integer", t, was.Live)
+		}
+		if !sameInts(now.Live, was.Live) {
+			live = append(live, aixWant{t, old})
+		}
+	}
+	// In aixTunables order, but never crossing the range: a low end going
+	// above the high end in force waits for the high end.
+	sort.Slice(live, func(i, j int) bool { return indexOf(aixTunables, live[i].name) < indexOf(aixTunables, live[j].name) })
+	if len(live) >= 2 && live[0].name == aixEphemLow && live[1].name == aixEphemHigh {
+		if hi, err := strconv.ParseInt(strings.TrimSpace(f.Knobs[aixEphemHigh].Live), 10, 64); err == nil && live[0].v >= hi {
+			live[0], live[1] = live[1], live[0]
+		}
+	}
+	var cmds []string
+	for _, w := range live {
+		cmds = append(cmds, fmt.Sprintf("no -o %s=%d", w.name, w.v))
+	}
+	for _, c := range cmds {
+		if !aixCommand.MatchString(c) {
+			return nil, fmt.Errorf("internal: unexpected restore command %q", c)
+		}
+	}
+	want := snap.Files[AIXRcNet]
+	if want == nil {
+		return nil, fmt.Errorf("the snapshot says %s did not exist; fleettune never writes it then", AIXRcNet)
+	}
+	if f.PersistedExists && f.Persisted == *want {
+		return cmds, nil
+	}
+	if !f.PersistedExists {
+		return nil, fmt.Errorf("%s is gone; cannot put fleettune's block back into it", AIXRcNet)
+	}
+	content := *want
+	nowOut, err1 := aixOutsideBlock(f.Persisted)
+	wasOut, err2 := aixOutsideBlock(*want)
+	if err := aixFirstErr(err1, err2); err != nil {
+		return nil, err
+	}
+	if nowOut != wasOut {
+		// Someone changed rc.net outside the block since: keep their
+		// lines, and put back only the block.
+		cur, _ := ParseAIXBootScript(AIXRcNet, f.Persisted)
+		old, _ := ParseAIXBootScript(AIXRcNet, *want)
+		var lines []string
+		if old.BlockBegin != 0 {
+			all := strings.Split(*want, "\n")
+			lines = all[old.BlockBegin : old.BlockEnd-1]
+		}
+		content = aixMergeBlock(f.Persisted, cur, lines)
+	}
+	return append(cmds, aixWriteRcNet(content)), nil
+}
+
+// aixBlockDifference says how fleettune's block in rc.net differs from the
+// one snap recorded; "" when it is the same (lines outside the block are
+// not fleettune's, and a rollback keeps them as they are now).
+func aixBlockDifference(f *Facts, snap Snapshot) string {
+	was, tracked := snap.Files[AIXRcNet]
+	switch {
+	case !tracked:
+		return ""
+	case was == nil || !f.PersistedExists:
+		return fileDifference(AIXRcNet, f, snap)
+	}
+	now, err1 := aixBlockText(f.Persisted)
+	old, err2 := aixBlockText(*was)
+	if err := aixFirstErr(err1, err2); err != nil {
+		return AIXRcNet + ": " + err.Error()
+	}
+	if now != old {
+		return AIXRcNet + ": fleettune's block differs from what it was"
+	}
+	return ""
+}
+
+func indexOf(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return len(list)
+}
+
 // Differences says how f differs from snap: live values and nextboot
-// entries; empty when the host is back.
+// entries (in compatibility mode: what the boot scripts give, and rc.net);
+// empty when the host is back.
 func (aixDriver) Differences(f *Facts, snap Snapshot) []string {
 	var diff []string
+	if d := aixBlockDifference(f, snap); d != "" {
+		diff = append(diff, d)
+	}
+	source, sets := AIXNextboot, "sets"
+	if _, ok := snap.Files[AIXRcNet]; ok {
+		source, sets = "the boot scripts ("+AIXRcNet+", "+AIXRcTCPIP+")", "set"
+	}
 	for _, t := range sortedKnobs(snap) {
 		was, now := snap.Knobs[t], f.Knobs[t]
 		if was.Missing != now.Missing {
@@ -774,11 +1213,11 @@ func (aixDriver) Differences(f *Facts, snap Snapshot) []string {
 		}
 		switch {
 		case was.AtBootSet && !now.AtBootSet:
-			diff = append(diff, fmt.Sprintf("%s: %s no longer sets %s (was %s)", t, AIXNextboot, t, was.AtBoot))
+			diff = append(diff, fmt.Sprintf("%s: %s no longer %s %s (was %s)", t, source, sets, t, was.AtBoot))
 		case !was.AtBootSet && now.AtBootSet:
-			diff = append(diff, fmt.Sprintf("%s: %s sets %s = %s; it had no entry", t, AIXNextboot, t, now.AtBoot))
+			diff = append(diff, fmt.Sprintf("%s: %s %s %s = %s; it had no entry", t, source, sets, t, now.AtBoot))
 		case was.AtBootSet && !sameInts(now.AtBoot, was.AtBoot):
-			diff = append(diff, fmt.Sprintf("%s: %s sets %s = %s, was %s", t, AIXNextboot, t, now.AtBoot, was.AtBoot))
+			diff = append(diff, fmt.Sprintf("%s: %s %s %s = %s, was %s", t, source, sets, t, now.AtBoot, was.AtBoot))
 		}
 	}
 	return diff

@@ -2,7 +2,9 @@ package platform
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -450,11 +452,20 @@ func TestAIXPre520Tune(t *testing.T) {
 			t.Errorf("%q: %q, want %q", out, got, want)
 		}
 	}
-	f := &Facts{Knobs: map[string]Knob{}}
-	for v, want := range map[string]string{"disable": "", "enable": "pre-5.2 compatibility mode (sys0 pre520tune=enable)", "": "cannot tell whether"} {
-		f.Knobs[AIXPre520Tune] = Knob{Live: v}
-		if got := aixCompatibilityRefusal(f); want == "" && got != "" || !strings.Contains(got, want) {
-			t.Errorf("pre520tune %q: refusal %q, want %q", v, got, want)
+	// Compatibility mode is planned (through rc.net) unless its boot
+	// scripts could not be read; a mode not known refuses.
+	for _, tc := range []struct{ mode, unread, want string }{
+		{"disable", "", ""},
+		{"enable", "", ""},
+		{"enable", "/etc/rc.net does not exist", "pre-5.2 compatibility mode (sys0 pre520tune=enable), where values persist only through /etc/rc.net, and /etc/rc.net does not exist"},
+		{"", "", "cannot tell whether"},
+	} {
+		f := &Facts{Knobs: map[string]Knob{AIXPre520Tune: {Live: tc.mode}}}
+		if tc.unread != "" {
+			f.Knobs[aixRcNetUnread] = Knob{Live: tc.unread}
+		}
+		if got := aixCompatibilityRefusal(f); tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+			t.Errorf("pre520tune %q (unread %q): refusal %q, want %q", tc.mode, tc.unread, got, tc.want)
 		}
 	}
 }
@@ -471,5 +482,290 @@ func TestAIXUnreadNoL(t *testing.T) {
 	p, err := Propose(aixDriver{}, f, Targets{KeepaliveTime: &ka}, Guardrails{})
 	if err != nil || len(p.Changes) != 1 || !strings.Contains(p.Changes[0].Refused, "layout of no -L was not understood") || len(p.Steps) != 0 {
 		t.Errorf("%+v, %v", p, err)
+	}
+}
+
+func TestParseAIXBootScript(t *testing.T) {
+	type set struct {
+		tunable string
+		line    int
+		value   int64
+		def     bool
+		bad     string
+		inBlock bool
+	}
+	for _, tc := range []struct {
+		name, content string
+		want          []set
+		begin, end    int
+		exit          int
+		err           string
+	}{
+		{name: "no lines", content: "#!/bin/ksh\n/usr/lib/methods/cfgif $* >>$LOGFILE 2>&1\n"},
+		{name: "indented in an if, with redirections",
+			content: "if [ -f /usr/sbin/no ] ; then\n\t/usr/sbin/no -o tcp_timewait=3 >>/dev/null 2>&1\nfi\n",
+			want:    []set{{tunable: aixTimeWait, line: 2, value: 3}}},
+		{name: "comments and other tunables",
+			content: "#/usr/sbin/no -o tcp_timewait=3\nno -o rfc1323=1 -o tcp_keepidle=1200 # idle\n",
+			want:    []set{{tunable: aixKeepIdle, line: 2, value: 1200}}},
+		{name: "several commands on a line, then and a continuation",
+			content: "if true; then no -o tcp_ephemeral_low=20000; fi && /usr/sbin/no \\\n  -o tcp_ephemeral_high=40000\n",
+			want:    []set{{tunable: aixEphemLow, line: 1, value: 20000}, {tunable: aixEphemHigh, line: 1, value: 40000}}},
+		{name: "defaults, -D and a variable",
+			content: "no -d tcp_timewait\nno -D\nno -o tcp_keepidle=$IDLE\n",
+			want: []set{{tunable: aixTimeWait, line: 1, def: true},
+				{tunable: aixEphemLow, line: 2, def: true}, {tunable: aixEphemHigh, line: 2, def: true}, {tunable: aixTimeWait, line: 2, def: true}, {tunable: aixKeepIdle, line: 2, def: true},
+				{tunable: aixKeepIdle, line: 3, bad: "$IDLE"}}},
+		{name: "-r changes only nextboot", content: "no -r -o tcp_timewait=3\nno -o tcp_timewait\n"},
+		{name: "the block",
+			content: "no -o tcp_timewait=4\n" + aixBlockBegin + "\n/usr/sbin/no -o tcp_timewait=2\n" + aixBlockEnd + "\nno -o tcp_keepidle=9\n",
+			want:    []set{{tunable: aixTimeWait, line: 1, value: 4}, {tunable: aixTimeWait, line: 3, value: 2, inBlock: true}, {tunable: aixKeepIdle, line: 5, value: 9}},
+			begin:   2, end: 4},
+		{name: "exit", content: "no -o tcp_timewait=4\nif x; then\n  exit 1\nfi\nexit 0\n", want: []set{{tunable: aixTimeWait, line: 1, value: 4}}, exit: 5},
+		{name: "a string over two lines",
+			content: "echo \"a\nno -o tcp_timewait=9\"; no -o tcp_keepidle=8\n# a comment \\\nno -o tcp_timewait=3\n",
+			want:    []set{{tunable: aixKeepIdle, line: 1, value: 8}, {tunable: aixTimeWait, line: 4, value: 3}}},
+		{name: "a backslash joins words", content: "no -o tcp_time\\\nwait=7\n", want: []set{{tunable: aixTimeWait, line: 1, value: 7}}},
+		{name: "a marker inside a string", content: "echo '\n" + aixBlockBegin + "\n'\n", err: "rc.net:2: fleettune's marker is part of the line before it"},
+		{name: "no end marker", content: aixBlockBegin + "\nno -o tcp_timewait=2\n", err: "rc.net:1: fleettune's block has no end marker"},
+		{name: "two blocks", content: aixBlockBegin + "\n" + aixBlockEnd + "\n" + aixBlockBegin + "\n" + aixBlockEnd + "\n", err: "rc.net:3: a second fleettune block"},
+		{name: "end alone", content: aixBlockEnd + "\n", err: "rc.net:1:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc, err := ParseAIXBootScript(AIXRcNet, tc.content)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []set
+			for _, s := range sc.Settings {
+				got = append(got, set{s.Tunable, s.Line, s.Value, s.Default, s.Unreadable, s.InBlock})
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("settings %+v, want %+v", got, tc.want)
+			}
+			if sc.BlockBegin != tc.begin || sc.BlockEnd != tc.end || sc.Exit != tc.exit {
+				t.Errorf("block %d-%d exit %d, want %d-%d exit %d", sc.BlockBegin, sc.BlockEnd, sc.Exit, tc.begin, tc.end, tc.exit)
+			}
+		})
+	}
+}
+
+// The block is replaced in place or appended, and nothing outside it
+// changes; taking it out gives the file back.
+func TestAIXMergeBlock(t *testing.T) {
+	for _, stock := range []string{"#!/bin/ksh\nno -o tcp_timewait=4\n", "no trailing newline", ""} {
+		sc, _ := ParseAIXBootScript(AIXRcNet, stock)
+		one := aixMergeBlock(stock, sc, []string{"/usr/sbin/no -o tcp_timewait=2"})
+		if !strings.HasPrefix(one, stock) || !strings.HasSuffix(one, aixBlockBegin+"\n/usr/sbin/no -o tcp_timewait=2\n"+aixBlockEnd+"\n") {
+			t.Errorf("%q: appended block:\n%s", stock, one)
+		}
+		sc1, err := ParseAIXBootScript(AIXRcNet, one+"echo after\n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		two := aixMergeBlock(one+"echo after\n", sc1, []string{"/usr/sbin/no -o tcp_timewait=3", "/usr/sbin/no -o tcp_keepidle=600"})
+		if want := strings.Replace(one, "tcp_timewait=2", "tcp_timewait=3\n/usr/sbin/no -o tcp_keepidle=600", 1) + "echo after\n"; two != want {
+			t.Errorf("%q: replaced block:\n%s\nwant\n%s", stock, two, want)
+		}
+		out, err := aixOutsideBlock(two)
+		if want := strings.TrimLeft(strings.TrimRight(stock, "\n")+"\necho after", "\n"); err != nil || out != want {
+			t.Errorf("%q: outside the block %q, %v", stock, out, err)
+		}
+	}
+}
+
+func TestParseAIXCompatFacts(t *testing.T) {
+	f := parseAIXFixture(t, "gather-compat-block.txt")
+	if !aixCompat(f) || !f.PersistedExists || !strings.Contains(f.Persisted, aixBlockBegin) {
+		t.Fatalf("compat facts: mode %q, persisted %t", f.Knobs[AIXPre520Tune].Live, f.PersistedExists)
+	}
+	for name, want := range map[string]Knob{
+		aixEphemLow:  {Live: "32768", AtBoot: "10240", AtBootSet: true, Source: "/etc/rc.net:40 (fleettune's block)"},
+		aixEphemHigh: {Live: "65535"},
+		aixTimeWait:  {Live: "2", AtBoot: "2", AtBootSet: true, Source: "/etc/rc.net:41 (fleettune's block)"},
+		aixKeepIdle:  {Live: "14400", AtBoot: "1200", AtBootSet: true, Source: "/etc/rc.tcpip:11"},
+	} {
+		k := f.Knobs[name]
+		if k.Live != want.Live || k.AtBoot != want.AtBoot || k.AtBootSet != want.AtBootSet || k.Source != want.Source {
+			t.Errorf("%s: %+v, want %+v", name, k, want)
+		}
+	}
+	// rc.tcpip's tcp_keepidle runs after the block: a keepalive target
+	// other than its value is refused; the range is planned with no -o and
+	// the block.
+	ka := 5 * time.Minute
+	r := PortRange{Low: 10240, High: 65535}
+	p, err := Propose(aixDriver{}, f, Targets{EphemeralPorts: &r, KeepaliveTime: &ka}, Guardrails{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Changes) != 2 || p.Changes[0].Refused != "" || !strings.Contains(p.Changes[1].Refused, "/etc/rc.tcpip:11 sets tcp_keepidle (to 1200) after fleettune's block") {
+		t.Fatalf("changes %+v", p.Changes)
+	}
+	// the range alone: live is behind, the block has it already
+	p, err = Propose(aixDriver{}, f, Targets{EphemeralPorts: &r}, Guardrails{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Changes[0]; c.Action != ActionUpdate || c.Persist != "" || !reflect.DeepEqual(p.Steps, []string{"no -o tcp_ephemeral_low=10240"}) {
+		t.Errorf("range: %+v, steps %q", c, p.Steps)
+	}
+
+	// No rc.net: nothing can persist; every change is refused, naming it.
+	f = parseAIXFixture(t, "gather-compat-no-rcnet.txt")
+	p, _ = Propose(aixDriver{}, f, Targets{EphemeralPorts: &r}, Guardrails{})
+	if len(p.Steps) != 0 || !strings.Contains(p.Changes[0].Refused, "/etc/rc.net does not exist") {
+		t.Errorf("no rc.net: %+v", p)
+	}
+	// rc.net whose last line goes on: the block would be part of it.
+	f = parseAIXFixture(t, "gather-compat-default.txt")
+	f.Persisted += "/usr/lib/methods/cfgif \\\n"
+	p, _ = Propose(aixDriver{}, f, Targets{EphemeralPorts: &r}, Guardrails{})
+	if len(p.Steps) != 0 || !strings.Contains(p.Changes[0].Refused, "goes on (a backslash at its end") {
+		t.Errorf("continued: %+v", p)
+	}
+	// rc.net that exits before its end: the block would never run.
+	f = parseAIXFixture(t, "gather-compat-default.txt")
+	f.Persisted += "exit 0\n"
+	p, _ = Propose(aixDriver{}, f, Targets{EphemeralPorts: &r}, Guardrails{})
+	if len(p.Steps) != 0 || !strings.Contains(p.Changes[0].Refused, "exits before the end of the script") {
+		t.Errorf("exit: %+v", p)
+	}
+}
+
+// Whatever rc.net holds, writing fleettune's block changes nothing outside
+// it, and the block reads back as written.
+func FuzzAIXRcNetBlock(f *testing.F) {
+	f.Add(readAIXFixture(t0(), "gather-compat-default.txt"))
+	f.Add("no -o tcp_timewait=4\n" + aixBlockBegin + "\n/usr/sbin/no -o tcp_timewait=2\n" + aixBlockEnd + "\nexit 0")
+	f.Add("a \\\n" + aixBlockBegin + "\r\n" + aixBlockEnd)
+	lines := []string{"/usr/sbin/no -o tcp_ephemeral_low=10240", "/usr/sbin/no -o tcp_timewait=2"}
+	f.Fuzz(func(t *testing.T, content string) {
+		sc, err := ParseAIXBootScript(AIXRcNet, content)
+		if err != nil || (sc.BlockBegin == 0 && sc.OpenAtEnd) {
+			return // refused before any write (aixCompatChecks)
+		}
+		merged := aixMergeBlock(content, sc, lines)
+		sc2, err := ParseAIXBootScript(AIXRcNet, merged)
+		if err != nil {
+			t.Fatalf("the merged file does not parse: %v\n%q", err, merged)
+		}
+		var in []string
+		for _, s := range sc2.Settings {
+			if s.InBlock {
+				in = append(in, fmt.Sprintf("%s=%d", s.Tunable, s.Value))
+			}
+		}
+		if strings.Join(in, ",") != "tcp_ephemeral_low=10240,tcp_timewait=2" {
+			t.Fatalf("the block reads back as %q\n%q", in, merged)
+		}
+		was, err1 := aixOutsideBlock(content)
+		now, err2 := aixOutsideBlock(merged)
+		if err1 != nil || err2 != nil || was != now {
+			t.Fatalf("outside the block: %q became %q (%v %v)", was, now, err1, err2)
+		}
+	})
+}
+
+// t0 is for reading a seed before the fuzz function's own t exists.
+func t0() *testing.T { return &testing.T{} }
+
+// The boot-script reader is linear: a stock rc.net, and one at the 1 MiB
+// cap full of no lines and quoted strings.
+func BenchmarkParseAIXBootScript(b *testing.B) {
+	stock := strings.SplitN(strings.SplitN(readAIXFixture(&testing.T{}, "gather-compat-default.txt"), "@@fleettune@@ rc.net\n", 2)[1], "@@fleettune@@", 2)[0]
+	var big strings.Builder
+	for big.Len() < aixMaxScript-200 {
+		big.WriteString("if [ -f /usr/sbin/no ] ; then /usr/sbin/no -o tcp_timewait=2 >>/dev/null 2>&1; fi # x\necho \"a 'quoted'\nstring\" \\\n  more\n")
+	}
+	// A quote left open, and a backslash on every line: each line is
+	// scanned once, never the whole command so far again.
+	open := "echo \"" + strings.Repeat("no -o tcp_timewait=2\n", (aixMaxScript-10)/21)
+	cont := strings.Repeat("no -o tcp_timewait=2 \\\n", (aixMaxScript-10)/23)
+	for _, c := range []struct{ name, content string }{{"stock", stock}, {"1MiB", big.String()}, {"1MiB-open-quote", open}, {"1MiB-continued", cont}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.content)))
+			for i := 0; i < b.N; i++ {
+				if _, err := ParseAIXBootScript(AIXRcNet, c.content); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// A change made in one mode is not restored in the other: nextboot is not
+// applied in compatibility mode, rc.net not read out of it.
+func TestAIXRestoreAcrossModes(t *testing.T) {
+	compat := parseAIXFixture(t, "gather-compat-block.txt")
+	normal := parseAIXFixture(t, "gather-converged.txt")
+	rcnet := compat.Persisted
+	madeInCompat := Snapshot{Knobs: map[string]KnobState{aixTimeWait: {Live: "1"}}, Files: map[string]*string{AIXRcNet: &rcnet}}
+	if _, err := (aixDriver{}).RestoreCommands(normal, madeInCompat); err == nil || !strings.Contains(err.Error(), "has left that mode since") {
+		t.Errorf("compat snapshot on a normal host: %v", err)
+	}
+	madeInNormal := Snapshot{Knobs: map[string]KnobState{aixTimeWait: {Live: "1"}}}
+	if _, err := (aixDriver{}).RestoreCommands(compat, madeInNormal); err == nil || !strings.Contains(err.Error(), "is in the pre-5.2 compatibility mode since") {
+		t.Errorf("normal snapshot on a compat host: %v", err)
+	}
+}
+
+// The compatibility-mode write of rc.net, run by a real sh on this machine
+// (its paths moved into a temporary directory): the new file is exactly
+// the merged content, keeps the old one's mode, and the private directory
+// is gone; a directory left at that path stops it before anything changes.
+func TestAIXRcNetWriteWithSh(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	if out, err := exec.Command(sh, "-n", "-c", AIXGatherScript()).CombinedOutput(); err != nil {
+		t.Errorf("the gather script: sh -n: %v: %s", err, out)
+	}
+	f := parseAIXFixture(t, "gather-compat-default.txt")
+	tw := 30 * time.Second
+	p, err := Propose(aixDriver{}, f, Targets{TimeWait: &tw}, Guardrails{})
+	if err != nil || len(p.Steps) != 2 {
+		t.Fatalf("steps %q, %v", p.Steps, err)
+	}
+	dir := t.TempDir()
+	rc := filepath.Join(dir, "rc.net")
+	if err := os.WriteFile(rc, []byte(f.Persisted), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(rc, 0o774); err != nil {
+		t.Fatal(err)
+	}
+	step := strings.ReplaceAll(p.Steps[1], aixRcNetDir, filepath.Join(dir, "d"))
+	step = strings.ReplaceAll(step, AIXRcNet, rc)
+	if out, err := exec.Command(sh, "-c", step).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	got, _ := os.ReadFile(rc)
+	sc, _ := ParseAIXBootScript(AIXRcNet, f.Persisted)
+	if want := aixMergeBlock(f.Persisted, sc, []string{"/usr/sbin/no -o tcp_timewait=2"}); string(got) != want {
+		t.Errorf("rc.net written by sh:\n%s\nwant\n%s", got, want)
+	}
+	if st, err := os.Stat(rc); err != nil || st.Mode().Perm() != 0o774 {
+		t.Errorf("mode after the write: %v %v", st.Mode(), err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "d")); !os.IsNotExist(err) {
+		t.Errorf("the private directory is left: %v", err)
+	}
+	// A directory already there (a failed apply's) stops the write.
+	if err := os.Mkdir(filepath.Join(dir, "d"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(sh, "-c", step).CombinedOutput(); err == nil {
+		t.Errorf("the write ran over an existing directory: %s", out)
+	}
+	if again, _ := os.ReadFile(rc); string(again) != string(got) {
+		t.Error("rc.net changed although the write stopped")
 	}
 }

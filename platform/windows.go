@@ -129,12 +129,48 @@ var windowsTCPStats = []struct{ label, name string }{
 // Failed Connection Attempts is tcpAttemptFails (a handshake answered with
 // a reset or an old segment), Reset Connections is tcpEstabResets (a new
 // connection torn down by a segment meant for its predecessor).
+//
+// The Tcpip events are counted since the boot: any new one is a failure
+// (4227: a connection refused because its local endpoint was still in
+// TIME_WAIT towards the same remote one; 4231: no ephemeral port left).
 var windowsThresholds = map[string]int64{
 	"Tcp.FailedConnectionAttempts": 50,
 	"Tcp.ResetConnections":         50,
+	windowsEvent4227:               0,
+	windowsEvent4231:               0,
 }
 
-// Counters reads the TCP statistics with WindowsCountersCommand.
+// The counters that count the System log's Tcpip events since the boot.
+const (
+	windowsEvent4227 = "Tcpip.Event4227"
+	windowsEvent4231 = "Tcpip.Event4231"
+
+	// windowsEventsMax is how many events are counted at most; with more
+	// since the boot the count cannot show a rise and is left out.
+	windowsEventsMax = 1000
+	// windowsEventsMaxOutput caps wevtutil's output: an event in text
+	// form is under a kilobyte.
+	windowsEventsMaxOutput = 4 << 20
+)
+
+// WindowsEventsCommand counts the System log's Tcpip events 4227 and 4231
+// created since a moment (in UTC, the XPath's @SystemTime), newest first,
+// one more than windowsEventsMax so that a full count shows.
+func WindowsEventsCommand(since time.Time) string {
+	return fmt.Sprintf(`wevtutil qe System /q:"*[System[Provider[@Name='Tcpip'] and (EventID=4227 or EventID=4231) and TimeCreated[@SystemTime>='%s']]]" /c:%d /rd:true /f:text`,
+		since.UTC().Format("2006-01-02T15:04:05.000Z"), windowsEventsMax+1)
+}
+
+// Counters reads the TCP statistics with WindowsCountersCommand, then the
+// Tcpip events 4227 and 4231 logged since the boot (WindowsEventsCommand,
+// from a minute before the boot time wmic gives, for its jitter). Server
+// 2003 has no wevtutil: there the events are not read (Propose says so).
+//
+// The counts are monotonic but for one case: a virtual machine's clock set
+// an hour off between two reads moves wmic's boot time, and so the bound,
+// by that hour (see windowsSameBoot), and the count then moves on its own.
+// Either way the check errs towards unhealthy (a count that went down is
+// taken as a reset, its new value as the rise), never towards healthy.
 func (windowsDriver) Counters(ctx context.Context, r Runner) (Counters, error) {
 	res, err := r.Run(ctx, WindowsCountersCommand)
 	if err != nil {
@@ -147,7 +183,91 @@ func (windowsDriver) Counters(ctx context.Context, r Runner) (Counters, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read TCP counters: %w", err)
 	}
+	if err := windowsEventCounters(ctx, r, c); err != nil {
+		return nil, fmt.Errorf("read Tcpip events: %w", err)
+	}
 	return c, nil
+}
+
+// windowsEventCounters adds the Tcpip event counts since the boot to c.
+func windowsEventCounters(ctx context.Context, r Runner, c Counters) error {
+	res, err := r.Run(ctx, windowsBootCommand)
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("%s: exit status %d: %s", windowsBootCommand, res.ExitCode, firstLine(string(res.Stderr)+string(res.Stdout)))
+	}
+	boot, err := parseWindowsBootTime(string(res.Stdout))
+	if err != nil {
+		return err
+	}
+	cmd := WindowsEventsCommand(boot.Truncate(time.Minute).Add(-time.Minute))
+	res, err = r.Run(ctx, cmd)
+	if err != nil {
+		return err
+	}
+	out := string(res.Stdout) + string(res.Stderr)
+	if res.ExitCode != 0 {
+		// Server 2003: cmd knows no wevtutil. Its message is localised;
+		// the exit status cmd gives an unknown command (9009) is not.
+		if res.ExitCode == windowsCmdNotFound || strings.Contains(out, "'wevtutil' is not recognized") {
+			return nil
+		}
+		return fmt.Errorf("wevtutil qe System: exit status %d: %s", res.ExitCode, firstLine(out))
+	}
+	counts, total, err := ParseWevtutilText(string(res.Stdout))
+	if err != nil {
+		return err
+	}
+	if total > windowsEventsMax {
+		return nil // too many to count: a rise would not show
+	}
+	c[windowsEvent4227], c[windowsEvent4231] = counts[4227], counts[4231]
+	return nil
+}
+
+// windowsCmdNotFound is cmd.exe's exit status for a command it cannot find.
+const windowsCmdNotFound = 9009
+
+// windowsBootCommand reads LastBootUpTime.
+const windowsBootCommand = "wmic os get lastbootuptime"
+
+// ParseWevtutilText counts the events of `wevtutil qe ... /f:text` by
+// their ID, in one pass: each event starts with an "Event[N]:" line and
+// has one "  Event ID: N" line before its description (wevtutil's labels
+// are not localised; the values are). An ID other than 4227 or 4231, or an
+// event without one, means the output is not the query's.
+func ParseWevtutilText(out string) (counts map[int]int64, total int, err error) {
+	if len(out) > windowsEventsMaxOutput {
+		return nil, 0, fmt.Errorf("wevtutil printed %d bytes, more than the %d fleettune reads", len(out), windowsEventsMaxOutput)
+	}
+	counts = map[int]int64{}
+	inEvent, hasID := false, false
+	for i, line := range strings.Split(out, "\n") {
+		line = strings.TrimRight(line, "\r")
+		switch {
+		case strings.HasPrefix(line, "Event[") && strings.HasSuffix(line, "]:"):
+			if inEvent && !hasID {
+				return nil, 0, fmt.Errorf("wevtutil: the event before line %d has no Event ID", i+1)
+			}
+			inEvent, hasID = true, false
+			total++
+		case inEvent && !hasID && strings.HasPrefix(line, "  Event ID: "):
+			id, err := strconv.Atoi(strings.TrimSpace(line[len("  Event ID: "):]))
+			if err != nil || (id != 4227 && id != 4231) {
+				return nil, 0, fmt.Errorf("wevtutil: line %d: %q is not event 4227 or 4231", i+1, strings.TrimSpace(line))
+			}
+			counts[id]++
+			hasID = true
+		case !inEvent && strings.TrimSpace(line) != "":
+			return nil, 0, fmt.Errorf("wevtutil: line %d: expected \"Event[N]:\", got %q", i+1, firstLine(line))
+		}
+	}
+	if inEvent && !hasID {
+		return nil, 0, fmt.Errorf("wevtutil: the last event has no Event ID")
+	}
+	return counts, total, nil
 }
 
 // Thresholds returns a copy of the Windows defaults.
@@ -274,8 +394,21 @@ func parseCIMDatetime(s string) (time.Time, error) {
 }
 
 // windowsSameBoot reports whether two LastBootUpTime readings are the same
-// boot: equal in UTC within windowsBootTolerance. A reading that does not
-// parse is never the same boot as another.
+// boot: equal in UTC within windowsBootTolerance, or an hour apart within
+// it. A reading that does not parse is never the same boot as another.
+//
+// The hour: Windows computes LastBootUpTime as the clock minus the uptime,
+// so when a virtual machine's clock is set an hour back or forth (a host
+// and a guest that disagree on daylight saving, time synchronisation from
+// a host in another zone) the boot moves by that hour in UTC too, with the
+// offset unchanged; a daylight-saving change of the guest's own zone moves
+// the local time and the offset together, which the conversion to UTC
+// already takes out. Taking such a reading for a reboot would make a
+// pending registry change look in force when nothing has reloaded it, so
+// it counts as the same boot. The price is the other way round and safe: a
+// real reboot exactly an hour (within the tolerance) after the boot before
+// it is taken for the same boot, and the values stay "awaiting a reboot"
+// until the next one.
 func windowsSameBoot(a, b string) bool {
 	ta, errA := parseCIMDatetime(a)
 	tb, errB := parseCIMDatetime(b)
@@ -283,7 +416,10 @@ func windowsSameBoot(a, b string) bool {
 		return false
 	}
 	d := ta.Sub(tb)
-	return d <= windowsBootTolerance && d >= -windowsBootTolerance
+	if d < 0 {
+		d = -d
+	}
+	return d <= windowsBootTolerance || (d >= time.Hour-windowsBootTolerance && d <= time.Hour+windowsBootTolerance)
 }
 
 // parseWindowsBoot finds the CIM datetime in wmic's output and returns the
@@ -296,16 +432,26 @@ func windowsSameBoot(a, b string) bool {
 // with "\r\r\n" and pads columns with spaces; on Server 2003 its first run
 // prints "Please wait while WMIC is being installed." first.
 func parseWindowsBoot(out string) (string, error) {
+	t, err := parseWindowsBootTime(out)
+	if err != nil {
+		return "", err
+	}
+	return t.Truncate(time.Minute).Format("20060102150405") + ".000000+000", nil
+}
+
+// parseWindowsBootTime finds the CIM datetime in wmic's output: the boot
+// time, in UTC.
+func parseWindowsBootTime(out string) (time.Time, error) {
 	for _, f := range strings.Fields(out) {
 		if windowsBootTime.MatchString(f) {
 			t, err := parseCIMDatetime(f)
 			if err != nil {
-				return "", fmt.Errorf("wmic os get lastbootuptime: %w", err)
+				return time.Time{}, fmt.Errorf("wmic os get lastbootuptime: %w", err)
 			}
-			return t.Truncate(time.Minute).Format("20060102150405") + ".000000+000", nil
+			return t, nil
 		}
 	}
-	return "", fmt.Errorf("wmic os get lastbootuptime printed %q, expected a CIM datetime like 20231027083000.123456+060", firstLine(out))
+	return time.Time{}, fmt.Errorf("wmic os get lastbootuptime printed %q, expected a CIM datetime like 20231027083000.123456+060", firstLine(out))
 }
 
 // parseNetshDynamicPort reads `netsh int ipvX show dynamicport tcp`. The
@@ -812,6 +958,9 @@ func (d windowsDriver) Propose(f *Facts, t Targets, g Guardrails) Proposal {
 		if k := f.Knobs[windowsMaxUser]; k.AtBootSet {
 			p.Notes = append(p.Notes, fmt.Sprintf("conflict: %s\\%s is set (%s); on Windows 2008 and later it is kept only for legacy use and is reported to replace the netsh dynamic port range at boot; remove it (reg delete \"%s\" /v %s /f) unless you mean it", WindowsTcpipKey, windowsMaxUser, k.AtBoot, WindowsTcpipKey, windowsMaxUser))
 		}
+	}
+	if legacy && !t.Empty() {
+		p.Notes = append(p.Notes, "health: Windows Server 2003 has no wevtutil, so the Tcpip events 4227 and 4231 are not read there; the health check uses netstat -s -p tcp's counters only")
 	}
 	p.Changes = append(p.Changes, refuseNative(Windows, t)...)
 	p.typeTargets(t)

@@ -3,6 +3,7 @@ package platform
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -505,7 +506,10 @@ func TestWindowsSameBoot(t *testing.T) {
 		{"20261101060000.000000+000", "20261101060001.000000+000", true},  // jitter
 		{"20261101070000.500000+060", "20261101080000.500000+120", true},  // daylight saving
 		{"20261101010000.000000-300", "20261101060000.000000+000", true},  // same instant, another zone
-		{"20261101060000.000000+000", "20261101070000.000000+000", false}, // a reboot an hour later
+		{"20261101060000.000000+000", "20261101070000.000000+000", true},  // a VM's clock set an hour on: the same boot (see windowsSameBoot)
+		{"20261101070001.000000+060", "20261101060000.000000+060", true},  // and back, with jitter
+		{"20261101060000.000000+000", "20261101080000.000000+000", false}, // a reboot two hours later
+		{"20261101060000.000000+000", "20261101070300.000000+000", false}, // an hour and three minutes
 		{"20261101060000.000000+000", "20261101060500.000000+000", false},
 		{"20261101060000.000000+000", "Nov  1 06:00", false},
 		{"", "", false},
@@ -567,5 +571,111 @@ func TestParseWindowsExcluded(t *testing.T) {
 	f := &Facts{Knobs: map[string]Knob{WindowsExcludedKnob: {Live: "5357-5357,50000-50059"}}}
 	if n, r := windowsExcludedIn(f, PortRange{49152, 65535}); n != 60 || !reflect.DeepEqual(r, []string{"50000-50059"}) {
 		t.Errorf("excluded in 49152-65535: %d %v", n, r)
+	}
+}
+
+func TestParseWevtutilText(t *testing.T) {
+	fx := readWindowsFixture(t, "wevtutil-tcpip.txt")
+	event := func(n, id int) string {
+		return fmt.Sprintf("Event[%d]:\r\n  Log Name: System\r\n  Source: Tcpip\r\n  Date: 2026-11-02T13:30:00.000\r\n  Event ID: %d\r\n  Level: Warning\r\n  Description: \r\nEvent ID: 1 in the text\r\n\r\n", n, id)
+	}
+	for _, tc := range []struct {
+		name, out string
+		c4227     int64
+		c4231     int64
+		total     int
+		err       string
+	}{
+		{name: "fixture", out: fx, c4227: 2, c4231: 1, total: 3},
+		{name: "none since the boot", out: ""},
+		{name: "a description that names an ID", out: event(0, 4227) + event(1, 4227), c4227: 2, total: 2},
+		{name: "another event", out: event(0, 7036), err: `line 5: "Event ID: 7036" is not event 4227 or 4231`},
+		{name: "not wevtutil", out: "ERROR: something\r\n", err: `line 1: expected "Event[N]:"`},
+		{name: "an event without its ID", out: "Event[0]:\r\n  Log Name: System\r\n\r\n" + event(1, 4227), err: "before line 4 has no Event ID"},
+		{name: "too much", out: strings.Repeat("x", windowsEventsMaxOutput+1), err: "more than the"},
+	} {
+		counts, total, err := ParseWevtutilText(tc.out)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error %v, want %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || counts[4227] != tc.c4227 || counts[4231] != tc.c4231 || total != tc.total {
+			t.Errorf("%s: %v %d %v, want 4227=%d 4231=%d total %d", tc.name, counts, total, err, tc.c4227, tc.c4231, tc.total)
+		}
+	}
+}
+
+// The events are counted since a minute before the boot, in UTC as the
+// XPath's @SystemTime is, whatever the host's zone.
+func TestWindowsEventsCommand(t *testing.T) {
+	since := time.Date(2026, 11, 2, 8, 29, 0, 0, time.FixedZone("CET", 3600))
+	want := `wevtutil qe System /q:"*[System[Provider[@Name='Tcpip'] and (EventID=4227 or EventID=4231) and TimeCreated[@SystemTime>='2026-11-02T07:29:00.000Z']]]" /c:1001 /rd:true /f:text`
+	if got := WindowsEventsCommand(since); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// seqRunner answers the commands it is given in turn.
+type seqRunner struct {
+	res  []remote.Result
+	cmds []string
+}
+
+func (r *seqRunner) Run(_ context.Context, cmd string) (remote.Result, error) {
+	r.cmds = append(r.cmds, cmd)
+	if len(r.res) == 0 {
+		return remote.Result{ExitCode: 1, Stderr: []byte("no more answers\r\n")}, nil
+	}
+	res := r.res[0]
+	r.res = r.res[1:]
+	return res, nil
+}
+
+// Without wevtutil (Server 2003) the counters are netstat's alone, whether
+// cmd says so in English or in another language (exit 9009); a wevtutil
+// that fails otherwise fails the read.
+func TestWindowsCountersWithoutWevtutil(t *testing.T) {
+	stats := readWindowsFixture(t, "netstat-s-p-tcp.txt")
+	boot := readWindowsFixture(t, "wmic-lastbootuptime.txt")
+	for _, tc := range []struct {
+		name   string
+		events remote.Result
+		err    string
+		counts bool
+	}{
+		{"English", remote.Result{ExitCode: 1, Stderr: []byte("'wevtutil' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n")}, "", false},
+		{"German", remote.Result{ExitCode: 9009, Stderr: []byte("Der Befehl \"wevtutil\" ist entweder falsch geschrieben oder\r\nkonnte nicht gefunden werden.\r\n")}, "", false},
+		{"access denied", remote.Result{ExitCode: 5, Stderr: []byte("Failed to read events. Access is denied.\r\n")}, "read Tcpip events: wevtutil qe System: exit status 5: Failed to read events. Access is denied.", false},
+		{"events", remote.Result{Stdout: []byte(readWindowsFixture(t, "wevtutil-tcpip.txt"))}, "", true},
+	} {
+		r := &seqRunner{res: []remote.Result{{Stdout: []byte(stats)}, {Stdout: []byte(boot)}, tc.events}}
+		c, err := windowsDriver{}.Counters(context.Background(), r)
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("%s: error %v, want %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		_, has := c["Tcpip.Event4227"]
+		if has != tc.counts || c["Tcp.ResetConnections"] == 0 || (tc.counts && (c["Tcpip.Event4227"] != 2 || c["Tcpip.Event4231"] != 1)) {
+			t.Errorf("%s: counters %v", tc.name, c)
+		}
+	}
+}
+
+// Counting the most events the health check reads (1001, about 900 kB).
+func BenchmarkParseWevtutilText(b *testing.B) {
+	one := strings.SplitAfter(readWindowsFixture(&testing.T{}, "wevtutil-tcpip.txt"), "\r\n\r\n")[1]
+	out := strings.Repeat(one, windowsEventsMax+1)
+	b.SetBytes(int64(len(out)))
+	for i := 0; i < b.N; i++ {
+		if _, n, err := ParseWevtutilText(out); err != nil || n != windowsEventsMax+1 {
+			b.Fatal(n, err)
+		}
 	}
 }
