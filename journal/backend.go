@@ -44,10 +44,12 @@ type Backend interface {
 	Close() error
 }
 
-// Appender appends lines to one run. Append returns when the line is
-// durable (the directory: written and fsynced; a database: committed with
-// synchronous_commit on). After a failed Append the Appender refuses every
-// further line: the caller must stop, since what is stored is unknown.
+// Appender appends lines to one run. Append takes one or more complete
+// lines, stored together and in order, and returns when all are durable
+// (the directory: written in one write and fsynced; a database: committed
+// in one transaction with synchronous_commit on). After a failed Append
+// the Appender refuses every further line: the caller must stop, since
+// what is stored is unknown.
 type Appender interface {
 	Append(line []byte) error
 	Close() error

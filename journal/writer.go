@@ -126,19 +126,41 @@ func (w *Writer) Path() string { return w.path }
 // zero gets the current time. After a failed write the Writer refuses
 // further records: the caller must stop (what is stored is unknown, and a
 // half-written line in the middle would make the journal unreadable).
-func (w *Writer) Append(r Record) error {
-	if err := notHeader(r); err != nil {
-		return err
+func (w *Writer) Append(r Record) error { return w.AppendAll(r) }
+
+// AppendAll writes records, in order, in one durable write: one fsync (one
+// transaction) for all of them, and together, with no other record
+// between them. It returns when all are durable; on an error none may be
+// (the directory backend takes a partial write back). An apply journals
+// a host's commands with its result this way, and a batch's health
+// results at once. Records whose Time is zero get the current time.
+func (w *Writer) AppendAll(rs ...Record) error {
+	if len(rs) == 0 {
+		return nil
 	}
-	line, err := encode(r, w.now())
-	if err != nil {
-		return err
+	now := w.now()
+	var lines []byte
+	before := false
+	for _, r := range rs {
+		if err := notHeader(r); err != nil {
+			return err
+		}
+		line, err := encode(r, now)
+		if err != nil {
+			return err
+		}
+		if lines == nil && len(rs) == 1 {
+			lines = line
+		} else {
+			lines = append(lines, line...)
+		}
+		before = before || isBefore(r)
 	}
-	err = w.a.Append(line)
+	err := w.a.Append(lines)
 	// A before record that was not stored means its host is not touched
 	// (the engine's rule), so there is nothing of it to keep.
-	if err != nil && w.keepDir != "" && !isBefore(r) {
-		if path, kerr := w.keep(line); kerr == nil {
+	if err != nil && w.keepDir != "" && !before {
+		if path, kerr := w.keep(lines); kerr == nil {
 			return fmt.Errorf("%w; the record is kept in %s", err, path)
 		}
 	}

@@ -215,12 +215,13 @@ func (j *memJournal) Before(b BeforeRecord) error {
 	j.add("before " + b.Host.Name)
 	return nil
 }
-func (j *memJournal) Command(c CommandRecord) error {
-	j.add(fmt.Sprintf("command %s %s %s exit %d", c.Host, c.Phase, c.Cmd, c.Exit))
-	return nil
-}
-func (j *memJournal) Result(r HostOutcome) error {
-	j.add("result " + r.Host + " " + string(r.Status))
+func (j *memJournal) Record(cmds []CommandRecord, results []HostOutcome) error {
+	for _, c := range cmds {
+		j.add(fmt.Sprintf("command %s %s %s exit %d", c.Host, c.Phase, c.Cmd, c.Exit))
+	}
+	for _, r := range results {
+		j.add("result " + r.Host + " " + string(r.Status))
+	}
 	return nil
 }
 func (j *memJournal) Health(b BatchOutcome) error {

@@ -30,11 +30,15 @@ func (j *diskJournal) Before(b BeforeRecord) error {
 	}
 	return err
 }
-func (j *diskJournal) Command(c CommandRecord) error {
-	return j.w.Append(journal.CommandRecord{Host: c.Host, Phase: c.Phase, Cmd: c.Cmd, Exit: c.Exit, Time: c.Time})
-}
-func (j *diskJournal) Result(r HostOutcome) error {
-	return j.w.Append(journal.ResultRecord{Host: r.Host, Status: r.Status, Error: r.Error})
+func (j *diskJournal) Record(cmds []CommandRecord, results []HostOutcome) error {
+	var recs []journal.Record
+	for _, c := range cmds {
+		recs = append(recs, journal.CommandRecord{Host: c.Host, Phase: c.Phase, Cmd: c.Cmd, Exit: c.Exit, Time: c.Time})
+	}
+	for _, r := range results {
+		recs = append(recs, journal.ResultRecord{Host: r.Host, Status: r.Status, Error: r.Error})
+	}
+	return j.w.AppendAll(recs...)
 }
 func (j *diskJournal) Health(BatchOutcome) error { return nil }
 

@@ -86,6 +86,20 @@ type HostPlan struct {
 	// counters, no probe); "" when it can. With health.unchecked: refuse
 	// such a host with changes is refused.
 	Unchecked string `json:"health_unchecked,omitempty"`
+
+	// read is when and over which pooled session this process read
+	// Facts; nil for a plan loaded from a file or read over a session of
+	// no Pool. Apply may take the facts instead of reading the host again
+	// (ApplyOptions.ReuseFor).
+	read *hostRead
+}
+
+// hostRead is one read of a host by this process: when, and the token of
+// the pooled session it went over (not the session: a plan must not keep
+// every host's closed connection alive).
+type hostRead struct {
+	at      time.Time
+	session *sessionToken
 }
 
 // RunSettings are the parts of a playbook that steer apply.
@@ -228,6 +242,13 @@ func (pl *Planner) forEach(ctx context.Context, hosts []*inventory.Host, fn func
 		func(i int) { skip(i, hosts[i]) })
 }
 
+func (pl *Planner) now() time.Time {
+	if pl.Now != nil {
+		return pl.Now()
+	}
+	return time.Now()
+}
+
 func (pl *Planner) logger() *log.Logger {
 	if pl.Log == nil {
 		return log.New(discard{})
@@ -260,6 +281,9 @@ func (pl *Planner) planHost(ctx context.Context, h *inventory.Host, pb *Playbook
 		hp.OS, hp.Version, hp.BootID, hp.TimeWaitSockets = facts.OS, facts.Version, facts.BootID, facts.TimeWait
 		if facts.Knobs != nil {
 			hp.Facts = facts
+			if tok := tokenOf(sess); err == nil && tok != nil {
+				hp.read = &hostRead{at: pl.now(), session: tok}
+			}
 		}
 	}
 	if err != nil {

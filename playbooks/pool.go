@@ -63,7 +63,7 @@ func (p *Pool) dial(ctx context.Context, h *inventory.Host) (remote.Session, err
 	if err != nil {
 		return nil, err
 	}
-	s := &pooled{Session: sess}
+	s := &pooled{Session: sess, token: new(sessionToken)}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.sessions == nil {
@@ -98,8 +98,22 @@ func (p *Pool) Close() error {
 // pooled is a session the pool owns.
 type pooled struct {
 	remote.Session
-	mu   sync.Mutex
-	lost bool
+	// token tells this session from any other, the same host's dialled
+	// again included, for as long as anything holds it.
+	token *sessionToken
+	mu    sync.Mutex
+	lost  bool
+}
+
+// sessionToken names one pooled session; it holds nothing of it.
+type sessionToken struct{ _ byte }
+
+// tokenOf is the token of a pooled session, nil for any other.
+func tokenOf(s remote.Session) *sessionToken {
+	if p, ok := s.(*pooled); ok {
+		return p.token
+	}
+	return nil
 }
 
 func (s *pooled) Run(ctx context.Context, cmd string) (remote.Result, error) {

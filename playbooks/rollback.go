@@ -49,7 +49,7 @@ func (e *Engine) rollbackHost(ctx context.Context, h *inventory.Host, t RestoreT
 	c, err := e.connect(ctx, h)
 	if err != nil {
 		ho.fail(err)
-		e.record(*ho)
+		e.record(ho)
 		return
 	}
 	defer func() { c.close() }()
@@ -78,17 +78,17 @@ func (e *Engine) rollbackHost(ctx context.Context, h *inventory.Host, t RestoreT
 		return
 	case err != nil:
 		ho.fail(err)
-		e.record(*ho)
+		e.record(ho)
 		return
 	case r.nothing:
 		ho.Status = StatusOK
 		ho.Notes = append(ho.Notes, "already at the recorded previous values; nothing to do")
-		e.record(*ho)
+		e.record(ho)
 		return
 	}
 	ho.Status = StatusRolledBack
 	if len(r.pending) > 0 {
 		ho.RebootRequired, ho.RebootReason = true, "restored at the next boot: "+strings.Join(r.pending, "; ")
 	}
-	e.record(*ho)
+	e.record(ho)
 }

@@ -19,8 +19,12 @@ import (
 // first command touches a host. The journal package provides one.
 type Journal interface {
 	Before(b BeforeRecord) error
-	Command(c CommandRecord) error
-	Result(r HostOutcome) error
+	// Record writes commands that ran, in the order they ran, then
+	// results, in one durable write (one fsync or transaction). The engine
+	// journals a host's commands with the result they led to, and a
+	// batch's health results together: the before record is what a
+	// rollback needs, and it is on disk before the first command.
+	Record(cmds []CommandRecord, results []HostOutcome) error
 	Health(h BatchOutcome) error
 }
 
@@ -82,6 +86,9 @@ type HostOutcome struct {
 	Notes          []string          `json:"notes"`
 	// Health is what the batch's health check measured on this host.
 	Health *HostHealth `json:"health,omitempty"`
+
+	// journaled counts the Commands already in the journal.
+	journaled int
 }
 
 // BatchOutcome is one rollout batch and its health check.
@@ -191,13 +198,18 @@ type Engine struct {
 // apply does not start them, and the journal still says why. The first
 // failed write is returned; the caller must then touch no host.
 func JournalPlanFailures(j Journal, p *Plan) error {
+	var rs []HostOutcome
 	for _, h := range p.Hosts {
 		switch h.Status {
 		case StatusFailed, StatusUnreachable, StatusSkipped:
-			if err := j.Result(HostOutcome{Host: h.Host, OS: h.OS, Status: record.Status(h.Status), Error: "at plan time: " + h.Error}); err != nil {
-				return fmt.Errorf("journal: %w; no host was touched", err)
-			}
+			rs = append(rs, HostOutcome{Host: h.Host, OS: h.OS, Status: record.Status(h.Status), Error: "at plan time: " + h.Error})
 		}
+	}
+	if len(rs) == 0 {
+		return nil
+	}
+	if err := j.Record(nil, rs); err != nil {
+		return fmt.Errorf("journal: %w; no host was touched", err)
 	}
 	return nil
 }

@@ -184,6 +184,11 @@ func runApply(ctx context.Context, g *globals, f *applyFlags, planFile string) e
 		opts.Health.Watch = watch
 	}
 	opts.RollbackScope = f.scope
+	if planFile == "" {
+		// The plan was read just now, under this run's lock: a host whose
+		// read is recent enough is not read again before it is changed.
+		opts.ReuseFor = playbooks.DefaultReuseFor
+	}
 
 	// Only hosts with changes are applied; the others keep their plan status.
 	var todo []*inventory.Host

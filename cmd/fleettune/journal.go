@@ -21,16 +21,20 @@ func (j journalSink) Before(b playbooks.BeforeRecord) error {
 		Changes: b.Changes, Targets: b.Targets, Snapshot: b.Snapshot})
 }
 
-// Command stores the engine's record as it is: one type, record.Command.
-func (j journalSink) Command(c playbooks.CommandRecord) error {
-	return j.w.Append(c)
-}
-
-// Result keeps where the host ended up and, per host, what its batch's
-// health check measured.
-func (j journalSink) Result(r playbooks.HostOutcome) error {
-	return j.w.Append(journal.ResultRecord{Host: r.Host, Status: r.Status, Error: r.Error, Batch: r.Batch,
-		RebootRequired: r.RebootRequired, RebootReason: r.RebootReason, BootID: r.BootID, Health: r.Health})
+// Record stores the engine's command records as they are (one type,
+// record.Command) and the results, in one durable write. A result keeps
+// where the host ended up and, per host, what its batch's health check
+// measured.
+func (j journalSink) Record(cmds []playbooks.CommandRecord, results []playbooks.HostOutcome) error {
+	recs := make([]journal.Record, 0, len(cmds)+len(results))
+	for _, c := range cmds {
+		recs = append(recs, c)
+	}
+	for _, r := range results {
+		recs = append(recs, journal.ResultRecord{Host: r.Host, Status: r.Status, Error: r.Error, Batch: r.Batch,
+			RebootRequired: r.RebootRequired, RebootReason: r.RebootReason, BootID: r.BootID, Health: r.Health})
+	}
+	return j.w.AppendAll(recs...)
 }
 
 func (j journalSink) Health(h playbooks.BatchOutcome) error {

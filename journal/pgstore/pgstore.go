@@ -16,6 +16,7 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -415,7 +416,7 @@ func (a *appender) Append(line []byte) error {
 	// Not under a.mu: appends from several forks commit together.
 	a.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
-	err := a.b.insert(ctx, a.id, line)
+	err := a.b.insert(ctx, a.id, splitLines(line)...)
 	cancel()
 	a.mu.Lock()
 	if err != nil && a.broken == nil {
@@ -431,15 +432,38 @@ func (a *appender) Close() error {
 	return nil
 }
 
-// insert appends line as the run's next record, durable when it returns.
-// Appends made at the same time (an apply's forks) are committed together:
-// the first caller commits every line waiting, in one transaction, and
-// keeps on while more arrive; each caller returns once the transaction
-// holding its line committed (synchronously), or with its error.
-func (b *Backend) insert(ctx context.Context, id string, line []byte) error {
-	p := &pendingLine{id: id, line: string(line), done: make(chan error, 1)}
+// splitLines cuts an Append's lines apart, one record a row.
+func splitLines(data []byte) []string {
+	var lines []string
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			lines = append(lines, string(data))
+			break
+		}
+		lines = append(lines, string(data[:i+1]))
+		data = data[i+1:]
+	}
+	return lines
+}
+
+// insert appends lines as the run's next records, durable when it
+// returns. Appends made at the same time (an apply's forks) are committed
+// together: the first caller commits every line waiting, in one
+// transaction, and keeps on while more arrive; each caller returns once
+// the transaction holding its lines committed (synchronously), or with
+// its error. One call's lines wait together, so they share a transaction
+// and stay in order with nothing between them.
+func (b *Backend) insert(ctx context.Context, id string, lines ...string) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	ps := make([]*pendingLine, len(lines))
+	for i, l := range lines {
+		ps[i] = &pendingLine{id: id, line: l, done: make(chan error, 1)}
+	}
 	b.gmu.Lock()
-	b.waiting = append(b.waiting, p)
+	b.waiting = append(b.waiting, ps...)
 	leader := !b.flushing
 	b.flushing = true
 	b.gmu.Unlock()
@@ -464,7 +488,13 @@ func (b *Backend) insert(ctx context.Context, id string, line []byte) error {
 			}
 		}
 	}
-	return <-p.done
+	var first error
+	for _, p := range ps {
+		if err := <-p.done; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 type pendingLine struct {
@@ -515,7 +545,7 @@ func (b *Backend) insertBatch(ctx context.Context, batch []*pendingLine) error {
 
 // AppendTo appends one line to an existing run.
 func (b *Backend) AppendTo(ctx context.Context, id string, line []byte) error {
-	err := b.insert(ctx, id, line)
+	err := b.insert(ctx, id, string(line))
 	if errors.Is(err, journal.ErrUnknownRun) {
 		return journal.UnknownRun(id, b.d.where)
 	}
