@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,7 +40,37 @@ func splitFieldsParseBSD(out string) (listening []int, timeWait int, err error) 
 	return uniqueSorted(listening), timeWait, nil
 }
 
+// splitTrailer is netstatTrailer by lines: the count line netstatFilter
+// ends a filtered table with, when the last non-blank line is one.
+func splitTrailer(out string) (string, int, error) {
+	lines := strings.Split(out, "\n")
+	i := len(lines) - 1
+	for i >= 0 && strings.Trim(lines[i], " \t\r") == "" {
+		i--
+	}
+	if i < 0 {
+		return out, 0, nil
+	}
+	last := strings.TrimRight(lines[i], " \t\r")
+	if !strings.HasPrefix(last, "@@tw ") {
+		return out, 0, nil
+	}
+	if !regexp.MustCompile(`^@@tw [0-9]{1,9}$`).MatchString(last) {
+		return "", 0, fmt.Errorf("netstat: the filter's last line %q is not %q and a count", last, "@@tw")
+	}
+	n, _ := strconv.Atoi(last[len("@@tw "):])
+	body := strings.Join(lines[:i], "\n")
+	if i > 0 {
+		body += "\n"
+	}
+	return body, n, nil
+}
+
 func splitFieldsParseAIX(out string) (listening []int, timeWait int, err error) {
+	out, tw, err := splitTrailer(out)
+	if err != nil {
+		return nil, 0, fmt.Errorf("netstat -an: %w", err)
+	}
 	header := false
 	for _, line := range strings.Split(strings.ReplaceAll(out, "\r\n", "\n"), "\n") {
 		if f := strings.Fields(line); len(f) > 0 && f[0] == "Proto" {
@@ -50,10 +81,15 @@ func splitFieldsParseAIX(out string) (listening []int, timeWait int, err error) 
 	if !header {
 		return nil, 0, fmt.Errorf("netstat -an: no connection table in output: %s", firstLine(out))
 	}
-	return splitFieldsParseBSD(out)
+	listening, timeWait, err = splitFieldsParseBSD(out)
+	return listening, timeWait + tw, err
 }
 
 func splitFieldsParseSolaris(out string) (listening []int, timeWait int, err error) {
+	out, timeWait, err = splitTrailer(out)
+	if err != nil {
+		return nil, 0, err
+	}
 	sawHeader := false
 	for _, line := range strings.Split(strings.ReplaceAll(out, "\r\n", "\n"), "\n") {
 		fs := strings.Fields(line)
@@ -167,6 +203,9 @@ func netstatSeeds(t testing.TB) []string {
 		"  TCP    0.0.0.0:135   0.0.0.0:0   LISTENING   912\r\n  TCP  [::]:445 [::]:0 LISTENING 4\r\n  TCP 1:2 3:4 TIME_WAIT 0\r\n  UDP 0.0.0.0:5 *:*  9\r\n",
 		"  TC\rP    0.0.0.0:135   0.0.0.0:0   LISTENING   912\r\n  TCP 0.0.0.0:7 0:0 LISTEN\rING 1\n",
 		"Proto\nActive UNIX domain sockets\ntcp 0 0 *.22 *.* LISTEN\n",
+		"Proto\ntcp 0 0 *.22 *.* LISTEN\nActive UNIX domain sockets\n@@tw 4\r\n \n",
+		"TCP: IPv4\n  *.22 *.* 0 0 1 0 LISTEN\n*.1 *.2 0 0 1 0 TIME_WAIT\n@@tw 3 \n\t\n",
+		"TCP: IPv4\n@@tw 3\n*.1 *.2 0 0 1 0 TIME_WAIT\n", "@@tw 0", "@@tw -0\n", "@@tw 1234567890\n", "Proto\n@@tw\n",
 	)
 }
 
