@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -20,6 +21,9 @@ func TestGatherNetstatFilterKeepsWhatThePlanReads(t *testing.T) {
 		{"solaris", "5.10", "/usr/bin/netstat -an -P tcp", "echo '@@fleettune@@ netstat'; ", platform.SolarisGatherScript, platform.ParseSolarisNetstat},
 		{"solaris", "5.11", "/usr/bin/netstat -an -P tcp", "echo '@@fleettune@@ netstat'; ", platform.SolarisGatherScript, platform.ParseSolarisNetstat},
 		{"aix", "7.2", "netstat -an", "echo '@@fleettune@@ netstat -an'; ", platform.AIXGatherScript, platform.ParseAIXNetstat},
+		// HP-UX reads its section with the parser Tru64's is.
+		{"hpux", "B.11.31", "LC_ALL=C netstat -an", "echo '@@fleettune@@ netstat'; ", platform.HPUXGatherScript, platform.ParseTru64Netstat},
+		{"tru64", "V5.1B", "netstat -an", "echo '@@fleettune@@ netstat'; ", platform.Tru64GatherScript, platform.ParseTru64Netstat},
 	} {
 		t.Run(tc.os+" "+tc.release, func(t *testing.T) {
 			h, err := NewHost("x-01", tc.os, tc.release)
@@ -62,10 +66,21 @@ func TestGatherNetstatFilterKeepsWhatThePlanReads(t *testing.T) {
 
 			// A failing netstat: its message passes the filter and the
 			// parser refuses the output, naming it.
-			h.Faults.FailCommand = tc.raw
+			h.Faults.FailCommand = "netstat -an"
 			failed := h.Run("root", cmd)
 			if _, _, err := tc.parse(failed.Stdout); err == nil || !strings.Contains(err.Error(), "lab: injected failure") {
 				t.Errorf("netstat failing: %q parsed with error %v, want its message", failed.Stdout, err)
+			}
+			// And the driver's gather fails, naming it (AIX's section
+			// marker holds "netstat -an" too: the fault would hit it).
+			if tc.os != "aix" {
+				d, err := platform.For(tc.os)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := d.Gather(context.Background(), solarisRunner{h: h, user: "root"}, nil); err == nil || !strings.Contains(err.Error(), "lab: injected failure") {
+					t.Errorf("gather with netstat failing: %v, want its message", err)
+				}
 			}
 			// With nothing from netstat at all, only the count.
 			if _, _, err := tc.parse("@@tw 0\n"); err == nil {

@@ -16,6 +16,10 @@ import (
 //   - a script is lists of and-or lists: commands joined by ";", newlines,
 //     "&&" and "||" (left to right, as sh does); "#" at a word start
 //     comments to the end of the line;
+//   - pipes of simple commands, A | B (a newline may follow the |): A's
+//     standard output, with what its own 2>&1 sends there, is B's input
+//     (a <FILE of B's replaces it), A's stderr without 2>&1 is the
+//     script's; the status is the last command's, as sh without pipefail;
 //   - compound commands: if/then/elif/else/fi, for NAME in WORDS; do
 //     LIST; done, and while LIST; do LIST; done, whose input may be
 //     redirected from a file (done <FILE) for the read inside it;
@@ -27,8 +31,8 @@ import (
 //   - NAME=value alone sets a shell variable; before a command it is
 //     accepted and ignored (the environment of that command);
 //   - redirections: >FILE, >>FILE, <FILE, 2>FILE, 2>>FILE, 2>&1, >&2;
-//   - no pipes, background jobs, subshells, command substitution, until,
-//     case or functions;
+//   - no background jobs, subshells, command substitution, until, case,
+//     functions, or compound commands in a pipe;
 //   - built-ins, when the host's emulator does not answer a command itself:
 //     echo, printf, cat, mv, rm, mkdir [-m MODE], rmdir, true, false,
 //     export, umask, uname, hostname, id, sync, test and [ (-f, -r, -e
@@ -37,8 +41,10 @@ import (
 //     from its own <FILE or the enclosing while's; a read of an integer
 //     sysctl under /proc/sys gets one byte, as dash's and busybox's read,
 //     which read one byte per read(2), get from the kernel), command -v
-//     NAME, sleep, awk (the
-//     one-rule programs `[$N == "S"|$N != "S"|NR > N] { print $A[, $B...] }`),
+//     NAME, sleep, awk (rules `[PATTERN] { ACTION; ... }`, PATTERN
+//     `$N == "S"`, `$N != "S"` (N may be NF), those joined by ||, or
+//     `NR > N`; ACTION print [$A, "S", ...], next or VAR++; a last
+//     `END { print "S", VAR+0 }`: see awk.go),
 //     and the handshake probe /usr/local/bin/check-app-handshakes.
 //
 // Files live in Host.Files, directories made by mkdir in Host.Dirs; an

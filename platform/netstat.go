@@ -178,6 +178,33 @@ func netstatTrailer(out string) (body string, timeWait int, ok bool, err error) 
 	return out[:start], n, true, nil
 }
 
+// parseFilteredBSDNetstat reads HP-UX's and Tru64's netstat -an section,
+// as the gather's filter leaves it or whole. A filtered table must have
+// its "Proto" header: the pipe's status is awk's, so a netstat that failed
+// shows only as its message, which this names.
+func parseFilteredBSDNetstat(out string) (listening []int, timeWait int, err error) {
+	body, tw, filtered, err := netstatTrailer(out)
+	if err != nil {
+		return nil, 0, fmt.Errorf("netstat -an: %w", err)
+	}
+	if !filtered {
+		return parseBSDNetstat(out)
+	}
+	header := false
+	var r netstatRow
+	for pos := 0; pos <= len(body) && !header; {
+		var line string
+		line, pos = nextLine(body, pos)
+		splitRow(line, &r)
+		header = r.n > 0 && r.f[0] == "Proto"
+	}
+	if !header {
+		return nil, 0, fmt.Errorf("netstat -an: no connection table in output: %s", firstLine(body))
+	}
+	listening, timeWait, err = parseBSDNetstat(body)
+	return listening, timeWait + tw, err
+}
+
 // BSDCountersCommand prints the kernel's TCP statistics on AIX, HP-UX and
 // Tru64: `netstat -p tcp`, in the layout of 4.3BSD's netstat (inet.c
 // tcp_stats) all three inherit.

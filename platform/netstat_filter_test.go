@@ -66,3 +66,34 @@ func TestNetstatParsersReadTheFilteredForm(t *testing.T) {
 		t.Errorf("aix failing netstat: %v", err)
 	}
 }
+
+// HP-UX's and Tru64's sections mark a failing command with a line of their
+// own, which a pipe's status no longer gives for netstat: the message
+// without a table must fail the gather, naming it.
+func TestFilteredBSDNetstatFailsWithoutTable(t *testing.T) {
+	msg := "netstat: /dev/kmem: Permission denied\n@@tw 0\n"
+	for name, parse := range map[string]func(string) (*Facts, error){
+		"gather-default.txt":       ParseHPUXFacts,
+		"gather-default-V5.1B.txt": ParseTru64Facts,
+	} {
+		var fixture string
+		if strings.HasSuffix(name, "V5.1B.txt") {
+			fixture = readTru64Fixture(t, name)
+		} else {
+			fixture = readHPUXFixture(t, name)
+		}
+		start := strings.Index(fixture, "@@fleettune@@ netstat\n")
+		end := strings.Index(fixture, "@@tw ")
+		if start < 0 || end < start {
+			t.Fatalf("%s: no filtered netstat section", name)
+		}
+		f, err := parse(fixture)
+		if err != nil || len(f.Listening) == 0 {
+			t.Fatalf("%s: %v %+v", name, err, f)
+		}
+		bad := fixture[:start] + "@@fleettune@@ netstat\n" + msg + fixture[strings.Index(fixture[end:], "\n")+end+1:]
+		if _, err := parse(bad); err == nil || !strings.Contains(err.Error(), "no connection table in output: netstat: /dev/kmem: Permission denied") {
+			t.Errorf("%s with netstat failing: %v", name, err)
+		}
+	}
+}
