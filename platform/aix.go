@@ -1020,20 +1020,12 @@ func (aixDriver) RestoreCommands(f *Facts, snap Snapshot) ([]string, error) {
 	}
 	var cmds []string
 	for _, t := range sortedKnobs(snap) {
-		if !contains(aixTunables, t) {
-			return nil, fmt.Errorf("%s: not a tunable fleettune manages", t)
-		}
-		was := snap.Knobs[t]
-		if was.Missing {
-			continue
-		}
-		now, ok := f.Knobs[t]
-		if !ok || now.Missing {
-			return nil, fmt.Errorf("%s: the host no longer has this tunable; cannot restore %q", t, was.Live)
-		}
-		old, err := strconv.ParseInt(strings.TrimSpace(was.Live), 10, 64)
+		was, now, old, ok, err := aixRecorded(f, snap, t)
 		if err != nil {
-			return nil, fmt.Errorf("%s: recorded value %q is not an integer", t, was.Live)
+			return nil, err
+		}
+		if !ok {
+			continue
 		}
 		lim, _ := aixLimitsOf(f, t)
 		liveSame := sameInts(now.Live, was.Live)
@@ -1088,6 +1080,30 @@ func (aixDriver) RestoreCommands(f *Facts, snap Snapshot) ([]string, error) {
 	return cmds, nil
 }
 
+// aixRecorded returns what snap recorded of tunable t, as an integer too,
+// and the tunable as the host has it now; ok is false when t was missing
+// when recorded (nothing to restore). A tunable fleettune does not manage,
+// one the host no longer has and a recorded value that is not an integer
+// are errors: a restore never guesses.
+func aixRecorded(f *Facts, snap Snapshot, t string) (was KnobState, now Knob, old int64, ok bool, err error) {
+	if !contains(aixTunables, t) {
+		return was, now, 0, false, fmt.Errorf("%s: not a tunable fleettune manages", t)
+	}
+	was = snap.Knobs[t]
+	if was.Missing {
+		return was, now, 0, false, nil
+	}
+	now, has := f.Knobs[t]
+	if !has || now.Missing {
+		return was, now, 0, false, fmt.Errorf("%s: the host no longer has this tunable; cannot restore %q", t, was.Live)
+	}
+	old, err = strconv.ParseInt(strings.TrimSpace(was.Live), 10, 64)
+	if err != nil {
+		return was, now, 0, false, fmt.Errorf("%s: recorded value %q is not an integer", t, was.Live)
+	}
+	return was, now, old, true, nil
+}
+
 // aixRestoreCompat restores a change made in compatibility mode: the live
 // values with no -o, and rc.net as it was, byte for byte, when nothing
 // outside fleettune's block changed since; otherwise only the block is put
@@ -1096,20 +1112,12 @@ func (aixDriver) RestoreCommands(f *Facts, snap Snapshot) ([]string, error) {
 func aixRestoreCompat(f *Facts, snap Snapshot) ([]string, error) {
 	var live []aixWant
 	for _, t := range sortedKnobs(snap) {
-		if !contains(aixTunables, t) {
-			return nil, fmt.Errorf("%s: not a tunable fleettune manages", t)
-		}
-		was := snap.Knobs[t]
-		if was.Missing {
-			continue
-		}
-		now, ok := f.Knobs[t]
-		if !ok || now.Missing {
-			return nil, fmt.Errorf("%s: the host no longer has this tunable; cannot restore %q", t, was.Live)
-		}
-		old, err := strconv.ParseInt(strings.TrimSpace(was.Live), 10, 64)
+		was, now, old, ok, err := aixRecorded(f, snap, t)
 		if err != nil {
-			return nil, fmt.Errorf("%s: recorded value %q is not an integer", t, was.Live)
+			return nil, err
+		}
+		if !ok {
+			continue
 		}
 		if !sameInts(now.Live, was.Live) {
 			live = append(live, aixWant{t, old})
