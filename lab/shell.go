@@ -16,6 +16,10 @@ import (
 //   - a script is lists of and-or lists: commands joined by ";", newlines,
 //     "&&" and "||" (left to right, as sh does); "#" at a word start
 //     comments to the end of the line;
+//   - pipes of simple commands, A | B (a newline may follow the |): A's
+//     standard output, with what its own 2>&1 sends there, is B's input
+//     (a <FILE of B's replaces it), A's stderr without 2>&1 is the
+//     script's; the status is the last command's, as sh without pipefail;
 //   - compound commands: if/then/elif/else/fi, for NAME in WORDS; do
 //     LIST; done, and while LIST; do LIST; done, whose input may be
 //     redirected from a file (done <FILE) for the read inside it;
@@ -27,8 +31,8 @@ import (
 //   - NAME=value alone sets a shell variable; before a command it is
 //     accepted and ignored (the environment of that command);
 //   - redirections: >FILE, >>FILE, <FILE, 2>FILE, 2>>FILE, 2>&1, >&2;
-//   - no pipes, background jobs, subshells, command substitution, until,
-//     case or functions;
+//   - no background jobs, subshells, command substitution, until, case,
+//     functions, or compound commands in a pipe;
 //   - built-ins, when the host's emulator does not answer a command itself:
 //     echo, printf, cat, mv, rm, mkdir [-m MODE], rmdir, true, false,
 //     export, umask, uname, hostname, id, sync, test and [ (-f, -r, -e
@@ -37,8 +41,10 @@ import (
 //     from its own <FILE or the enclosing while's; a read of an integer
 //     sysctl under /proc/sys gets one byte, as dash's and busybox's read,
 //     which read one byte per read(2), get from the kernel), command -v
-//     NAME, sleep, awk (the
-//     one-rule programs `[$N == "S"|$N != "S"|NR > N] { print $A[, $B...] }`),
+//     NAME, sleep, awk (rules `[PATTERN] { ACTION; ... }`, PATTERN
+//     `$N == "S"`, `$N != "S"` (N may be NF), those joined by ||, or
+//     `NR > N`; ACTION print [$A, "S", ...], next or VAR++; a last
+//     `END { print "S", VAR+0 }`: see awk.go),
 //     and the handshake probe /usr/local/bin/check-app-handshakes.
 //
 // Files live in Host.Files, directories made by mkdir in Host.Dirs; an
@@ -88,14 +94,15 @@ func (h *Host) Run(user, script string) Output {
 }
 
 type shell struct {
-	h            *Host
-	user         string
-	vars         map[string]string
-	status       int // $?
-	stdout, errb strings.Builder
-	input        *shellInput // the enclosing while's redirected input, nil if none
-	loops        int         // the for and while loops the running command is in
-	breaking     bool        // break ran: the innermost loop ends
+	h        *Host
+	user     string
+	vars     map[string]string
+	status   int              // $?
+	stdout   *strings.Builder // where fd 1 goes: the output, or the next command of a pipe
+	errb     strings.Builder
+	input    *shellInput // the enclosing while's redirected input, nil if none
+	loops    int         // the for and while loops the running command is in
+	breaking bool        // break ran: the innermost loop ends
 }
 
 // maxWhileIterations bounds a while loop: enough for a file of a million
@@ -108,13 +115,21 @@ type shellInput struct {
 	byteWise bool // an integer sysctl read one byte at a time: only the first byte comes
 }
 
+// out is where the shell's fd 1 goes now.
+func (sh *shell) out() *strings.Builder {
+	if sh.stdout == nil {
+		sh.stdout = new(strings.Builder)
+	}
+	return sh.stdout
+}
+
 func (sh *shell) run(script string) Output {
 	prog, err := parseScript(script)
 	if err != nil {
 		return Output{Stderr: "sh: syntax error: " + err.Error() + "\n", Code: 2}
 	}
 	sh.runList(prog)
-	return Output{Stdout: sh.stdout.String(), Stderr: sh.errb.String(), Code: sh.status}
+	return Output{Stdout: sh.out().String(), Stderr: sh.errb.String(), Code: sh.status}
 }
 
 func (sh *shell) runList(l list) {
@@ -136,7 +151,24 @@ func (sh *shell) runList(l list) {
 func (sh *shell) runNode(n node) {
 	switch n := n.(type) {
 	case *simpleCmd:
-		sh.status = sh.exec(n)
+		sh.status = sh.exec(n, nil)
+	case *pipeCmd:
+		// As sh: each command's standard output (and what 2>&1 sends
+		// there) is the next one's input; the status is the last one's.
+		// The commands run one after another, which nothing here can tell
+		// from running them together.
+		var in *string
+		for i, c := range n.cmds {
+			if i == len(n.cmds)-1 {
+				sh.status = sh.exec(c, in)
+				break
+			}
+			saved := sh.stdout
+			sh.stdout = new(strings.Builder)
+			sh.exec(c, in)
+			text := sh.stdout.String()
+			in, sh.stdout = &text, saved
+		}
 	case *ifCmd:
 		for i, cond := range n.conds {
 			sh.runList(cond)
@@ -346,7 +378,9 @@ const (
 	sinkFile
 )
 
-func (sh *shell) exec(c *simpleCmd) int {
+// exec runs one simple command; pipe, when not nil, is its standard input
+// (what the command before it in a pipe wrote), which a <FILE replaces.
+func (sh *shell) exec(c *simpleCmd, pipe *string) int {
 	var argv []string
 	for _, w := range c.argv {
 		argv = append(argv, sh.expand(w)...)
@@ -359,6 +393,9 @@ func (sh *shell) exec(c *simpleCmd) int {
 	}
 	fd1, fd2 := sink{kind: sinkOut}, sink{kind: sinkErr}
 	stdin, stdinPath := "", ""
+	if pipe != nil {
+		stdin = *pipe
+	}
 	for _, r := range c.redirs {
 		var s sink
 		target := r.dup
@@ -573,7 +610,7 @@ func (sh *shell) commandV(args []string) Output {
 func (sh *shell) write(s sink, text string) string {
 	switch s.kind {
 	case sinkOut:
-		sh.stdout.WriteString(text)
+		sh.out().WriteString(text)
 	case sinkErr:
 		sh.errb.WriteString(text)
 	case sinkFile:
@@ -1014,6 +1051,12 @@ type forCmd struct {
 	body  list
 }
 
+// pipeCmd is A | B | ...: simple commands only, each reading what the one
+// before it wrote on its standard output.
+type pipeCmd struct {
+	cmds []*simpleCmd
+}
+
 type andOrItem struct {
 	op op // how this command joins the one before
 	n  node
@@ -1027,7 +1070,7 @@ type tokKind int
 
 const (
 	tWord tokKind = iota
-	tOp           // ";", "\n", "&&", "||"
+	tOp           // ";", "\n", "&&", "||", "|"
 	tRedir
 	tEOF
 )
@@ -1106,6 +1149,9 @@ func tokenize(s string) ([]token, error) {
 			endWord()
 			toks = append(toks, token{kind: tOp, op: "||"})
 			i++
+		case c == '|':
+			endWord()
+			toks = append(toks, token{kind: tOp, op: "|"})
 		case c == '#' && !inWord:
 			for i < len(s) && s[i] != '\n' {
 				i++
@@ -1195,8 +1241,8 @@ func tokenize(s string) ([]token, error) {
 				i += 2
 			}
 			toks = append(toks, token{kind: tRedir, r: r})
-		case c == '|' || c == '&' || c == '(' || c == ')' || c == '`':
-			return nil, fmt.Errorf("%q is not supported by the lab shell (no pipes, background jobs, subshells or command substitution)", c)
+		case c == '&' || c == '(' || c == ')' || c == '`':
+			return nil, fmt.Errorf("%q is not supported by the lab shell (no background jobs, subshells or command substitution)", c)
 		default:
 			lit.WriteByte(c)
 			inWord = true
@@ -1307,7 +1353,7 @@ func (p *parser) andOr() (andOr, error) {
 	var ao andOr
 	o := opSeq
 	for {
-		n, err := p.command()
+		n, err := p.pipeline()
 		if err != nil {
 			return nil, err
 		}
@@ -1323,6 +1369,34 @@ func (p *parser) andOr() (andOr, error) {
 		}
 		for p.peek().kind == tOp && p.peek().op == "\n" {
 			p.next() // a newline may follow && and ||
+		}
+	}
+}
+
+// pipeline is a command, or simple commands joined by "|" (a newline may
+// follow the "|", as in sh).
+func (p *parser) pipeline() (node, error) {
+	n, err := p.command()
+	if err != nil {
+		return nil, err
+	}
+	if t := p.peek(); t.kind != tOp || t.op != "|" {
+		return n, nil
+	}
+	pc := &pipeCmd{}
+	for {
+		c, ok := n.(*simpleCmd)
+		if !ok {
+			return nil, fmt.Errorf("only simple commands may be piped in the lab shell")
+		}
+		pc.cmds = append(pc.cmds, c)
+		if t := p.peek(); t.kind != tOp || t.op != "|" {
+			return pc, nil
+		}
+		p.next()
+		p.skipNewlines()
+		if n, err = p.command(); err != nil {
+			return nil, err
 		}
 	}
 }
@@ -1374,7 +1448,7 @@ func (p *parser) command() (node, error) {
 			c.redirs = append(c.redirs, r)
 		default:
 			if len(c.argv) == 0 && len(c.assigns) == 0 && len(c.redirs) == 0 {
-				if t.kind == tOp && (t.op == "&&" || t.op == "||") {
+				if t.kind == tOp && (t.op == "&&" || t.op == "||" || t.op == "|") {
 					return nil, fmt.Errorf("%s without a command before it", t.op)
 				}
 				return nil, fmt.Errorf("unexpected %q", t.describe())

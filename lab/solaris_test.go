@@ -47,7 +47,6 @@ func TestSolarisCommandsMatchFixtures(t *testing.T) {
 			"who":                        {"who", "-b"},
 			"ndd tcp_smallest_anon_port": {"/usr/sbin/ndd", "-get", "/dev/tcp", "tcp_smallest_anon_port"},
 			"ndd tcp_keepalive_interval": {"ndd", "/dev/tcp", "tcp_keepalive_interval"},
-			"netstat":                    {"/usr/bin/netstat", "-an", "-P", "tcp"},
 		}
 		if rel == "5.11" {
 			checks["ipadm"] = []string{"/usr/sbin/ipadm", "show-prop", "-p", "smallest_anon_port,largest_anon_port,_time_wait_interval,_keepalive_interval", "tcp"}
@@ -58,7 +57,24 @@ func TestSolarisCommandsMatchFixtures(t *testing.T) {
 				t.Errorf("%s %q: exit %d\n%q\nwant\n%q", rel, argv, out.Code, out.Stdout, want)
 			}
 		}
+		// netstat's section is its table through the gather's filter.
+		cmd := gatherCommand(t, platform.SolarisGatherScript(), "echo '@@fleettune@@ netstat'; ")
+		if out, want := h.Run("root", cmd), fixtureSection(t, fixture, "netstat"); out.Stdout != want || out.Code != 0 {
+			t.Errorf("%s %q: exit %d\n%q\nwant\n%q", rel, cmd, out.Code, out.Stdout, want)
+		}
 	}
+}
+
+// gatherCommand is the command of script's line that starts with prefix.
+func gatherCommand(t *testing.T, script, prefix string) string {
+	t.Helper()
+	for _, line := range strings.Split(script, "\n") {
+		if cmd, ok := strings.CutPrefix(line, prefix); ok {
+			return cmd
+		}
+	}
+	t.Fatalf("no line starting %q in the gather script", prefix)
+	return ""
 }
 
 func TestSolarisEmulatorSetup(t *testing.T) {

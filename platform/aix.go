@@ -75,7 +75,8 @@ func AIXGatherScript() string {
 	// The echo after cat ends the file's last line even when the file
 	// does not; the parser takes that newline off again.
 	fmt.Fprintf(&b, "echo '@@fleettune@@ nextboot'; cat %s 2>&1; echo\n", AIXNextboot)
-	b.WriteString("echo '@@fleettune@@ netstat -an'; netstat -an 2>&1\n")
+	// Only LISTEN rows and the TIME_WAIT count are read: the host filters.
+	b.WriteString("echo '@@fleettune@@ netstat -an'; netstat -an 2>&1 | " + netstatFilter("$NF") + "\n")
 	b.WriteString("echo '@@fleettune@@ pre520tune'; lsattr -El sys0 -a pre520tune 2>&1\n")
 	// The boot scripts compatibility mode persists through (aix_rcnet.go).
 	fmt.Fprintf(&b, "echo '@@fleettune@@ rc.net'; cat %s 2>&1; echo\n", AIXRcNet)
@@ -286,8 +287,14 @@ func ParseAIXNextboot(content string) map[string]aixStanzaValue {
 
 // ParseAIXNetstat reads `netstat -an` (AIX): the TCP ports in LISTEN and
 // the number of TIME_WAIT sockets. The connection table must be there (its
-// "Proto" header), or the output is not what the parser knows.
+// "Proto" header), or the output is not what the parser knows. It reads
+// the table as the gather's filter (netstatFilter) leaves it, TIME_WAIT
+// rows counted in the last line, and as netstat prints it.
 func ParseAIXNetstat(out string) (listening []int, timeWait int, err error) {
+	out, tw, _, err := netstatTrailer(out)
+	if err != nil {
+		return nil, 0, fmt.Errorf("netstat -an: %w", err)
+	}
 	header := false
 	var r netstatRow
 	for pos := 0; pos <= len(out) && !header; {
@@ -299,7 +306,8 @@ func ParseAIXNetstat(out string) (listening []int, timeWait int, err error) {
 	if !header {
 		return nil, 0, fmt.Errorf("netstat -an: no connection table in output: %s", firstLine(out))
 	}
-	return parseBSDNetstat(out)
+	listening, timeWait, err = parseBSDNetstat(out)
+	return listening, timeWait + tw, err
 }
 
 // ParseAIXFacts parses the output of AIXGatherScript.

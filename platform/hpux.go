@@ -87,7 +87,10 @@ func HPUXGatherScript() string {
 	for _, k := range hpuxKnobs {
 		section("ndd "+k, "ndd -get /dev/tcp "+k)
 	}
-	section("netstat", "LC_ALL=C netstat -an")
+	// Only LISTEN rows and the TIME_WAIT count are read: the host filters.
+	// The section's status is awk's, so a failing netstat shows as its
+	// message without the table (parseFilteredBSDNetstat refuses that).
+	section("netstat", "LC_ALL=C netstat -an 2>&1 | "+netstatFilter("$NF"))
 	// The echo after cat ends the file's last line, so the next marker
 	// (none today) could not be glued to it; the parser takes it off again.
 	fmt.Fprintf(&b, "echo '%snddconf'; cat %s 2>&1 && echo || echo '%sfailed nddconf'\n", sectionMarker, HPUXNddconf, sectionMarker)
@@ -169,7 +172,7 @@ func ParseHPUXFacts(out string) (*Facts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read sockets: netstat -an: %s", sectionError(v, err))
 	}
-	if f.Listening, f.TimeWait, err = parseBSDNetstat(v); err != nil {
+	if f.Listening, f.TimeWait, err = parseFilteredBSDNetstat(v); err != nil {
 		return nil, fmt.Errorf("read sockets: %w", err)
 	}
 

@@ -126,6 +126,85 @@ func parseBSDNetstat(out string) (listening []int, timeWait int, err error) {
 	return uniqueSorted(listening), timeWait, nil
 }
 
+// netstatFilter is the awk program a gather pipes netstat's table (and its
+// 2>&1 messages) through on the host, so that a busy host sends the few
+// rows the plan reads instead of tens of thousands: a row whose state
+// field (stateField, "$7" or "$NF") is TIME_WAIT is only counted, one in
+// any other connection state but LISTEN is dropped, and everything else
+// (headers, LISTEN rows, netstat's own errors) passes unchanged; the count
+// ends the output as "@@tw N" (netstatTrailer). The program is what the
+// old awk of Solaris 10's /usr/bin/awk runs: patterns joined by ||, next,
+// n++ and an END rule. A failing netstat still shows: its message passes,
+// and the parsers' "no table" check fires as before.
+func netstatFilter(stateField string) string {
+	var drop []string
+	for _, st := range []string{"ESTABLISHED", "CLOSE_WAIT", "SYN_SENT", "SYN_RCVD", "SYN_RECEIVED",
+		"FIN_WAIT_1", "FIN_WAIT_2", "CLOSING", "LAST_ACK", "CLOSED", "IDLE", "BOUND"} {
+		drop = append(drop, fmt.Sprintf("%s == %q", stateField, st))
+	}
+	return fmt.Sprintf(`awk '%s == "TIME_WAIT" { n++; next } %s { next } { print } END { print "%s", n+0 }'`,
+		stateField, strings.Join(drop, " || "), netstatTrailerTag)
+}
+
+// netstatTrailerTag starts the line netstatFilter ends its output with.
+const netstatTrailerTag = "@@tw"
+
+// netstatTrailer takes the "@@tw N" line netstatFilter prints off the end
+// of out (the last line that is not blank): body is the rest, and ok says
+// whether there was one. An output without it is netstat's own, unfiltered
+// (older fleettune, fixtures), and comes back whole.
+func netstatTrailer(out string) (body string, timeWait int, ok bool, err error) {
+	end := len(out)
+	for end > 0 && (out[end-1] == '\n' || out[end-1] == '\r' || out[end-1] == ' ' || out[end-1] == '\t') {
+		end--
+	}
+	start := strings.LastIndexByte(out[:end], '\n') + 1
+	last := out[start:end]
+	rest, found := strings.CutPrefix(last, netstatTrailerTag+" ")
+	if !found {
+		return out, 0, false, nil
+	}
+	n := 0
+	for i := 0; i < len(rest); i++ {
+		if rest[i] < '0' || rest[i] > '9' || i == 9 {
+			n = -1
+			break
+		}
+		n = n*10 + int(rest[i]-'0')
+	}
+	if n < 0 || rest == "" {
+		return "", 0, false, fmt.Errorf("netstat: the filter's last line %q is not %q and a count", last, netstatTrailerTag)
+	}
+	return out[:start], n, true, nil
+}
+
+// parseFilteredBSDNetstat reads HP-UX's and Tru64's netstat -an section,
+// as the gather's filter leaves it or whole. A filtered table must have
+// its "Proto" header: the pipe's status is awk's, so a netstat that failed
+// shows only as its message, which this names.
+func parseFilteredBSDNetstat(out string) (listening []int, timeWait int, err error) {
+	body, tw, filtered, err := netstatTrailer(out)
+	if err != nil {
+		return nil, 0, fmt.Errorf("netstat -an: %w", err)
+	}
+	if !filtered {
+		return parseBSDNetstat(out)
+	}
+	header := false
+	var r netstatRow
+	for pos := 0; pos <= len(body) && !header; {
+		var line string
+		line, pos = nextLine(body, pos)
+		splitRow(line, &r)
+		header = r.n > 0 && r.f[0] == "Proto"
+	}
+	if !header {
+		return nil, 0, fmt.Errorf("netstat -an: no connection table in output: %s", firstLine(body))
+	}
+	listening, timeWait, err = parseBSDNetstat(body)
+	return listening, timeWait + tw, err
+}
+
 // BSDCountersCommand prints the kernel's TCP statistics on AIX, HP-UX and
 // Tru64: `netstat -p tcp`, in the layout of 4.3BSD's netstat (inet.c
 // tcp_stats) all three inherit.

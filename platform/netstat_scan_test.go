@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,7 +40,37 @@ func splitFieldsParseBSD(out string) (listening []int, timeWait int, err error) 
 	return uniqueSorted(listening), timeWait, nil
 }
 
+// splitTrailer is netstatTrailer by lines: the count line netstatFilter
+// ends a filtered table with, when the last non-blank line is one.
+func splitTrailer(out string) (string, int, bool, error) {
+	lines := strings.Split(out, "\n")
+	i := len(lines) - 1
+	for i >= 0 && strings.Trim(lines[i], " \t\r") == "" {
+		i--
+	}
+	if i < 0 {
+		return out, 0, false, nil
+	}
+	last := strings.TrimRight(lines[i], " \t\r")
+	if !strings.HasPrefix(last, "@@tw ") {
+		return out, 0, false, nil
+	}
+	if !regexp.MustCompile(`^@@tw [0-9]{1,9}$`).MatchString(last) {
+		return "", 0, false, fmt.Errorf("netstat: the filter's last line %q is not %q and a count", last, "@@tw")
+	}
+	n, _ := strconv.Atoi(last[len("@@tw "):])
+	body := strings.Join(lines[:i], "\n")
+	if i > 0 {
+		body += "\n"
+	}
+	return body, n, true, nil
+}
+
 func splitFieldsParseAIX(out string) (listening []int, timeWait int, err error) {
+	out, tw, _, err := splitTrailer(out)
+	if err != nil {
+		return nil, 0, fmt.Errorf("netstat -an: %w", err)
+	}
 	header := false
 	for _, line := range strings.Split(strings.ReplaceAll(out, "\r\n", "\n"), "\n") {
 		if f := strings.Fields(line); len(f) > 0 && f[0] == "Proto" {
@@ -50,10 +81,40 @@ func splitFieldsParseAIX(out string) (listening []int, timeWait int, err error) 
 	if !header {
 		return nil, 0, fmt.Errorf("netstat -an: no connection table in output: %s", firstLine(out))
 	}
-	return splitFieldsParseBSD(out)
+	listening, timeWait, err = splitFieldsParseBSD(out)
+	return listening, timeWait + tw, err
+}
+
+func splitFieldsParseFilteredBSD(out string) (listening []int, timeWait int, err error) {
+	body, tw, found, err := splitTrailer(out)
+	if err != nil {
+		return nil, 0, fmt.Errorf("netstat -an: %w", err)
+	}
+	if !found {
+		return splitFieldsParseBSD(out)
+	}
+	header := false
+	for _, line := range strings.Split(strings.ReplaceAll(body, "\r\n", "\n"), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "Proto" {
+			header = true
+			break
+		}
+	}
+	if !header {
+		return nil, 0, fmt.Errorf("netstat -an: no connection table in output: %s", firstLine(body))
+	}
+	listening, timeWait, err = splitFieldsParseBSD(body)
+	if err != nil {
+		return nil, 0, err
+	}
+	return listening, timeWait + tw, nil
 }
 
 func splitFieldsParseSolaris(out string) (listening []int, timeWait int, err error) {
+	out, timeWait, _, err = splitTrailer(out)
+	if err != nil {
+		return nil, 0, err
+	}
 	sawHeader := false
 	for _, line := range strings.Split(strings.ReplaceAll(out, "\r\n", "\n"), "\n") {
 		fs := strings.Fields(line)
@@ -123,6 +184,7 @@ var netstatParsers = []netstatParser{
 	{"bsd", parseBSDNetstat, splitFieldsParseBSD},
 	{"aix", ParseAIXNetstat, splitFieldsParseAIX},
 	{"solaris", ParseSolarisNetstat, splitFieldsParseSolaris},
+	{"hpux/tru64", parseFilteredBSDNetstat, splitFieldsParseFilteredBSD},
 	{"windows", parseWindowsNetstat, splitFieldsParseWindows},
 }
 
@@ -167,6 +229,9 @@ func netstatSeeds(t testing.TB) []string {
 		"  TCP    0.0.0.0:135   0.0.0.0:0   LISTENING   912\r\n  TCP  [::]:445 [::]:0 LISTENING 4\r\n  TCP 1:2 3:4 TIME_WAIT 0\r\n  UDP 0.0.0.0:5 *:*  9\r\n",
 		"  TC\rP    0.0.0.0:135   0.0.0.0:0   LISTENING   912\r\n  TCP 0.0.0.0:7 0:0 LISTEN\rING 1\n",
 		"Proto\nActive UNIX domain sockets\ntcp 0 0 *.22 *.* LISTEN\n",
+		"Proto\ntcp 0 0 *.22 *.* LISTEN\nActive UNIX domain sockets\n@@tw 4\r\n \n",
+		"TCP: IPv4\n  *.22 *.* 0 0 1 0 LISTEN\n*.1 *.2 0 0 1 0 TIME_WAIT\n@@tw 3 \n\t\n",
+		"TCP: IPv4\n@@tw 3\n*.1 *.2 0 0 1 0 TIME_WAIT\n", "@@tw 0", "@@tw -0\n", "Proto\n@@tw 1\n@@tw 2\n", "@@tw 1234567890\n", "Proto\n@@tw\n",
 	)
 }
 

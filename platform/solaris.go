@@ -109,7 +109,9 @@ func SolarisGatherScript() string {
 		fmt.Fprintf(&b, "echo '@@fleettune@@ ndd %s'; %s -get /dev/tcp %s 2>&1\n", k, solarisNdd, k)
 	}
 	fmt.Fprintf(&b, "echo '@@fleettune@@ ipadm'; %s show-prop -p %s tcp 2>&1\n", solarisIpadm, strings.Join(solarisIpadmNames.list(), ","))
-	b.WriteString("echo '@@fleettune@@ netstat'; /usr/bin/netstat -an -P tcp 2>&1\n")
+	// Only LISTEN rows and the TIME_WAIT count are read: the host filters
+	// (the state is the 7th field, IPv6 rows add an If column after it).
+	b.WriteString("echo '@@fleettune@@ netstat'; /usr/bin/netstat -an -P tcp 2>&1 | " + netstatFilter("$7") + "\n")
 	for _, p := range []string{SolarisMethodScript, SolarisManifest, SolarisRCScript} {
 		fmt.Fprintf(&b, "test -f %s && echo '@@fleettune@@ file %s' && cat %s && echo && echo '@@fleettune@@ endfile %s'\n", p, p, p, p)
 	}
@@ -277,8 +279,14 @@ func solarisParseNddSetLine(line string) (name, value string, ok bool) {
 
 // ParseSolarisNetstat reads `netstat -an -P tcp`: the ports of LISTEN rows
 // (the local address is HOST.PORT, "*.22" for a wildcard) and the number of
-// TIME_WAIT rows, IPv4 and IPv6 together.
+// TIME_WAIT rows, IPv4 and IPv6 together. It reads the table as the
+// gather's filter (netstatFilter) leaves it, TIME_WAIT rows counted in the
+// last line, and as netstat prints it.
 func ParseSolarisNetstat(out string) (listening []int, timeWait int, err error) {
+	out, timeWait, _, err = netstatTrailer(out)
+	if err != nil {
+		return nil, 0, err
+	}
 	sawHeader := false
 	var r netstatRow
 	for pos := 0; pos <= len(out); {

@@ -84,7 +84,10 @@ func Tru64GatherScript() string {
 	section("query", "sysconfig -q inet "+attrs)
 	section("flags", "sysconfig -Q inet "+attrs)
 	section("sysconfigtab", "cat "+Tru64SysconfigTab)
-	section("netstat", "netstat -an")
+	// Only LISTEN rows and the TIME_WAIT count are read: the host filters.
+	// The section's status is awk's, so a failing netstat shows as its
+	// message without the table (parseFilteredBSDNetstat refuses that).
+	section("netstat", "netstat -an 2>&1 | "+netstatFilter("$NF"))
 	return b.String()
 }
 
@@ -374,9 +377,10 @@ func stanzaOrder(stanza string) []string {
 }
 
 // ParseTru64Netstat reads `netstat -an`: the TCP ports in LISTEN and the
-// number of TIME_WAIT sockets (the BSD layout HP-UX and AIX share).
+// number of TIME_WAIT sockets (the BSD layout HP-UX and AIX share), from
+// the gather's filtered table or netstat's own.
 func ParseTru64Netstat(out string) (listening []int, timeWait int, err error) {
-	return parseBSDNetstat(out)
+	return parseFilteredBSDNetstat(out)
 }
 
 // tru64Want is one attribute value a target needs.
