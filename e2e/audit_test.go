@@ -154,8 +154,15 @@ func TestAuditCountsRealTimeWait(t *testing.T) {
 	if b.Usable != 1000 || p.Grade != "WARN" || b.Grade != "WARN" || math.Abs(p.Util-float64(p.Held)/1000) > 1e-9 {
 		t.Errorf("usable %d util %.3f grade %s/%s", b.Usable, p.Util, p.Grade, b.Grade)
 	}
-	if math.Abs(p.Ceiling-float64(1000-20)/60) > 0.01 {
-		t.Errorf("ceiling %.2f, want (1000 - 20) / 60", p.Ceiling)
+	// The ceiling is the ports not held open by other states over TIME_WAIT:
+	// twgen holds 20 established, and a connection it is closing may be
+	// caught in FIN_WAIT_2 or the like.
+	open := p.Held - p.TimeWait
+	if open < 20 || open > 25 {
+		t.Errorf("%d sockets held in states other than TIME_WAIT (%v), want twgen's 20 and at most a few closing", open, p.States)
+	}
+	if math.Abs(p.Ceiling-float64(1000-open)/60) > 0.01 {
+		t.Errorf("ceiling %.2f, want (1000 - %d) / 60", p.Ceiling, open)
 	}
 	if len(b.Advice) == 0 || b.Advice[0].Kind != "pooling" || !strings.Contains(b.Advice[0].Text, "127.0.0.1:5432") {
 		t.Errorf("advice = %+v", b.Advice)
