@@ -1466,23 +1466,31 @@ func (p *parser) expect(r string) error {
 	return nil
 }
 
+// condBody parses the condition list, the keyword kw (then, do) and the
+// body list of an if or while (what, for the error); neither may be empty.
+func (p *parser) condBody(kw, what string) (cond, body list, err error) {
+	if cond, err = p.list(); err != nil {
+		return nil, nil, err
+	}
+	if err = p.expect(kw); err != nil {
+		return nil, nil, err
+	}
+	if body, err = p.list(); err != nil {
+		return nil, nil, err
+	}
+	if len(cond) == 0 || len(body) == 0 {
+		return nil, nil, fmt.Errorf("empty list in %s", what)
+	}
+	return cond, body, nil
+}
+
 func (p *parser) ifClause() (node, error) {
 	p.next() // if
 	n := &ifCmd{}
 	for {
-		cond, err := p.list()
+		cond, body, err := p.condBody("then", "if")
 		if err != nil {
 			return nil, err
-		}
-		if err := p.expect("then"); err != nil {
-			return nil, err
-		}
-		body, err := p.list()
-		if err != nil {
-			return nil, err
-		}
-		if len(cond) == 0 || len(body) == 0 {
-			return nil, fmt.Errorf("empty list in if")
 		}
 		n.conds, n.bodies = append(n.conds, cond), append(n.bodies, body)
 		if p.reserved("elif") {
@@ -1507,22 +1515,12 @@ func (p *parser) ifClause() (node, error) {
 
 func (p *parser) whileClause() (node, error) {
 	p.next() // while
-	cond, err := p.list()
-	if err != nil {
-		return nil, err
-	}
-	if err := p.expect("do"); err != nil {
-		return nil, err
-	}
-	body, err := p.list()
+	cond, body, err := p.condBody("do", "while")
 	if err != nil {
 		return nil, err
 	}
 	if err := p.expect("done"); err != nil {
 		return nil, err
-	}
-	if len(cond) == 0 || len(body) == 0 {
-		return nil, fmt.Errorf("empty list in while")
 	}
 	n := &whileCmd{cond: cond, body: body}
 	if t := p.peek(); t.kind == tRedir {
