@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/fleettune/fleettune/internal/atomicfile"
@@ -217,8 +218,9 @@ type fileAppender struct {
 	mu     sync.Mutex
 	f      *os.File
 	path   string
-	size   int64 // bytes known good: every complete record so far
-	broken error // a failed write leaves the appender unusable
+	size   int64        // bytes known good: every complete record so far
+	broken error        // a failed write leaves the appender unusable
+	syncs  atomic.Int64 // fsyncs made, for the benchmarks
 }
 
 func (a *fileAppender) Append(line []byte) error {
@@ -237,6 +239,7 @@ func (a *fileAppender) Append(line []byte) error {
 		a.broken = err
 		return fmt.Errorf("journal %s: %w", a.path, err)
 	}
+	a.syncs.Add(1)
 	if err := a.f.Sync(); err != nil {
 		// After a failed fsync nothing is known about what is on disk.
 		a.broken = err

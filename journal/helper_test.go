@@ -108,7 +108,7 @@ func helper(t *testing.T, job, dir, run string) *exec.Cmd {
 	return cmd
 }
 
-func newStore(t *testing.T) *Store {
+func newStore(t testing.TB) *Store {
 	t.Helper()
 	s, err := Open(filepath.Join(t.TempDir(), "state"))
 	if err != nil {
