@@ -1,12 +1,14 @@
 package journal
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -318,4 +320,185 @@ func TestFailedGroupFailsEveryMember(t *testing.T) {
 			}
 		})
 	}
+}
+
+// kill -9 of a process whose forks append at once: every host whose
+// AppendAll returned before the kill is in the journal whole, the journal
+// loads, and only the last group (at most one AppendAll per fork), cut by
+// the kill, may hold a host in part.
+func TestCrashKillWithForksLeavesWholeHosts(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "20261201T230000Z-dead"
+	cmd := helper(t, "append-forks", dir, id)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	returned := map[string]bool{}
+	sc := bufio.NewScanner(stdout)
+	for len(returned) < 400 && sc.Scan() {
+		returned[sc.Text()] = true
+	}
+	if err := syscall.Kill(cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// Hosts printed between the kill and the pipe's end returned too.
+	for sc.Scan() {
+		returned[sc.Text()] = true
+	}
+	if err := cmd.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("helper ended with %v, want killed", err)
+	}
+	if len(returned) < 400 {
+		t.Fatalf("the helper journalled only %d hosts", len(returned))
+	}
+
+	r, err := s.Load(id)
+	if err != nil {
+		t.Fatalf("Load after kill -9: %v", err)
+	}
+	if r.Finished() {
+		t.Error("a killed run must not be finished")
+	}
+	for h := range returned {
+		hr := r.Host(h)
+		if hr == nil || hr.Before == nil || len(hr.Commands) != helperCmds || hr.Status() != StatusApplied {
+			t.Errorf("%s: its AppendAll returned before the kill, but it reads back as %+v", h, hr)
+		}
+	}
+	// Complete lines only; the last one may be torn.
+	data, err := os.ReadFile(s.RunPath(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
+		data = data[:i+1]
+	}
+	var ls []line
+	for _, l := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		var x line
+		if err := json.Unmarshal(l, &x); err != nil {
+			t.Fatalf("a complete line does not parse: %v: %.80q", err, l)
+		}
+		ls = append(ls, x)
+	}
+	tail := len(ls) - helperForks*(helperCmds+2)
+	count := map[string]int{}
+	last := map[string]int{}
+	for i, l := range ls {
+		if l.Type != TypeRun {
+			count[l.Host]++
+			last[l.Host] = i
+		}
+	}
+	// Each AppendAll's records are in a row, wherever they are.
+	for i, l := range ls {
+		if l.Type != TypeCommand || l.Cmd != "cmd 0 on "+l.Host {
+			continue
+		}
+		for c := 1; c <= helperCmds && i+c < len(ls); c++ {
+			want := line{Type: TypeCommand, Host: l.Host, Cmd: fmt.Sprintf("cmd %d on %s", c, l.Host)}
+			if c == helperCmds {
+				want = line{Type: TypeResult, Host: l.Host, Status: string(StatusApplied)}
+			}
+			if ls[i+c] != want {
+				t.Errorf("line %d is %+v, want %+v: an AppendAll's records were split", i+c+1, ls[i+c], want)
+			}
+		}
+	}
+	whole := 0
+	for h, n := range count {
+		switch {
+		case n == helperCmds+2:
+			whole++
+		case last[h] < tail:
+			t.Errorf("%s has %d of its %d records, and not in the last group: an AppendAll was split", h, n, helperCmds+2)
+		}
+	}
+	t.Logf("%d hosts returned before the kill, %d whole in the journal, %d lines", len(returned), whole, len(ls))
+}
+
+// A group's write that stops short (the file size limit, as on a full
+// disk, where a real partial write happens): the part written is taken
+// back, every caller told its records are stored has them whole, no
+// caller told otherwise has any of its records stored, and the journal
+// reads back with no torn line.
+func TestShortWriteInAGroupIsTakenBack(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "20261201T230000Z-f512"
+	out, err := helper(t, "append-fsize", dir, id).Output()
+	if err != nil {
+		t.Fatalf("helper: %v", err)
+	}
+	var limit int64
+	ok := map[string]bool{}
+	failed := map[string]string{} // host -> the call that failed: before | all
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) == 2 && f[0] == "limit":
+			limit, _ = strconv.ParseInt(f[1], 10, 64)
+		case len(f) == 2 && f[0] == "ok":
+			ok[f[1]] = true
+		case len(f) > 3 && f[0] == "err":
+			failed[f[1]] = f[2]
+			if !strings.Contains(l, "file too large") && !strings.Contains(l, "unusable after an earlier failure") {
+				t.Errorf("helper: %s: want the file size limit's error or a refusal", l)
+			}
+		default:
+			t.Fatalf("helper said %q", l)
+		}
+	}
+	if len(failed) != helperForks || len(ok) == 0 || limit == 0 {
+		t.Fatalf("%d hosts stored, %d failed (want %d), limit %d", len(ok), len(failed), helperForks, limit)
+	}
+	data, err := os.ReadFile(s.RunPath(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(data)) >= limit || !bytes.HasSuffix(data, []byte("\n")) {
+		t.Errorf("the journal is %d bytes (limit %d), ending %q: the short write was not taken back", len(data), limit, data[max(0, len(data)-20):])
+	}
+	r, err := s.Load(id)
+	if err != nil || r.Torn {
+		t.Fatalf("Load after the short write: %v (torn %v)", err, r != nil && r.Torn)
+	}
+	for h := range ok {
+		if hr := r.Host(h); hr == nil || hr.Before == nil || len(hr.Commands) != helperCmds || hr.Status() != StatusApplied {
+			t.Errorf("%s was reported stored but reads back as %+v", h, hr)
+		}
+	}
+	for h, call := range failed {
+		hr := r.Host(h)
+		switch {
+		case call == "before" && hr != nil:
+			t.Errorf("%s: its before record was reported not stored, but the journal has %+v", h, hr)
+		case call == "all" && (hr == nil || hr.Before == nil || len(hr.Commands) != 0 || hr.Status() == StatusApplied):
+			t.Errorf("%s: its commands were reported not stored, but it reads back as %+v", h, hr)
+		}
+	}
+	if len(r.Hosts) != len(ok)+countCall(failed, "all") {
+		t.Errorf("%d hosts in the journal, want %d stored and %d with their before record only", len(r.Hosts), len(ok), countCall(failed, "all"))
+	}
+}
+
+func countCall(m map[string]string, call string) int {
+	n := 0
+	for _, c := range m {
+		if c == call {
+			n++
+		}
+	}
+	return n
 }
