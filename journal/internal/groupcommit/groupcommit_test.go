@@ -207,3 +207,20 @@ func TestConcurrentCallers(t *testing.T) {
 	}
 	t.Logf("%d values in %d groups", callers*each, groups)
 }
+
+// BenchmarkDoAlone is what Do adds to a commit when nobody else is about
+// (the commit itself does nothing here): the cost of group commit for a
+// single writer.
+func BenchmarkDoAlone(b *testing.B) {
+	n := 0
+	q := New(func(vs []int) error { n += len(vs); return nil })
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if err := q.Do(i); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if n != b.N {
+		b.Fatalf("%d values committed, want %d", n, b.N)
+	}
+}
