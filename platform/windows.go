@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -316,7 +317,9 @@ func ParseWindowsTCPStats(out string) (Counters, error) {
 // stdout, and is followed, when it fails, by a "failed NAME" marker (cmd
 // expands %ERRORLEVEL% when it reads the line, so the exit status of each
 // command is only seen through ||). Everything here is constant.
-func WindowsGatherCommand() string {
+func WindowsGatherCommand() string { return cachedWindowsGatherCommand() }
+
+var cachedWindowsGatherCommand = sync.OnceValue(func() string {
 	var parts []string
 	section := func(name, cmd string) {
 		parts = append(parts, fmt.Sprintf("echo %s%s & %s 2>&1 || echo %sfailed %s", sectionMarker, name, cmd, sectionMarker, name))
@@ -342,7 +345,7 @@ func WindowsGatherCommand() string {
 		fmt.Sprintf(`echo %stimewait & netstat -ano | find /C "TIME_WAIT"`, sectionMarker))
 	section("excluded", "netsh int ipv4 show excludedportrange protocol=tcp")
 	return strings.Join(parts, " & ")
-}
+})
 
 // windowsNetstatDrop are the TCP states netstat prints (the netstat
 // command reference, and BOUND with -q on 2016 and later) but LISTENING:
