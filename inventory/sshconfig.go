@@ -100,10 +100,15 @@ type sshConfigs struct {
 	warned map[string]bool
 	warn   func(string)
 	reads  int
+	// globs are the expansions of Include patterns, by pattern: one
+	// directory listing per pattern for the whole inventory, not one per
+	// host (a 10,000-host inventory listed /etc/ssh/ssh_config.d 10,000
+	// times), and every host sees the same files.
+	globs map[string][]string
 }
 
 func newSSHConfigs(home string, warn func(string)) *sshConfigs {
-	return &sshConfigs{home: home, files: map[string]*sshFile{}, warned: map[string]bool{}, warn: warn}
+	return &sshConfigs{home: home, files: map[string]*sshFile{}, warned: map[string]bool{}, warn: warn, globs: map[string][]string{}}
 }
 
 // file returns the parsed file at path, or nil when it does not exist.
@@ -368,11 +373,15 @@ func (c *sshConfigs) includePaths(f *sshFile, arg string) ([]string, error) {
 		}
 		p = filepath.Join(c.home, ".ssh", p)
 	}
+	if m, ok := c.globs[p]; ok {
+		return m, nil
+	}
 	matches, err := filepath.Glob(p)
 	if err != nil {
 		return nil, err
 	}
 	slices.Sort(matches)
+	c.globs[p] = matches
 	return matches, nil
 }
 

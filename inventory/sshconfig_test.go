@@ -258,6 +258,39 @@ func TestAddressNote(t *testing.T) {
 	}
 }
 
+// An Include glob is listed once for the whole inventory, not per host:
+// a file that appears after the first host was resolved is not seen by
+// the next ones (all hosts see one snapshot of the directory).
+func TestSSHConfigIncludeGlobListedOnce(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "conf.d"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "config")
+	if err := os.WriteFile(cfg, []byte("Include "+filepath.Join(dir, "conf.d", "*")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "conf.d", "a"), []byte("Host *\n    Port 2201\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := newSSHConfigs(dir, func(string) {})
+	first, err := c.resolve([]string{cfg}, "web1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "conf.d", "0"), []byte("Host *\n    Port 2202\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	second, err := c.resolve([]string{cfg}, "web2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, p2 := first.values["port"], second.values["port"]
+	if len(p1) != 1 || len(p2) != 1 || p1[0].value != "2201" || p2[0].value != "2201" || len(c.globs) != 1 {
+		t.Errorf("ports %v then %v, %d globs kept; want 2201 from conf.d/a for both, from one listing", p1, p2, len(c.globs))
+	}
+}
+
 // ~/.ssh/config as ssh reads it by default: a relative Include is taken
 // from ~/.ssh, the first value wins across files, "none" turns a proxy off,
 // and /etc/ssh/ssh_config comes after the user's file.

@@ -17,14 +17,19 @@ import (
 //
 //   - commands joined by "&", "&&" and "||" (cmd gives "&" the lowest
 //     precedence; for these operators that is the same as left to right);
+//   - pipelines, "A | B", which bind tighter than those: B reads what A
+//     printed on its standard output (its 2>&1 included), A's standard
+//     error goes past the pipe, and the status is B's; only findstr and
+//     find read a pipe;
 //   - words split on spaces and tabs; "..." groups words and the quotes are
-//     removed; no escapes (^), variables (%X%), pipes, parentheses or file
+//     removed; no escapes (^), variables (%X%), parentheses or file
 //     redirections;
 //   - redirections 2>&1, 1>&2, >nul, 1>nul, 2>nul;
 //   - echo prints the rest of its command verbatim (quotes and trailing
 //     spaces included), as cmd's echo does; "cmd /c LINE" runs LINE;
 //   - commands: ver, hostname, wmic os get lastbootuptime, netstat -ano,
-//     netstat -s -p tcp,
+//     netstat -s -p tcp, findstr /I /V /L /C:"STRING"... and
+//     find /C /I /V "STRING" on a pipe,
 //     netsh int ipv4|ipv6 show|set dynamicport tcp|udp, reg query|add|delete
 //     under HKLM.
 //
@@ -260,7 +265,7 @@ func (e *windows) Command(c *Call) (Output, bool) {
 	if len(c.Argv) == 0 {
 		return Output{}, true
 	}
-	return e.run(c.Host, c.User, c.Argv, strings.Join(c.Argv[1:], " ")), true
+	return e.run(c.Host, c.User, c.Argv, strings.Join(c.Argv[1:], " "), ""), true
 }
 
 // Shell interprets a cmd.exe line (lab.Shell).
@@ -277,7 +282,7 @@ func (e *windows) Shell(h *Host, user, line string) Output {
 				continue
 			}
 		}
-		status = e.runSegment(h, user, s.text, &out)
+		status = e.runPipeline(h, user, s.text, &out)
 	}
 	out.Code = status
 	return out
@@ -324,7 +329,8 @@ func splitCmdLine(line string) ([]cmdSegment, error) {
 			}
 			o := string(c) + next
 			if o == "|" {
-				return nil, fmt.Errorf("pipes are not supported: %q", line)
+				b.WriteByte('|') // a pipeline is one command: runPipeline splits it
+				continue
 			}
 			segs = append(segs, cmdSegment{op, b.String()})
 			b.Reset()
@@ -384,9 +390,42 @@ func cmdWords(s string) []cmdWord {
 	return words
 }
 
+// runPipeline runs "A | B | ...": each command reads what the one before
+// it printed on its standard output, what they print on standard error
+// goes to out, and the status is the last one's.
+func (e *windows) runPipeline(h *Host, user, text string, out *Output) int {
+	var stages []string
+	inQuote, start := false, 0
+	for i := 0; i < len(text); i++ {
+		switch {
+		case text[i] == '"':
+			inQuote = !inQuote
+		case text[i] == '|' && !inQuote:
+			stages = append(stages, text[start:i])
+			start = i + 1
+		}
+	}
+	stages = append(stages, text[start:])
+	for _, st := range stages {
+		if strings.TrimSpace(st) == "" {
+			out.Stderr += "The syntax of the command is incorrect.\r\n"
+			return 255
+		}
+	}
+	stdin := ""
+	for i, st := range stages[:len(stages)-1] {
+		var o Output
+		e.runSegment(h, user, st, stdin, i > 0, &o)
+		out.Stderr += o.Stderr
+		stdin = o.Stdout
+	}
+	return e.runSegment(h, user, stages[len(stages)-1], stdin, len(stages) > 1, out)
+}
+
 // runSegment runs one command with its redirections, appending what it
-// printed to out, and returns its exit status.
-func (e *windows) runSegment(h *Host, user, text string, out *Output) int {
+// printed to out, and returns its exit status. piped says that stdin is
+// what the command before it in a pipeline printed.
+func (e *windows) runSegment(h *Host, user, text, stdin string, piped bool, out *Output) int {
 	words := cmdWords(text)
 	// Redirections, left to right: fd[1] and fd[2] say where each goes.
 	fd := [3]string{"", "out", "err"}
@@ -440,7 +479,11 @@ func (e *windows) runSegment(h *Host, user, text string, out *Output) int {
 		if rest != "" {
 			rest = rest[1:]
 		}
-		o = e.run(h, user, argv, rest)
+		if !piped && (strings.EqualFold(argv[0], "findstr") || strings.EqualFold(argv[0], "find")) {
+			o = Output{Stderr: "lab: cmd.exe subset: " + argv[0] + " reads a pipe here, not files or the console\r\n", Code: 1}
+		} else {
+			o = e.run(h, user, argv, rest, stdin)
+		}
 	}
 	for _, p := range []struct {
 		s  string
@@ -461,8 +504,9 @@ func windowsNotRecognized(name string) Output {
 }
 
 // run dispatches one command. rest is the raw text after the command's
-// name: what echo prints, and what cmd /c runs.
-func (e *windows) run(h *Host, user string, argv []string, rest string) Output {
+// name: what echo prints, and what cmd /c runs. stdin is what a pipe
+// feeds it; only findstr and find read it.
+func (e *windows) run(h *Host, user string, argv []string, rest, stdin string) Output {
 	name := strings.ToLower(argv[0])
 	switch strings.TrimSuffix(name, ".exe") {
 	case "echo":
@@ -491,6 +535,10 @@ func (e *windows) run(h *Host, user string, argv []string, rest string) Output {
 		return e.wmic(h, argv[1:])
 	case "netstat":
 		return e.netstat(h, argv[1:])
+	case "findstr":
+		return findstr(argv[1:], stdin)
+	case "find":
+		return findCount(argv[1:], rest, stdin)
 	case "wevtutil":
 		if e.rel.legacy {
 			return windowsNotRecognized(argv[0]) // Vista and 2008 brought wevtutil
@@ -1133,4 +1181,131 @@ func (e *windows) ephemeralRange() (int, int) {
 	}
 	r := e.dynActive["ipv4 tcp"]
 	return r.start, r.start + r.num - 1
+}
+
+// pipeLines yields the lines of what a pipe carried, without their line
+// ends ("\r\n" or "\n"); a last line without one counts.
+func pipeLines(in string, yield func(line string)) {
+	for len(in) > 0 {
+		i := strings.IndexByte(in, '\n')
+		if i < 0 {
+			yield(in)
+			return
+		}
+		yield(strings.TrimSuffix(in[:i], "\r"))
+		in = in[i+1:]
+	}
+}
+
+// findstr emulates findstr reading a pipe with literal search strings:
+// /C:"STRING" (any number), /I (ignore case), /V (the lines that match
+// none), /L (literal: the default for /C:). It prints each chosen line
+// with CRLF and exits 0 when it printed any, 1 when none. The real
+// findstr can miss a match when it is given several case-sensitive
+// literal strings of different lengths (a known bug, documented in "What
+// are the undocumented features and limitations of the Windows FINDSTR
+// command?"); the lab refuses that form instead of guessing which lines
+// the bug would drop.
+func findstr(args []string, stdin string) Output {
+	var pats []string
+	fold, invert := false, false
+	for _, a := range args {
+		switch {
+		case strings.EqualFold(a, "/I"):
+			fold = true
+		case strings.EqualFold(a, "/V"):
+			invert = true
+		case strings.EqualFold(a, "/L"):
+		case len(a) > 3 && strings.EqualFold(a[:3], "/C:"):
+			pats = append(pats, a[3:])
+		default:
+			return Output{Stderr: fmt.Sprintf("lab: findstr subset: only /I /V /L and /C:\"STRING\" on a pipe, not %q\r\n", a), Code: 2}
+		}
+	}
+	if len(pats) == 0 {
+		return Output{Stderr: "FINDSTR: Bad command line\r\n", Code: 2}
+	}
+	if !fold {
+		for _, p := range pats[1:] {
+			if len(p) != len(pats[0]) {
+				return Output{Stderr: "lab: findstr subset: case-sensitive /C: strings of different lengths hit findstr's multiple-literal bug; use /I\r\n", Code: 2}
+			}
+		}
+	}
+	if fold {
+		for i := range pats {
+			pats[i] = strings.ToUpper(pats[i])
+		}
+	}
+	var b strings.Builder
+	pipeLines(stdin, func(line string) {
+		l := line
+		if fold {
+			l = strings.ToUpper(line)
+		}
+		match := false
+		for _, p := range pats {
+			if strings.Contains(l, p) {
+				match = true
+				break
+			}
+		}
+		if match != invert {
+			b.WriteString(line)
+			b.WriteString("\r\n")
+		}
+	})
+	if b.Len() == 0 {
+		return Output{Code: 1}
+	}
+	return Output{Stdout: b.String()}
+}
+
+// findCount emulates find /C "STRING" reading a pipe: it prints the number
+// of lines holding STRING (/I: in any case; /V: not holding it), alone on
+// its line, as find does when it reads no file, and exits 1 when that is
+// 0. The string must be in double quotes, as find demands ("FIND:
+// Parameter format not correct" otherwise); rest is the raw text that
+// shows them.
+func findCount(args []string, rest, stdin string) Output {
+	count, fold, invert := false, false, false
+	var pat []string
+	for _, a := range args {
+		switch {
+		case strings.EqualFold(a, "/C"):
+			count = true
+		case strings.EqualFold(a, "/I"):
+			fold = true
+		case strings.EqualFold(a, "/V"):
+			invert = true
+		case strings.HasPrefix(a, "/"):
+			return Output{Stderr: fmt.Sprintf("lab: find subset: only /C /I /V \"STRING\" on a pipe, not %q\r\n", a), Code: 2}
+		default:
+			pat = append(pat, a)
+		}
+	}
+	if len(pat) != 1 || strings.Count(rest, `"`) != 2 {
+		return Output{Stderr: "FIND: Parameter format not correct\r\n", Code: 2}
+	}
+	if !count {
+		return Output{Stderr: "lab: find subset: only find /C (the count)\r\n", Code: 2}
+	}
+	p := pat[0]
+	if fold {
+		p = strings.ToUpper(p)
+	}
+	n := 0
+	pipeLines(stdin, func(line string) {
+		if fold {
+			line = strings.ToUpper(line)
+		}
+		if strings.Contains(line, p) != invert {
+			n++
+		}
+	})
+	o := Output{Stdout: strconv.Itoa(n) + "\r\n"}
+	if n == 0 {
+		o.Code = 1
+	}
+	return o
 }

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -218,6 +219,16 @@ func TestWindowsCmdSubset(t *testing.T) {
 		{"& inside quotes is not an operator", `echo "a & b"`, "\"a & b\"\r\n", "", 0},
 		{"cmd /c runs a nested line", `cmd /c "echo x& echo y"`, "x\r\ny\r\n", "", 0},
 		{"last status is the line's", "echo a & uname", "a \r\n", notRecognized, 1},
+		{"a pipe feeds the next command", `echo LISTEN x| findstr /I /C:"listen"`, "LISTEN x\r\n", "", 0},
+		{"findstr without a match exits 1", `echo abc| findstr /C:"x"`, "", "", 1},
+		{"findstr /V keeps what matches none", `echo abc| findstr /I /V /C:"B" /C:"zz"`, "", "", 1},
+		{"a pipe's status is its last command's", `uname | findstr /I /V /C:"x" || echo fell`, "fell\r\n", notRecognized, 0},
+		{"2>&1 sends stderr into the pipe", `uname 2>&1 | findstr /C:"recognized"`, "'uname' is not recognized as an internal or external command,\r\n", "", 0},
+		{"find /C prints the count alone", `echo a TIME_WAIT b| find /C "TIME_WAIT"`, "1\r\n", "", 0},
+		{"find /C of nothing is 0, status 1", `echo a| find /C "TIME_WAIT"`, "0\r\n", "", 1},
+		{"| inside quotes is text", `echo "a | b"| find /C "|"`, "1\r\n", "", 0},
+		{"find wants its string quoted", "ver | find /C 10", "", "FIND: Parameter format not correct\r\n", 2},
+		{"a pipe into nothing", "ver | ", "", "The syntax of the command is incorrect.\r\n", 255},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := h.Run(winAdmin, tc.line)
@@ -227,7 +238,7 @@ func TestWindowsCmdSubset(t *testing.T) {
 		})
 	}
 	// Outside the subset: loud failures, never a silent success.
-	for _, line := range []string{"ver | find \"10\"", "echo %PATH%", "ver > out.txt", "(ver)", "echo a ^& b", "echo \"open", "ver &", "netstat -an", "wmic os get caption", "reg query HKCU\\Software"} {
+	for _, line := range []string{"ver | find \"10\"", "netstat -ano | findstr LISTENING", `netstat -ano | findstr /C:"TIME_WAIT" /C:"ESTABLISHED"`, `findstr /I /C:"x"`, "echo %PATH%", "ver > out.txt", "(ver)", "echo a ^& b", "echo \"open", "ver &", "netstat -an", "wmic os get caption", "reg query HKCU\\Software"} {
 		out := h.Run(winAdmin, line)
 		if out.Code == 0 || !strings.Contains(out.Stderr, "lab:") && !strings.Contains(out.Stderr, "ERROR") {
 			t.Errorf("%q = %q, %q, %d; want a loud failure", line, out.Stdout, out.Stderr, out.Code)
@@ -399,5 +410,43 @@ func TestWindowsNetstatStats(t *testing.T) {
 	h.BaselineTimeWait = 24 * time.Hour
 	if got := mustRun(t, h, winAdmin, "netstat -s -p tcp", 0).Stdout; !strings.Contains(got, "Failed Connection Attempts          = 332\r\n") || !strings.Contains(got, "Reset Connections                   = 216\r\n") {
 		t.Errorf("with the fault:\n%s", got)
+	}
+}
+
+// The gather's two netstat pipes on a loaded host: findstr leaves every
+// line of netstat -ano but the rows of a connection state other than
+// LISTENING, and find /C counts the TIME_WAIT rows. The expected lines are
+// worked out here from netstat's whole table by its fields.
+func TestWindowsNetstatPipes(t *testing.T) {
+	filter := `findstr /I /V /C:"TIME_WAIT" /C:"ESTABLISHED" /C:"CLOSE_WAIT" /C:"FIN_WAIT_1" /C:"FIN_WAIT_2" /C:"SYN_SENT" /C:"SYN_RECEIVED" /C:"LAST_ACK" /C:"CLOSING" /C:"CLOSED" /C:"DELETE_TCB" /C:"BOUND"`
+	for _, p := range Profiles {
+		h := loadedHost(t, "windows", "10.0", p)
+		whole := mustRun(t, h, winAdmin, "netstat -ano", 0).Stdout
+		var kept strings.Builder
+		tw, listening := 0, 0
+		for _, line := range strings.SplitAfter(whole, "\r\n") {
+			f := strings.Fields(line)
+			switch {
+			case len(f) >= 4 && f[0] == "TCP" && f[3] == "LISTENING":
+				listening++
+			case len(f) >= 4 && f[0] == "TCP":
+				if f[3] == "TIME_WAIT" {
+					tw++
+				}
+				continue
+			}
+			kept.WriteString(line)
+		}
+		got := mustRun(t, h, winAdmin, "netstat -ano 2>&1 | "+filter, 0).Stdout
+		if got != kept.String() || listening == 0 {
+			t.Errorf("%s: the filter printed\n%q\nwant\n%q", p, got, kept.String())
+		}
+		if p != ProfileIdle && len(got)*4 > len(whole) {
+			t.Errorf("%s: the filter kept %d of %d bytes", p, len(got), len(whole))
+		}
+		c := h.Run(winAdmin, `netstat -ano | find /C "TIME_WAIT"`)
+		if c.Stdout != strconv.Itoa(tw)+"\r\n" || (c.Code == 0) != (tw > 0) {
+			t.Errorf("%s: find /C printed %q (status %d); the table has %d TIME_WAIT rows", p, c.Stdout, c.Code, tw)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -59,7 +60,9 @@ func (aixDriver) Thresholds() map[string]int64 { return maps.Clone(bsdThresholds
 // section's stderr goes to stdout after its marker, so a failure is seen
 // where it happened. It stays within the lab shell's subset (no pipes, no
 // variables, no control flow).
-func AIXGatherScript() string {
+func AIXGatherScript() string { return cachedAIXGatherScript() }
+
+var cachedAIXGatherScript = sync.OnceValue(func() string {
 	var b strings.Builder
 	b.WriteString("LC_ALL=C; export LC_ALL\n")
 	b.WriteString("echo '@@fleettune@@ uname'; uname -srv 2>&1\n")
@@ -83,7 +86,7 @@ func AIXGatherScript() string {
 	fmt.Fprintf(&b, "echo '@@fleettune@@ rc.tcpip'; cat %s 2>&1; echo\n", AIXRcTCPIP)
 	b.WriteString("echo '@@fleettune@@ end'\n")
 	return b.String()
-}
+})
 
 func (d aixDriver) Gather(ctx context.Context, r Runner, native []string) (*Facts, error) {
 	res, err := r.Run(ctx, AIXGatherScript())

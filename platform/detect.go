@@ -91,6 +91,10 @@ func DetectGather(ctx context.Context, r Runner, linuxNative []string) (os, rele
 // Bourne shells of Solaris 10 and Tru64 parse it too ([ -r ] is false
 // there, so nothing but uname runs).
 func detectGatherScript(knobs []string) string {
+	return cachedScript("detect", knobs, func() string { return buildDetectGatherScript(knobs) })
+}
+
+func buildDetectGatherScript(knobs []string) string {
 	var b strings.Builder
 	b.WriteString("LC_ALL=C; export LC_ALL\n")
 	b.WriteString("if [ -r /proc/sys/kernel/ostype ] && IFS= read -r ft_s </proc/sys/kernel/ostype && [ \"$ft_s\" = Linux ]; then\n")

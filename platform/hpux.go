@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fleettune/fleettune/internal/hostcmd"
@@ -77,7 +78,9 @@ func (hpuxDriver) Thresholds() map[string]int64 { return maps.Clone(bsdThreshold
 // command's stderr goes to stdout, and a failing command is followed by a
 // "failed NAME" section, so each section's errors are seen on their own.
 // The knob names are constants; nothing from input reaches the line.
-func HPUXGatherScript() string {
+func HPUXGatherScript() string { return cachedHPUXGatherScript() }
+
+var cachedHPUXGatherScript = sync.OnceValue(func() string {
 	var b strings.Builder
 	section := func(name, cmd string) {
 		fmt.Fprintf(&b, "echo '%s%s'; %s 2>&1 || echo '%sfailed %s'\n", sectionMarker, name, cmd, sectionMarker, name)
@@ -95,7 +98,7 @@ func HPUXGatherScript() string {
 	// (none today) could not be glued to it; the parser takes it off again.
 	fmt.Fprintf(&b, "echo '%snddconf'; cat %s 2>&1 && echo || echo '%sfailed nddconf'\n", sectionMarker, HPUXNddconf, sectionMarker)
 	return b.String()
-}
+})
 
 // Gather reads the host in one command. native is not used: HP-UX has no
 // native knobs yet, and the knobs fleettune manages are always read.

@@ -45,6 +45,10 @@ func (linuxDriver) Capabilities() Capabilities {
 // linuxGatherScript is the one command that reads a Linux host. Knob names
 // come from linuxBaseKnobs and the native whitelist only, never from input.
 func linuxGatherScript(knobs []string) string {
+	return cachedScript("linux", knobs, func() string { return buildLinuxGatherScript(knobs) })
+}
+
+func buildLinuxGatherScript(knobs []string) string {
 	var b strings.Builder
 	b.WriteString("LC_ALL=C; export LC_ALL\n")
 	writeLinuxGather(&b, knobs)

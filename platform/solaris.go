@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -99,7 +100,9 @@ func (solarisDriver) Capabilities() Capabilities { return Capabilities{Counters:
 // the parser ignores there): every command's stderr goes into its own
 // section, so one failing command cannot derail the parse. The last line
 // marks a complete output and makes the exit status 0.
-func SolarisGatherScript() string {
+func SolarisGatherScript() string { return cachedSolarisGatherScript() }
+
+var cachedSolarisGatherScript = sync.OnceValue(func() string {
 	var b strings.Builder
 	b.WriteString("LC_ALL=C; export LC_ALL\n")
 	b.WriteString("echo '@@fleettune@@ uname'; uname -r\n")
@@ -121,7 +124,7 @@ func SolarisGatherScript() string {
 	fmt.Fprintf(&b, "echo '@@fleettune@@ svcs'; %s -H -o state %s 2>&1\n", solarisSvcs, SolarisService)
 	b.WriteString("echo '@@fleettune@@ end'\n")
 	return b.String()
-}
+})
 
 func (d solarisDriver) Gather(ctx context.Context, r Runner, native []string) (*Facts, error) {
 	res, err := r.Run(ctx, SolarisGatherScript())

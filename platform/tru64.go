@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -67,7 +68,9 @@ func (tru64Driver) Thresholds() map[string]int64 { return maps.Clone(bsdThreshol
 // Tru64GatherScript is the one command Gather runs. Every section captures
 // its command's stderr and marks a failing command with a "!failed" line, so
 // an error is seen in the section it belongs to.
-func Tru64GatherScript() string {
+func Tru64GatherScript() string { return cachedTru64GatherScript() }
+
+var cachedTru64GatherScript = sync.OnceValue(func() string {
 	attrs := strings.Join(tru64Attrs, " ")
 	var b strings.Builder
 	section := func(name, cmd string) {
@@ -89,7 +92,7 @@ func Tru64GatherScript() string {
 	// message without the table (parseFilteredBSDNetstat refuses that).
 	section("netstat", "netstat -an 2>&1 | "+netstatFilter("$NF"))
 	return b.String()
-}
+})
 
 func (d tru64Driver) Gather(ctx context.Context, r Runner, native []string) (*Facts, error) {
 	// native names are never read: Tru64 accepts no native knobs yet, and

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -316,7 +317,9 @@ func ParseWindowsTCPStats(out string) (Counters, error) {
 // stdout, and is followed, when it fails, by a "failed NAME" marker (cmd
 // expands %ERRORLEVEL% when it reads the line, so the exit status of each
 // command is only seen through ||). Everything here is constant.
-func WindowsGatherCommand() string {
+func WindowsGatherCommand() string { return cachedWindowsGatherCommand() }
+
+var cachedWindowsGatherCommand = sync.OnceValue(func() string {
 	var parts []string
 	section := func(name, cmd string) {
 		parts = append(parts, fmt.Sprintf("echo %s%s & %s 2>&1 || echo %sfailed %s", sectionMarker, name, cmd, sectionMarker, name))
@@ -329,9 +332,38 @@ func WindowsGatherCommand() string {
 		section("reg "+k, fmt.Sprintf(`reg query "%s" /v %s`, WindowsTcpipKey, k))
 	}
 	section("pending", fmt.Sprintf(`reg query "%s"`, WindowsPendingKey))
-	section("netstat", "netstat -ano")
+	// netstat -ano's table, filtered on the host: a busy host has tens
+	// of thousands of rows, which WinRM would send base64 in XML. findstr
+	// drops the rows of every connection state but LISTENING and keeps
+	// the rest (headers, UDP rows, netstat's own errors), so a failing
+	// netstat still shows; a second netstat counts the TIME_WAIT rows
+	// with find /C, which prints the count alone when it reads a pipe.
+	// Its exit status is 1 when the count is 0, so it has no failure
+	// marker: a count that is not a number is read as unknown.
+	parts = append(parts,
+		fmt.Sprintf("echo %snetstat & netstat -ano 2>&1 | %s || echo %sfailed netstat", sectionMarker, windowsNetstatFilter(), sectionMarker),
+		fmt.Sprintf(`echo %stimewait & netstat -ano | find /C "TIME_WAIT"`, sectionMarker))
 	section("excluded", "netsh int ipv4 show excludedportrange protocol=tcp")
 	return strings.Join(parts, " & ")
+})
+
+// windowsNetstatDrop are the TCP states netstat prints (the netstat
+// command reference, and BOUND with -q on 2016 and later) but LISTENING:
+// the rows the gather's findstr drops.
+var windowsNetstatDrop = []string{"TIME_WAIT", "ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT_1", "FIN_WAIT_2",
+	"SYN_SENT", "SYN_RECEIVED", "LAST_ACK", "CLOSING", "CLOSED", "DELETE_TCB", "BOUND"}
+
+// windowsNetstatFilter is the findstr that drops them. /I is not only for
+// case: findstr has a known bug where several case-sensitive literal
+// strings of different lengths can miss a match, and the case-insensitive
+// search does not have it (no state word occurs in an address or a PID).
+func windowsNetstatFilter() string {
+	var b strings.Builder
+	b.WriteString("findstr /I /V")
+	for _, st := range windowsNetstatDrop {
+		fmt.Fprintf(&b, ` /C:"%s"`, st)
+	}
+	return b.String()
 }
 
 // Gather reads the host in one command. native is not used: Windows has no
@@ -577,6 +609,24 @@ func parseWindowsNetstat(out string) (listening []int, timeWait int, err error) 
 	return uniqueSorted(listening), timeWait, nil
 }
 
+// parseWindowsCount reads what find /C printed from a pipe: the count
+// alone. Anything else (another find first in PATH, an error) is -1,
+// unknown: the count is reported, not acted on.
+func parseWindowsCount(out string) int {
+	s := strings.TrimSpace(out)
+	if s == "" || len(s) > 9 {
+		return -1
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return -1
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n
+}
+
 // ParseWindowsFacts parses the output of WindowsGatherCommand.
 func ParseWindowsFacts(out string) (*Facts, error) {
 	f := &Facts{OS: Windows, Knobs: map[string]Knob{}, TimeWait: -1}
@@ -689,6 +739,12 @@ func ParseWindowsFacts(out string) (*Facts, error) {
 	}
 	if f.Listening, f.TimeWait, err = parseWindowsNetstat(v); err != nil {
 		return nil, fmt.Errorf("read sockets: %w", err)
+	}
+	// The filtered table has no TIME_WAIT rows: find /C counted them. An
+	// output without the count is netstat's own, whole (fixtures, older
+	// fleettune), and its rows were counted.
+	if c, ok := s.lookup("timewait"); ok {
+		f.TimeWait = parseWindowsCount(c)
 	}
 
 	// Excluded port ranges: 2008+ only (2003's netsh has no such context).

@@ -39,9 +39,11 @@ func windowsDrv() windowsDriver { return windowsDriver{} }
 
 func TestWindowsGatherCommandShape(t *testing.T) {
 	line := WindowsGatherCommand()
-	// One cmd.exe line: no line breaks, pipes, variables or escapes.
-	if strings.Contains(strings.ReplaceAll(line, "||", ""), "|") || strings.ContainsAny(line, "\r\n%^();") {
-		t.Errorf("gather line uses syntax outside cmd.exe's & && ||: %q", line)
+	// One cmd.exe line: no line breaks, variables or escapes, and pipes
+	// only into the two netstat filters.
+	pipes := strings.Count(strings.ReplaceAll(line, "||", ""), "|")
+	if pipes != 2 || strings.ContainsAny(line, "\r\n%^();") {
+		t.Errorf("gather line uses syntax outside cmd.exe's & && || and the netstat pipes (%d pipes): %q", pipes, line)
 	}
 	for _, want := range []string{
 		"echo @@fleettune@@ ver & ver 2>&1 || echo @@fleettune@@ failed ver",
@@ -52,7 +54,9 @@ func TestWindowsGatherCommandShape(t *testing.T) {
 		`reg query "HKLM\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters" /v TcpTimedWaitDelay 2>&1`,
 		`reg query "HKLM\SYSTEM\CurrentControlSet\Services\Tcpip\Parameters" /v KeepAliveTime 2>&1`,
 		`reg query "HKLM\SOFTWARE\fleettune\PendingReboot" 2>&1`,
-		"netstat -ano 2>&1 || echo @@fleettune@@ failed netstat",
+		`netstat -ano 2>&1 | findstr /I /V /C:"TIME_WAIT" /C:"ESTABLISHED" `,
+		`/C:"BOUND" || echo @@fleettune@@ failed netstat`,
+		`echo @@fleettune@@ timewait & netstat -ano | find /C "TIME_WAIT" & `,
 	} {
 		if !strings.Contains(line, want) {
 			t.Errorf("gather line lacks %q:\n%s", want, line)
@@ -123,6 +127,37 @@ func TestParseWindowsFacts(t *testing.T) {
 	}
 }
 
+// The gather filters netstat on the host and counts TIME_WAIT apart; an
+// output from before the filter (netstat -ano whole, no count) still reads,
+// its rows counted, and a count that is not one is unknown, not an error.
+func TestParseWindowsFactsTimeWaitCount(t *testing.T) {
+	def := readWindowsFixture(t, "gather-2019-default.txt")
+	i, j := strings.Index(def, "@@fleettune@@ netstat \r\n"), strings.Index(def, "@@fleettune@@ excluded \r\n")
+	if i < 0 || j < i || !strings.Contains(def[i:j], "@@fleettune@@ timewait \r\n3\r\n") || strings.Contains(def[i:j], "TIME_WAIT") {
+		t.Fatalf("fixture's netstat sections are not the filtered table and the count:\n%s", def[i:j])
+	}
+	whole := def[:i] + "@@fleettune@@ netstat \r\n" + readWindowsFixture(t, "netstat-ano-2019.txt") + def[j:]
+	for _, tt := range []struct {
+		name, out string
+		want      int
+	}{
+		{"filtered", def, 3},
+		{"whole netstat, no count", whole, 3},
+		{"zero", strings.Replace(def, "timewait \r\n3\r\n", "timewait \r\n0\r\n", 1), 0},
+		{"another find", strings.Replace(def, "timewait \r\n3\r\n", "timewait \r\nfind: '/C': No such file or directory\r\nfind: 'TIME_WAIT': No such file or directory\r\n", 1), -1},
+		{"too long", strings.Replace(def, "timewait \r\n3\r\n", "timewait \r\n12345678901\r\n", 1), -1},
+	} {
+		f, err := ParseWindowsFacts(tt.out)
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if f.TimeWait != tt.want || !reflect.DeepEqual(f.Listening, []int{135, 445, 3389, 5985, 5986, 49664}) {
+			t.Errorf("%s: TIME_WAIT %d listening %v; want %d", tt.name, f.TimeWait, f.Listening, tt.want)
+		}
+	}
+}
+
 func TestParseWindowsFactsErrors(t *testing.T) {
 	def := readWindowsFixture(t, "gather-2019-default.txt")
 	legacy := readWindowsFixture(t, "gather-2003-default.txt")
@@ -144,6 +179,9 @@ func TestParseWindowsFactsErrors(t *testing.T) {
 		{"not REG_DWORD", strings.Replace(readWindowsFixture(t, "gather-2019-converged.txt"), "TcpTimedWaitDelay    REG_DWORD    0x1e", "TcpTimedWaitDelay    REG_SZ    30", 1),
 			[]string{"TcpTimedWaitDelay", "REG_DWORD"}},
 		{"localised netstat", strings.ReplaceAll(def, "LISTENING", "ABHÖREN"), []string{"netstat -ano", "LISTENING"}},
+		// netstat's own error passes findstr, which then succeeds.
+		{"netstat fails", def[:strings.Index(def, "@@fleettune@@ netstat")] + "@@fleettune@@ netstat \r\nThe requested operation requires elevation.\r\n" + def[strings.Index(def, "@@fleettune@@ timewait"):],
+			[]string{"netstat -ano", "no TCP LISTENING rows", "requires elevation"}},
 		{"ver garbled", strings.Replace(def, "Microsoft Windows [Version 10.0.17763.1234]", "Microsoft Windows", 1), []string{"read version"}},
 	}
 	for _, tt := range tests {

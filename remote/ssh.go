@@ -37,6 +37,12 @@ type sshSession struct {
 	mu     sync.Mutex
 	lost   error // why the connection died; nil while it lives
 	closed bool
+
+	// keepalive's timer, and its interval: a timer rather than a
+	// goroutine per session, which a run holding 10,000 sessions between
+	// plan and apply would keep parked (and the collector scanning).
+	kaTimer    *time.Timer
+	kaInterval time.Duration
 }
 
 var _ Session = (*sshSession)(nil)
@@ -63,8 +69,10 @@ func newSSHSession(h *inventory.Host, opts Options, client *ssh.Client, jumps []
 		if h.SSH.ServerAliveInterval > 0 { // ssh_config's ServerAliveInterval
 			interval = h.SSH.ServerAliveInterval
 		}
-		s.wg.Add(1)
-		go s.keepalive(interval)
+		s.kaInterval = interval
+		s.mu.Lock()
+		s.kaTimer = time.AfterFunc(interval, s.keepalive)
+		s.mu.Unlock()
 	}
 	return s
 }
@@ -264,47 +272,51 @@ func (s *sshSession) markLost(err error) bool {
 	return true
 }
 
-// keepalive probes the server every interval; a failed probe, or none
-// answered within three intervals, closes the client so Runs fail fast.
-func (s *sshSession) keepalive(interval time.Duration) {
-	defer s.wg.Done()
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	wait := 3 * interval
-	for {
-		select {
-		case <-s.done:
-			return
-		case <-tick.C:
-		}
-		reply := make(chan error, 1)
-		go func() {
-			// OpenSSH answers failure: ok=false, err=nil means alive.
-			_, _, err := s.client.SendRequest("keepalive@openssh.com", true, nil)
-			reply <- err
-		}()
-		timer := time.NewTimer(wait)
-		var dead error
-		select {
-		case <-s.done:
-			timer.Stop()
-			return
-		case err := <-reply:
-			if err != nil {
-				dead = fmt.Errorf("keepalive failed: %w", err)
-			}
-		case <-timer.C:
-			dead = fmt.Errorf("server did not answer keepalives for %s", wait)
-		}
-		timer.Stop()
-		if dead != nil {
-			if s.markLost(dead) {
-				s.log.Warn("ssh connection lost", "err", dead)
-			}
-			s.client.Close()
-			return
-		}
+// keepalive probes the server, from the session's timer, every
+// kaInterval; a failed probe, or none answered within three intervals,
+// closes the client so Runs fail fast. A probe starts only while the
+// session is open, and Close waits for one in flight.
+func (s *sshSession) keepalive() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
 	}
+	s.wg.Add(1) // under mu, before Close marks the session closed and waits
+	s.mu.Unlock()
+	defer s.wg.Done()
+	wait := 3 * s.kaInterval
+	reply := make(chan error, 1)
+	go func() {
+		// OpenSSH answers failure: ok=false, err=nil means alive.
+		_, _, err := s.client.SendRequest("keepalive@openssh.com", true, nil)
+		reply <- err
+	}()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	var dead error
+	select {
+	case <-s.done:
+		return
+	case err := <-reply:
+		if err != nil {
+			dead = fmt.Errorf("keepalive failed: %w", err)
+		}
+	case <-timer.C:
+		dead = fmt.Errorf("server did not answer keepalives for %s", wait)
+	}
+	if dead == nil {
+		s.mu.Lock()
+		if !s.closed {
+			s.kaTimer.Reset(s.kaInterval)
+		}
+		s.mu.Unlock()
+		return
+	}
+	if s.markLost(dead) {
+		s.log.Warn("ssh connection lost", "err", dead)
+	}
+	s.client.Close()
 }
 
 // Close closes the connection (and the jump hosts' and any proxy command,
@@ -313,6 +325,9 @@ func (s *sshSession) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
+		if s.kaTimer != nil {
+			s.kaTimer.Stop()
+		}
 		s.mu.Unlock()
 		close(s.done)
 		s.client.Close()

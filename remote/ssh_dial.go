@@ -439,7 +439,7 @@ func handshake(ctx context.Context, conn net.Conn, addr string, cfg *ssh.ClientC
 			conn.Close()
 		}
 	}()
-	c, chans, reqs, err = ssh.NewClientConn(conn, addr, cfg)
+	c, chans, reqs, err = ssh.NewClientConn(&versionConn{Conn: conn}, addr, cfg)
 	close(stop)
 	<-watched
 	if err == nil && why != "" {
@@ -451,6 +451,55 @@ func handshake(ctx context.Context, conn net.Conn, addr string, cfg *ssh.ClientC
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return c, chans, reqs, "", nil
+}
+
+// versionConn serves small reads from one buffered read. x/crypto/ssh
+// reads the server's version line a byte at a time from the conn itself
+// (its buffered reader comes after), which costs a system call, and often
+// a trip through the poller, per byte: about 40 for OpenSSH's banner, most
+// of what a plan's connection read. Reads of versionReadMin bytes or more
+// (the transport's 4 KiB buffer) go to the conn directly once what was
+// buffered is handed out, so after the version line this adds nothing.
+type versionConn struct {
+	net.Conn
+	buf  []byte // read from the conn, not handed out yet; nil when drained
+	rest []byte // buf's unread part
+	err  error  // the conn's error, held until rest is handed out
+}
+
+// versionReadMin is the smallest read that goes to the conn as it is; a
+// version line is at most 255 bytes (RFC 4253 4.2).
+const versionReadMin = 256
+
+func (c *versionConn) Read(p []byte) (int, error) {
+	if len(c.rest) > 0 {
+		n := copy(p, c.rest)
+		c.rest = c.rest[n:]
+		if len(c.rest) == 0 {
+			c.buf, c.rest = nil, nil
+		}
+		return n, nil
+	}
+	if c.err != nil {
+		err := c.err
+		c.err = nil
+		return 0, err
+	}
+	if len(p) >= versionReadMin || len(p) == 0 {
+		return c.Conn.Read(p)
+	}
+	if c.buf == nil {
+		c.buf = make([]byte, versionReadMin)
+	}
+	n, err := c.Conn.Read(c.buf)
+	m := copy(p, c.buf[:n])
+	c.rest = c.buf[m:n]
+	if len(c.rest) == 0 {
+		c.buf, c.rest = nil, nil
+		return m, err
+	}
+	c.err = err
+	return m, nil
 }
 
 // isShed reports errors that look like a server refusing or dropping a

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -759,6 +760,35 @@ func TestKeepaliveDetectsDeadServer(t *testing.T) {
 	wantKind(t, err, ErrConnLost, "keepalive")
 	if d := time.Since(start); d > 100*time.Millisecond {
 		t.Errorf("second Run took %v", d)
+	}
+}
+
+// Between probes a session's keepalive is a timer, not a parked
+// goroutine: a run holding thousands of sessions keeps none of them.
+func TestKeepaliveParksNoGoroutine(t *testing.T) {
+	f := newFixture(t, serverConfig{})
+	o := f.opts()
+	o.KeepaliveInterval = 30 * time.Millisecond
+	s, err := f.dialOpts(context.Background(), f.host(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	time.Sleep(150 * time.Millisecond) // several probes answered
+	if _, err := s.Run(context.Background(), "echo alive"); err != nil {
+		t.Fatalf("Run after keepalives: %v", err)
+	}
+	for i := 0; ; i++ {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		// A probe in flight is fine; one waiting for the next tick is not.
+		if !strings.Contains(stacks, "(*sshSession).keepalive") {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("a keepalive goroutine stays parked:\n%s", stacks)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -201,11 +201,7 @@ func (s *winrmSession) createShell() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	id, err := winrm.ParseOpenShellResponse(body)
-	if err == nil && id == "" {
-		err = errors.New("the answer to Create names no ShellId")
-	}
-	return id, err
+	return parseCreateResponse(body)
 }
 
 // createShell creates the session's shell, retrying with backoff what
@@ -458,7 +454,7 @@ func (s *winrmSession) command(cmd string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return winrm.ParseExecuteCommandResponse(body)
+	return parseCommandResponse(body)
 }
 
 // receive sends one Receive for both streams and reads the answer. It does

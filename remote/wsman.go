@@ -20,8 +20,10 @@ package remote
 
 import (
 	"encoding/base64"
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -504,4 +506,101 @@ func clip(s string) string {
 		return s[:64] + "…"
 	}
 	return s
+}
+
+const (
+	nsWSMan               = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
+	nsAddressing          = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
+	actionCommandResponse = nsWinShell + "/CommandResponse"
+)
+
+// wsmanFirst returns the text of the first element {space}local in an
+// answer, one whose attribute attr (in no namespace) is want when attr is
+// not "": the library's first(doc, "//p:Local[@Attr='want']"), read with
+// encoding/xml's namespace-aware tokenizer in one pass instead of a tree
+// and an XPath compiled for every answer (half a millisecond of a Windows
+// host's Create). The text is all the element's character data, as
+// XPath's string value is. ok is false when there is no such element; a
+// document type declaration, or an answer that is not well-formed, is an
+// error.
+func wsmanFirst(body, space, local, attr, want string) (text string, ok bool, err error) {
+	d := xml.NewDecoder(strings.NewReader(body))
+	depth, capture := 0, 0
+	var b strings.Builder
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			if depth != 0 {
+				return "", false, errors.New("the answer ends inside an element")
+			}
+			return "", false, nil
+		}
+		if err != nil {
+			return "", false, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			if depth > wsmanMaxDepth {
+				return "", false, fmt.Errorf("elements nested deeper than %d", wsmanMaxDepth)
+			}
+			if capture == 0 && t.Name.Space == space && t.Name.Local == local && (attr == "" || hasXMLAttr(t.Attr, attr, want)) {
+				capture = depth
+			}
+		case xml.CharData:
+			if capture > 0 {
+				b.Write(t)
+			}
+		case xml.EndElement:
+			if depth == capture {
+				return b.String(), true, nil
+			}
+			depth--
+		case xml.Directive:
+			return "", false, errors.New("a document type declaration is not allowed")
+		}
+	}
+}
+
+func hasXMLAttr(attrs []xml.Attr, name, value string) bool {
+	for _, a := range attrs {
+		if a.Name.Space == "" && a.Name.Local == name && a.Value == value {
+			return true
+		}
+	}
+	return false
+}
+
+// parseCreateResponse reads the shell's id from the answer to Create, as
+// the library's ParseOpenShellResponse does: //w:Selector[@Name='ShellId'].
+func parseCreateResponse(body string) (string, error) {
+	id, ok, err := wsmanFirst(body, nsWSMan, "Selector", "Name", "ShellId")
+	if err != nil {
+		return "", fmt.Errorf("the answer to Create: %w", err)
+	}
+	if !ok || id == "" {
+		return "", errors.New("the answer to Create names no ShellId")
+	}
+	return id, nil
+}
+
+// parseCommandResponse reads the command's id from the answer to Command,
+// as the library's ParseExecuteCommandResponse does: its //a:Action must
+// be CommandResponse, and the id is //rsp:CommandId.
+func parseCommandResponse(body string) (string, error) {
+	action, _, err := wsmanFirst(body, nsAddressing, "Action", "", "")
+	if err != nil {
+		return "", fmt.Errorf("the answer to Command: %w", err)
+	}
+	if action != actionCommandResponse {
+		return "", fmt.Errorf("the answer to Command: unsupported action %q", clip(action))
+	}
+	id, ok, err := wsmanFirst(body, nsWinShell, "CommandId", "", "")
+	if err != nil {
+		return "", fmt.Errorf("the answer to Command: %w", err)
+	}
+	if !ok || id == "" {
+		return "", errors.New("the answer to Command names no CommandId")
+	}
+	return id, nil
 }
