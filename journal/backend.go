@@ -47,9 +47,11 @@ type Backend interface {
 // Appender appends lines to one run. Append takes one or more complete
 // lines, stored together and in order, and returns when all are durable
 // (the directory: written in one write and fsynced; a database: committed
-// in one transaction with synchronous_commit on). After a failed Append
-// the Appender refuses every further line: the caller must stop, since
-// what is stored is unknown.
+// in one transaction with synchronous_commit on). Append is safe for
+// concurrent use, and concurrent Appends may share that write and fsync
+// (or transaction): a group commit, whose failure is every member's
+// error. After a failed Append the Appender refuses every further line:
+// the caller must stop, since what is stored is unknown.
 type Appender interface {
 	Append(line []byte) error
 	Close() error

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +32,10 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	case "append":
 		os.Exit(helperAppend())
+	case "append-forks":
+		os.Exit(helperAppendForks())
+	case "append-fsize":
+		os.Exit(helperAppendFileSize())
 	case "lock":
 		os.Exit(helperLock())
 	case "lock-ro":
@@ -62,6 +68,104 @@ func helperAppend() int {
 			return 1
 		}
 	}
+}
+
+// Forks of helperAppendForks, and commands per host.
+const helperForks, helperCmds = 32, 3
+
+// helperAppendForks creates a run and has helperForks goroutines journal
+// hosts as apply does (a before record, then one AppendAll of the commands
+// and result) as fast as they can, printing each host's name once its
+// AppendAll returned, until it is killed.
+func helperAppendForks() int {
+	s, err := Open(os.Getenv(helperDir))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	w, err := s.Create(Header{ID: os.Getenv(helperRun), Kind: KindApply, Version: "test"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var mu sync.Mutex
+	out := bufio.NewWriter(os.Stdout)
+	for f := range helperForks {
+		go func() {
+			for i := 0; ; i++ {
+				name := fmt.Sprintf("f%02d-%05d", f, i)
+				err := w.Append(BeforeRecord{Conn: Conn(sampleHost(name)), OS: "linux", Snapshot: sampleSnapshot(name)})
+				if err == nil {
+					err = w.AppendAll(hostRecords(name, helperCmds, 131*i+f)...)
+				}
+				if err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					os.Exit(1)
+				}
+				mu.Lock()
+				fmt.Fprintln(out, name)
+				out.Flush()
+				mu.Unlock()
+			}
+		}()
+	}
+	select {}
+}
+
+// helperAppendFileSize journals hosts from helperForks goroutines with the
+// process's file size limit (RLIMIT_FSIZE) set a little above the run's
+// size, so that a group's write stops short in the middle, as on a full
+// disk. It prints "limit N" and then, per call, "ok HOST", or "err HOST"
+// with the error; it ends when every fork has met an error.
+func helperAppendFileSize() int {
+	s, err := Open(os.Getenv(helperDir))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	w, err := s.Create(Header{ID: os.Getenv(helperRun), Kind: KindApply, Version: "test"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	st, err := os.Stat(w.Path())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	limit := st.Size() + 60000
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: uint64(limit), Max: ^uint64(0)}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("limit", limit)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for f := range helperForks {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				name := fmt.Sprintf("f%02d-%05d", f, i)
+				err := w.Append(BeforeRecord{Conn: Conn(sampleHost(name)), OS: "linux", Snapshot: sampleSnapshot(name)})
+				what := "before"
+				if err == nil {
+					what = "all"
+					err = w.AppendAll(hostRecords(name, helperCmds, 131*i+f)...)
+				}
+				mu.Lock()
+				if err != nil {
+					fmt.Printf("err %s %s %v\n", name, what, err)
+				} else {
+					fmt.Println("ok", name)
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return 0
 }
 
 // helperLock takes the lock, says so on stdout and holds it until stdin
@@ -108,7 +212,7 @@ func helper(t *testing.T, job, dir, run string) *exec.Cmd {
 	return cmd
 }
 
-func newStore(t *testing.T) *Store {
+func newStore(t testing.TB) *Store {
 	t.Helper()
 	s, err := Open(filepath.Join(t.TempDir(), "state"))
 	if err != nil {

@@ -18,10 +18,15 @@
 //
 // Every record is appended and fsynced (or, in the database, committed)
 // before the call returns, and a host's
-// "before" record is written before any command touches that host. A crash
-// (even kill -9 or a power cut) can therefore only leave a torn last line,
-// which Load tolerates and reports; a malformed line anywhere else is
-// corruption and is reported with its file and line.
+// "before" record is written before any command touches that host. Appends
+// made at the same time (an apply's forks) are committed as one group, the
+// way databases commit their log: one write and one fsync (one
+// transaction) for all of them, each call's records together and in order,
+// each call returning once its own are durable. A crash
+// (even kill -9 or a power cut) can therefore only cut the last write
+// short: a torn last line, which Load tolerates and reports, after perhaps
+// part of the last group, whose callers never returned; a malformed line
+// anywhere else is corruption and is reported with its file and line.
 //
 // The files are meant to be read with jq:
 //

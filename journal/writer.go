@@ -130,8 +130,10 @@ func (w *Writer) Append(r Record) error { return w.AppendAll(r) }
 
 // AppendAll writes records, in order, in one durable write: one fsync (one
 // transaction) for all of them, and together, with no other record
-// between them. It returns when all are durable; on an error none may be
-// (the directory backend takes a partial write back). An apply journals
+// between them. Calls made at the same time share that write and fsync
+// (group commit); each returns when its own records are durable, and a
+// failed write fails every call that shared it. On an error none may be
+// stored (the directory backend takes a failed write back). An apply journals
 // a host's commands with its result this way, and a batch's health
 // results at once. Records whose Time is zero get the current time.
 func (w *Writer) AppendAll(rs ...Record) error {

@@ -6,6 +6,7 @@ package journaltest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -46,6 +47,7 @@ func (s Suite) RunTests(t *testing.T) {
 	t.Run("AppendToExistingRun", s.testAppendTo)
 	t.Run("ConcurrentWriters", s.testConcurrentWriters)
 	t.Run("AppendAllTogether", s.testAppendAllTogether)
+	t.Run("ConcurrentAppendsWhenStorageBreaks", s.testConcurrentBreak)
 	t.Run("Locks", s.testLocks)
 }
 
@@ -416,6 +418,110 @@ func (s Suite) testAppendAllTogether(t *testing.T) {
 	if hr := r.Host("h07"); hr == nil || len(hr.Commands) != 3 || hr.Status() != journal.StatusApplied {
 		t.Errorf("h07 read back as %+v", hr)
 	}
+}
+
+// testConcurrentBreak: forks append one host's lines at a time (one
+// Append each, as AppendAll does) while the storage breaks under them.
+// Every Append that returned nil is stored whole; whatever is stored is
+// whole, in order, with no torn line; and once one Append failed, every
+// later one fails too.
+func (s Suite) testConcurrentBreak(t *testing.T) {
+	b, _ := s.open(t)
+	ctx := context.Background()
+	const id = "20261122T171500Z-0e21"
+	hdr := []byte(`{"type":"run","id":"` + id + `","kind":"apply","started":"2026-11-22T17:15:00Z"}` + "\n")
+	a, err := b.Create(ctx, journal.RunInfo{ID: id, Kind: journal.KindApply, Started: t0, User: "ops", OperatorHost: "bastion1", PID: 1}, hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	const forks, perCall, breakAfter, maxCalls = 16, 4, 40, 5000
+	hostLines := func(h string) []byte {
+		var out []byte
+		for i := range perCall {
+			out = fmt.Appendf(out, `{"type":"command","host":%q,"phase":"apply","cmd":"cmd %d","exit":0,"stderr":%q}`+"\n", h, i, strings.Repeat("e", (len(h)*97*(i+1))%1500))
+		}
+		return out
+	}
+	var (
+		mu       sync.Mutex
+		stored   []string // hosts whose Append returned nil
+		failedAt = map[int]bool{}
+		calls    atomic.Int64
+		broke    sync.Once
+		wg       sync.WaitGroup
+	)
+	for f := range forks {
+		wg.Go(func() {
+			failed := false
+			for i := 0; ; i++ {
+				n := calls.Add(1)
+				if n > maxCalls {
+					if !failed {
+						t.Errorf("fork %d: %d appends and none failed after the storage broke", f, maxCalls)
+					}
+					return
+				}
+				if n == breakAfter {
+					broke.Do(func() { s.Break(t, a) })
+				}
+				h := fmt.Sprintf("f%02d-%04d", f, i)
+				err := a.Append(hostLines(h))
+				mu.Lock()
+				switch {
+				case err == nil && failed:
+					t.Errorf("fork %d: an Append after a failed one returned nil", f)
+				case err == nil:
+					stored = append(stored, h)
+				default:
+					failedAt[f] = true
+				}
+				mu.Unlock()
+				if err != nil {
+					if failed {
+						return // refused twice: the appender stays refused
+					}
+					failed = true
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(failedAt) != forks {
+		t.Errorf("%d of %d forks saw the storage fail", len(failedAt), forks)
+	}
+	data, err := s.Reopen(t, b).Read(ctx, id)
+	if err != nil {
+		t.Fatalf("the run is unreadable after the storage broke: %v", err)
+	}
+	if !strings.HasSuffix(string(data), "\n") {
+		t.Fatalf("the run ends in a torn line: %.200q", data[max(0, len(data)-200):])
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	at := map[string]int{}
+	for i := 1; i < len(lines); i++ {
+		var l struct{ Host, Cmd string }
+		if err := json.Unmarshal([]byte(lines[i]), &l); err != nil {
+			t.Fatalf("line %d: %v: %.100q", i+1, err, lines[i])
+		}
+		if l.Cmd != "cmd 0" {
+			t.Fatalf("line %d is %s's %s, not the first line of an Append: an Append's lines were split or torn", i+1, l.Host, l.Cmd)
+		}
+		if _, dup := at[l.Host]; dup {
+			t.Fatalf("line %d: %s stored twice", i+1, l.Host)
+		}
+		at[l.Host] = i
+		if i+perCall > len(lines) || strings.Join(lines[i:i+perCall], "\n")+"\n" != string(hostLines(l.Host)) {
+			t.Fatalf("line %d: %s's lines are not whole and in order", i+1, l.Host)
+		}
+		i += perCall - 1
+	}
+	for _, h := range stored {
+		if _, ok := at[h]; !ok {
+			t.Errorf("%s: its Append returned nil, but its lines are not stored", h)
+		}
+	}
+	t.Logf("%d Appends stored, %d hosts in the run", len(stored), len(at))
 }
 
 func (s Suite) testLocks(t *testing.T) {

@@ -31,6 +31,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/fleettune/fleettune/journal"
+	"github.com/fleettune/fleettune/journal/internal/groupcommit"
 )
 
 // SchemaVersion is the newest schema this fleettune knows: one migration
@@ -198,9 +199,7 @@ type Backend struct {
 
 	heartbeat time.Duration // see defaultHeartbeat
 
-	gmu      sync.Mutex // guards the group commit below
-	waiting  []*pendingLine
-	flushing bool
+	group *groupcommit.Queue[*pendingCall] // appends, committed in groups
 }
 
 var _ journal.Backend = (*Backend)(nil)
@@ -226,6 +225,7 @@ func Open(ctx context.Context, s string, getenv func(string) string) (*Backend, 
 		return nil, err
 	}
 	b := &Backend{d: d, conn: conn, heartbeat: defaultHeartbeat}
+	b.group = groupcommit.New(b.insertBatch)
 	if err := b.check(ctx); err != nil {
 		conn.Close(context.Background())
 		return nil, err
@@ -449,69 +449,43 @@ func splitLines(data []byte) []string {
 
 // insert appends lines as the run's next records, durable when it
 // returns. Appends made at the same time (an apply's forks) are committed
-// together: the first caller commits every line waiting, in one
-// transaction, and keeps on while more arrive; each caller returns once
-// the transaction holding its lines committed (synchronously), or with
-// its error. One call's lines wait together, so they share a transaction
-// and stay in order with nothing between them.
+// together (journal/internal/groupcommit): while one transaction commits,
+// the calls that arrive queue, and the first of them then commits all
+// their lines in one statement; each call returns once the transaction
+// holding its lines committed (synchronously), or with its error. One
+// call's lines are queued as one, so they share a transaction and stay in
+// order with nothing between them.
 func (b *Backend) insert(ctx context.Context, id string, lines ...string) error {
 	if len(lines) == 0 {
 		return nil
 	}
-	ps := make([]*pendingLine, len(lines))
-	for i, l := range lines {
-		ps[i] = &pendingLine{id: id, line: l, done: make(chan error, 1)}
+	c := &pendingCall{ctx: ctx, id: id, lines: lines}
+	if err := b.group.Do(c); err != nil {
+		return err
 	}
-	b.gmu.Lock()
-	b.waiting = append(b.waiting, ps...)
-	leader := !b.flushing
-	b.flushing = true
-	b.gmu.Unlock()
-	if leader {
-		for {
-			b.gmu.Lock()
-			batch := b.waiting
-			b.waiting = nil
-			if len(batch) == 0 {
-				b.flushing = false
-				b.gmu.Unlock()
-				break
-			}
-			b.gmu.Unlock()
-			err := b.insertBatch(ctx, batch)
-			for _, q := range batch {
-				if q.err != nil {
-					q.done <- q.err
-				} else {
-					q.done <- err
-				}
-			}
-		}
-	}
-	var first error
-	for _, p := range ps {
-		if err := <-p.done; err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
+	return c.err
 }
 
-type pendingLine struct {
-	id, line string
-	done     chan error
-	err      error // this line's own error (an unknown run)
+// pendingCall is one insert waiting for its group's transaction.
+type pendingCall struct {
+	ctx   context.Context
+	id    string
+	lines []string
+	err   error // this call's own error (an unknown run)
 }
 
-// insertBatch commits lines in one statement (one round trip, one
-// transaction), each numbered after its run's last record, in order. Two
-// writers of one run (the apply and a status recording a reboot) take
-// numbers in turn: a clash retries.
-func (b *Backend) insertBatch(ctx context.Context, batch []*pendingLine) error {
-	runs := make([]string, len(batch))
-	lines := make([]string, len(batch))
-	for i, q := range batch {
-		runs[i], lines[i] = q.id, q.line
+// insertBatch commits a group's lines in one statement (one round trip,
+// one transaction), each numbered after its run's last record, in order,
+// under the context of the call that leads the group. Two writers of one
+// run (the apply and a status recording a reboot) take numbers in turn: a
+// clash retries.
+func (b *Backend) insertBatch(batch []*pendingCall) error {
+	ctx := batch[0].ctx
+	var runs, lines []string
+	for _, q := range batch {
+		for _, l := range q.lines {
+			runs, lines = append(runs, q.id), append(lines, l)
+		}
 	}
 	return b.do(ctx, "append to run "+batch[0].id, func(c *pgx.Conn) error {
 		for try := 0; ; try++ {
@@ -526,7 +500,7 @@ func (b *Backend) insertBatch(ctx context.Context, batch []*pendingLine) error {
 			if err != nil {
 				return err
 			}
-			if tag.RowsAffected() != int64(len(batch)) {
+			if tag.RowsAffected() != int64(len(lines)) {
 				// Only a line for a run that does not exist is left out.
 				for _, q := range batch {
 					var ok bool
