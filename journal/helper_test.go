@@ -46,17 +46,27 @@ func TestMain(m *testing.M) {
 	}
 }
 
-// helperAppend creates a run and appends command records as fast as it can
-// until it is killed.
-func helperAppend() int {
+// helperWriter opens the helper's state directory and creates its run,
+// or says why not on stderr and returns nil.
+func helperWriter() *Writer {
 	s, err := Open(os.Getenv(helperDir))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return nil
 	}
 	w, err := s.Create(Header{ID: os.Getenv(helperRun), Kind: KindApply, Version: "test"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
+		return nil
+	}
+	return w
+}
+
+// helperAppend creates a run and appends command records as fast as it can
+// until it is killed.
+func helperAppend() int {
+	w := helperWriter()
+	if w == nil {
 		return 1
 	}
 	// Lines of varied length, some long, so that a kill can land anywhere.
@@ -78,14 +88,8 @@ const helperForks, helperCmds = 32, 3
 // and result) as fast as they can, printing each host's name once its
 // AppendAll returned, until it is killed.
 func helperAppendForks() int {
-	s, err := Open(os.Getenv(helperDir))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	w, err := s.Create(Header{ID: os.Getenv(helperRun), Kind: KindApply, Version: "test"})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	w := helperWriter()
+	if w == nil {
 		return 1
 	}
 	var mu sync.Mutex
