@@ -146,6 +146,22 @@ func netstatFilter(stateField string) string {
 		stateField, strings.Join(drop, " || "), netstatTrailerTag)
 }
 
+// parseCount reads a socket count a host printed: 1 to 9 decimal digits,
+// nothing else (no sign, no space).
+func parseCount(s string) (int, bool) {
+	if s == "" || len(s) > 9 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, true
+}
+
 // netstatTrailerTag starts the line netstatFilter ends its output with.
 const netstatTrailerTag = "@@tw"
 
@@ -164,15 +180,8 @@ func netstatTrailer(out string) (body string, timeWait int, ok bool, err error) 
 	if !found {
 		return out, 0, false, nil
 	}
-	n := 0
-	for i := 0; i < len(rest); i++ {
-		if rest[i] < '0' || rest[i] > '9' || i == 9 {
-			n = -1
-			break
-		}
-		n = n*10 + int(rest[i]-'0')
-	}
-	if n < 0 || rest == "" {
+	n, ok := parseCount(rest)
+	if !ok {
 		return "", 0, false, fmt.Errorf("netstat: the filter's last line %q is not %q and a count", last, netstatTrailerTag)
 	}
 	return out[:start], n, true, nil

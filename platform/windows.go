@@ -613,16 +613,9 @@ func parseWindowsNetstat(out string) (listening []int, timeWait int, err error) 
 // alone. Anything else (another find first in PATH, an error) is -1,
 // unknown: the count is reported, not acted on.
 func parseWindowsCount(out string) int {
-	s := strings.TrimSpace(out)
-	if s == "" || len(s) > 9 {
+	n, ok := parseCount(strings.TrimSpace(out))
+	if !ok {
 		return -1
-	}
-	n := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return -1
-		}
-		n = n*10 + int(s[i]-'0')
 	}
 	return n
 }

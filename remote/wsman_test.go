@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -51,13 +49,7 @@ const (
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 func TestParseReceive(t *testing.T) {
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join("testdata", "wsman", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
+	read := func(name string) string { return readWsman(t, name) }
 	for _, tc := range []struct {
 		name           string
 		body           string
@@ -148,11 +140,7 @@ func TestParseReceiveStopsOnWriteError(t *testing.T) {
 // an answer without error, parseReceive that succeeds reads it the same.
 func FuzzParseReceive(f *testing.F) {
 	for _, name := range []string{"receive-output.xml", "receive-stdout.xml", "receive-done.xml", "receive-timedout.xml"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "wsman", name))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(string(b))
+		f.Add(readWsman(f, name))
 	}
 	f.Add(tEnvelope + `<rsp:Stream Name="stdout">` + b64("a&b") + `</rsp:Stream><rsp:CommandState ` + tDone + `><rsp:ExitCode>7</rsp:ExitCode></rsp:CommandState>` + tEnd)
 	f.Fuzz(func(t *testing.T, body string) {
